@@ -1,0 +1,35 @@
+"""Exceptions shared by the compiled modules and their pure twins (written once, here).
+
+Errors of the frame layer and of HPACK are the ``h2``/``hpack`` classes themselves (or
+subclasses), so that ``h2`` reacts to them exactly as it does to its own. This module adds
+what those libraries do not have.
+"""
+from __future__ import annotations
+
+from h2.errors import ErrorCodes
+from h2.exceptions import ProtocolError
+
+__all__ = ["MalformedRequestError", "BodyNotReadyError", "ConfigError"]
+
+
+class MalformedRequestError(ProtocolError):
+    """A request or trailer header block breaks RFC 9113 §8.2/§8.3.
+
+    RFC 9113 §8.1.1: a malformed request is a *stream* error of type PROTOCOL_ERROR; the
+    connection and its other streams go on.
+    """
+
+    error_code = ErrorCodes.PROTOCOL_ERROR
+
+
+class BodyNotReadyError(RuntimeError):
+    """A blocking read of the request body was attempted on the event loop thread.
+
+    Apps running on the loop (Kyoukai-style, or WSGI with ``--wsgi-threads 0``) see the whole
+    body through ``read()`` when it fits the per-stream buffer; larger bodies must be read with
+    ``await environ['wsgi.input'].read_async()``.
+    """
+
+
+class ConfigError(ValueError):
+    """A setting or command-line value is out of range or inconsistent."""

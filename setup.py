@@ -1,0 +1,66 @@
+"""Build script: compiles every ``src/kyoukai_h2fast/*.pyx`` into ``kyoukai_h2fast.<name>``.
+
+Environment switches (read here and, for the runtime choice, in ``kyoukai_h2fast/_switch.py``):
+
+* ``KYOUKAI_H2FAST_NO_EXTENSIONS=1`` builds a pure-Python install (no compiler needed).
+* ``KYOUKAI_H2FAST_ONLY=_hpack_c,_frames_c`` (development) builds only the named modules, e.g.
+  ``KYOUKAI_H2FAST_ONLY=_hpack_c python setup.py build_ext --inplace``.
+* ``KYOUKAI_H2FAST_DEBUG_BUILD=1`` builds with line tracing, bounds checks and
+  ``cython -a`` annotation (HTML next to the sources) for profiling and coverage.
+"""
+import glob
+import os
+import sys
+
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NO_EXTENSIONS = os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in ("", "0")
+DEBUG_BUILD = os.environ.get("KYOUKAI_H2FAST_DEBUG_BUILD", "") not in ("", "0")
+
+
+def extensions():
+    if NO_EXTENSIONS:
+        print("kyoukai_h2fast: building pure Python (KYOUKAI_H2FAST_NO_EXTENSIONS set)")
+        return []
+    from Cython.Build import cythonize
+
+    sources = sorted(glob.glob(os.path.join("src", "kyoukai_h2fast", "*.pyx")))
+    only = os.environ.get("KYOUKAI_H2FAST_ONLY")  # development: rebuild one module quickly
+    if only:
+        sources = [s for s in sources if os.path.splitext(os.path.basename(s))[0] in only.split(",")]
+    macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if DEBUG_BUILD else []
+    cflags = ["-O0", "-g"] if DEBUG_BUILD else ["-O3"]
+    exts = [
+        Extension(
+            "kyoukai_h2fast." + os.path.splitext(os.path.basename(src))[0],
+            [src],
+            define_macros=macros,
+            extra_compile_args=cflags,
+        )
+        for src in sources
+    ]
+    directives = {
+        "language_level": 3,
+        "embedsignature": True,
+        "boundscheck": DEBUG_BUILD,
+        "wraparound": False,
+        "initializedcheck": DEBUG_BUILD,
+        "cdivision": True,
+        "linetrace": DEBUG_BUILD,
+        "profile": DEBUG_BUILD,
+        "warn.unused": False,
+    }
+    print(f"kyoukai_h2fast: building {len(exts)} compiled extension(s)"
+          + (" (debug build)" if DEBUG_BUILD else ""))
+    return cythonize(
+        exts,
+        include_path=[os.path.join(HERE, "src")],
+        compiler_directives=directives,
+        annotate=DEBUG_BUILD,
+        quiet=True,
+        nthreads=0 if sys.platform == "win32" else os.cpu_count() or 1,
+    )
+
+
+setup(ext_modules=extensions())
