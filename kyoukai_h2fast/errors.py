@@ -9,7 +9,13 @@ from __future__ import annotations
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 
-__all__ = ["MalformedRequestError", "BodyNotReadyError", "ConfigError"]
+__all__ = [
+    "MalformedRequestError",
+    "CompressionError",
+    "ConnectionFailed",
+    "BodyNotReadyError",
+    "ConfigError",
+]
 
 
 class MalformedRequestError(ProtocolError):
@@ -20,6 +26,24 @@ class MalformedRequestError(ProtocolError):
     """
 
     error_code = ErrorCodes.PROTOCOL_ERROR
+
+
+class CompressionError(ProtocolError):
+    """A field block could not be decoded (RFC 9113 §4.3): connection error COMPRESSION_ERROR."""
+
+    error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class ConnectionFailed(Exception):
+    """Raised by a connection engine when the peer broke the protocol at connection level.
+
+    The engine has already queued its GOAWAY frame; the protocol flushes it and closes.
+    """
+
+    def __init__(self, error_code: int, message: str) -> None:
+        super().__init__(message)
+        #: RFC 9113 §7 error code sent in the GOAWAY frame.
+        self.error_code = error_code
 
 
 class BodyNotReadyError(RuntimeError):

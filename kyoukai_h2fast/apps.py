@@ -1,0 +1,204 @@
+"""App adapters: how a request reaches a Kyoukai-style app or a WSGI app, and back.
+
+Two kinds are detected (:func:`detect_kind`):
+
+* **Kyoukai-style**: an object with ``request_class`` and a coroutine method
+  ``process_request(request, ctx)`` returning a werkzeug ``Response`` (``finalize()`` is
+  called once at start when present). It runs as a task on the event loop.
+* **WSGI** (PEP 3333): any other callable. By default it runs in a thread pool, so a blocking
+  app stalls no other stream; with ``wsgi_threads=0`` it runs inline on the loop.
+
+When the app starts. Thread-pool apps start as soon as the request headers arrive and may read
+the body as it streams in (reads block in the worker). Apps on the loop cannot block, so they
+start when the body is complete, or earlier when the body fills half the stream window (then a
+``read()`` beyond what has arrived raises ``BodyNotReadyError`` and ``await
+wsgi_input.read_async()`` must be used); that keeps both the memory per stream and the
+flow-control windows bounded.
+
+Responses go to :meth:`H2KyoukaiProtocol.respond` as first chunks plus the rest of the app
+iterator, pulled on demand (in the worker thread for thread-pool apps). ``close()`` on the app
+iterable is always called, where the iterable runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
+
+log = logging.getLogger("kyoukai_h2fast")
+
+
+def detect_kind(app) -> str:
+    """``"kyoukai"`` or ``"wsgi"``; TypeError for anything else."""
+    process = getattr(app, "process_request", None)
+    if process is not None and hasattr(app, "request_class"):
+        if inspect.iscoroutinefunction(process):
+            return "kyoukai"
+        raise TypeError("a Kyoukai-style app needs `async def process_request(request, ctx)`")
+    if callable(app):
+        return "wsgi"
+    raise TypeError(f"{type(app).__name__!r} is neither a WSGI callable nor a Kyoukai-style "
+                    "app (request_class + async process_request)")
+
+
+def make_runner(app, wsgi_threads: int):
+    kind = detect_kind(app)
+    return KyoukaiRunner(app) if kind == "kyoukai" else WSGIRunner(app, wsgi_threads)
+
+
+def _first_chunks(app_iter):
+    """Pull until the first non-empty chunk (PEP 3333: headers go out with it).
+
+    Returns ``(chunks, rest_iterator_or_None, close_or_None)``; when the iterable is
+    exhausted here its ``close()`` has been called already.
+    """
+    close = getattr(app_iter, "close", None)
+    if type(app_iter) is list or type(app_iter) is tuple:
+        return app_iter, None, close
+    it = iter(app_iter)
+    chunks = []
+    try:
+        for chunk in it:
+            if chunk:
+                chunks.append(chunk)
+                return chunks, it, close
+    except BaseException:
+        _safe_close(close)
+        raise
+    _safe_close(close)
+    return chunks, None, None
+
+
+def _safe_close(close) -> None:
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("app iterable close() failed")
+
+
+class KyoukaiRunner:
+    """Runs a Kyoukai-style app as a task on the event loop."""
+
+    kind = "kyoukai"
+    multithread = False
+    #: Apps on the loop wait for the body (see the module docstring).
+    dispatch_early = False
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.errors = sys.stderr
+
+    def start(self) -> None:
+        finalize = getattr(self.app, "finalize", None)
+        if callable(finalize):
+            finalize()
+
+    def shutdown(self) -> None:
+        pass
+
+    def dispatch(self, protocol, state) -> None:
+        state.task = protocol.loop.create_task(self._run(protocol, state))
+
+    async def _run(self, protocol, state) -> None:
+        environ = state.environ
+        try:
+            request = self.app.request_class(environ)
+            response = await self.app.process_request(request, protocol.parent_context)
+            app_iter = response(environ, state.start_response)
+            chunks, rest, close = _first_chunks(app_iter)
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("app raised while handling stream %d", state.stream_id)
+            protocol.respond_error(state)
+            return
+        finally:
+            state.task = None
+        protocol.respond(state, chunks, rest, False, close)
+
+
+class WSGIRunner:
+    """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop."""
+
+    kind = "wsgi"
+
+    def __init__(self, app, threads: int) -> None:
+        self.app = app
+        self.errors = sys.stderr
+        self.threads = threads
+        self.multithread = threads > 0
+        self.dispatch_early = threads > 0
+        self.executor: ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        if self.threads and self.executor is None:
+            self.executor = ThreadPoolExecutor(self.threads,
+                                               thread_name_prefix="kyoukai-h2fast-wsgi")
+
+    def shutdown(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def dispatch(self, protocol, state) -> None:
+        if self.executor is None:
+            self._run_inline(protocol, state)
+            return
+        state.enable_thread_reads()
+        loop = protocol.loop
+        self.executor.submit(self._run_in_thread, loop, protocol, state)
+
+    def _run_inline(self, protocol, state) -> None:
+        try:
+            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
+        except Exception:
+            log.exception("app raised while handling stream %d", state.stream_id)
+            protocol.respond_error(state)
+            return
+        protocol.respond(state, chunks, rest, False, close)
+
+    def _run_in_thread(self, loop, protocol, state) -> None:
+        try:
+            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
+        except BaseException as e:
+            log.exception("app raised while handling stream %d", state.stream_id)
+            loop.call_soon_threadsafe(protocol.respond_error, state)
+            if not isinstance(e, Exception):
+                raise
+            return
+        loop.call_soon_threadsafe(protocol.respond, state, chunks, rest, True, close)
+
+    # -- streaming bodies -----------------------------------------------------------------------
+    def pull_in_thread(self, protocol, state) -> None:
+        self.executor.submit(self._pull, protocol.loop, protocol, state, state.body_iter,
+                             state.iter_close)
+
+    @staticmethod
+    def _pull(loop, protocol, state, it, close) -> None:
+        try:
+            for chunk in it:
+                if chunk:
+                    loop.call_soon_threadsafe(protocol.pulled, state, (chunk,), False)
+                    return
+        except Exception as e:
+            _safe_close(close)
+            loop.call_soon_threadsafe(protocol.pulled, state, (), True, e, True)
+            return
+        _safe_close(close)
+        loop.call_soon_threadsafe(protocol.pulled, state, (), True, None, True)
+
+    def close_in_thread(self, close) -> None:
+        executor = self.executor
+        if executor is None:
+            _safe_close(close)
+        else:
+            try:
+                executor.submit(_safe_close, close)
+            except RuntimeError:  # shutting down
+                _safe_close(close)

@@ -1,0 +1,181 @@
+"""The command line: ``kyoukai-h2fast [APP] [options]`` (also ``python -m kyoukai_h2fast``).
+
+It parses arguments, imports the app (``module:attribute``, current directory importable),
+builds a :class:`ServerConfig`, checks the TLS files, and runs the server until SIGINT/SIGTERM.
+Every user error (bad argument, unreadable certificate, app that does not import, port in
+use) is one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import ssl
+import sys
+
+from . import __version__, _switch
+from .apps import detect_kind
+from .config import ServerConfig, default_wsgi_threads
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+PROG = "kyoukai-h2fast"
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not usage + message
+        raise UsageError(message)
+
+
+def _size(text: str) -> int:
+    """An integer with an optional K/M/G suffix (binary units)."""
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(number) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = ServerConfig(wsgi_threads=default_wsgi_threads())
+    p = _Parser(prog=PROG, description="Serve a Kyoukai-style or WSGI app over HTTP/2 "
+                "(TLS with ALPN h2, or cleartext h2c with prior knowledge).")
+    p.add_argument("app", nargs="?", help="module:attribute of the app (default: built-in demo)")
+    p.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
+    p.add_argument("--certfile", help="TLS certificate chain (PEM); with --keyfile enables TLS")
+    p.add_argument("--keyfile", help="TLS private key (PEM)")
+    p.add_argument("--wsgi-threads", type=int, default=d.wsgi_threads, metavar="N",
+                   help=f"thread pool for WSGI apps (default {d.wsgi_threads}); 0 runs the app "
+                        "inline on the event loop (non-blocking apps only, fastest)")
+    p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                   help="event loop (default auto: uvloop when installed)")
+    p.add_argument("--log-level", default="info",
+                   choices=("debug", "info", "warning", "error", "critical"))
+    p.add_argument("--version", action="store_true", help="print version and build, then exit")
+    g = p.add_argument_group("limits")
+    g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
+                   metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
+                   f"refused with REFUSED_STREAM (default {d.max_concurrent_streams})")
+    g.add_argument("--max-header-list-size", type=_size, default=d.max_header_list_size,
+                   metavar="BYTES", help=f"default {d.max_header_list_size}")
+    g.add_argument("--header-table-size", type=_size, default=d.header_table_size,
+                   metavar="BYTES", help=f"HPACK dynamic table (default {d.header_table_size})")
+    g.add_argument("--max-frame-size", type=_size, default=d.max_frame_size, metavar="BYTES",
+                   help=f"16384..16777215 (default {d.max_frame_size})")
+    g.add_argument("--max-body-size", type=_size, default=d.max_body_size, metavar="BYTES",
+                   help=f"larger request bodies get 413 (default {d.max_body_size})")
+    g.add_argument("--stream-window", type=_size, default=d.stream_window, metavar="BYTES",
+                   help=f"receive window per stream (default {d.stream_window})")
+    g.add_argument("--connection-window", type=_size, default=d.connection_window,
+                   metavar="BYTES", help=f"receive window per connection "
+                   f"(default {d.connection_window})")
+    g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="SECONDS",
+                   help=f"close idle connections (default {d.idle_timeout:g}; 0: never)")
+    g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
+                   metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
+                   f"(default {d.shutdown_timeout:g})")
+    return p
+
+
+def version_text() -> str:
+    missing = _switch.missing_extensions()
+    if missing:
+        print(f"{PROG}: warning: not compiled: {', '.join(missing)}", file=sys.stderr)
+    return f"kyoukai_h2fast {__version__}\nextensions: {_switch.extensions_state()}"
+
+
+def load_app(spec: str | None):
+    """Import ``module:attribute`` (cwd importable, as uvicorn does); None: the demo app."""
+    if spec is None:
+        from .demo import app
+        return app
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"APP must look like module:attribute, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the app's own import error, whatever it is
+        raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}") from None
+    obj = module
+    try:
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+    try:
+        detect_kind(obj)
+    except TypeError as e:
+        raise UsageError(f"{spec}: {e}") from None
+    return obj
+
+
+def _config_from(args) -> ServerConfig:
+    try:
+        return ServerConfig(
+            host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+            wsgi_threads=args.wsgi_threads, max_concurrent_streams=args.max_concurrent_streams,
+            max_header_list_size=args.max_header_list_size,
+            header_table_size=args.header_table_size, max_frame_size=args.max_frame_size,
+            max_body_size=args.max_body_size, stream_window=args.stream_window,
+            connection_window=args.connection_window, idle_timeout=args.idle_timeout,
+            shutdown_timeout=args.shutdown_timeout,
+        ).validate()
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
+def _check_tls(config: ServerConfig) -> None:
+    if not config.tls:
+        return
+    from .server import make_ssl_context
+    try:
+        make_ssl_context(config.certfile, config.keyfile)
+    except (OSError, ssl.SSLError) as e:
+        reason = e.strerror or getattr(e, "reason", None) or str(e)
+        raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "
+                         f"{config.keyfile}): {reason}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.version:
+            print(version_text())
+            return 0
+        config = _config_from(args)
+        _check_tls(config)
+        logging.basicConfig(level=args.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        app = load_app(args.app)
+        if args.loop == "uvloop":
+            try:
+                import uvloop  # noqa: F401
+            except ImportError:
+                raise UsageError("--loop uvloop: uvloop is not installed "
+                                 "(pip install 'kyoukai_h2fast[uvloop]')") from None
+        from .server import H2KyoukaiComponent, run
+        component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
+                                       port=config.port, config=config)
+        try:
+            run(component.start, component.shutdown, args.loop)
+        except OSError as e:  # bind errors: address in use, permission, bad host
+            raise UsageError(f"cannot listen on {config.host}:{config.port}: "
+                             f"{e.strerror or e}") from None
+        return 0
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0

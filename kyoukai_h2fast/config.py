@@ -1,0 +1,97 @@
+"""Server configuration and limits: one frozen dataclass with safe defaults and validation.
+
+Everything a connection needs to know about limits lives here; the CLI, :func:`serve` and
+:class:`H2KyoukaiComponent` all build a :class:`ServerConfig`. Values are checked once, in
+:meth:`ServerConfig.validate`, which raises :class:`~kyoukai_h2fast.errors.ConfigError` with a
+one-line message naming the setting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from .errors import ConfigError
+
+__all__ = ["ServerConfig", "default_wsgi_threads"]
+
+KiB = 1024
+MiB = 1024 * 1024
+
+#: RFC 9113 §6.5.2 bounds.
+_MIN_FRAME_SIZE = 16_384
+_MAX_FRAME_SIZE = 16_777_215
+_MAX_WINDOW = 2**31 - 1
+
+
+def default_wsgi_threads() -> int:
+    """Thread-pool size for WSGI apps when none is given (the stdlib executor's default)."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    """Where to listen, how to run the app, and the protocol limits (RFC 9113 §6.5.2)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4444
+    #: TLS certificate chain and key (PEM). Both None: cleartext h2c (prior knowledge).
+    certfile: str | None = None
+    keyfile: str | None = None
+    #: Threads for WSGI apps; 0 runs the app inline on the event loop (non-blocking apps only).
+    wsgi_threads: int = dataclasses.field(default_factory=default_wsgi_threads)
+
+    #: SETTINGS_MAX_CONCURRENT_STREAMS; further streams get RST_STREAM(REFUSED_STREAM).
+    max_concurrent_streams: int = 100
+    #: SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2, decompressed size incl. 32 B/field).
+    max_header_list_size: int = 64 * KiB
+    #: SETTINGS_HEADER_TABLE_SIZE for our HPACK decoder.
+    header_table_size: int = 4096
+    #: SETTINGS_MAX_FRAME_SIZE we accept.
+    max_frame_size: int = _MIN_FRAME_SIZE
+    #: Request bodies above this get 413 (by content-length up front, or as data arrives).
+    max_body_size: int = 64 * MiB
+    #: SETTINGS_INITIAL_WINDOW_SIZE: unconsumed body bytes buffered per stream, at most.
+    stream_window: int = 1 * MiB
+    #: Connection-level receive window: unconsumed body bytes buffered per connection, at most.
+    connection_window: int = 16 * MiB
+    #: Close a connection with no open stream after this many seconds (0: never).
+    idle_timeout: float = 120.0
+    #: On SIGINT/SIGTERM, wait this long for in-flight streams before closing.
+    shutdown_timeout: float = 10.0
+    #: A peer that resets more than this many streams within 10 s is sent
+    #: GOAWAY(ENHANCE_YOUR_CALM) (the "rapid reset" attack, CVE-2023-44487).
+    max_resets_per_10s: int = 1000
+
+    def validate(self) -> "ServerConfig":
+        """Check every value; return self. Raises ConfigError naming the first bad one."""
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ConfigError("--certfile and --keyfile must be given together")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if self.wsgi_threads < 0:
+            raise ConfigError(f"wsgi-threads must be >= 0, got {self.wsgi_threads}")
+        _check_range("max-concurrent-streams", self.max_concurrent_streams, 1, 2**31 - 1)
+        _check_range("max-header-list-size", self.max_header_list_size, 1024, 2**31 - 1)
+        _check_range("header-table-size", self.header_table_size, 0, 2**31 - 1)
+        _check_range("max-frame-size", self.max_frame_size, _MIN_FRAME_SIZE, _MAX_FRAME_SIZE)
+        _check_range("max-body-size", self.max_body_size, 0, 2**63 - 1)
+        _check_range("stream-window", self.stream_window, 1, _MAX_WINDOW)
+        _check_range("connection-window", self.connection_window, 65_535, _MAX_WINDOW)
+        _check_range("max-resets-per-10s", self.max_resets_per_10s, 1, 2**31 - 1)
+        if self.idle_timeout < 0:
+            raise ConfigError(f"idle-timeout must be >= 0, got {self.idle_timeout}")
+        if self.shutdown_timeout < 0:
+            raise ConfigError(f"shutdown-timeout must be >= 0, got {self.shutdown_timeout}")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.certfile is not None
+
+    def replace(self, **changes) -> "ServerConfig":
+        return dataclasses.replace(self, **changes).validate()
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer in {low}..{high}, got {value!r}")

@@ -1,0 +1,184 @@
+"""The server: the seed's ``H2KyoukaiComponent`` (an asphalt component when asphalt is
+installed, a plain object otherwise), the TLS context, and :func:`serve` / :func:`start_server`
+for users without asphalt.
+
+It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
+connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
+seconds to finish, then whatever is left is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import ssl as _ssl
+
+from . import __version__, _switch
+from .apps import make_runner
+from .config import ServerConfig
+from .protocol import H2KyoukaiProtocol
+
+try:  # asphalt is an optional extra
+    from asphalt.core import Component as _ComponentBase
+except ImportError:  # pragma: no cover - exercised in environments without asphalt
+    class _ComponentBase:  # type: ignore[no-redef]
+        __slots__ = ()
+
+__all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
+
+log = logging.getLogger("kyoukai_h2fast")
+
+
+def make_ssl_context(certfile: str, keyfile: str) -> _ssl.SSLContext:
+    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2``, no
+    compression, AEAD ciphers with ephemeral key exchange for TLS 1.2."""
+    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = _ssl.TLSVersion.TLSv1_2
+    context.options |= _ssl.OP_NO_COMPRESSION
+    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    context.load_cert_chain(certfile=certfile, keyfile=keyfile)
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+class H2KyoukaiComponent(_ComponentBase):
+    """Serves ``app`` over HTTP/2: TLS with ALPN h2, or cleartext h2c without certificates.
+
+    Drop-in for ``kyoukai.backends.http2.H2KyoukaiComponent(app, ssl_keyfile, ssl_certfile,
+    *, ip, port)``; further keyword arguments are :class:`ServerConfig` fields (limits,
+    ``wsgi_threads``...), or pass a whole ``config``.
+    """
+
+    def __init__(self, app, ssl_keyfile: str | None = None, ssl_certfile: str | None = None,
+                 *, ip: str = "127.0.0.1", port: int = 4444,
+                 config: ServerConfig | None = None, ssl_context: _ssl.SSLContext | None = None,
+                 **settings) -> None:
+        self.app = app
+        self.ssl_keyfile = ssl_keyfile
+        self.ssl_certfile = ssl_certfile
+        self.ip = ip
+        self.port = port
+        base = config or ServerConfig()
+        self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
+                                   certfile=ssl_certfile, **settings)
+        self.ssl_context = ssl_context
+        self.runner = make_runner(app, self.config.wsgi_threads)
+        #: Live connections (protocols); used for graceful shutdown.
+        self.connections: set[H2KyoukaiProtocol] = set()
+        self.server: asyncio.AbstractServer | None = None
+        self._server_name = self.get_server_name()
+
+    def get_server_name(self) -> str:
+        return f"kyoukai_h2fast/{__version__}"
+
+    def get_protocol(self, ctx, serv_info) -> H2KyoukaiProtocol:
+        return H2KyoukaiProtocol(self, ctx)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if (self.ssl_context or self.config.tls) else "http"
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self, ctx=None) -> None:
+        """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
+        context = self.ssl_context
+        if context is None and self.config.tls:
+            context = make_ssl_context(self.config.certfile, self.config.keyfile)
+        elif context is not None:
+            context.set_alpn_protocols(["h2"])
+        self.runner.start()
+        loop = asyncio.get_running_loop()
+        factory = functools.partial(self.get_protocol, ctx, (self._server_name, self.port))
+        self.server = await loop.create_server(factory, self.ip, self.port, ssl=context,
+                                               backlog=1024)
+        sockets = self.server.sockets or ()
+        if sockets and self.port == 0:
+            self.port = sockets[0].getsockname()[1]
+        log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
+                 self.runner.kind, self.url, "TLS+ALPN h2" if context else "h2c prior knowledge",
+                 f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
+                 and self.config.wsgi_threads else "on the event loop",
+                 _switch.extensions_state())
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop accepting, GOAWAY every connection, wait for in-flight streams, close."""
+        if timeout is None:
+            timeout = self.config.shutdown_timeout
+        if self.server is not None:
+            self.server.close()
+        for connection in list(self.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.abort()
+        if self.server is not None:
+            await self.server.wait_closed()
+        self.runner.shutdown()
+
+
+async def start_server(app, host: str = "127.0.0.1", port: int = 4444, *,
+                       ssl: _ssl.SSLContext | None = None, **settings) -> H2KyoukaiComponent:
+    """Start serving ``app`` on the running loop; returns the component (``await
+    component.shutdown()`` to stop). ``port=0`` picks a free port (see ``component.port``)."""
+    component = H2KyoukaiComponent(app, settings.pop("keyfile", None),
+                                   settings.pop("certfile", None), ip=host, port=port,
+                                   ssl_context=ssl, **settings)
+    await component.start()
+    return component
+
+
+def serve(app, host: str = "127.0.0.1", port: int = 4444, *,
+          ssl: _ssl.SSLContext | None = None, loop: str = "auto", **settings) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully. Blocks.
+
+    ``ssl`` is a server SSLContext (ALPN is set to h2), or pass ``certfile=`` and ``keyfile=``;
+    without either it serves cleartext h2c. ``loop`` is "auto" (uvloop when installed),
+    "uvloop" or "asyncio". Other keywords are :class:`ServerConfig` fields.
+    """
+    component = H2KyoukaiComponent(app, settings.pop("keyfile", None),
+                                   settings.pop("certfile", None), ip=host, port=port,
+                                   ssl_context=ssl, **settings)
+    run(component.start, component.shutdown, loop)
+
+
+def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run(start, stop, loop_kind: str = "auto") -> None:
+    """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``."""
+    loop = new_event_loop(loop_kind)
+    asyncio.set_event_loop(loop)
+    stopping = asyncio.Event()
+
+    async def main() -> None:
+        await start()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        try:
+            await stopping.wait()
+            log.info("shutting down: GOAWAY sent, waiting for in-flight streams")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        await stop()
+        log.info("stopped")
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

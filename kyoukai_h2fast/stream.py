@@ -1,0 +1,326 @@
+"""Per-stream state: the request (headers, body buffer as ``wsgi.input``) and the response queue.
+
+:class:`H2State` is the seed's public class, kept drop-in: ``H2State(headers, stream_id,
+protocol)``, ``read``, ``read_async``, ``get_chunk``, ``insert_data``, ``start_response``,
+``get_response_headers``. It does no protocol work itself: the protocol feeds it body bytes
+(:meth:`insert_data`), and every byte an app takes out is reported back through
+``protocol.body_consumed`` so the flow-control window reopens only for consumed data. The
+buffer is therefore bounded by the stream's receive window.
+
+Reads block only where blocking is allowed: in a worker thread (WSGI thread pool) ``read``
+waits for data; on the event loop thread it returns what is buffered and raises
+:class:`~kyoukai_h2fast.errors.BodyNotReadyError` rather than stall the loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+
+from .errors import BodyNotReadyError
+
+__all__ = ["H2State", "get_header", "create_wsgi_environment"]
+
+
+def get_header(headers, name):
+    """The value of the first header called ``name`` in ``headers``, or None.
+
+    ``headers`` is a list of ``(name, value)`` pairs (bytes, as received, or str); ``name``
+    may be str or bytes and is matched against either.
+    """
+    alt = name.encode("latin-1") if isinstance(name, str) else name.decode("latin-1")
+    for key, value in headers:
+        if key == name or key == alt:
+            return value
+    return None
+
+
+def create_wsgi_environment(r: "H2State") -> dict:
+    """The PEP 3333 environ for the request held by ``r`` (``wsgi.input`` is ``r``)."""
+    from .environ import build_environ, make_base_environ
+
+    base = getattr(r.protocol, "base_environ", None)
+    if base is None:
+        import sys
+        base = make_base_environ(url_scheme="http", server_addr=None, peer_addr=None,
+                                 multithread=False, errors=sys.stderr)
+    return build_environ(base, r.headers, r)
+
+
+class H2State:
+    """One HTTP/2 stream: request data in, response data out."""
+
+    __slots__ = (
+        "stream_id", "headers", "_protocol", "_buf", "_eof", "_error", "_waiter", "_cond",
+        "_loop_thread", "received", "_emit_status", "_emit_headers", "headers_sent",
+        "out", "out_done", "body_iter", "iter_in_thread", "iter_close", "pulling", "is_head",
+        "task", "dispatched", "finished", "trailers", "environ", "reject_status", "wire_headers",
+        "__weakref__",
+    )
+
+    def __init__(self, headers: list, stream_id: int, protocol) -> None:
+        self.stream_id = stream_id
+        #: The request header list as received: ``(bytes, bytes)`` pairs.
+        self.headers = headers
+        self._protocol = protocol
+        # -- request body --
+        self._buf = bytearray()
+        self._eof = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future | None = None
+        self._cond: threading.Condition | None = None
+        self._loop_thread = getattr(protocol, "loop_thread", None)
+        #: Body bytes received so far (for the max-body-size limit).
+        self.received = 0
+        #: Trailer header list, when the client sent trailers.
+        self.trailers: list | None = None
+        # -- response --
+        self._emit_status: str | None = None
+        self._emit_headers: list | None = None
+        self.headers_sent = False
+        #: Body chunks waiting for window or transport room.
+        self.out: deque = deque()
+        #: True once no chunk will be added to ``out`` any more.
+        self.out_done = False
+        #: Remaining app iterator to pull chunks from, or None.
+        self.body_iter = None
+        self.iter_in_thread = False
+        self.iter_close = None
+        self.pulling = False
+        self.is_head = False
+        #: The encoded response header block to send (``(bytes, bytes)`` pairs).
+        self.wire_headers: list | None = None
+        # -- lifecycle --
+        self.task: asyncio.Task | None = None
+        self.dispatched = False
+        self.finished = False
+        self.environ: dict | None = None
+        self.reject_status = 0
+
+    @property
+    def protocol(self):
+        """The :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` this stream belongs to."""
+        return self._protocol
+
+    # -- feeding (event loop thread only) --------------------------------------------------
+    def insert_data(self, data: bytes) -> None:
+        """Append received body bytes and wake a waiting reader."""
+        cond = self._cond
+        if cond is None:
+            self._buf += data
+        else:
+            with cond:
+                self._buf += data
+                cond.notify_all()
+        self._wake()
+
+    def feed_eof(self) -> None:
+        """The request body is complete."""
+        cond = self._cond
+        if cond is None:
+            self._eof = True
+        else:
+            with cond:
+                self._eof = True
+                cond.notify_all()
+        self._wake()
+
+    def abort(self, error: BaseException) -> int:
+        """The stream is gone: drop buffered bytes (returns how many); reads raise ``error``."""
+        cond = self._cond
+        if cond is None:
+            self._error = error
+            discarded = len(self._buf)
+            self._buf.clear()
+        else:
+            with cond:
+                self._error = error
+                discarded = len(self._buf)
+                self._buf.clear()
+                cond.notify_all()
+        self._wake()
+        return discarded
+
+    def enable_thread_reads(self) -> None:
+        """Allow blocking reads from worker threads (called before handing to a thread)."""
+        if self._cond is None and not self._eof:
+            self._cond = threading.Condition()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def buffered(self) -> int:
+        """Body bytes received and not yet read by the app."""
+        return len(self._buf)
+
+    @property
+    def body_complete(self) -> bool:
+        return self._eof
+
+    # -- taking (any thread; the lock is held by the caller when threads read) -------------
+    def _take(self, size: int) -> bytes:
+        buf = self._buf
+        if not buf:
+            return b""
+        if size < 0 or size >= len(buf):
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:size])
+            del buf[:size]
+        return data
+
+    def _consumed(self, n: int) -> None:
+        if n:
+            protocol = self._protocol
+            if threading.get_ident() == self._loop_thread:
+                protocol.body_consumed(self, n)
+            else:
+                protocol.loop.call_soon_threadsafe(protocol.body_consumed, self, n)
+
+    def _check_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- wsgi.input (PEP 3333) -------------------------------------------------------------
+    def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes (all of the body when ``size`` is negative or None)."""
+        if size is None:
+            size = -1
+        if self._cond is None or threading.get_ident() == self._loop_thread:
+            return self._read_nowait(size)
+        return self._read_blocking(size, line=False)
+
+    def _read_nowait(self, size: int) -> bytes:
+        self._check_error()
+        if not self._eof and (size < 0 or len(self._buf) < size):
+            raise BodyNotReadyError(
+                "the request body has not fully arrived; read it with "
+                "`await environ['wsgi.input'].read_async()` on the event loop")
+        data = self._take(size)
+        self._consumed(len(data))
+        return data
+
+    def _read_blocking(self, size: int, line: bool) -> bytes:
+        cond = self._cond
+        parts = []
+        got = 0
+        timeout = self._protocol.body_timeout
+        with cond:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                buf = self._buf
+                if line:
+                    end = buf.find(b"\n")
+                    want = end + 1 if end >= 0 else len(buf)
+                    if size >= 0:
+                        want = min(want, size - got)
+                    chunk = self._take(want)
+                    found = end >= 0 and len(chunk) == end + 1
+                else:
+                    chunk = self._take(-1 if size < 0 else size - got)
+                    found = False
+                if chunk:
+                    parts.append(chunk)
+                    got += len(chunk)
+                    self._consumed(len(chunk))
+                if found or self._eof or (size >= 0 and got >= size):
+                    break
+                if not cond.wait(timeout):
+                    raise TimeoutError("timed out waiting for the request body")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line (up to and including ``\\n``), at most ``size`` bytes."""
+        if size is None:
+            size = -1
+        if self._cond is None or threading.get_ident() == self._loop_thread:
+            self._check_error()
+            buf = self._buf
+            end = buf.find(b"\n")
+            if end < 0 and not self._eof and (size < 0 or len(buf) < size):
+                raise BodyNotReadyError("the request body has not fully arrived")
+            want = end + 1 if end >= 0 else len(buf)
+            data = self._take(want if size < 0 else min(want, size))
+            self._consumed(len(data))
+            return data
+        return self._read_blocking(size, line=True)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- async reading (event loop thread) ------------------------------------------------
+    async def read_async(self, to_end: bool = True) -> bytes:
+        """Read the whole remaining body (``to_end``) or the next available chunk."""
+        parts = []
+        while True:
+            self._check_error()
+            data = self._take(-1)
+            if data:
+                self._consumed(len(data))
+                if not to_end:
+                    return data
+                parts.append(data)
+            if self._eof:
+                break
+            waiter = self._waiter = self._protocol.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def get_chunk(self) -> bytes:
+        """The body bytes buffered now (never waits; ``b""`` when none)."""
+        self._check_error()
+        data = self._take(-1)
+        self._consumed(len(data))
+        return data
+
+    # -- response (WSGI start_response) ---------------------------------------------------
+    def start_response(self, status: str, headers: list, exc_info=None):
+        """PEP 3333 ``start_response``: remember the status and headers to send."""
+        if exc_info is not None:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self._emit_status is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        self._emit_status = status
+        self._emit_headers = headers
+        return self._write
+
+    def _write(self, data: bytes) -> None:
+        # The legacy write() callable: queued before the iterable's output.
+        if data:
+            self.out.append(bytes(data))
+
+    def get_response_headers(self) -> list:
+        """The response header list for h2: ``(":status", code)`` then the app's headers."""
+        status = self._emit_status
+        code = status.split(" ", 1)[0] if status else "500"
+        return [(":status", code)] + list(self._emit_headers or [])
