@@ -13,6 +13,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 
 
@@ -80,10 +81,11 @@ class H2Client:
             self._read_once(min(left, 0.5))
 
     def read_for(self, seconds: float) -> None:
-        """Read whatever arrives during ``seconds``."""
+        """Read whatever arrives during ``seconds`` (0: only what is already there)."""
         deadline = time.monotonic() + seconds
-        while not self.closed and time.monotonic() < deadline:
-            self._read_once(max(deadline - time.monotonic(), 0.01))
+        while not self.closed and self._read_once(max(deadline - time.monotonic(), 0.001)):
+            if time.monotonic() >= deadline:
+                break
 
     def close(self) -> None:
         try:
@@ -107,21 +109,29 @@ class H2Client:
         return sid
 
     def send_body(self, sid: int, body: bytes, end_stream: bool = True) -> None:
-        """Send ``body`` respecting flow control (reads WINDOW_UPDATEs as needed)."""
+        """Send ``body`` respecting flow control (reads WINDOW_UPDATEs as needed). Stops
+        quietly if the server resets or closes the stream meanwhile."""
         view = memoryview(body)
         while view:
-            window = self.conn.local_flow_control_window(sid)
+            try:
+                window = self.conn.local_flow_control_window(sid)
+            except h2.exceptions.StreamClosedError:
+                return
             if window == 0:
                 self.flush()
-                self.wait_for(lambda ev: self.conn.local_flow_control_window(sid) > 0
-                              or self.stream_reset(sid))
-                if self.stream_reset(sid):
-                    return
+                self.wait_for(lambda ev: self.stream_reset(sid) is not None
+                              or self.stream_ended(sid)
+                              or self.conn.local_flow_control_window(sid) > 0)
                 continue
             n = min(window, self.conn.max_outbound_frame_size, len(view))
-            self.conn.send_data(sid, view[:n].tobytes(), end_stream=end_stream and n == len(view))
+            try:
+                self.conn.send_data(sid, view[:n].tobytes(),
+                                    end_stream=end_stream and n == len(view))
+            except h2.exceptions.StreamClosedError:
+                return
             view = view[n:]
             self.flush()
+            self.read_for(0)  # notice an early response / reset
         if end_stream and not body:
             self.conn.end_stream(sid)
             self.flush()
