@@ -47,6 +47,12 @@ def server_impls() -> list:
     return params
 
 
+def default_impl() -> str:
+    """The implementation tests use when they do not parametrize it: what the process uses
+    (pure with ``KYOUKAI_H2FAST_NO_EXTENSIONS=1``, else compiled)."""
+    return "pure" if _switch.NO_EXTENSIONS else "compiled"
+
+
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
     """A CA and a server certificate for localhost/127.0.0.1: (certfile, keyfile, ca_file)."""
@@ -69,8 +75,9 @@ class _Servers:
         self._tls_files = tls_files
         self._running: dict = {}
 
-    def get(self, app: str | None = "tests.apps:wsgi_app", impl: str = "compiled",
+    def get(self, app: str | None = "tests.apps:wsgi_app", impl: str | None = None,
             tls: bool = False, args=()) -> ServerProcess:
+        impl = impl or default_impl()
         key = (app, impl, tls, tuple(args))
         server = self._running.get(key)
         if server is None or not server.alive():
@@ -78,9 +85,10 @@ class _Servers:
             self._running[key] = server
         return server
 
-    def fresh(self, app: str | None = "tests.apps:wsgi_app", impl: str = "compiled",
+    def fresh(self, app: str | None = "tests.apps:wsgi_app", impl: str | None = None,
               tls: bool = False, args=()) -> ServerProcess:
         """A server of the test's own (stopped at session end)."""
+        impl = impl or default_impl()
         server = ServerProcess(app, impl, self._tls_files[:2] if tls else None, args)
         self._running[object()] = server
         return server

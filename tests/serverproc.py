@@ -20,8 +20,11 @@ _SERVING = re.compile(r"serving (\w+) app on (\S+) .*extensions: (\w+)\)")
 
 
 class ServerProcess:
-    def __init__(self, app: str | None, impl: str = "compiled", tls=None, args=(),
+    def __init__(self, app: str | None, impl: str | None = None, tls=None, args=(),
                  env=None) -> None:
+        if impl is None:
+            impl = "pure" if os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in ("", "0") \
+                else "compiled"
         self.app = app
         self.impl = impl
         self.tls = tls  # a (certfile, keyfile) pair or None
