@@ -1,0 +1,868 @@
+# cython: language_level=3
+"""Compiled HPACK (RFC 7541): ``Decoder`` and ``Encoder``, drop-in for ``hpack``'s as h2 uses them.
+
+Owns: the HPACK wire format (integers §5.1, string literals and Huffman §5.2 with the tables of
+``_huffman_table.pxi``), the static table (Appendix A, as shared ``bytes`` objects), the dynamic
+table (§2.3.2, §4: a ring buffer of ``bytes`` pairs with size accounting and eviction), the
+decoding of field blocks (§6, with ``max_header_list_size`` enforced field by field) and the
+encoder's indexing policy (see :class:`Encoder`). The C-level API is documented in
+``_hpack_c.pxd``; the pure twin is :mod:`kyoukai_h2fast._hpack_py`.
+
+Errors are the ``hpack.exceptions`` classes ``hpack`` raises for the same input; results are
+lists of ``hpack.struct.HeaderTuple`` / ``NeverIndexedHeaderTuple``, like ``hpack``'s.
+Leaves to others: frame (de)fragmentation, header validation, what to do with errors (h2).
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8String
+from libc.limits cimport LLONG_MAX, LLONG_MIN
+from libc.stdint cimport uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp, memcpy
+
+from hpack.exceptions import (
+    HPACKDecodingError,
+    InvalidTableIndex,
+    InvalidTableSizeError,
+    OversizedHeaderListError,
+)
+from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
+
+include "_huffman_table.pxi"
+
+__all__ = ["Decoder", "Encoder"]
+
+cdef extern from *:
+    """
+    /* A HeaderTuple / NeverIndexedHeaderTuple of two items, without going through __new__.
+       Python >= 3.14 caches tuple hashes in the object: let tuple.__new__ set that up. */
+    static PyObject* kh2_header_pair(PyTypeObject* tp, PyObject* name, PyObject* value) {
+    #if PY_VERSION_HEX >= 0x030E0000
+        PyObject* args = PyTuple_Pack(2, name, value);
+        PyObject* pair;
+        if (args == NULL) return NULL;
+        pair = PyTuple_Type.tp_new(tp, args, NULL);
+        Py_DECREF(args);
+        return pair;
+    #else
+        PyObject* pair = tp->tp_alloc(tp, 2);
+        if (pair == NULL) return NULL;
+        Py_INCREF(name);
+        PyTuple_SET_ITEM(pair, 0, name);
+        Py_INCREF(value);
+        PyTuple_SET_ITEM(pair, 1, value);
+        return pair;
+    #endif
+    }
+    """
+    object kh2_header_pair(PyTypeObject* tp, object name, object value)
+    bint PyBytes_CheckExact(object)
+    PyTypeObject* Py_TYPE(object)
+
+cdef PyTypeObject* HEADER_TUPLE = <PyTypeObject*>HeaderTuple
+cdef PyTypeObject* NEVER_INDEXED_TUPLE = <PyTypeObject*>NeverIndexedHeaderTuple
+cdef PyTypeObject* PLAIN_TUPLE = <PyTypeObject*>tuple
+
+# ---- static table (RFC 7541 Appendix A) ----------------------------------------------------
+STATIC_TABLE = (
+    (b":authority", b""), (b":method", b"GET"), (b":method", b"POST"), (b":path", b"/"),
+    (b":path", b"/index.html"), (b":scheme", b"http"), (b":scheme", b"https"),
+    (b":status", b"200"), (b":status", b"204"), (b":status", b"206"), (b":status", b"304"),
+    (b":status", b"400"), (b":status", b"404"), (b":status", b"500"), (b"accept-charset", b""),
+    (b"accept-encoding", b"gzip, deflate"), (b"accept-language", b""), (b"accept-ranges", b""),
+    (b"accept", b""), (b"access-control-allow-origin", b""), (b"age", b""), (b"allow", b""),
+    (b"authorization", b""), (b"cache-control", b""), (b"content-disposition", b""),
+    (b"content-encoding", b""), (b"content-language", b""), (b"content-length", b""),
+    (b"content-location", b""), (b"content-range", b""), (b"content-type", b""),
+    (b"cookie", b""), (b"date", b""), (b"etag", b""), (b"expect", b""), (b"expires", b""),
+    (b"from", b""), (b"host", b""), (b"if-match", b""), (b"if-modified-since", b""),
+    (b"if-none-match", b""), (b"if-range", b""), (b"if-unmodified-since", b""),
+    (b"last-modified", b""), (b"link", b""), (b"location", b""), (b"max-forwards", b""),
+    (b"proxy-authenticate", b""), (b"proxy-authorization", b""), (b"range", b""),
+    (b"referer", b""), (b"refresh", b""), (b"retry-after", b""), (b"server", b""),
+    (b"set-cookie", b""), (b"strict-transport-security", b""), (b"transfer-encoding", b""),
+    (b"user-agent", b""), (b"vary", b""), (b"via", b""), (b"www-authenticate", b""),
+)
+
+cdef enum:
+    STATIC_COUNT = 61
+    MAX_STATIC_NAME = 27           # len(b"access-control-allow-origin")
+    MAX_NAMES_PER_LENGTH = 8
+    INDEX_AUTHORIZATION = 23
+    INDEX_COOKIE = 32
+    INDEX_PROXY_AUTHORIZATION = 49
+    HUFF_EMIT = 1 << 16
+    HUFF_FAIL = 1 << 17
+    SCRATCH_KEEP = 65536           # buffers larger than this are freed between blocks
+
+# Index 1..61; entries of one name are consecutive, from STATIC_FIRST[i] for STATIC_SAME[i].
+cdef PyObject* STATIC_NAME[STATIC_COUNT + 1]
+cdef PyObject* STATIC_VALUE[STATIC_COUNT + 1]
+cdef int STATIC_FIRST[STATIC_COUNT + 1]
+cdef int STATIC_SAME[STATIC_COUNT + 1]
+# Distinct static names by length: STATIC_BY_LEN[len][k] is the first index of a name.
+cdef int STATIC_BY_LEN[MAX_STATIC_NAME + 1][MAX_NAMES_PER_LENGTH]
+cdef int STATIC_BY_LEN_COUNT[MAX_STATIC_NAME + 1]
+
+
+cdef int _init_static_table() except -1:
+    cdef int i, first, length
+    names = {}
+    for i in range(1, STATIC_COUNT + 1):
+        name, value = STATIC_TABLE[i - 1]
+        name = names.setdefault(name, name)          # one object per distinct name
+        STATIC_NAME[i] = <PyObject*>name
+        STATIC_VALUE[i] = <PyObject*>value
+        first = STATIC_FIRST[i - 1] if i > 1 and STATIC_TABLE[i - 2][0] == name else i
+        STATIC_FIRST[i] = first
+        STATIC_SAME[first] = i - first + 1
+        if first == i:
+            length = len(name)
+            if length > MAX_STATIC_NAME or STATIC_BY_LEN_COUNT[length] >= MAX_NAMES_PER_LENGTH:
+                raise AssertionError("static table layout")
+            STATIC_BY_LEN[length][STATIC_BY_LEN_COUNT[length]] = i
+            STATIC_BY_LEN_COUNT[length] += 1
+    for i in range(1, STATIC_COUNT + 1):
+        STATIC_SAME[i] = STATIC_SAME[STATIC_FIRST[i]]
+    return 0
+
+_init_static_table()            # STATIC_TABLE (a module global) keeps the objects alive
+
+
+cdef inline bint _bytes_equal(PyObject* obj, const char* data, Py_ssize_t n) noexcept:
+    return PyBytes_GET_SIZE(<object>obj) == n and memcmp(PyBytes_AS_STRING(<object>obj), data, n) == 0
+
+
+cdef int _static_name_index(const char* name, Py_ssize_t n) noexcept:
+    """Lowest static table index whose name is ``name``, or 0."""
+    cdef int k, index
+    if n > MAX_STATIC_NAME:
+        return 0
+    for k in range(STATIC_BY_LEN_COUNT[n]):
+        index = STATIC_BY_LEN[n][k]
+        if memcmp(PyBytes_AS_STRING(<object>STATIC_NAME[index]), name, n) == 0:
+            return index
+    return 0
+
+
+# ---- integers (RFC 7541 §5.1) -------------------------------------------------------------
+cdef inline Py_ssize_t _read_int(const unsigned char* data, Py_ssize_t n, Py_ssize_t pos,
+                                 int prefix_bits, uint64_t* out) except -1:
+    """Decode the integer whose first octet is ``data[pos]`` (``pos < n``); return the new pos.
+
+    Like hpack: at most 5 octets after the prefix octet, the 5th ending the number.
+    """
+    cdef unsigned int mask = (1u << prefix_bits) - 1
+    cdef uint64_t value = data[pos] & mask
+    cdef unsigned int shift = 0
+    cdef unsigned int octet
+    cdef int consumed = 1
+    pos += 1
+    if value < mask:
+        out[0] = value
+        return pos
+    while True:
+        if pos >= n:
+            raise HPACKDecodingError("Unable to decode HPACK integer representation")
+        octet = data[pos]
+        pos += 1
+        consumed += 1
+        if octet & 0x80:
+            value += (<uint64_t>(octet & 0x7F)) << shift
+            shift += 7
+            if consumed > 5:
+                raise HPACKDecodingError("Variable integer representation is too long")
+        else:
+            value += (<uint64_t>octet) << shift
+            out[0] = value
+            return pos
+
+
+cdef inline unsigned char* _put_int(unsigned char* dst, uint64_t value, int prefix_bits,
+                                    unsigned char flags) noexcept:
+    """Write ``value`` with an N-bit prefix (at most 11 octets); return the end."""
+    cdef uint64_t mask = (1u << prefix_bits) - 1
+    if value < mask:
+        dst[0] = flags | <unsigned char>value
+        return dst + 1
+    dst[0] = flags | <unsigned char>mask
+    dst += 1
+    value -= mask
+    while value >= 128:
+        dst[0] = <unsigned char>((value & 0x7F) | 0x80)
+        dst += 1
+        value >>= 7
+    dst[0] = <unsigned char>value
+    return dst + 1
+
+
+# ---- Huffman (RFC 7541 §5.2, Appendix B) --------------------------------------------------
+cdef Py_ssize_t _huffman_decode(const unsigned char* src, Py_ssize_t n,
+                                unsigned char* dst) except -1:
+    """Decode into ``dst`` (room for 2n + 1 octets: at most one symbol per nibble)."""
+    cdef uint32_t state = 0, entry, seen = 0
+    cdef Py_ssize_t i, out = 0
+    cdef unsigned char octet
+    for i in range(n):
+        octet = src[i]
+        entry = kh2_huff_decode[state | (octet >> 4)]
+        dst[out] = <unsigned char>entry
+        out += (entry >> 16) & 1
+        seen |= entry
+        state = (entry >> 4) & 0xFF0
+        entry = kh2_huff_decode[state | (octet & 0x0F)]
+        dst[out] = <unsigned char>entry
+        out += (entry >> 16) & 1
+        seen |= entry
+        state = (entry >> 4) & 0xFF0
+    if seen & HUFF_FAIL:
+        raise HPACKDecodingError("Invalid Huffman string")
+    if not kh2_huff_accept[state >> 4]:
+        raise HPACKDecodingError("Incomplete Huffman string")
+    return out
+
+
+cdef inline Py_ssize_t _huffman_length(const unsigned char* src, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i, bits = 0
+    for i in range(n):
+        bits += kh2_huff_len[src[i]]
+    return (bits + 7) >> 3
+
+
+cdef unsigned char* _huffman_encode(const unsigned char* src, Py_ssize_t n,
+                                    unsigned char* dst) noexcept:
+    cdef uint64_t acc = 0
+    cdef unsigned int bits = 0, length
+    cdef Py_ssize_t i
+    for i in range(n):
+        length = kh2_huff_len[src[i]]
+        acc = (acc << length) | kh2_huff_code[src[i]]
+        bits += length
+        while bits >= 8:
+            bits -= 8
+            dst[0] = <unsigned char>(acc >> bits)
+            dst += 1
+    if bits:
+        dst[0] = <unsigned char>((acc << (8 - bits)) | (0xFF >> bits))   # pad with EOS's 1s
+        dst += 1
+    return dst
+
+
+cdef inline unsigned char* _put_string(unsigned char* dst, const char* s, Py_ssize_t n,
+                                       bint huffman) noexcept:
+    """String literal (§5.2); Huffman only when shorter. Needs 11 + n octets of room."""
+    cdef Py_ssize_t coded
+    if huffman and n:
+        coded = _huffman_length(<const unsigned char*>s, n)
+        if coded < n:
+            dst = _put_int(dst, coded, 7, 0x80)
+            return _huffman_encode(<const unsigned char*>s, n, dst)
+    dst = _put_int(dst, n, 7, 0)
+    memcpy(dst, s, n)
+    return dst + n
+
+
+# ---- dynamic table (RFC 7541 §2.3.2, §4) --------------------------------------------------
+cdef inline TableEntry* _entry(DynamicTable* t, Py_ssize_t i) noexcept:
+    return &t.entries[(t.head + i) & (t.capacity - 1)]
+
+
+cdef int _reserve_deferred(DynamicTable* t, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t need = t.deferred_len + extra, capacity
+    cdef PyObject** grown
+    if not t.defer or need <= t.deferred_capacity:
+        return 0
+    capacity = max(need, 2 * t.deferred_capacity, 64)
+    grown = <PyObject**>malloc(capacity * sizeof(PyObject*))
+    if grown == NULL:
+        raise MemoryError()
+    if t.deferred_len:
+        memcpy(grown, t.deferred, t.deferred_len * sizeof(PyObject*))
+    free(t.deferred)
+    t.deferred = grown
+    t.deferred_capacity = capacity
+    return 0
+
+
+cdef inline void _discard(DynamicTable* t, PyObject* obj) noexcept:
+    """Drop the table's reference (parked while deferring; room reserved beforehand)."""
+    if t.defer:
+        t.deferred[t.deferred_len] = obj
+        t.deferred_len += 1
+    else:
+        Py_DECREF(<object>obj)
+
+
+cdef void _table_release_deferred(DynamicTable* t) noexcept:
+    cdef Py_ssize_t i, n = t.deferred_len
+    t.deferred_len = 0
+    for i in range(n):
+        Py_DECREF(<object>t.deferred[i])
+
+
+cdef void _evict_oldest(DynamicTable* t) noexcept:
+    cdef TableEntry* e = _entry(t, t.count - 1)
+    t.used -= e.size
+    t.count -= 1
+    _discard(t, e.name)
+    _discard(t, e.value)
+
+
+cdef int _table_shrink(DynamicTable* t) except -1:
+    if t.used > t.max_size:
+        _reserve_deferred(t, 2 * t.count)
+        while t.count and t.used > t.max_size:
+            _evict_oldest(t)
+    return 0
+
+
+cdef int _table_set_max(DynamicTable* t, long long max_size) except -1:
+    t.max_size = max_size
+    return _table_shrink(t)         # a size <= 0 empties the table, as in hpack
+
+
+cdef int _table_add(DynamicTable* t, PyObject* name, PyObject* value,
+                    int name_index) except -1:
+    """Insert (name, value) as entry 0, stealing both references; evict as needed (§4.4)."""
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(<object>name) + PyBytes_GET_SIZE(<object>value) + 32
+    cdef Py_ssize_t capacity, i
+    cdef TableEntry* grown
+    cdef TableEntry* e
+    try:
+        _reserve_deferred(t, 2 * t.count + 2)
+        if size > t.max_size:       # larger than the table: it empties the table (§4.4)
+            while t.count:
+                _evict_oldest(t)
+            _discard(t, name)
+            _discard(t, value)
+            return 0
+        if t.count == t.capacity:
+            capacity = t.capacity * 2 if t.capacity else 16
+            grown = <TableEntry*>malloc(capacity * sizeof(TableEntry))
+            if grown == NULL:
+                raise MemoryError()
+            for i in range(t.count):
+                grown[i] = _entry(t, i)[0]
+            free(t.entries)
+            t.entries = grown
+            t.capacity = capacity
+            t.head = 0
+    except BaseException:
+        Py_DECREF(<object>name)
+        Py_DECREF(<object>value)
+        raise
+    t.head = (t.head - 1) & (t.capacity - 1)
+    e = &t.entries[t.head]
+    e.name = name
+    e.value = value
+    e.size = size
+    e.name_index = name_index
+    t.count += 1
+    t.used += size
+    return _table_shrink(t)
+
+
+cdef void _table_free(DynamicTable* t) noexcept:
+    t.defer = False
+    _table_release_deferred(t)
+    while t.count:
+        _evict_oldest(t)
+    free(t.entries)
+    free(t.deferred)
+    t.entries = NULL
+    t.deferred = NULL
+    t.capacity = t.deferred_capacity = 0
+
+
+cdef list _table_entries(DynamicTable* t):
+    return [(<object>_entry(t, i).name, <object>_entry(t, i).value) for i in range(t.count)]
+
+
+cdef long long _clamp(object value) except? -1:
+    value = int(value)
+    if value > LLONG_MAX:
+        return LLONG_MAX
+    if value < LLONG_MIN:
+        return LLONG_MIN
+    return value
+
+
+# ---- decoder -------------------------------------------------------------------------------
+cdef int _append_header_tuple(void* ctx, HeaderField* f) except -1:
+    """HeaderSink of Decoder.decode: one HeaderTuple / NeverIndexedHeaderTuple per field."""
+    name = <object>f.name_obj if f.name_obj != NULL else PyBytes_FromStringAndSize(f.name, f.name_len)
+    value = (<object>f.value_obj if f.value_obj != NULL
+             else PyBytes_FromStringAndSize(f.value, f.value_len))
+    (<list>ctx).append(kh2_header_pair(
+        NEVER_INDEXED_TUPLE if f.flags & HPACK_NEVER_INDEXED else HEADER_TUPLE, name, value))
+    return 0
+
+
+cdef class Decoder:
+    """HPACK decoder, drop-in for ``hpack.Decoder`` (same attributes, results and errors).
+
+    ``max_header_list_size`` (default 64 KiB) is checked after every decoded field, so a block
+    that expands past it (an "HPACK bomb") fails as soon as it crosses the limit.
+    """
+
+    def __cinit__(self):
+        self._table.max_size = 4096
+        self._table.defer = True
+        self._table_size_obj = 4096
+
+    def __init__(self, max_header_list_size=2 ** 16):
+        self.max_header_list_size = max_header_list_size
+        self.max_allowed_table_size = 4096
+
+    def __dealloc__(self):
+        _table_free(&self._table)
+        byte_buffer_free(&self._scratch)
+
+    @property
+    def max_header_list_size(self):
+        return self._max_header_list_size_obj
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, value):
+        self._max_list_size = _clamp(value)
+        self._max_header_list_size_obj = value
+
+    @property
+    def max_allowed_table_size(self):
+        """Largest dynamic table size the peer may choose (our acknowledged SETTINGS value)."""
+        return self._max_allowed_table_size_obj
+
+    @max_allowed_table_size.setter
+    def max_allowed_table_size(self, value):
+        self._max_allowed = _clamp(value)
+        self._max_allowed_table_size_obj = value
+
+    @property
+    def header_table_size(self):
+        """Current maximum size of the dynamic table (set by the peer's size updates)."""
+        return self._table_size_obj
+
+    @header_table_size.setter
+    def header_table_size(self, value):
+        value = int(value)
+        _table_set_max(&self._table, _clamp(value))
+        self._table_size_obj = value
+
+    @property
+    def table_entries(self):
+        """The dynamic table as ``(name, value)`` bytes pairs, newest (index 62) first."""
+        return _table_entries(&self._table)
+
+    @property
+    def table_used_size(self):
+        """Sum of the dynamic table's entry sizes (RFC 7541 §4.1)."""
+        return self._table.used
+
+    def decode(self, data, raw=False):
+        """Decode one complete field block into a list of ``HeaderTuple`` (as ``hpack``)."""
+        cdef list headers = []
+        cdef HeaderSink sink
+        cdef Py_buffer view
+        sink.on_header = _append_header_tuple
+        sink.ctx = <void*>headers
+        if PyBytes_CheckExact(data):
+            self.decode_block(<const unsigned char*>PyBytes_AS_STRING(data),
+                              PyBytes_GET_SIZE(data), &sink)
+        else:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                self.decode_block(<const unsigned char*>view.buf, view.len, &sink)
+            finally:
+                PyBuffer_Release(&view)
+        if raw:
+            return headers
+        try:
+            return [h.__class__(h[0].decode("utf-8"), h[1].decode("utf-8")) for h in headers]
+        except UnicodeDecodeError as err:
+            raise HPACKDecodingError("Unable to decode headers as UTF-8") from err
+
+    cdef int release_fields(self) except -1:
+        _table_release_deferred(&self._table)
+        self._scratch.length = 0
+        if self._scratch.capacity > SCRATCH_KEEP:
+            byte_buffer_free(&self._scratch)
+        return 0
+
+    cdef int _lookup(self, uint64_t index, HeaderField* f) except -1:
+        """Fill name, value and name_index of ``f`` from table entry ``index`` (§2.3.3)."""
+        cdef TableEntry* e
+        if 1 <= index <= STATIC_COUNT:
+            f.name_obj = STATIC_NAME[index]
+            f.value_obj = STATIC_VALUE[index]
+            f.name_index = STATIC_FIRST[index]
+        elif STATIC_COUNT < index <= <uint64_t>(STATIC_COUNT + self._table.count):
+            e = _entry(&self._table, <Py_ssize_t>(index - STATIC_COUNT - 1))
+            f.name_obj = e.name
+            f.value_obj = e.value
+            f.name_index = e.name_index
+        else:
+            raise InvalidTableIndex("Invalid table index %d" % index)
+        f.name = PyBytes_AS_STRING(<object>f.name_obj)
+        f.name_len = PyBytes_GET_SIZE(<object>f.name_obj)
+        f.value = PyBytes_AS_STRING(<object>f.value_obj)
+        f.value_len = PyBytes_GET_SIZE(<object>f.value_obj)
+        return 0
+
+    cdef Py_ssize_t _read_string(self, const unsigned char* data, Py_ssize_t n, Py_ssize_t pos,
+                                 const char** out, Py_ssize_t* out_len) except -1:
+        """String literal at ``data[pos]`` (§5.2); return the position after it."""
+        cdef uint64_t length
+        cdef bint huffman
+        cdef ByteBuffer* scratch = &self._scratch
+        if pos >= n:
+            raise HPACKDecodingError("Unable to decode HPACK integer representation")
+        huffman = data[pos] & 0x80
+        pos = _read_int(data, n, pos, 7, &length)
+        if length > <uint64_t>(n - pos):
+            raise HPACKDecodingError("Truncated header block")
+        if not huffman or length == 0:
+            out[0] = <const char*>data + pos
+            out_len[0] = <Py_ssize_t>length
+            return pos + <Py_ssize_t>length
+        if scratch.length == 0:
+            # Room for every Huffman string left in the block (at most 2 octets out per octet
+            # in), reserved once so that the scratch buffer never moves during a block.
+            byte_buffer_reserve(scratch, 2 * (n - pos) + 8)
+        if scratch.capacity - scratch.length < 2 * <Py_ssize_t>length + 1:
+            raise SystemError("HPACK scratch buffer reservation")  # unreachable, see above
+        out[0] = <const char*>scratch.data + scratch.length
+        out_len[0] = _huffman_decode(data + pos, <Py_ssize_t>length,
+                                     scratch.data + scratch.length)
+        scratch.length += out_len[0]
+        return pos + <Py_ssize_t>length
+
+    cdef int decode_block(self, const unsigned char* data, Py_ssize_t n,
+                          HeaderSink* sink) except -1:
+        cdef Py_ssize_t pos = 0
+        cdef long long inflated = 0
+        cdef bint seen_field = False
+        cdef unsigned char first
+        cdef uint64_t index
+        cdef int prefix_bits
+        cdef HeaderField f
+        cdef PyObject* name_obj
+        cdef PyObject* value_obj
+        self.release_fields()
+        while pos < n:
+            first = data[pos]
+            if first & 0x80:                                # indexed field (§6.1)
+                pos = _read_int(data, n, pos, 7, &index)
+                self._lookup(index, &f)
+                f.flags = 0
+            elif first & 0x40 or not (first & 0x20):        # literal field (§6.2)
+                if first & 0x40:
+                    prefix_bits = 6
+                    f.flags = 0
+                else:
+                    prefix_bits = 4
+                    f.flags = HPACK_NEVER_INDEXED if first & 0x10 else 0
+                if first & ((1 << prefix_bits) - 1):        # indexed name
+                    pos = _read_int(data, n, pos, prefix_bits, &index)
+                    self._lookup(index, &f)
+                else:                                       # literal name
+                    pos = self._read_string(data, n, pos + 1, &f.name, &f.name_len)
+                    f.name_obj = NULL
+                    f.name_index = _static_name_index(f.name, f.name_len)
+                pos = self._read_string(data, n, pos, &f.value, &f.value_len)
+                f.value_obj = NULL
+                if first & 0x40:                            # incremental indexing (§6.2.1)
+                    name = (<object>f.name_obj if f.name_obj != NULL
+                            else PyBytes_FromStringAndSize(f.name, f.name_len))
+                    value = PyBytes_FromStringAndSize(f.value, f.value_len)
+                    name_obj = <PyObject*>name
+                    value_obj = <PyObject*>value
+                    # _table_add steals these two references; while the decoder defers
+                    # releases the objects stay alive even if this insertion evicts them.
+                    Py_INCREF(name)
+                    Py_INCREF(value)
+                    _table_add(&self._table, name_obj, value_obj, f.name_index)
+                    f.name_obj = name_obj
+                    f.value_obj = value_obj
+                    f.name = PyBytes_AS_STRING(<object>name_obj)
+                    f.value = PyBytes_AS_STRING(<object>value_obj)
+            else:                                           # dynamic table size update (§6.3)
+                if seen_field:
+                    raise HPACKDecodingError("Table size update not at the start of the block")
+                pos = _read_int(data, n, pos, 5, &index)
+                if <long long>index > self._max_allowed:
+                    raise InvalidTableSizeError("Encoder exceeded max allowable table size")
+                _table_set_max(&self._table, <long long>index)
+                self._table_size_obj = <long long>index
+                continue
+            seen_field = True
+            inflated += f.name_len + f.value_len + 32
+            if inflated > self._max_list_size:
+                raise OversizedHeaderListError(
+                    f"A header list larger than {self._max_header_list_size_obj} has been received")
+            sink.on_header(sink.ctx, &f)
+        if self._table.max_size > self._max_allowed:
+            raise InvalidTableSizeError("Encoder did not shrink table size to within the max")
+        return 0
+
+
+# ---- encoder -------------------------------------------------------------------------------
+cdef inline object _to_bytes(object value):
+    """As hpack: bytes as they are, str as UTF-8, anything else as UTF-8 of its str()."""
+    if type(value) is bytes:
+        return value
+    if type(value) is not str:
+        value = str(value)
+    return PyUnicode_AsUTF8String(value)
+
+
+def _pseudo_headers_first(dict headers):
+    """A dict's items with the pseudo-header fields first (as hpack orders dicts)."""
+    return sorted(headers.items(), key=lambda item: not _to_bytes(item[0]).startswith(b":"))
+
+
+cdef class Encoder:
+    """HPACK encoder, drop-in for ``hpack.Encoder``; its output decodes with ``hpack.Decoder``.
+
+    Policy: a field in the static or dynamic table is sent indexed; otherwise as a literal with
+    incremental indexing, with an indexed name when the table has the name (the same choice of
+    index as hpack). Sensitive fields are sent as never-indexed literals and never enter the
+    table: 3-tuples ``(name, value, True)``, ``NeverIndexedHeaderTuple``, and automatically
+    ``authorization``, ``proxy-authorization`` and ``cookie`` values shorter than 20 octets
+    (h2's rule, RFC 7541 §7.1.3). Strings are Huffman-coded only when that is shorter. A change
+    of ``header_table_size`` is announced at the start of the next block (§4.2, §6.3): the
+    smallest size set since the last block when it is below the final one, then the final one.
+    """
+
+    def __cinit__(self):
+        self._table.max_size = 4096
+        self._table_size_obj = 4096
+
+    def __dealloc__(self):
+        _table_free(&self._table)
+        byte_buffer_free(&self._out)
+
+    @property
+    def header_table_size(self):
+        """Maximum size of the dynamic table (set from the peer's SETTINGS_HEADER_TABLE_SIZE)."""
+        return self._table_size_obj
+
+    @header_table_size.setter
+    def header_table_size(self, value):
+        cdef long long size
+        value = int(value)
+        if value < 0:
+            raise ValueError(f"header table size must not be negative, got {value}")
+        size = _clamp(value)
+        if self._pending_resize:
+            self._pending_min = min(self._pending_min, size)
+            self._pending_last = size
+        elif size != self._table.max_size:
+            self._pending_resize = True
+            self._pending_min = self._pending_last = size
+        _table_set_max(&self._table, size)
+        self._table_size_obj = value
+
+    @property
+    def table_entries(self):
+        """The dynamic table as ``(name, value)`` bytes pairs, newest (index 62) first."""
+        return _table_entries(&self._table)
+
+    @property
+    def table_used_size(self):
+        """Sum of the dynamic table's entry sizes (RFC 7541 §4.1)."""
+        return self._table.used
+
+    def encode(self, headers, huffman=True):
+        """Encode a field block; ``headers`` as for ``hpack.Encoder.encode``."""
+        cdef ByteBuffer* out = &self._out
+        cdef int flags = HPACK_HUFFMAN if huffman else 0
+        cdef int field_flags
+        cdef PyTypeObject* tp
+        out.length = 0
+        self.encode_block_start(out)
+        if isinstance(headers, dict):
+            headers = _pseudo_headers_first(headers)
+        for header in headers:
+            tp = Py_TYPE(header)
+            if (tp == HEADER_TUPLE or tp == PLAIN_TUPLE) and PyTuple_GET_SIZE(header) == 2:
+                name = (<tuple>header)[0]
+                value = (<tuple>header)[1]
+                field_flags = flags
+            elif tp == NEVER_INDEXED_TUPLE and PyTuple_GET_SIZE(header) == 2:
+                name = (<tuple>header)[0]
+                value = (<tuple>header)[1]
+                field_flags = flags | HPACK_NEVER_INDEXED
+            else:
+                field_flags = flags
+                if isinstance(header, HeaderTuple):
+                    if not header.indexable:
+                        field_flags |= HPACK_NEVER_INDEXED
+                elif len(header) > 2 and header[2]:
+                    field_flags |= HPACK_NEVER_INDEXED
+                name = header[0]
+                value = header[1]
+            name = _to_bytes(name)
+            value = _to_bytes(value)
+            self._encode_field(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name),
+                               PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
+                               <PyObject*>name, <PyObject*>value, field_flags, out)
+        encoded = PyBytes_FromStringAndSize(<char*>out.data, out.length)
+        if out.capacity > SCRATCH_KEEP:
+            byte_buffer_free(out)
+        return encoded
+
+    cdef int encode_block_start(self, ByteBuffer* out) except -1:
+        cdef unsigned char* p
+        if not self._pending_resize:
+            return 0
+        byte_buffer_reserve(out, 24)
+        p = out.data + out.length
+        if self._pending_min < self._pending_last:
+            p = _put_int(p, <uint64_t>self._pending_min, 5, 0x20)
+        p = _put_int(p, <uint64_t>self._pending_last, 5, 0x20)
+        out.length = p - out.data
+        self._pending_resize = False
+        return 0
+
+    cdef int encode_field(self, const char* name, Py_ssize_t name_len, const char* value,
+                          Py_ssize_t value_len, int flags, ByteBuffer* out) except -1:
+        return self._encode_field(name, name_len, value, value_len, NULL, NULL, flags, out)
+
+    cdef int _encode_field(self, const char* name, Py_ssize_t name_len, const char* value,
+                           Py_ssize_t value_len, PyObject* name_obj, PyObject* value_obj,
+                           int flags, ByteBuffer* out) except -1:
+        """Append one field; ``name_obj``/``value_obj`` (or NULL) are reused by the table."""
+        cdef DynamicTable* t = &self._table
+        cdef int static_index = _static_name_index(name, name_len)
+        cdef uint64_t index = 0
+        cdef bint exact = False
+        cdef bint sensitive = flags & HPACK_NEVER_INDEXED
+        cdef bint huffman = flags & HPACK_HUFFMAN
+        cdef Py_ssize_t i
+        cdef int k
+        cdef TableEntry* e
+        cdef unsigned char* p
+        if static_index and not sensitive:
+            sensitive = (static_index == INDEX_AUTHORIZATION
+                         or static_index == INDEX_PROXY_AUTHORIZATION
+                         or (static_index == INDEX_COOKIE and value_len < 20))
+        # Search as hpack does: a static exact match, else a dynamic exact match (newest
+        # first), else the static name, else the newest dynamic entry with the name.
+        if static_index:
+            index = static_index
+            for k in range(static_index, static_index + STATIC_SAME[static_index]):
+                if _bytes_equal(STATIC_VALUE[k], value, value_len):
+                    index = k
+                    exact = True
+                    break
+        if not exact:
+            for i in range(t.count):
+                e = _entry(t, i)
+                if _bytes_equal(e.name, name, name_len):
+                    if _bytes_equal(e.value, value, value_len):
+                        index = STATIC_COUNT + 1 + i
+                        exact = True
+                        break
+                    if index == 0:
+                        index = STATIC_COUNT + 1 + i
+        byte_buffer_reserve(out, name_len + value_len + 40)
+        p = out.data + out.length
+        if exact and not sensitive:
+            p = _put_int(p, index, 7, 0x80)                     # indexed field (§6.1)
+            out.length = p - out.data
+            return 0
+        if sensitive:                                           # never indexed (§6.2.3)
+            if index:
+                p = _put_int(p, index, 4, 0x10)
+            else:
+                p[0] = 0x10
+                p = _put_string(p + 1, name, name_len, huffman)
+        elif index:                                             # incremental indexing (§6.2.1)
+            p = _put_int(p, index, 6, 0x40)
+        else:
+            p[0] = 0x40
+            p = _put_string(p + 1, name, name_len, huffman)
+        p = _put_string(p, value, value_len, huffman)
+        out.length = p - out.data
+        if not sensitive:
+            if name_obj == NULL:
+                name_ref = PyBytes_FromStringAndSize(name, name_len)
+            else:
+                name_ref = <object>name_obj
+            if value_obj == NULL:
+                value_ref = PyBytes_FromStringAndSize(value, value_len)
+            else:
+                value_ref = <object>value_obj
+            Py_INCREF(name_ref)
+            Py_INCREF(value_ref)
+            _table_add(t, <PyObject*>name_ref, <PyObject*>value_ref, static_index)
+        return 0
+
+
+# ---- C-API exercisers (used by the tests; not part of the public API) --------------------
+cdef struct _FieldArray:
+    HeaderField* fields
+    Py_ssize_t count
+    Py_ssize_t capacity
+
+
+cdef int _collect_field(void* ctx, HeaderField* f) except -1:
+    cdef _FieldArray* array = <_FieldArray*>ctx
+    cdef HeaderField* grown
+    if array.count == array.capacity:
+        array.capacity = array.capacity * 2 if array.capacity else 16
+        grown = <HeaderField*>malloc(array.capacity * sizeof(HeaderField))
+        if grown == NULL:
+            raise MemoryError()
+        if array.count:
+            memcpy(grown, array.fields, array.count * sizeof(HeaderField))
+        free(array.fields)
+        array.fields = grown
+    array.fields[array.count] = f[0]
+    array.count += 1
+    return 0
+
+
+def _capi_decode(Decoder decoder, bytes data):
+    """Decode through ``decode_block`` into a flat C array of slices, read *after* it returned.
+
+    Returns ``[(name, value, flags, name_index), ...]``: proves the lifetime contract of the
+    .pxd (slices stay valid until the next block) and that the C path agrees with ``decode``.
+    """
+    cdef _FieldArray array
+    cdef HeaderSink sink
+    cdef Py_ssize_t i
+    array.fields = NULL
+    array.count = array.capacity = 0
+    sink.on_header = _collect_field
+    sink.ctx = &array
+    try:
+        decoder.decode_block(<const unsigned char*>PyBytes_AS_STRING(data),
+                             PyBytes_GET_SIZE(data), &sink)
+        return [(PyBytes_FromStringAndSize(array.fields[i].name, array.fields[i].name_len),
+                 PyBytes_FromStringAndSize(array.fields[i].value, array.fields[i].value_len),
+                 array.fields[i].flags, array.fields[i].name_index)
+                for i in range(array.count)]
+    finally:
+        free(array.fields)
+
+
+def _capi_encode(Encoder encoder, list fields, bint huffman=True):
+    """Encode ``[(name, value, never_indexed), ...]`` (bytes) through the C-level entry points
+    into a caller-owned ByteBuffer."""
+    cdef ByteBuffer out
+    out.data = NULL
+    out.length = out.capacity = 0
+    try:
+        encoder.encode_block_start(&out)
+        for name, value, never_indexed in fields:
+            encoder.encode_field(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name),
+                                 PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
+                                 (HPACK_HUFFMAN if huffman else 0)
+                                 | (HPACK_NEVER_INDEXED if never_indexed else 0), &out)
+        return PyBytes_FromStringAndSize(<char*>out.data, out.length)
+    finally:
+        byte_buffer_free(&out)
