@@ -117,3 +117,25 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed (apt-get install -y nghttp2-client curl)")
     return path
+
+
+# -- no silent skips ----------------------------------------------------------------------------
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test is not a pass: any skip fails the run."""
+    if _skipped and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped:
+        terminalreporter.write_line(
+            f"FAILING THE RUN: {len(_skipped)} test(s) skipped; skips are not passes here: "
+            + ", ".join(_skipped[:10]), red=True)
