@@ -1,0 +1,43 @@
+"""The HTTP/2 frame layer (RFC 9113 §4, §6): the public selector.
+
+Compiled implementation :mod:`kyoukai_h2fast._frames_c` (C-level API in ``_frames_c.pxd``),
+pure-Python twin :mod:`kyoukai_h2fast._frames_py`; both give these names:
+
+* :class:`FrameBuffer` -- drop-in for ``h2.frame_buffer.FrameBuffer`` (``add_data``, set
+  ``max_frame_size``, iterate hyperframe frame objects). Same results and ``h2.exceptions``
+  as h2's buffer, plus ``FrameTooLargeError`` as soon as an oversized frame's header arrives
+  and ``DenialOfServiceError`` for a header block over ``max_header_block_size`` (262144).
+  Bad padding raises :class:`FramePaddingError` (a ``ProtocolError`` and hyperframe's
+  ``InvalidPaddingError``, the class h2's buffer lets through).
+* :func:`serialize_frame` -- bytes equal to hyperframe's ``frame.serialize()``.
+* :func:`headers_frames`, :func:`data_frames`, :func:`settings_frame`,
+  :func:`window_update_frame`, :func:`ping_frame`, :func:`rst_stream_frame`,
+  :func:`goaway_frame` -- frames from plain values; :class:`WriteBuffer` appends the same.
+* :func:`parse_frame_header`, :func:`scan_frames`, :func:`count_frames` -- frame headers
+  without frame objects (the compiled ones run the C-level ``FrameBuffer.next_frame``).
+"""
+from ._switch import select
+
+_impl = select("frames")
+
+FrameBuffer = _impl.FrameBuffer
+WriteBuffer = _impl.WriteBuffer
+FramePaddingError = _impl.FramePaddingError
+serialize_frame = _impl.serialize_frame
+headers_frames = _impl.headers_frames
+data_frames = _impl.data_frames
+settings_frame = _impl.settings_frame
+window_update_frame = _impl.window_update_frame
+ping_frame = _impl.ping_frame
+rst_stream_frame = _impl.rst_stream_frame
+goaway_frame = _impl.goaway_frame
+parse_frame_header = _impl.parse_frame_header
+scan_frames = _impl.scan_frames
+count_frames = _impl.count_frames
+CLIENT_PREFACE = _impl.CLIENT_PREFACE
+DEFAULT_MAX_HEADER_BLOCK_SIZE = _impl.DEFAULT_MAX_HEADER_BLOCK_SIZE
+
+__all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
+           "headers_frames", "data_frames", "settings_frame", "window_update_frame",
+           "ping_frame", "rst_stream_frame", "goaway_frame", "parse_frame_header",
+           "scan_frames", "count_frames", "CLIENT_PREFACE", "DEFAULT_MAX_HEADER_BLOCK_SIZE"]
