@@ -12,6 +12,7 @@ Errors are the ``hpack.exceptions`` classes ``hpack`` raises for the same input;
 lists of ``hpack.struct.HeaderTuple`` / ``NeverIndexedHeaderTuple``, like ``hpack``'s.
 Leaves to others: frame (de)fragmentation, header validation, what to do with errors (h2).
 """
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject, PyTypeObject
@@ -618,6 +619,17 @@ cdef inline object _to_bytes(object value):
     return PyUnicode_AsUTF8String(value)
 
 
+@cython.boundscheck(True)
+cdef tuple _unpack_field(object header, int flags):
+    """(name, value, flags) of any field hpack accepts: HeaderTuple, 2-/3-sequence."""
+    if isinstance(header, HeaderTuple):
+        if not header.indexable:
+            flags |= HPACK_NEVER_INDEXED
+    elif len(header) > 2 and header[2]:
+        flags |= HPACK_NEVER_INDEXED
+    return header[0], header[1], flags
+
+
 def _pseudo_headers_first(dict headers):
     """A dict's items with the pseudo-header fields first (as hpack orders dicts)."""
     return sorted(headers.items(), key=lambda item: not _to_bytes(item[0]).startswith(b":"))
@@ -696,14 +708,7 @@ cdef class Encoder:
                 value = (<tuple>header)[1]
                 field_flags = flags | HPACK_NEVER_INDEXED
             else:
-                field_flags = flags
-                if isinstance(header, HeaderTuple):
-                    if not header.indexable:
-                        field_flags |= HPACK_NEVER_INDEXED
-                elif len(header) > 2 and header[2]:
-                    field_flags |= HPACK_NEVER_INDEXED
-                name = header[0]
-                value = header[1]
+                name, value, field_flags = _unpack_field(header, flags)
             name = _to_bytes(name)
             value = _to_bytes(value)
             self._encode_field(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name),
