@@ -70,6 +70,11 @@ class FrameBuffer:
             self._preamble = self._preamble[used:]
         self._data += view
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet delivered (a header block being joined not counted)."""
+        return len(self._data)
+
     def __iter__(self) -> FrameBuffer:
         return self
 

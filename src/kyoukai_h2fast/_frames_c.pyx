@@ -471,6 +471,12 @@ cdef class FrameBuffer:
                 <char*>v.data + v.origin_length, v.length - 2 - v.origin_length)
         return frame
 
+    @property
+    def buffered(self):
+        """Bytes received and not yet delivered (a header block being joined not counted)."""
+        return (self._end - self._start) + (self._ext_len - self._ext_pos if self._ext is not None
+                                            else 0)
+
     def __iter__(self):
         return self
 
