@@ -201,8 +201,8 @@ cdef int _set_server(dict env, const unsigned char* a, Py_ssize_t alen) except -
 
 cdef dict build_environ_c(dict base, list headers, object wsgi_input):
     cdef dict env = base.copy()
-    cdef Py_ssize_t i, count = PyList_GET_SIZE(headers), nlen, vlen
-    cdef PyObject* item
+    cdef Py_ssize_t i, nlen, vlen
+    cdef object item  # a strong reference: the pointers below stay valid whatever runs
     cdef PyObject* name_obj
     cdef PyObject* value_obj
     cdef const unsigned char* name
@@ -211,14 +211,16 @@ cdef dict build_environ_c(dict base, list headers, object wsgi_input):
     cdef object authority = None
     cdef object host = None
     cdef bint path_seen = False
-    for i in range(count):
-        item = PyList_GET_ITEM(headers, i)
-        if not PyTuple_Check(<object>item) or PyTuple_GET_SIZE(<object>item) != 2:
-            raise TypeError(f"header field must be a (name, value) tuple, not {<object>item!r}")
-        name_obj = PyTuple_GET_ITEM(<object>item, 0)
-        value_obj = PyTuple_GET_ITEM(<object>item, 1)
+    i = 0
+    while i < PyList_GET_SIZE(headers):  # re-read: a bytes subclass's __hash__ could mutate it
+        item = <object>PyList_GET_ITEM(headers, i)
+        i += 1
+        if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 2:
+            raise TypeError(f"header field must be a (name, value) tuple, not {item!r}")
+        name_obj = PyTuple_GET_ITEM(item, 0)
+        value_obj = PyTuple_GET_ITEM(item, 1)
         if not PyBytes_Check(<object>name_obj) or not PyBytes_Check(<object>value_obj):
-            raise TypeError(f"header name and value must be bytes, not {<object>item!r}")
+            raise TypeError(f"header name and value must be bytes, not {item!r}")
         name = <const unsigned char*>PyBytes_AS_STRING(<object>name_obj)
         nlen = PyBytes_GET_SIZE(<object>name_obj)
         value = <const unsigned char*>PyBytes_AS_STRING(<object>value_obj)

@@ -266,19 +266,19 @@ cdef Py_ssize_t field_block_check_finish(FieldBlockCheck* check) except -2:
 
 cdef int _check_block(FieldBlockCheck* check, list headers) except -1:
     cdef Py_ssize_t i, count = PyList_GET_SIZE(headers)
-    cdef PyObject* item
+    cdef object item  # a strong reference: the pointers below stay valid whatever runs
     cdef PyObject* name
     cdef PyObject* value
     for i in range(count):
-        # Borrowed references: the list owns them, and nothing below runs Python code that
-        # could mutate it before the pointers taken here are last used.
-        item = PyList_GET_ITEM(headers, i)
-        if not PyTuple_Check(<object>item) or PyTuple_GET_SIZE(<object>item) != 2:
-            raise TypeError(f"header field must be a (name, value) tuple, not {<object>item!r}")
-        name = PyTuple_GET_ITEM(<object>item, 0)
-        value = PyTuple_GET_ITEM(<object>item, 1)
+        # No Python code runs in this loop but on its error paths, so the list keeps every
+        # field alive until field_block_check_finish reads the :authority/host pointers.
+        item = <object>PyList_GET_ITEM(headers, i)
+        if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 2:
+            raise TypeError(f"header field must be a (name, value) tuple, not {item!r}")
+        name = PyTuple_GET_ITEM(item, 0)
+        value = PyTuple_GET_ITEM(item, 1)
         if not PyBytes_Check(<object>name) or not PyBytes_Check(<object>value):
-            raise TypeError(f"header name and value must be bytes, not {<object>item!r}")
+            raise TypeError(f"header name and value must be bytes, not {item!r}")
         field_block_check_field(
             check,
             <const unsigned char*>PyBytes_AS_STRING(<object>name), PyBytes_GET_SIZE(<object>name),
