@@ -3,18 +3,75 @@
 It gives the tests full control of what goes on the wire (resets mid-body, windows of 0 and
 1, malformed header blocks with client-side validation switched off, raw frames) and collects
 every event the server's frames cause, so assertions are about RFC 9113 behaviour.
+
+Two views of what the server sent are kept side by side:
+
+* ``events``: ``h2`` events, from a client connection that, unlike plain ``h2``, stays usable
+  after a GOAWAY (so a graceful shutdown can be followed to its end, RFC 9113 §6.8) and can be
+  told to ignore the server's SETTINGS_MAX_CONCURRENT_STREAMS (to test REFUSED_STREAM);
+* ``frames``: every frame exactly as received (``hyperframe`` objects), parsed independently of
+  the client state machine, for assertions on frame sizes, flags and error codes even when the
+  client's ``h2`` would reject what came.
 """
 from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
+import h2.frame_buffer
 import h2.settings
+from hyperframe.frame import (
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
+
+#: Frame type codes (RFC 9113 §6) for :func:`raw_frame`.
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
+    CONTINUATION = range(10)
+END_STREAM = 0x1
+ACK = 0x1
+END_HEADERS = 0x4
+
+
+def raw_frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"",
+              length: int | None = None) -> bytes:
+    """One frame as bytes, with no validation at all (``length`` may lie)."""
+    if length is None:
+        length = len(payload)
+    return (struct.pack(">I", length)[1:] + bytes([frame_type, flags])
+            + struct.pack(">I", stream_id & 0x7FFF_FFFF) + payload)
+
+
+class _ClientConnection(h2.connection.H2Connection):
+    """``h2``'s client, kept open after GOAWAY and optionally blind to the stream limit."""
+
+    ignore_stream_limit = False
+
+    def _receive_goaway_frame(self, frame):
+        # h2 would move to CLOSED and reject every later frame; a server finishing its
+        # in-flight streams after GOAWAY (§6.8) keeps sending them.
+        event = h2.events.ConnectionTerminated()
+        event.error_code = h2.errors._error_code_from_int(frame.error_code)
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+    @property
+    def open_outbound_streams(self) -> int:
+        if self.ignore_stream_limit:
+            return 0
+        return super().open_outbound_streams
 
 
 class H2Client:
@@ -34,10 +91,19 @@ class H2Client:
             client_side=True, header_encoding=None,
             validate_outbound_headers=validate, normalize_outbound_headers=validate,
             validate_inbound_headers=True)
-        self.conn = h2.connection.H2Connection(config)
+        self.conn = _ClientConnection(config)
         if settings:
+            # In effect at once (h2 applies initial_values without waiting for the ACK);
+            # h2 caches the frame size limit, so update it too.
             self.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)
+            self.conn.max_inbound_frame_size = self.conn.local_settings.max_frame_size
         self.events: list = []
+        #: Every frame received, in order (independent of the client state machine).
+        self.frames: list = []
+        self._frame_parser = h2.frame_buffer.FrameBuffer(server=False)
+        self._frame_parser.max_frame_size = 2**24 - 1
+        #: The error h2 raised on what the server sent, if any (then only ``frames`` grows).
+        self.h2_error: Exception | None = None
         self.closed = False
         if initiate:
             self.conn.initiate_connection()
@@ -52,6 +118,10 @@ class H2Client:
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def send_frame(self, frame) -> None:
+        """Send a ``hyperframe`` frame as is, behind the client state machine's back."""
+        self.sock.sendall(frame.serialize())
+
     def _read_once(self, timeout: float) -> bool:
         self.sock.settimeout(timeout)
         try:
@@ -63,8 +133,14 @@ class H2Client:
         if not data:
             self.closed = True
             return False
-        self.events.extend(self.conn.receive_data(data))
-        self.flush()
+        self._frame_parser.add_data(data)
+        self.frames.extend(self._frame_parser)
+        if self.h2_error is None:
+            try:
+                self.events.extend(self.conn.receive_data(data))
+            except h2.exceptions.ProtocolError as e:
+                self.h2_error = e
+            self.flush()
         return True
 
     def wait_for(self, predicate, timeout: float | None = None):
@@ -77,7 +153,9 @@ class H2Client:
             left = deadline - time.monotonic()
             if left <= 0 or self.closed:
                 raise TimeoutError(f"condition not met; events: {self.events!r}"
-                                   + (" (connection closed)" if self.closed else ""))
+                                   + (" (connection closed)" if self.closed else "")
+                                   + (f"; h2 rejected the server's frames: {self.h2_error!r}"
+                                      if self.h2_error else ""))
             self._read_once(min(left, 0.5))
 
     def read_for(self, seconds: float) -> None:
@@ -87,11 +165,27 @@ class H2Client:
             if time.monotonic() >= deadline:
                 break
 
+    def wait_closed(self, timeout: float | None = None) -> None:
+        """Read until the server closes the connection (fail on timeout)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the server did not close the connection; "
+                                   f"frames: {self.frames!r}")
+            self._read_once(min(left, 0.5))
+
     def close(self) -> None:
         try:
             self.sock.close()
         except OSError:
             pass
+
+    def __enter__(self) -> "H2Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- requests ------------------------------------------------------------------------------
     def request(self, path: str = "/", method: str = "GET", body: bytes | None = None,
@@ -107,6 +201,17 @@ class H2Client:
             self.send_body(sid, body, end_stream=end_stream)
         self.flush()
         return sid
+
+    def request_raw(self, headers: list, end_stream: bool = True) -> int:
+        """Open a stream with exactly ``headers`` (``(bytes, bytes)`` pairs, any order)."""
+        sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(sid, headers, end_stream=end_stream)
+        self.flush()
+        return sid
+
+    def header_block(self, headers: list) -> bytes:
+        """``headers`` HPACK-encoded with the connection's encoder (keeps HPACK in sync)."""
+        return self.conn.encoder.encode(headers)
 
     def send_body(self, sid: int, body: bytes, end_stream: bool = True) -> None:
         """Send ``body`` respecting flow control (reads WINDOW_UPDATEs as needed). Stops
@@ -136,12 +241,30 @@ class H2Client:
             self.conn.end_stream(sid)
             self.flush()
 
+    def send_window_available(self, sid: int, body: bytes) -> int:
+        """Send as much of ``body`` as the windows allow now, without END_STREAM; return the
+        number of bytes sent."""
+        sent = 0
+        while sent < len(body):
+            n = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size,
+                    len(body) - sent)
+            if n <= 0:
+                break
+            self.conn.send_data(sid, body[sent:sent + n])
+            sent += n
+        self.flush()
+        return sent
+
     def response(self, sid: int, timeout: float | None = None):
         """Wait for the complete response: (headers dict, body bytes)."""
         self.wait_for(lambda ev: self.stream_ended(sid) or self.stream_reset(sid), timeout)
         if self.stream_reset(sid):
             raise AssertionError(f"stream {sid} was reset: {self.stream_reset(sid)}")
         return self.headers(sid), self.body(sid)
+
+    def get(self, path: str = "/", timeout: float | None = None):
+        """GET ``path`` on a new stream and wait for it: (headers dict, body bytes)."""
+        return self.response(self.request(path), timeout)
 
     # -- event queries --------------------------------------------------------------------------
     def of(self, sid: int, cls) -> list:
@@ -174,3 +297,39 @@ class H2Client:
             if isinstance(e, h2.events.ConnectionTerminated):
                 return e
         return None
+
+    # -- raw frame queries ------------------------------------------------------------------------
+    def frames_of(self, cls, sid: int | None = None) -> list:
+        return [f for f in self.frames
+                if isinstance(f, cls) and (sid is None or f.stream_id == sid)]
+
+    def rst_codes(self, sid: int) -> list[int]:
+        """Error codes of every RST_STREAM received on ``sid``, in order."""
+        return [f.error_code for f in self.frames_of(RstStreamFrame, sid)]
+
+    def goaway_frames(self) -> list:
+        return self.frames_of(GoAwayFrame)
+
+    def wait_for_goaway(self, timeout: float | None = None):
+        """Wait for a GOAWAY frame (from the raw frames, so it works whatever came before)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.goaway_frames():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                raise TimeoutError(f"no GOAWAY; frames: {self.frames!r}"
+                                   + (" (connection closed)" if self.closed else ""))
+            self._read_once(min(left, 0.5))
+        return self.goaway_frames()[0]
+
+    def window_updates(self, sid: int) -> int:
+        """Sum of WINDOW_UPDATE increments received for ``sid`` (0: the connection)."""
+        return sum(f.window_increment for f in self.frames_of(WindowUpdateFrame, sid))
+
+    def data_frames(self, sid: int | None = None) -> list:
+        return self.frames_of(DataFrame, sid)
+
+    def headers_frames(self, sid: int | None = None) -> list:
+        return self.frames_of(HeadersFrame, sid)
+
+    def settings_acks(self) -> int:
+        return sum(1 for f in self.frames_of(SettingsFrame) if "ACK" in f.flags)

@@ -1,0 +1,64 @@
+"""Apps for the protocol-level tests (``tests.apps_protocol:<name>``).
+
+``wsgi_app`` adds routes whose timing the test controls, on top of ``tests.apps:wsgi_app``:
+
+* ``/hold?KEY``: does not touch the request body until ``/release?KEY`` is requested (on any
+  connection), then reads it all and answers ``"<size> <sha256>"``. While it holds, the server
+  must not reopen the flow-control window for the unread bytes (RFC 9113 §5.2).
+* ``/release?KEY``: releases the holder of KEY (answers ``released``).
+* ``/held``: how many requests are holding right now (a JSON number).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from tests.apps import wsgi_app as _base_app
+
+_lock = threading.Lock()
+_events: dict[str, threading.Event] = {}
+_holding = 0
+
+
+def _event(key: str) -> threading.Event:
+    with _lock:
+        return _events.setdefault(key, threading.Event())
+
+
+def wsgi_app(environ, start_response):
+    global _holding
+    path = environ["PATH_INFO"]
+    key = environ.get("QUERY_STRING", "")
+    if path == "/hold":
+        with _lock:
+            _holding += 1
+        try:
+            released = _event(key).wait(60)
+        finally:
+            with _lock:
+                _holding -= 1
+        if not released:
+            start_response("504 Gateway Timeout", [("Content-Type", "text/plain")])
+            return [b"never released"]
+        h = hashlib.sha256()
+        size = 0
+        stream = environ["wsgi.input"]
+        while True:
+            piece = stream.read(65536)
+            if not piece:
+                break
+            h.update(piece)
+            size += len(piece)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{size} {h.hexdigest()}".encode()]
+    if path == "/release":
+        _event(key).set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"released"]
+    if path == "/held":
+        with _lock:
+            count = _holding
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(count).encode()]
+    return _base_app(environ, start_response)
