@@ -308,6 +308,10 @@ BAD_FRAMES = {
     "data padding too long": raw_frame(0, 0x08, 1, b"\x05abcd"),
     "data pad length missing": raw_frame(0, 0x08, 1, b""),
     "headers padding too long": raw_frame(1, 0x0C, 1, b"\x04abc"),
+    "data padding equal to payload": raw_frame(0, 0x08, 1, b"\x04abc"),
+    "headers padding equal to rest": raw_frame(1, 0x0C, 1, b"\x03abc"),
+    "headers padding equal to rest with priority": raw_frame(1, 0x2C, 1, b"\x07" + b"\x00" * 5 + b"ab"),
+    "push promise padding equal to payload": raw_frame(5, 0x0C, 1, b"\x06\x00\x00\x00\x02a"),
     "headers priority missing": raw_frame(1, 0x24, 1, b"\x00\x00\x00"),
     "push promise padding too long": raw_frame(5, 0x0C, 1, b"\x09\x00\x00\x00\x02abcd"),
     "push promise promised id missing": raw_frame(5, 0x04, 1, b"\x00\x00\x02"),
@@ -353,7 +357,24 @@ BAD_FRAMES = {
 EXPECTED = {
     "data padding too long": InvalidPaddingError, "headers padding too long": InvalidPaddingError,
     "push promise padding too long": InvalidPaddingError, "frame over max size": FrameTooLargeError,
+    "data padding equal to payload": InvalidPaddingError,
+    "headers padding equal to rest": InvalidPaddingError,
+    "headers padding equal to rest with priority": InvalidPaddingError,
+    "push promise padding equal to payload": InvalidPaddingError,
 }
+
+
+@pytest.mark.parametrize("frame", [
+    raw_frame(0, 0x08, 1, b"\x03abc"),                         # DATA: padding = payload - 1
+    raw_frame(1, 0x0C, 1, b"\x02abc"),                         # HEADERS: one fragment byte
+    raw_frame(1, 0x2C, 1, b"\x06" + b"\x00" * 5 + b"ab"),      # HEADERS+PRIORITY, hyperframe's bound
+    raw_frame(5, 0x0C, 1, b"\x05\x00\x00\x00\x02a"),          # PUSH_PROMISE: padding = payload - 1
+])
+def test_padding_just_inside_the_bound_is_accepted_like_h2(impl, frame):
+    ref_frames, ref_exc = expected_outcome([frame], 16384, False)
+    frames, exc = feed(impl.FrameBuffer(), [frame], 16384)
+    assert ref_exc is None and exc is None
+    assert frames == ref_frames and len(frames) == 1
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FRAMES))
@@ -481,17 +502,39 @@ def test_header_block_larger_than_bound_is_denial_of_service(impl, first_type):
 
 
 def test_buffered_bytes_bounded_by_one_frame_plus_one_read(impl):
-    frame = DataFrame(1, data=b"q" * 16384).serialize()
-    data = frame * 20
+    payloads = [bytes([i]) * 16384 for i in range(20)]
+    data = b"".join(DataFrame(1 + 2 * i, data=p).serialize() for i, p in enumerate(payloads))
     buf = impl.FrameBuffer()
     read = 5000
-    frames = 0
+    frames = []
     for i in range(0, len(data), read):
         buf.add_data(data[i:i + read])
         buf.max_frame_size = 16384
-        frames += len(list(buf))
-        assert buf.buffered < len(frame)
-    assert frames == 20 and buf.buffered == 0
+        frames.extend(buf)
+        assert buf.buffered < 9 + 16384
+    assert [f.data for f in frames] == payloads and buf.buffered == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32), sizes=st.lists(st.integers(0, 20000), min_size=1, max_size=12),
+       reads=st.lists(st.integers(1, 40000), min_size=1, max_size=30))
+def test_large_frames_in_random_reads_equal_h2(impl, seed, sizes, reads):
+    """Frames up to max size in reads of any size: exercises the read buffer's compaction."""
+    import random
+    rng = random.Random(seed)
+    data = b"".join(DataFrame(1 + 2 * i, data=rng.randbytes(n)).serialize()
+                    for i, n in enumerate(sizes))
+    chunks, position = [], 0
+    for i in range(10**6):
+        if position >= len(data):
+            break
+        size = reads[i % len(reads)]
+        chunks.append(data[position:position + size])
+        position += size
+    ref_frames, ref_exc = expected_outcome(chunks, 20000, False)
+    frames, exc = feed(impl.FrameBuffer(), chunks, 20000)
+    assert ref_exc is None and exc is None
+    assert frames == ref_frames and len(frames) == len(sizes)
 
 
 # ---- low-level scan -----------------------------------------------------------------------------
