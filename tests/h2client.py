@@ -77,7 +77,7 @@ class _ClientConnection(h2.connection.H2Connection):
 class H2Client:
     def __init__(self, host: str, port: int, *, tls_ca: str | None = None,
                  validate: bool = True, settings: dict | None = None,
-                 initiate: bool = True, timeout: float = 10.0) -> None:
+                 initiate: bool = True, timeout: float = 10.0, auto_ack: bool = True) -> None:
         raw = socket.create_connection((host, port), timeout=timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls_ca:
@@ -105,6 +105,9 @@ class H2Client:
         #: The error h2 raised on what the server sent, if any (then only ``frames`` grows).
         self.h2_error: Exception | None = None
         self.closed = False
+        #: Reopen our receive windows as DATA arrives (as a real client reading the body
+        #: would); tests of the server's sending side switch it off.
+        self.auto_ack = auto_ack
         if initiate:
             self.conn.initiate_connection()
             self.flush()
@@ -137,9 +140,17 @@ class H2Client:
         self.frames.extend(self._frame_parser)
         if self.h2_error is None:
             try:
-                self.events.extend(self.conn.receive_data(data))
+                events = self.conn.receive_data(data)
+                if self.auto_ack:
+                    for event in events:
+                        if isinstance(event, h2.events.DataReceived) and \
+                                event.flow_controlled_length:
+                            self.conn.acknowledge_received_data(
+                                event.flow_controlled_length, event.stream_id)
             except h2.exceptions.ProtocolError as e:
                 self.h2_error = e
+            else:
+                self.events.extend(events)
             self.flush()
         return True
 
@@ -279,7 +290,8 @@ class H2Client:
         return b"".join(e.data for e in self.of(sid, h2.events.DataReceived))
 
     def ack(self, sid: int) -> None:
-        """Acknowledge all received data of ``sid`` (reopen our windows)."""
+        """Acknowledge all received data of ``sid`` (reopen our windows; with ``auto_ack``
+        off)."""
         n = sum(e.flow_controlled_length for e in self.of(sid, h2.events.DataReceived))
         if n:
             self.conn.acknowledge_received_data(n, sid)

@@ -104,7 +104,8 @@ def test_initial_window_zero_gives_headers_but_no_data_until_window_update_6_9_2
     """With SETTINGS_INITIAL_WINDOW_SIZE=0 the server may send HEADERS (not flow controlled,
     §6.9) but no DATA until we open the stream window."""
     server = servers.get(impl=impl)
-    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 0}) as c:
+    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 0},
+                 auto_ack=False) as c:
         sid = c.request("/bytes/5000")
         c.wait_for(lambda ev: c.headers(sid))
         assert c.headers(sid)[":status"] == "200"
@@ -123,7 +124,8 @@ def test_window_of_one_byte_sends_one_byte_per_window_update_6_9_1(servers, impl
     WINDOW_UPDATE, and the body is complete and in order."""
     n = 300
     server = servers.get(impl=impl)
-    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 1}) as c:
+    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 1},
+                 auto_ack=False) as c:
         sid = c.request(f"/bytes/{n}")
         received = 0
         while received < n:
@@ -146,7 +148,8 @@ def test_connection_window_update_resumes_all_blocked_streams_6_9_1(servers, imp
     WINDOW_UPDATE lets every stream finish."""
     n = 100_000
     server = servers.get(impl=impl)
-    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20}) as c:
+    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20},
+                 auto_ack=False) as c:
         sids = [c.request(f"/bytes/{n}") for _ in range(3)]
 
         def total():
