@@ -1,0 +1,270 @@
+"""The servers under test: kyoukai_h2fast variants and peers, and the peers' virtual env.
+
+Owns:
+
+* the peers' virtual environment (``bench/.venv-peers``): :func:`ensure_peer_venv` creates it
+  and installs the peer servers (they are not dependencies of kyoukai_h2fast) and reports,
+  package by package, what is installed or why it is not;
+* :class:`ServerSpec` and :func:`all_servers`: how each server or variant is started (argv,
+  environment), which transports it supports (h2c with prior knowledge, TLS with ALPN h2), and
+  which package it needs.
+
+kyoukai_h2fast itself runs from the interpreter running the benchmark (the installed package,
+whose path is recorded), never from the peers' venv. Apps come from ``bench/apps.py``; every
+server is started with ``bench/`` as its working directory so ``apps:...`` imports.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import venv
+
+__all__ = ["PEER_REQUIREMENTS", "ServerSpec", "TLSFiles", "all_servers", "ensure_peer_venv",
+           "peer_versions", "kyoukai_build_info", "QUICK_SERVERS", "GUNICORN_THREADS"]
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_VENV = os.path.join(BENCH_DIR, ".venv-peers")
+
+# Package -> requirement installed into the peers' venv.
+PEER_REQUIREMENTS = {
+    "hypercorn": "hypercorn==0.18.*",
+    "gunicorn": "gunicorn[http2]>=27",
+    "uvicorn": "uvicorn>=0.54",
+    "zttp": "zttp",
+    "granian": "granian",
+    "uvloop": "uvloop",
+    "werkzeug": "werkzeug",
+}
+
+# gunicorn's gthread worker serves one HTTP/2 connection per busy thread; 32 threads was its
+# best setting of 6/32/128 tried on the 10- and 100-connection GET workloads on this machine.
+GUNICORN_THREADS = 32
+# An inline (on-loop) WSGI app cannot block on a body that has not arrived: with the default
+# 1 MiB stream window it starts at 512 KiB buffered and a 1 MiB read() fails. 2 MiB lets the
+# whole 1 MiB upload arrive before the app starts.
+INLINE_STREAM_WINDOW = "2M"
+
+QUICK_SERVERS = ["kyoukai-compiled-wsgi-inline", "kyoukai-compiled-async",
+                 "kyoukai-pure-wsgi-inline", "hypercorn", "gunicorn", "uvicorn", "granian",
+                 "nghttpd"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TLSFiles:
+    certfile: str
+    keyfile: str
+
+
+@dataclasses.dataclass
+class ServerSpec:
+    """One server or variant. ``argv(port, tls)`` builds its command (tls: TLSFiles|None)."""
+
+    id: str
+    label: str
+    family: str                 # "kyoukai_h2fast", "peer", "ceiling"
+    interface: str              # "WSGI", "Kyoukai-style", "ASGI", "static files"
+    argv: object                # callable(port, tls) -> list[str]
+    env: dict = dataclasses.field(default_factory=dict)      # overrides; None value: unset
+    needs: tuple = ()           # peer packages that must be installed
+    tls: bool = True            # supports TLS with ALPN h2
+    build: str = ""             # kyoukai_h2fast: "compiled" or "pure"
+    loop: str = ""
+    notes: str = ""
+
+
+def _venv_bin(venv_dir: str, name: str) -> str:
+    return os.path.join(venv_dir, "bin", name)
+
+
+def _kyoukai(build: str, app: str, loop: str, threads: int | None):
+    def argv(port, tls):
+        cmd = [sys.executable, "-m", "kyoukai_h2fast", app, "--host", "127.0.0.1",
+               "--port", str(port), "--loop", loop, "--log-level", "warning",
+               "--shutdown-timeout", "2"]
+        if threads is not None:
+            cmd += ["--wsgi-threads", str(threads)]
+        if threads == 0:
+            cmd += ["--stream-window", INLINE_STREAM_WINDOW]
+        if tls:
+            cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
+        return cmd
+    return argv
+
+
+def _kyoukai_specs() -> list[ServerSpec]:
+    specs = []
+    kinds = [
+        ("async", "apps:kyoukai_app", None, "Kyoukai-style",
+         "Kyoukai-style async app on the event loop"),
+        ("wsgi-inline", "apps:wsgi_app", 0, "WSGI",
+         f"WSGI inline on the loop (--wsgi-threads 0 --stream-window {INLINE_STREAM_WINDOW})"),
+        ("wsgi-pool", "apps:wsgi_app", None, "WSGI",
+         "WSGI in the default thread pool"),
+    ]
+    for build in ("compiled", "pure"):
+        env = {"KYOUKAI_H2FAST_NO_EXTENSIONS": "1" if build == "pure" else None}
+        for kind, app, threads, interface, notes in kinds:
+            specs.append(ServerSpec(
+                id=f"kyoukai-{build}-{kind}", label=f"kyoukai_h2fast {build} {kind}",
+                family="kyoukai_h2fast", interface=interface,
+                argv=_kyoukai(build, app, "uvloop", threads), env=dict(env), build=build,
+                loop="uvloop", notes=notes))
+    for kind, app, threads, interface, notes in kinds[:2]:
+        specs.append(ServerSpec(
+            id=f"kyoukai-compiled-{kind}-asyncio", label=f"kyoukai_h2fast compiled {kind} asyncio",
+            family="kyoukai_h2fast", interface=interface,
+            argv=_kyoukai("compiled", app, "asyncio", threads),
+            env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None}, build="compiled", loop="asyncio",
+            notes=notes + ", plain asyncio loop"))
+    return specs
+
+
+def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[ServerSpec]:
+    b = lambda name: _venv_bin(venv_dir, name)  # noqa: E731
+
+    def hypercorn(port, tls):
+        cmd = [b("hypercorn"), "-k", "uvloop", "-w", "1", "-c", hypercorn_config,
+               "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+        if tls:
+            cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
+        return cmd + ["apps:wsgi_app"]
+
+    def gunicorn(port, tls):
+        cmd = [b("gunicorn"), "-k", "gthread", "-w", "1", "--threads", str(GUNICORN_THREADS),
+               "--http-protocols", "h2", "--forwarded-allow-ips", "*",
+               "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+        if tls:
+            cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
+        else:
+            cmd += ["--http2-cleartext", "prior-knowledge"]
+        return cmd + ["apps:wsgi_app"]
+
+    def uvicorn(port, tls):
+        cmd = [b("uvicorn"), "--http", "zttp", "--http2", "--loop", "uvloop",
+               "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning", "--no-access-log"]
+        if tls:
+            cmd += ["--ssl-certfile", tls.certfile, "--ssl-keyfile", tls.keyfile]
+        return cmd + ["apps:asgi_app"]
+
+    def granian(port, tls):
+        cmd = [b("granian"), "--interface", "wsgi", "--http", "2", "--workers", "1",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        if tls:
+            cmd += ["--ssl-certificate", tls.certfile, "--ssl-keyfile", tls.keyfile]
+        return cmd + ["apps:wsgi_app"]
+
+    def nghttpd(port, tls):
+        cmd = ["nghttpd", "-a", "127.0.0.1", "-d", site["htdocs"],
+               f"--mime-types-file={site['mime_types']}", "--echo-upload", "-n", "1"]
+        if not tls:
+            return cmd + ["--no-tls", str(port)]
+        return cmd + [str(port), tls.keyfile, tls.certfile]
+
+    return [
+        ServerSpec("hypercorn", "hypercorn", "peer", "WSGI", hypercorn,
+                   needs=("hypercorn", "uvloop"),
+                   notes="-k uvloop, 1 worker, keep_alive_max_requests=1e9 (config file)"),
+        ServerSpec("gunicorn", "gunicorn gthread h2", "peer", "WSGI", gunicorn,
+                   needs=("gunicorn",),
+                   notes=f"-k gthread --threads {GUNICORN_THREADS}, 1 worker, "
+                         "--http-protocols h2, h2c prior knowledge"),
+        ServerSpec("uvicorn", "uvicorn zttp http2", "peer", "ASGI", uvicorn,
+                   needs=("uvicorn", "zttp", "uvloop"),
+                   notes="--http zttp --http2 --loop uvloop, 1 worker"),
+        ServerSpec("granian", "granian WSGI", "peer", "WSGI", granian, needs=("granian",),
+                   notes="--interface wsgi --http 2, 1 worker"),
+        ServerSpec("nghttpd", "nghttpd (static, C)", "ceiling", "static files", nghttpd,
+                   notes="nghttp2's C server, static files, --echo-upload, 1 thread"),
+    ]
+
+
+def all_servers(venv_dir: str, site: dict, hypercorn_config: str) -> list[ServerSpec]:
+    return _kyoukai_specs() + _peer_specs(venv_dir, site, hypercorn_config)
+
+
+def write_hypercorn_config(directory: str) -> str:
+    """hypercorn closes a connection after keep_alive_max_requests (default 1000), which makes
+    h2load count failures; raise it out of reach."""
+    path = os.path.join(directory, "hypercorn.toml")
+    with open(path, "w") as f:
+        f.write("keep_alive_max_requests = 1000000000\n")
+    return path
+
+
+# --- the peers' venv ----------------------------------------------------------------------
+
+def _pip(venv_dir: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([_venv_bin(venv_dir, "python"), "-m", "pip", "--disable-pip-version-check",
+                           "-q", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def peer_versions(venv_dir: str) -> dict:
+    """{package: version or None} as installed in the venv (None: not installed / no venv)."""
+    python = _venv_bin(venv_dir, "python")
+    if not os.path.exists(python):
+        return {name: None for name in PEER_REQUIREMENTS}
+    code = ("import json, importlib.metadata as m\nout = {}\n"
+            f"for n in {list(PEER_REQUIREMENTS)!r}:\n"
+            "    try: out[n] = m.version(n)\n"
+            "    except m.PackageNotFoundError: out[n] = None\n"
+            "print(json.dumps(out))")
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        return {name: None for name in PEER_REQUIREMENTS}
+    return json.loads(done.stdout)
+
+
+def ensure_peer_venv(venv_dir: str, install: bool, log=print) -> dict:
+    """Create the venv and install missing peers (one pip call, then one by one on failure).
+
+    Returns ``{"venv": dir, "versions": {...}, "errors": {package: message}}``.
+    """
+    errors: dict[str, str] = {}
+    if install and not os.path.exists(_venv_bin(venv_dir, "python")):
+        log(f"creating the peers' virtual environment {venv_dir}")
+        try:
+            venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+        except Exception as e:  # report, do not crash: every peer then shows as not installed
+            errors["venv"] = f"{type(e).__name__}: {e}"
+    versions = peer_versions(venv_dir)
+    missing = [n for n, v in versions.items() if v is None]
+    if install and missing and "venv" not in errors:
+        log(f"installing into {venv_dir}: {', '.join(PEER_REQUIREMENTS[n] for n in missing)}")
+        done = _pip(venv_dir, "install", *(PEER_REQUIREMENTS[n] for n in missing))
+        if done.returncode != 0:
+            for name in missing:   # one by one, so one broken package does not hide the rest
+                one = _pip(venv_dir, "install", PEER_REQUIREMENTS[name])
+                if one.returncode != 0:
+                    lines = [ln for ln in one.stderr.splitlines() if ln.strip()
+                             and not ln.startswith("WARNING: Location")]
+                    errors[name] = (lines[-1] if lines else f"pip exit {one.returncode}")[:300]
+        versions = peer_versions(venv_dir)
+    for name, version in versions.items():
+        if version is None and name not in errors:
+            errors[name] = "not installed" + ("" if install else " (--no-install)")
+    return {"venv": venv_dir, "versions": versions, "errors": errors}
+
+
+def kyoukai_build_info(build: str) -> dict:
+    """What ``python -m kyoukai_h2fast --version`` says under the variant's environment."""
+    env = os.environ.copy()
+    env.pop("KYOUKAI_H2FAST_NO_EXTENSIONS", None)
+    if build == "pure":
+        env["KYOUKAI_H2FAST_NO_EXTENSIONS"] = "1"
+    try:
+        done = subprocess.run([sys.executable, "-m", "kyoukai_h2fast", "--version"], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=BENCH_DIR)
+    except Exception as e:
+        return {"requested": build, "ok": False, "error": f"{type(e).__name__}: {e}"}
+    lines = done.stdout.strip().splitlines()
+    state = lines[1].split(":", 1)[1].strip() if len(lines) > 1 and ":" in lines[1] else None
+    where = subprocess.run([sys.executable, "-c",
+                            "import kyoukai_h2fast, os; print(os.path.dirname(kyoukai_h2fast.__file__))"],
+                           env=env, capture_output=True, text=True, timeout=60, cwd=BENCH_DIR)
+    return {"requested": build, "version_output": done.stdout.strip(),
+            "stderr": done.stderr.strip(), "extensions": state, "ok": state == build,
+            "package_dir": where.stdout.strip(), "exit_code": done.returncode}

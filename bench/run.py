@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""End-to-end HTTP/2 benchmark: kyoukai_h2fast against its peers, side by side, in one run.
+
+``python bench/run.py [--quick] [--servers a,b] [--workloads x,y] [--repeats N]
+[--duration S] [--warmup S] [--out DIR] [--no-install] [--list]``
+
+Owns the plan and the loop: it checks the tools (h2load, nghttpd, openssl), prepares the peers'
+venv (:mod:`peers`), a self-signed certificate, the static site and the upload file, then for
+one server at a time: start it pinned to core 0, wait until it answers, per workload one
+warm-up run then N measured h2load runs pinned to core 1 (:mod:`measure`), stop it. It then
+computes medians, min/max and the kyoukai_h2fast ÷ peer ratios and hands everything to
+:mod:`report`. Exit codes: 0 report written; 1 report written but no kyoukai_h2fast
+measurement succeeded; 2 bad arguments; 3 a required tool is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import measure  # noqa: E402
+import peers  # noqa: E402
+import report  # noqa: E402
+from apps import write_static_site  # noqa: E402
+
+BENCH_DIR = peers.BENCH_DIR
+UPLOAD_SIZE = 1024 * 1024
+APT_HINT = "apt-get install -y nghttp2-client nghttp2-server"
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    label: str
+    path: str = "/"
+    connections: int = 10
+    streams: int = 10
+    tls: bool = False
+    headers: int = 0          # extra request headers (HPACK-heavy)
+    upload: bool = False      # POST the 1 MiB file (-d)
+
+    def h2load_args(self, upload_file: str) -> list[str]:
+        args = ["-c", str(self.connections), "-m", str(self.streams)]
+        for i in range(self.headers):
+            args += ["-H", f"x-bench-header-{i:02d}: value-{i:02d}-abcdefghijklmnopqrstuvwxyz"]
+        if self.upload:
+            args += ["-d", upload_file]
+        return args
+
+
+WORKLOADS = {
+    "get-c10-m1": Workload("GET /, 10 connections × 1 stream, h2c", streams=1),
+    "get-c10-m10": Workload("GET /, 10 connections × 10 streams, h2c"),
+    "get-c100-m10": Workload("GET /, 100 connections × 10 streams, h2c", connections=100),
+    "headers30": Workload("GET / with 30 extra request headers, 10 × 10, h2c", headers=30),
+    "upload-1mib": Workload("POST /echo 1 MiB body echoed, 10 × 1, h2c", path="/echo",
+                            streams=1, upload=True),
+    "download-4mib": Workload("GET /download 4 MiB, 10 × 1, h2c", path="/download", streams=1),
+    "tls-get-c10-m10": Workload("GET /, 10 × 10, TLS 1.3 + ALPN h2", tls=True),
+}
+MAIN_WORKLOAD = "get-c10-m10"
+QUICK_WORKLOADS = ["get-c10-m10", "tls-get-c10-m10"]
+FIGURE_KEYS = list(report.FIGURES)
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --- environment ----------------------------------------------------------------------------
+
+def tool_version(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (done.stdout or done.stderr).strip().splitlines()
+    return text[0] if text else None
+
+
+def machine_info() -> dict:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       "?")
+    except OSError:
+        pass
+    mem = 0.0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) / 1024 / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpu_model": cpu, "cpus": os.cpu_count(), "memory_gib": round(mem, 1),
+            "kernel": platform.release(), "python": platform.python_version(),
+            "python_executable": sys.executable, "loadavg_before": _loadavg()}
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def make_certificate(directory: str) -> peers.TLSFiles:
+    """A self-signed P-256 certificate for 127.0.0.1/localhost (key in PKCS#8, as granian
+    requires)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return peers.TLSFiles(cert, key)
+
+
+# --- statistics -----------------------------------------------------------------------------
+
+def run_figures(raw: dict, cpu: float, peak_rss: int, latencies: list[float],
+                duration: float) -> dict:
+    succeeded = raw.get("succeeded", 0)
+    figures = {
+        "rps": raw["h2load_rps"],
+        "p50_ms": measure.percentile(latencies, 50) * 1e3 if latencies else None,
+        "p99_ms": measure.percentile(latencies, 99) * 1e3 if latencies else None,
+        "mb_per_s": raw.get("data_bytes", 0) / duration / 1e6,        # response bodies
+        "wire_mb_per_s": raw.get("traffic_bytes", 0) / duration / 1e6,  # + headers, frames
+        "cpu_s_per_10k": cpu / succeeded * 1e4 if succeeded else None,
+        "peak_rss_mib": peak_rss / 1024 / 1024,
+    }
+    return figures
+
+
+def summarize(values: list) -> dict | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def compute_ratios(results: dict) -> dict:
+    """ratios[workload][kyoukai id][peer id][figure] = kyoukai median ÷ peer median."""
+    ratios: dict = {}
+    servers = results["servers"]
+    kyoukai = [s for s in servers if servers[s]["family"] == "kyoukai_h2fast"]
+    others = [s for s in servers if servers[s]["family"] != "kyoukai_h2fast"]
+    for wid in results["workloads"]:
+        table = {}
+        for kid in kyoukai:
+            kstats = results["cells"].get(kid, {}).get(wid, {}).get("stats")
+            if not kstats:
+                continue
+            row = {}
+            for pid in others:
+                pstats = results["cells"].get(pid, {}).get(wid, {}).get("stats")
+                if not pstats:
+                    continue
+                row[pid] = {}
+                for f in FIGURE_KEYS:
+                    k, p = (kstats.get(f) or {}).get("median"), (pstats.get(f) or {}).get("median")
+                    row[pid][f] = k / p if k is not None and p else None
+            if row:
+                table[kid] = row
+        ratios[wid] = table
+    return ratios
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+def measure_server(spec, workloads: list[str], ctx: dict, results: dict) -> None:
+    """Every workload on a fresh server process (no state carried from one to the next)."""
+    cells = results["cells"].setdefault(spec.id, {})
+    missing = [p for p in spec.needs if not ctx["peer_env"]["versions"].get(p)]
+    if missing:
+        why = "; ".join(f"{p}: {ctx['peer_env']['errors'].get(p, 'not installed')}"
+                        for p in missing)
+        for wid in workloads:
+            cells[wid] = {"status": "not installed", "detail": why}
+        log(f"  {spec.id}: not installed ({why})")
+        return
+    for wid in workloads:
+        if WORKLOADS[wid].tls and not spec.tls:
+            cells[wid] = {"status": "unsupported", "detail": "no TLS with ALPN h2"}
+            continue
+        cells[wid] = measure_workload(spec, wid, ctx, results)
+
+
+def measure_workload(spec, wid: str, ctx: dict, results: dict) -> dict:
+    """Start the server, warm up, measure ``repeats`` runs, stop; returns the cell."""
+    wl = WORKLOADS[wid]
+    port = measure.free_port()
+    argv = spec.argv(port, ctx["tls"] if wl.tls else None)
+    log_path = os.path.join(ctx["tmp"], f"{spec.id}-{wid}.log")
+    base = f"{'https' if wl.tls else 'http'}://127.0.0.1:{port}"
+    record = {"server": spec.id, "workload": wid, "env": spec.env, "cwd": BENCH_DIR,
+              "h2load": []}
+    results["runs"].append(record)
+    try:
+        server = measure.ServerProcess(argv, spec.env, BENCH_DIR, log_path)
+    except OSError as e:
+        record["start_error"] = str(e)
+        log(f"  {spec.id:36s} {wid:16s} did not start: {e}")
+        return {"status": "did not start", "detail": f"{type(e).__name__}: {e}"}
+    record["command"] = shlex.join(server.command)
+    ready, why, seconds = server.wait_ready(base + "/")
+    record["ready_seconds"] = round(seconds, 3)
+    if not ready:
+        detail = f"{why}; log: {server.log_tail()}"
+        record["stop"] = server.stop()
+        log(f"  {spec.id:36s} {wid:16s} did not start: {why}")
+        return {"status": "did not start", "detail": detail}
+    expected_protocol = "h2" if wl.tls else "h2c"
+    url = base + wl.path
+    args = wl.h2load_args(ctx["upload_file"])
+    runs, problems = [], []
+    try:
+        if ctx["warmup"] > 0:
+            warm, warm_cmd = measure.run_h2load(args, url, ctx["warmup"], None,
+                                                timeout=ctx["warmup"] + 60)
+            record["h2load"].append({"warmup": True, "command": shlex.join(warm_cmd),
+                                     "error": warm.get("error")})
+            if "error" in warm:
+                problems.append(f"warm-up: {warm['error']}")
+        for r in range(ctx["repeats"]):
+            if server.proc.poll() is not None:
+                problems.append(f"server exited (code {server.proc.returncode}): "
+                                f"{server.log_tail(4)}")
+                break
+            lat_file = os.path.join(ctx["tmp"], f"{spec.id}-{wid}-{r}.lat")
+            sampler = measure.TreeSampler(server.pid).start()
+            raw, cmd = measure.run_h2load(args, url, ctx["duration"], lat_file,
+                                          timeout=ctx["duration"] + 90)
+            sampler.stop()
+            entry = {"repeat": r, "command": shlex.join(cmd), "server_pids": sampler.pids}
+            record["h2load"].append(entry)
+            if "error" in raw:
+                problems.append(raw["error"])
+                entry["error"] = raw["error"]
+                continue
+            latencies = measure.latencies_from_log(lat_file)
+            try:
+                os.unlink(lat_file)
+            except OSError:
+                pass
+            figures = run_figures(raw, sampler.cpu, sampler.peak_rss, latencies,
+                                  ctx["duration"])
+            entry.update(raw=raw, figures=figures, server_cpu_s=sampler.cpu)
+            bad = raw.get("failed", 0) + raw.get("errored", 0) + raw.get("timeout", 0)
+            non2xx = sum(v for k, v in raw.get("status", {}).items() if k != "2xx")
+            if raw.get("protocol") != expected_protocol:
+                problems.append(f"negotiated {raw.get('protocol')!r}, not {expected_protocol}")
+            elif not raw.get("succeeded"):
+                problems.append(f"run {r}: no request completed in {ctx['duration']:g} s "
+                                f"({raw.get('started', 0)} started)")
+            else:
+                runs.append(figures)
+            if bad or non2xx:
+                problems.append(f"run {r}: {raw.get('failed', 0)} failed, "
+                                f"{raw.get('errored', 0)} errored, {non2xx} non-2xx "
+                                f"of {raw.get('done', 0)} done")
+    finally:
+        record["stop"] = server.stop()
+        record["log_tail"] = server.log_tail(5)
+    stats = {f: summarize([r.get(f) for r in runs]) for f in runs[0]} if runs else {}
+    status = "ok" if runs and not problems else ("errors" if runs else "failed")
+    cell = {"status": status, "stats": stats, "runs": len(runs),
+            "detail": "; ".join(dict.fromkeys(problems))[:1000]}
+    if runs:
+        log(f"  {spec.id:36s} {wid:16s} {stats['rps']['median']:>10,.0f} req/s "
+            f"p50 {_ms(stats['p50_ms'])} p99 {_ms(stats['p99_ms'])} "
+            f"cpu/10k {_num(stats['cpu_s_per_10k'])} rss {stats['peak_rss_mib']['median']:.0f}"
+            f" MiB {'' if status == 'ok' else '[' + status + ': ' + cell['detail'][:120] + ']'}")
+    else:
+        log(f"  {spec.id:36s} {wid:16s} FAILED: {cell['detail'][:200]}")
+    return cell
+
+
+def _ms(stat):
+    return f"{stat['median']:.2f}ms" if stat else "-"
+
+
+def _num(stat):
+    return f"{stat['median']:.2f}" if stat else "-"
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bench/run.py", description="End-to-end HTTP/2 benchmark of kyoukai_h2fast "
+        "against hypercorn, gunicorn, uvicorn, granian and nghttpd, in one run.")
+    p.add_argument("--quick", action="store_true",
+                   help=f"{len(peers.QUICK_SERVERS)} servers × {', '.join(QUICK_WORKLOADS)}, "
+                        "2 repeats of 2 s (under 3 minutes)")
+    p.add_argument("--servers", help="comma-separated server ids (see --list)")
+    p.add_argument("--workloads", help="comma-separated workload ids (see --list)")
+    p.add_argument("--repeats", type=int, help="measured runs per server and workload "
+                   "(default 3, --quick 2)")
+    p.add_argument("--duration", type=float, help="seconds per measured run (default 4, "
+                   "--quick 2)")
+    p.add_argument("--warmup", type=float, help="seconds of the warm-up run before each "
+                   "workload (default 1, --quick 0.5)")
+    p.add_argument("--out", default=os.path.join(BENCH_DIR, "results"),
+                   help="report directory (default bench/results; use bench/scratch for "
+                        "throw-away runs, it is git-ignored)")
+    p.add_argument("--venv", default=peers.DEFAULT_VENV, help="peers' virtual environment "
+                   "(default bench/.venv-peers)")
+    p.add_argument("--no-install", action="store_true",
+                   help="do not create the venv or install peers; use what is there")
+    p.add_argument("--list", action="store_true", help="list server and workload ids, exit")
+    args = p.parse_args(argv)
+    for name in ("repeats", "duration", "warmup"):
+        value = getattr(args, name)
+        if value is not None and value <= 0 and not (name == "warmup" and value == 0):
+            p.error(f"--{name} must be positive")
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    args.duration = args.duration or (2.0 if args.quick else 4.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
+    return p, args
+
+
+def select(p, text: str | None, known: list[str], default: list[str], what: str) -> list[str]:
+    if not text:
+        return default
+    chosen = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [x for x in chosen if x not in known]
+    if unknown:
+        p.error(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return chosen
+
+
+def main(argv=None) -> int:
+    t_start = time.monotonic()
+    p, args = parse_args(argv)
+    site_dummy = {"htdocs": "", "mime_types": ""}
+    all_ids = [s.id for s in peers.all_servers(args.venv, site_dummy, "")]
+    if args.list:
+        print("servers:  " + ", ".join(all_ids))
+        print("quick:    " + ", ".join(peers.QUICK_SERVERS))
+        for wid, wl in WORKLOADS.items():
+            print(f"workload  {wid:16s} {wl.label}")
+        return 0
+    server_ids = select(p, args.servers, all_ids,
+                        peers.QUICK_SERVERS if args.quick else all_ids, "servers")
+    workload_ids = select(p, args.workloads, list(WORKLOADS),
+                          QUICK_WORKLOADS if args.quick else list(WORKLOADS), "workloads")
+
+    missing = [t for t in ("h2load", "nghttpd", "openssl") if shutil.which(t) is None]
+    if missing:
+        print(f"run.py: missing {', '.join(missing)}; install with:\n  {APT_HINT}"
+              + ("\n  apt-get install -y openssl" if "openssl" in missing else ""),
+              file=sys.stderr)
+        return 3
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    tmp = tempfile.mkdtemp(prefix="kyoukai-bench-")
+    try:
+        log(f"kyoukai_h2fast end-to-end benchmark {stamp}: {len(server_ids)} servers × "
+            f"{len(workload_ids)} workloads, {args.repeats} × {args.duration:g} s")
+        peer_env = peers.ensure_peer_venv(args.venv, install=not args.no_install, log=log)
+        builds = {b: peers.kyoukai_build_info(b) for b in ("compiled", "pure")}
+        for b in builds.values():
+            log(f"kyoukai_h2fast {b['requested']}: extensions: {b.get('extensions')} "
+                f"({'ok' if b.get('ok') else 'MISMATCH'}) from {b.get('package_dir')}")
+        site = write_static_site(os.path.join(tmp, "site"))
+        hyp_conf = peers.write_hypercorn_config(tmp)
+        specs = {s.id: s for s in peers.all_servers(args.venv, site, hyp_conf)}
+        upload_file = os.path.join(tmp, "upload.bin")
+        with open(upload_file, "wb") as f:
+            f.write(bytes(range(256)) * (UPLOAD_SIZE // 256))
+        tls = make_certificate(tmp)
+        versions = {"kyoukai_h2fast": (builds["compiled"].get("version_output") or "?")
+                    .splitlines()[0].split()[-1],
+                    "h2load": tool_version(["h2load", "--version"]),
+                    "nghttpd": tool_version(["nghttpd", "--version"]),
+                    "openssl": tool_version(["openssl", "version"]),
+                    **{f"{k} (peers venv)": v for k, v in peer_env["versions"].items()}}
+        try:
+            import uvloop
+            versions["uvloop (kyoukai_h2fast)"] = uvloop.__version__
+        except ImportError:
+            versions["uvloop (kyoukai_h2fast)"] = None
+        results = {
+            "meta": {"timestamp": stamp, "command": shlex.join(["python", "bench/run.py",
+                                                                  *(argv or sys.argv[1:])]),
+                     "quick": args.quick, "repeats": args.repeats,
+                     "duration_s": args.duration, "warmup_s": args.warmup,
+                     "pinning": "taskset" if measure.HAVE_TASKSET else "none (no taskset)",
+                     "machine": machine_info(), "versions": versions,
+                     "kyoukai_builds": builds, "peer_env": peer_env,
+                     "main_workload": MAIN_WORKLOAD},
+            "workloads": {w: {**dataclasses.asdict(WORKLOADS[w]), "label": WORKLOADS[w].label}
+                          for w in workload_ids},
+            "servers": {}, "cells": {}, "runs": [],
+        }
+        for sid in server_ids:
+            s = specs[sid]
+            results["servers"][sid] = {"label": s.label, "family": s.family,
+                                       "interface": s.interface, "build": s.build,
+                                       "loop": s.loop, "notes": s.notes}
+        ctx = {"tmp": tmp, "tls": tls, "upload_file": upload_file, "peer_env": peer_env,
+               "repeats": args.repeats, "duration": args.duration, "warmup": args.warmup}
+        for sid in server_ids:
+            log(f"{sid}:")
+            measure_server(specs[sid], workload_ids, ctx, results)
+        results["ratios"] = compute_ratios(results)
+        meta = results["meta"]
+        meta["loadavg_after"] = _loadavg()
+        meta["wall_seconds"] = time.monotonic() - t_start
+        measured_kyoukai = any(c.get("stats") for sid, per in results["cells"].items()
+                               if specs[sid].family == "kyoukai_h2fast" for c in per.values())
+        meta["exit_code"] = 0 if measured_kyoukai else 1
+        paths = report.write_report(results, args.out, stamp)
+        log(f"wrote {', '.join(paths.values())} (+ latest.* copies) in "
+            f"{time.monotonic() - t_start:.0f} s")
+        main_ratios = results["ratios"].get(MAIN_WORKLOAD, {})
+        for kid, row in main_ratios.items():
+            log(f"{kid} req/s ÷ peer on {MAIN_WORKLOAD}: " + ", ".join(
+                f"{pid} {r['rps']:.2f}×" for pid, r in row.items() if r.get("rps")))
+        return meta["exit_code"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("run.py: interrupted", file=sys.stderr)
+        raise SystemExit(130)
