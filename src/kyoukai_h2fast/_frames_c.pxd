@@ -37,6 +37,17 @@ What ``next_frame`` delivers, per RFC 9113 §6 (all checks of hyperframe + h2 do
 * PING: ``data`` = the 8 opaque bytes. ALTSVC: ``data`` = origin (``origin_length`` bytes), the
   field value follows it up to ``payload + length``. Unknown types: ``data`` = ``payload``.
 
+Output, into a caller-owned ``WriteBuffer`` (one growable block; ``take()`` gives the bytes):
+
+    cdef WriteBuffer out = WriteBuffer()
+    out.append_headers_frames(stream_id, block_ptr, block_len, end_stream, max_frame_size)
+    out.append_data_frames(stream_id, data_ptr, data_len, end_stream, max_frame_size)
+    out.append_window_update(0, increment)
+    transport.write(out.take())
+
+The ``append_*`` methods do not validate values (the caller's job); the Python-level functions
+and ``WriteBuffer.add_*`` methods do.
+
 Lifetime: ``payload`` and ``data`` point into the buffer (or into the ``bytes`` object given to
 ``add_data``) and stay valid until the next call of ``next_frame``/``add_data``/``add_bytes``.
 """

@@ -466,9 +466,8 @@ cdef class WriteBuffer:
 
     cdef int append_frame(self, uint8_t type, uint8_t flags, uint32_t stream_id,
                           const unsigned char* payload, Py_ssize_t length) except -1:
-        cdef unsigned char* out = self.reserve(FRAME_HEADER_LENGTH + length)
-        write_frame_header(out, length, type, flags, stream_id)
-        memcpy(out + FRAME_HEADER_LENGTH, payload, length)
+        self.append_frame_header(length, type, flags, stream_id)
+        self.append(payload, length)
         return 0
 
     cdef int append_headers_frames(self, uint32_t stream_id, const unsigned char* block,
