@@ -218,3 +218,63 @@ def test_window_update_overflowing_stream_window_is_stream_flow_control_error_6_
         assert c.headers_frames(sid) == []
         assert not c.goaway_frames()
         assert c.get("/")[1] == b"Hello, world!"
+
+
+def test_settings_initial_window_change_adjusts_open_streams_even_below_zero_6_9_2(
+        servers, impl):
+    """A new SETTINGS_INITIAL_WINDOW_SIZE changes the window of streams already open by the
+    difference (§6.9.2), and a window may go negative: the server then sends nothing until
+    WINDOW_UPDATEs bring it above zero, and exactly what they allow."""
+    n = 200_000
+    server = servers.get(impl=impl)
+    with connect(server, settings={SettingCodes.INITIAL_WINDOW_SIZE: 16_384},
+                 auto_ack=False) as c:
+        c.conn.increment_flow_control_window(1 << 20)  # the connection is never the limit
+        sid = c.request(f"/bytes/{n}")
+
+        def received():
+            return sum(len(f.data) for f in c.data_frames(sid))
+
+        c.wait_for(lambda ev: received() >= 16_384)
+        c.read_for(0.5)
+        assert received() == 16_384
+        c.conn.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 65_535})  # +49,151
+        c.flush()
+        c.wait_for(lambda ev: received() >= 65_535)
+        c.read_for(0.5)
+        assert received() == 65_535
+        c.conn.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 16_384})  # window -49,151
+        c.flush()
+        c.wait_for(lambda ev: c.settings_acks() >= 3)
+        c.conn.increment_flow_control_window(49_151, stream_id=sid)  # back to 0
+        c.flush()
+        c.read_for(0.5)
+        assert received() == 65_535
+        c.conn.increment_flow_control_window(1000, stream_id=sid)
+        c.flush()
+        c.wait_for(lambda ev: received() >= 66_535)
+        c.read_for(0.5)
+        assert received() == 66_535
+        assert b"".join(f.data for f in c.data_frames(sid)) == expected_bytes(66_535)
+        assert c.h2_error is None  # the server never exceeded the (negative) window
+        assert not c.goaway_frames() and c.rst_codes(sid) == []
+
+
+def test_padding_counts_against_windows_and_is_credited_back_6_1(servers, impl):
+    """Padding is flow controlled (§6.1): the server must reopen its windows for it too, so
+    a body sent as 1,000 DATA frames of 1 byte + 255 bytes of padding (257 KB of window) gets
+    through 64 KB windows, and the app sees only the 1,000 data bytes."""
+    server = servers.get(impl=impl, args=["--stream-window", "65535",
+                                          "--connection-window", "65535"])
+    body = os.urandom(1000)
+    with connect(server) as c:
+        sid = c.request("/sha256", "POST", end_stream=False)
+        for i in range(len(body)):
+            c.wait_for(lambda ev: c.stream_reset(sid) is not None
+                       or min(c.conn.local_flow_control_window(sid),
+                              c.conn.outbound_flow_control_window) >= 257)
+            c.conn.send_data(sid, body[i:i + 1], end_stream=i == len(body) - 1,
+                             pad_length=255)
+            c.flush()
+        headers, got = c.response(sid, timeout=30)
+        assert got == digest_line(body)

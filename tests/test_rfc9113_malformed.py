@@ -33,8 +33,9 @@ from h2client import (
 
 pytestmark = pytest.mark.timeout(60)
 
-NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR, COMPRESSION_ERROR = \
-    0x0, 0x1, 0x3, 0x6, 0x9
+NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, STREAM_CLOSED, FRAME_SIZE_ERROR = \
+    0x0, 0x1, 0x3, 0x5, 0x6
+COMPRESSION_ERROR = 0x9
 HELLO = b"Hello, world!"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -202,6 +203,9 @@ FRAME_ERRORS = {  # name: (bytes to send, given the client; GOAWAY error code)
         lambda c: raw_frame(WINDOW_UPDATE, 0, 7, b"\0\0\0\x01"), PROTOCOL_ERROR),
     "rst-stream-on-idle-stream": (lambda c: raw_frame(RST_STREAM, 0, 7, b"\0\0\0\x08"),
                                   PROTOCOL_ERROR),
+    # §5.1 "closed": a field block after both sides sent END_STREAM (DATA: test_streams)
+    "headers-on-a-stream-closed-normally": (
+        lambda c: c.get("/") and _headers_raw(c, 1, END_HEADERS | END_STREAM), STREAM_CLOSED),
     # §5.1.1: client streams are odd and increasing
     "even-stream-id": (lambda c: _headers_raw(c, 2, END_HEADERS | END_STREAM), PROTOCOL_ERROR),
     "stream-id-lower-than-opened": (

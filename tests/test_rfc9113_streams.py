@@ -7,7 +7,7 @@ import os
 
 import h2.events
 import pytest
-from hyperframe.frame import DataFrame
+from hyperframe.frame import DataFrame, PriorityFrame, RstStreamFrame, WindowUpdateFrame
 
 from h2client import H2Client
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.timeout(120)
 NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
 INTERNAL_ERROR = 0x2
+STREAM_CLOSED = 0x5
 REFUSED_STREAM = 0x7
 CANCEL = 0x8
 HELLO = b"Hello, world!"
@@ -210,3 +211,62 @@ def test_data_on_a_malformed_request_stream_the_server_reset_is_ignored_5_1(serv
         assert c.rst_codes(sid)[0] == PROTOCOL_ERROR
         assert c.get("/")[1] == HELLO
         assert not c.goaway_frames()
+
+
+def _reset_by_client(c: H2Client) -> int:
+    sid = c.request("/echo", "POST", end_stream=False)
+    c.conn.reset_stream(sid, CANCEL)
+    c.flush()
+    return sid
+
+
+def _closed_by_both_end_streams(c: H2Client) -> int:
+    sid = c.request("/")
+    c.response(sid)
+    return sid
+
+
+@pytest.mark.parametrize("close", [_reset_by_client, _closed_by_both_end_streams],
+                         ids=["after-client-reset", "after-both-end-stream"])
+def test_data_on_a_closed_stream_is_stream_closed_5_1(servers, impl, close):
+    """DATA on a stream closed by our RST_STREAM or by END_STREAM both ways: error
+    STREAM_CLOSED (§5.1 "closed"; a stream error, or a connection error, both allowed)."""
+    server = servers.get(impl=impl)
+    with connect(server) as c:
+        sid = close(c)
+        c.send_frame(DataFrame(sid, b"late", flags=["END_STREAM"]))
+        c.wait_for(lambda ev: c.rst_codes(sid) or c.goaway_frames())
+        codes = c.rst_codes(sid) + [g.error_code for g in c.goaway_frames()]
+        assert codes[0] == STREAM_CLOSED
+        if not c.goaway_frames():
+            assert c.get("/")[1] == HELLO
+
+
+def test_data_after_the_request_ended_is_stream_closed_5_1(servers, impl):
+    """DATA on a half-closed (remote) stream, i.e. after the request's END_STREAM, while the
+    response is pending: stream error STREAM_CLOSED (§5.1); the connection goes on."""
+    server = servers.get(impl=impl)
+    with connect(server) as c:
+        sid = c.request("/slow?0.5")
+        c.send_frame(DataFrame(sid, b"too late"))
+        c.wait_for(lambda ev: c.rst_codes(sid) or c.stream_ended(sid), timeout=5)
+        assert c.rst_codes(sid) == [STREAM_CLOSED]
+        assert c.get("/")[1] == HELLO
+        assert not c.goaway_frames()
+
+
+def test_window_update_rst_stream_and_priority_on_a_closed_stream_are_ignored_5_1(
+        servers, impl):
+    """Right after a stream closed, WINDOW_UPDATE and RST_STREAM for it may still arrive
+    (the peer had not seen END_STREAM yet) and must be ignored; PRIORITY is allowed in
+    every state (§5.1 "closed")."""
+    server = servers.get(impl=impl)
+    with connect(server) as c:
+        sid = c.request("/")
+        assert c.response(sid)[1] == HELLO
+        c.send_frame(WindowUpdateFrame(sid, window_increment=1000))
+        c.send_frame(PriorityFrame(sid, depends_on=0, stream_weight=10))
+        c.send_frame(RstStreamFrame(sid, error_code=CANCEL))
+        assert c.get("/")[1] == HELLO
+        assert not c.goaway_frames()
+        assert c.rst_codes(sid) == []
