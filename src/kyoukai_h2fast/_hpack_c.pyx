@@ -74,7 +74,7 @@ cdef PyTypeObject* NEVER_INDEXED_TUPLE = <PyTypeObject*>NeverIndexedHeaderTuple
 cdef PyTypeObject* PLAIN_TUPLE = <PyTypeObject*>tuple
 
 # ---- static table (RFC 7541 Appendix A) ----------------------------------------------------
-STATIC_TABLE = (
+_STATIC_TABLE = (
     (b":authority", b""), (b":method", b"GET"), (b":method", b"POST"), (b":path", b"/"),
     (b":path", b"/index.html"), (b":scheme", b"http"), (b":scheme", b"https"),
     (b":status", b"200"), (b":status", b"204"), (b":status", b"206"), (b":status", b"304"),
@@ -119,11 +119,11 @@ cdef int _init_static_table() except -1:
     cdef int i, first, length
     names = {}
     for i in range(1, STATIC_COUNT + 1):
-        name, value = STATIC_TABLE[i - 1]
+        name, value = _STATIC_TABLE[i - 1]
         name = names.setdefault(name, name)          # one object per distinct name
         STATIC_NAME[i] = <PyObject*>name
         STATIC_VALUE[i] = <PyObject*>value
-        first = STATIC_FIRST[i - 1] if i > 1 and STATIC_TABLE[i - 2][0] == name else i
+        first = STATIC_FIRST[i - 1] if i > 1 and _STATIC_TABLE[i - 2][0] == name else i
         STATIC_FIRST[i] = first
         STATIC_SAME[first] = i - first + 1
         if first == i:
@@ -136,7 +136,7 @@ cdef int _init_static_table() except -1:
         STATIC_SAME[i] = STATIC_SAME[STATIC_FIRST[i]]
     return 0
 
-_init_static_table()            # STATIC_TABLE (a module global) keeps the objects alive
+_init_static_table()            # _STATIC_TABLE (a module global) keeps the objects alive
 
 
 cdef inline bint _bytes_equal(PyObject* obj, const char* data, Py_ssize_t n) noexcept:
@@ -853,6 +853,9 @@ def _capi_decode(Decoder decoder, bytes data):
     try:
         decoder.decode_block(<const unsigned char*>PyBytes_AS_STRING(data),
                              PyBytes_GET_SIZE(data), &sink)
+        # Churn the allocator so that memory released too early would be overwritten.
+        churn = [b"\xaa" * size for size in range(1, 1024)]
+        del churn
         return [(PyBytes_FromStringAndSize(array.fields[i].name, array.fields[i].name_len),
                  PyBytes_FromStringAndSize(array.fields[i].value, array.fields[i].value_len),
                  array.fields[i].flags, array.fields[i].name_index)
