@@ -1,11 +1,11 @@
 # cython: language_level=3
 """Compiled HPACK (RFC 7541): ``Decoder`` and ``Encoder``, drop-in for ``hpack``'s as h2 uses them.
 
-Owns: the HPACK wire format (integers §5.1, string literals and Huffman §5.2 with the tables of
-``_huffman_table.pxi``), the static table (Appendix A, as shared ``bytes`` objects), the dynamic
-table (§2.3.2, §4: a ring buffer of ``bytes`` pairs with size accounting and eviction), the
-decoding of field blocks (§6, with ``max_header_list_size`` enforced field by field) and the
-encoder's indexing policy (see :class:`Encoder`). The C-level API is documented in
+Owns: the decoding of field blocks (§6, with ``max_header_list_size`` enforced field by field),
+the encoder's indexing policy (see :class:`Encoder`), and, in the included files, the wire
+primitives (``_hpack_wire.pxi``: integers §5.1, string literals and Huffman §5.2 with the
+generated ``_huffman_table.pxi``) and the tables (``_hpack_tables.pxi``: the static table of
+Appendix A as shared ``bytes`` objects, the dynamic table of §2.3.2/§4 as a ring buffer). The C-level API is documented in
 ``_hpack_c.pxd``; the pure twin is :mod:`kyoukai_h2fast._hpack_py`.
 
 Errors are the ``hpack.exceptions`` classes ``hpack`` raises for the same input; results are
@@ -73,319 +73,11 @@ cdef PyTypeObject* HEADER_TUPLE = <PyTypeObject*>HeaderTuple
 cdef PyTypeObject* NEVER_INDEXED_TUPLE = <PyTypeObject*>NeverIndexedHeaderTuple
 cdef PyTypeObject* PLAIN_TUPLE = <PyTypeObject*>tuple
 
-# ---- static table (RFC 7541 Appendix A) ----------------------------------------------------
-_STATIC_TABLE = (
-    (b":authority", b""), (b":method", b"GET"), (b":method", b"POST"), (b":path", b"/"),
-    (b":path", b"/index.html"), (b":scheme", b"http"), (b":scheme", b"https"),
-    (b":status", b"200"), (b":status", b"204"), (b":status", b"206"), (b":status", b"304"),
-    (b":status", b"400"), (b":status", b"404"), (b":status", b"500"), (b"accept-charset", b""),
-    (b"accept-encoding", b"gzip, deflate"), (b"accept-language", b""), (b"accept-ranges", b""),
-    (b"accept", b""), (b"access-control-allow-origin", b""), (b"age", b""), (b"allow", b""),
-    (b"authorization", b""), (b"cache-control", b""), (b"content-disposition", b""),
-    (b"content-encoding", b""), (b"content-language", b""), (b"content-length", b""),
-    (b"content-location", b""), (b"content-range", b""), (b"content-type", b""),
-    (b"cookie", b""), (b"date", b""), (b"etag", b""), (b"expect", b""), (b"expires", b""),
-    (b"from", b""), (b"host", b""), (b"if-match", b""), (b"if-modified-since", b""),
-    (b"if-none-match", b""), (b"if-range", b""), (b"if-unmodified-since", b""),
-    (b"last-modified", b""), (b"link", b""), (b"location", b""), (b"max-forwards", b""),
-    (b"proxy-authenticate", b""), (b"proxy-authorization", b""), (b"range", b""),
-    (b"referer", b""), (b"refresh", b""), (b"retry-after", b""), (b"server", b""),
-    (b"set-cookie", b""), (b"strict-transport-security", b""), (b"transfer-encoding", b""),
-    (b"user-agent", b""), (b"vary", b""), (b"via", b""), (b"www-authenticate", b""),
-)
-
 cdef enum:
-    STATIC_COUNT = 61
-    MAX_STATIC_NAME = 27           # len(b"access-control-allow-origin")
-    MAX_NAMES_PER_LENGTH = 8
-    INDEX_AUTHORIZATION = 23
-    INDEX_COOKIE = 32
-    INDEX_PROXY_AUTHORIZATION = 49
-    HUFF_EMIT = 1 << 16
-    HUFF_FAIL = 1 << 17
     SCRATCH_KEEP = 65536           # buffers larger than this are freed between blocks
 
-# Index 1..61; entries of one name are consecutive, from STATIC_FIRST[i] for STATIC_SAME[i].
-cdef PyObject* STATIC_NAME[STATIC_COUNT + 1]
-cdef PyObject* STATIC_VALUE[STATIC_COUNT + 1]
-cdef int STATIC_FIRST[STATIC_COUNT + 1]
-cdef int STATIC_SAME[STATIC_COUNT + 1]
-# Distinct static names by length: STATIC_BY_LEN[len][k] is the first index of a name.
-cdef int STATIC_BY_LEN[MAX_STATIC_NAME + 1][MAX_NAMES_PER_LENGTH]
-cdef int STATIC_BY_LEN_COUNT[MAX_STATIC_NAME + 1]
-
-
-cdef int _init_static_table() except -1:
-    cdef int i, first, length
-    names = {}
-    for i in range(1, STATIC_COUNT + 1):
-        name, value = _STATIC_TABLE[i - 1]
-        name = names.setdefault(name, name)          # one object per distinct name
-        STATIC_NAME[i] = <PyObject*>name
-        STATIC_VALUE[i] = <PyObject*>value
-        first = STATIC_FIRST[i - 1] if i > 1 and _STATIC_TABLE[i - 2][0] == name else i
-        STATIC_FIRST[i] = first
-        STATIC_SAME[first] = i - first + 1
-        if first == i:
-            length = len(name)
-            if length > MAX_STATIC_NAME or STATIC_BY_LEN_COUNT[length] >= MAX_NAMES_PER_LENGTH:
-                raise AssertionError("static table layout")
-            STATIC_BY_LEN[length][STATIC_BY_LEN_COUNT[length]] = i
-            STATIC_BY_LEN_COUNT[length] += 1
-    for i in range(1, STATIC_COUNT + 1):
-        STATIC_SAME[i] = STATIC_SAME[STATIC_FIRST[i]]
-    return 0
-
-_init_static_table()            # _STATIC_TABLE (a module global) keeps the objects alive
-
-
-cdef inline bint _bytes_equal(PyObject* obj, const char* data, Py_ssize_t n) noexcept:
-    return PyBytes_GET_SIZE(<object>obj) == n and memcmp(PyBytes_AS_STRING(<object>obj), data, n) == 0
-
-
-cdef int _static_name_index(const char* name, Py_ssize_t n) noexcept:
-    """Lowest static table index whose name is ``name``, or 0."""
-    cdef int k, index
-    if n > MAX_STATIC_NAME:
-        return 0
-    for k in range(STATIC_BY_LEN_COUNT[n]):
-        index = STATIC_BY_LEN[n][k]
-        if memcmp(PyBytes_AS_STRING(<object>STATIC_NAME[index]), name, n) == 0:
-            return index
-    return 0
-
-
-# ---- integers (RFC 7541 §5.1) -------------------------------------------------------------
-cdef inline Py_ssize_t _read_int(const unsigned char* data, Py_ssize_t n, Py_ssize_t pos,
-                                 int prefix_bits, uint64_t* out) except -1:
-    """Decode the integer whose first octet is ``data[pos]`` (``pos < n``); return the new pos.
-
-    Like hpack: at most 5 octets after the prefix octet, the 5th ending the number.
-    """
-    cdef unsigned int mask = (1u << prefix_bits) - 1
-    cdef uint64_t value = data[pos] & mask
-    cdef unsigned int shift = 0
-    cdef unsigned int octet
-    cdef int consumed = 1
-    pos += 1
-    if value < mask:
-        out[0] = value
-        return pos
-    while True:
-        if pos >= n:
-            raise HPACKDecodingError("Unable to decode HPACK integer representation")
-        octet = data[pos]
-        pos += 1
-        consumed += 1
-        if octet & 0x80:
-            value += (<uint64_t>(octet & 0x7F)) << shift
-            shift += 7
-            if consumed > 5:
-                raise HPACKDecodingError("Variable integer representation is too long")
-        else:
-            value += (<uint64_t>octet) << shift
-            out[0] = value
-            return pos
-
-
-cdef inline unsigned char* _put_int(unsigned char* dst, uint64_t value, int prefix_bits,
-                                    unsigned char flags) noexcept:
-    """Write ``value`` with an N-bit prefix (at most 11 octets); return the end."""
-    cdef uint64_t mask = (1u << prefix_bits) - 1
-    if value < mask:
-        dst[0] = flags | <unsigned char>value
-        return dst + 1
-    dst[0] = flags | <unsigned char>mask
-    dst += 1
-    value -= mask
-    while value >= 128:
-        dst[0] = <unsigned char>((value & 0x7F) | 0x80)
-        dst += 1
-        value >>= 7
-    dst[0] = <unsigned char>value
-    return dst + 1
-
-
-# ---- Huffman (RFC 7541 §5.2, Appendix B) --------------------------------------------------
-cdef Py_ssize_t _huffman_decode(const unsigned char* src, Py_ssize_t n,
-                                unsigned char* dst) except -1:
-    """Decode into ``dst`` (room for 2n + 1 octets: at most one symbol per nibble)."""
-    cdef uint32_t state = 0, entry, seen = 0
-    cdef Py_ssize_t i, out = 0
-    cdef unsigned char octet
-    for i in range(n):
-        octet = src[i]
-        entry = kh2_huff_decode[state | (octet >> 4)]
-        dst[out] = <unsigned char>entry
-        out += (entry >> 16) & 1
-        seen |= entry
-        state = (entry >> 4) & 0xFF0
-        entry = kh2_huff_decode[state | (octet & 0x0F)]
-        dst[out] = <unsigned char>entry
-        out += (entry >> 16) & 1
-        seen |= entry
-        state = (entry >> 4) & 0xFF0
-    if seen & HUFF_FAIL:
-        raise HPACKDecodingError("Invalid Huffman string")
-    if not kh2_huff_accept[state >> 4]:
-        raise HPACKDecodingError("Incomplete Huffman string")
-    return out
-
-
-cdef inline Py_ssize_t _huffman_length(const unsigned char* src, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i, bits = 0
-    for i in range(n):
-        bits += kh2_huff_len[src[i]]
-    return (bits + 7) >> 3
-
-
-cdef unsigned char* _huffman_encode(const unsigned char* src, Py_ssize_t n,
-                                    unsigned char* dst) noexcept:
-    cdef uint64_t acc = 0
-    cdef unsigned int bits = 0, length
-    cdef Py_ssize_t i
-    for i in range(n):
-        length = kh2_huff_len[src[i]]
-        acc = (acc << length) | kh2_huff_code[src[i]]
-        bits += length
-        while bits >= 8:
-            bits -= 8
-            dst[0] = <unsigned char>(acc >> bits)
-            dst += 1
-    if bits:
-        dst[0] = <unsigned char>((acc << (8 - bits)) | (0xFF >> bits))   # pad with EOS's 1s
-        dst += 1
-    return dst
-
-
-cdef inline unsigned char* _put_string(unsigned char* dst, const char* s, Py_ssize_t n,
-                                       bint huffman) noexcept:
-    """String literal (§5.2); Huffman only when shorter. Needs 11 + n octets of room."""
-    cdef Py_ssize_t coded
-    if huffman and n:
-        coded = _huffman_length(<const unsigned char*>s, n)
-        if coded < n:
-            dst = _put_int(dst, coded, 7, 0x80)
-            return _huffman_encode(<const unsigned char*>s, n, dst)
-    dst = _put_int(dst, n, 7, 0)
-    memcpy(dst, s, n)
-    return dst + n
-
-
-# ---- dynamic table (RFC 7541 §2.3.2, §4) --------------------------------------------------
-cdef inline TableEntry* _entry(DynamicTable* t, Py_ssize_t i) noexcept:
-    return &t.entries[(t.head + i) & (t.capacity - 1)]
-
-
-cdef int _reserve_deferred(DynamicTable* t, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t need = t.deferred_len + extra, capacity
-    cdef PyObject** grown
-    if not t.defer or need <= t.deferred_capacity:
-        return 0
-    capacity = max(need, 2 * t.deferred_capacity, 64)
-    grown = <PyObject**>malloc(capacity * sizeof(PyObject*))
-    if grown == NULL:
-        raise MemoryError()
-    if t.deferred_len:
-        memcpy(grown, t.deferred, t.deferred_len * sizeof(PyObject*))
-    free(t.deferred)
-    t.deferred = grown
-    t.deferred_capacity = capacity
-    return 0
-
-
-cdef inline void _discard(DynamicTable* t, PyObject* obj) noexcept:
-    """Drop the table's reference (parked while deferring; room reserved beforehand)."""
-    if t.defer:
-        t.deferred[t.deferred_len] = obj
-        t.deferred_len += 1
-    else:
-        Py_DECREF(<object>obj)
-
-
-cdef void _table_release_deferred(DynamicTable* t) noexcept:
-    cdef Py_ssize_t i, n = t.deferred_len
-    t.deferred_len = 0
-    for i in range(n):
-        Py_DECREF(<object>t.deferred[i])
-
-
-cdef void _evict_oldest(DynamicTable* t) noexcept:
-    cdef TableEntry* e = _entry(t, t.count - 1)
-    t.used -= e.size
-    t.count -= 1
-    _discard(t, e.name)
-    _discard(t, e.value)
-
-
-cdef int _table_shrink(DynamicTable* t) except -1:
-    if t.used > t.max_size:
-        _reserve_deferred(t, 2 * t.count)
-        while t.count and t.used > t.max_size:
-            _evict_oldest(t)
-    return 0
-
-
-cdef int _table_set_max(DynamicTable* t, long long max_size) except -1:
-    t.max_size = max_size
-    return _table_shrink(t)         # a size <= 0 empties the table, as in hpack
-
-
-cdef int _table_add(DynamicTable* t, PyObject* name, PyObject* value,
-                    int name_index) except -1:
-    """Insert (name, value) as entry 0, stealing both references; evict as needed (§4.4)."""
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(<object>name) + PyBytes_GET_SIZE(<object>value) + 32
-    cdef Py_ssize_t capacity, i
-    cdef TableEntry* grown
-    cdef TableEntry* e
-    try:
-        _reserve_deferred(t, 2 * t.count + 2)
-        if size > t.max_size:       # larger than the table: it empties the table (§4.4)
-            while t.count:
-                _evict_oldest(t)
-            _discard(t, name)
-            _discard(t, value)
-            return 0
-        if t.count == t.capacity:
-            capacity = t.capacity * 2 if t.capacity else 16
-            grown = <TableEntry*>malloc(capacity * sizeof(TableEntry))
-            if grown == NULL:
-                raise MemoryError()
-            for i in range(t.count):
-                grown[i] = _entry(t, i)[0]
-            free(t.entries)
-            t.entries = grown
-            t.capacity = capacity
-            t.head = 0
-    except BaseException:
-        Py_DECREF(<object>name)
-        Py_DECREF(<object>value)
-        raise
-    t.head = (t.head - 1) & (t.capacity - 1)
-    e = &t.entries[t.head]
-    e.name = name
-    e.value = value
-    e.size = size
-    e.name_index = name_index
-    t.count += 1
-    t.used += size
-    return _table_shrink(t)
-
-
-cdef void _table_free(DynamicTable* t) noexcept:
-    t.defer = False
-    _table_release_deferred(t)
-    while t.count:
-        _evict_oldest(t)
-    free(t.entries)
-    free(t.deferred)
-    t.entries = NULL
-    t.deferred = NULL
-    t.capacity = t.deferred_capacity = 0
-
-
-cdef list _table_entries(DynamicTable* t):
-    return [(<object>_entry(t, i).name, <object>_entry(t, i).value) for i in range(t.count)]
+include "_hpack_tables.pxi"
+include "_hpack_wire.pxi"
 
 
 cdef long long _clamp(object value) except? -1:
@@ -521,7 +213,7 @@ cdef class Decoder:
     cdef Py_ssize_t _read_string(self, const unsigned char* data, Py_ssize_t n, Py_ssize_t pos,
                                  const char** out, Py_ssize_t* out_len) except -1:
         """String literal at ``data[pos]`` (§5.2); return the position after it."""
-        cdef uint64_t length
+        cdef uint64_t length = 0
         cdef bint huffman
         cdef ByteBuffer* scratch = &self._scratch
         if pos >= n:
@@ -552,7 +244,7 @@ cdef class Decoder:
         cdef long long inflated = 0
         cdef bint seen_field = False
         cdef unsigned char first
-        cdef uint64_t index
+        cdef uint64_t index = 0
         cdef int prefix_bits
         cdef HeaderField f
         cdef PyObject* name_obj
@@ -845,7 +537,6 @@ def _capi_decode(Decoder decoder, bytes data):
     """
     cdef _FieldArray array
     cdef HeaderSink sink
-    cdef Py_ssize_t i
     array.fields = NULL
     array.count = array.capacity = 0
     sink.on_header = _collect_field
