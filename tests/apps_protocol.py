@@ -7,6 +7,8 @@
   must not reopen the flow-control window for the unread bytes (RFC 9113 §5.2).
 * ``/release?KEY``: releases the holder of KEY (answers ``released``).
 * ``/held``: how many requests are holding right now (a JSON number).
+* ``/big-headers?N``: a response with an ``x-big`` header of N bytes (a field block larger
+  than one frame).
 """
 from __future__ import annotations
 
@@ -61,4 +63,8 @@ def wsgi_app(environ, start_response):
             count = _holding
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(count).encode()]
+    if path == "/big-headers":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Big", "h" * int(key)),
+                                  ("X-After", "after")])
+        return [b"big headers"]
     return _base_app(environ, start_response)

@@ -102,6 +102,11 @@ class H2Client:
         self.frames: list = []
         self._frame_parser = h2.frame_buffer.FrameBuffer(server=False)
         self._frame_parser.max_frame_size = 2**24 - 1
+        #: ``(type, flags, stream_id, length)`` of every frame as it was on the wire
+        #: (``frames`` has HEADERS and its CONTINUATIONs joined).
+        self.wire_frames: list[tuple[int, int, int, int]] = []
+        self._wire_header = b""
+        self._wire_skip = 0
         #: The error h2 raised on what the server sent, if any (then only ``frames`` grows).
         self.h2_error: Exception | None = None
         self.closed = False
@@ -136,6 +141,7 @@ class H2Client:
         if not data:
             self.closed = True
             return False
+        self._scan_wire(data)
         self._frame_parser.add_data(data)
         self.frames.extend(self._frame_parser)
         if self.h2_error is None:
@@ -153,6 +159,29 @@ class H2Client:
                 self.events.extend(events)
             self.flush()
         return True
+
+    def _scan_wire(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._wire_skip:
+                n = min(self._wire_skip, len(view))
+                self._wire_skip -= n
+                view = view[n:]
+                continue
+            need = 9 - len(self._wire_header)
+            self._wire_header += bytes(view[:need])
+            view = view[need:]
+            if len(self._wire_header) == 9:
+                head = self._wire_header
+                length = int.from_bytes(head[:3], "big")
+                sid = int.from_bytes(head[5:9], "big") & 0x7FFF_FFFF
+                self.wire_frames.append((head[3], head[4], sid, length))
+                self._wire_header = b""
+                self._wire_skip = length
+
+    @property
+    def max_frame_length_seen(self) -> int:
+        return max((length for _, _, _, length in self.wire_frames), default=0)
 
     def wait_for(self, predicate, timeout: float | None = None):
         """Read until ``predicate(events)`` is truthy; return its value (fail on timeout)."""

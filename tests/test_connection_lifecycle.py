@@ -135,4 +135,4 @@ def test_shutdown_timeout_cuts_slower_requests_and_the_process_exits(servers, im
         assert (goaway.error_code, goaway.last_stream_id) == (NO_ERROR, sid)
         c.wait_closed(timeout=15)
         assert not c.stream_ended(sid) and c.headers_frames(sid) == []
-    assert wait_exit(server, 12) == 0
+    assert wait_exit(server, 8) == 0

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
+import socket
 
 import pytest
 from h2.settings import SettingCodes
 from hyperframe.frame import DataFrame, GoAwayFrame
 
-from h2client import DATA, END_HEADERS, END_STREAM, HEADERS, H2Client, raw_frame
+from h2client import CONTINUATION, END_HEADERS, END_STREAM, HEADERS, PING, H2Client, raw_frame
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -196,6 +196,35 @@ def test_hpack_table_size_update_over_our_setting_is_compression_error(servers, 
     assert_serves_new_connections(server)
 
 
+# -- limits the client sets ---------------------------------------------------------------------
+@pytest.mark.parametrize("table_size", [0, 100])
+def test_server_hpack_encoder_honours_our_header_table_size_6_5_2(servers, impl, table_size):
+    """With our SETTINGS_HEADER_TABLE_SIZE of 0 (no dynamic table) or 100, the server's
+    encoder must stay within it (RFC 7541 §4.2): every response decodes, same headers."""
+    server = servers.get(impl=impl)
+    with connect(server, settings={SettingCodes.HEADER_TABLE_SIZE: table_size}) as c:
+        for _ in range(5):
+            headers, body = c.get("/")
+            assert (headers[":status"], headers["content-type"], body) == (
+                "200", "text/plain", HELLO)
+        assert c.h2_error is None
+
+
+def test_response_field_block_over_our_max_frame_size_uses_continuation_4_3(servers, impl):
+    """A 40 KB response header does not fit one 16 KB frame: HEADERS + CONTINUATION
+    frames, each within our SETTINGS_MAX_FRAME_SIZE (§4.3, §6.10)."""
+    server = servers.get("tests.apps_protocol:wsgi_app", impl=impl)
+    with connect(server) as c:
+        sid = c.request("/big-headers?40000")
+        headers, body = c.response(sid)
+        assert headers["x-big"] == "h" * 40000 and headers["x-after"] == "after"
+        assert body == b"big headers"
+    assert c.h2_error is None
+    kinds = [kind for kind, _, stream, _ in c.wire_frames if stream == sid]
+    assert kinds[:2] == [HEADERS, CONTINUATION]  # ~30 KB (Huffman) in 16 KB frames
+    assert c.max_frame_length_seen <= 16_384
+
+
 # -- idle timeout ---------------------------------------------------------------------------------
 def test_idle_connection_gets_goaway_no_error_and_is_closed(servers, impl):
     server = servers.get(impl=impl, args=["--idle-timeout", "1"])
@@ -205,6 +234,22 @@ def test_idle_connection_gets_goaway_no_error_and_is_closed(servers, impl):
         goaway = c.wait_for_goaway(timeout=15)
         assert (goaway.error_code, goaway.last_stream_id) == (NO_ERROR, sid)
         c.wait_closed(timeout=15)
+
+
+@pytest.mark.parametrize("sent", [b"", b"PRI * HTTP/2.0\r\n"], ids=["nothing", "half-preface"])
+def test_connection_that_never_completes_the_preface_is_closed_by_idle_timeout(
+        servers, impl, sent):
+    """A peer that connects and stalls (slowloris) is closed by the idle timeout too."""
+    server = servers.get(impl=impl, args=["--idle-timeout", "1"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(sent)
+        received = b""
+        while True:
+            data = s.recv(65536)  # socket.timeout (a failure) if the server never closes
+            if not data:
+                break
+            received += data
+    assert b"HTTP/1.1" not in received
 
 
 def test_connection_with_a_stream_in_progress_is_not_idle(servers, impl):
@@ -217,6 +262,25 @@ def test_connection_with_a_stream_in_progress_is_not_idle(servers, impl):
         ended_at = next(i for i, f in enumerate(c.frames)
                         if f.stream_id == sid and "END_STREAM" in f.flags)
         assert all(i > ended_at for i, f in enumerate(c.frames) if isinstance(f, GoAwayFrame))
+
+
+# -- floods ------------------------------------------------------------------------------------
+def test_ping_flood_from_a_peer_that_never_reads_is_bounded_by_backpressure(servers, impl):
+    """PINGs sent by a client that reads nothing: the server stops reading once its replies
+    back up (so our sending stalls) instead of queueing PING ACKs without bound."""
+    server = servers.fresh(impl=impl)
+    rss_before = server.rss_kib()
+    flood = raw_frame(PING, 0, 0, b"12345678") * 60_000  # ~1 MB per send
+    with connect(server) as c:
+        c.sock.settimeout(2)
+        sent = 0
+        with pytest.raises(socket.timeout):
+            while sent < 128 * 1024 * 1024:
+                c.sock.sendall(flood)
+                sent += len(flood)
+        growth_kib = server.rss_kib() - rss_before
+        assert growth_kib < 48 * 1024, f"RSS grew by {growth_kib} KiB after {sent} bytes"
+    assert_serves_new_connections(server)
 
 
 # -- rapid reset (CVE-2023-44487) -----------------------------------------------------------------
