@@ -5,8 +5,9 @@ Owns: the decoding of field blocks (§6, with ``max_header_list_size`` enforced 
 the encoder's indexing policy (see :class:`Encoder`), and, in the included files, the wire
 primitives (``_hpack_wire.pxi``: integers §5.1, string literals and Huffman §5.2 with the
 generated ``_huffman_table.pxi``) and the tables (``_hpack_tables.pxi``: the static table of
-Appendix A as shared ``bytes`` objects, the dynamic table of §2.3.2/§4 as a ring buffer). The C-level API is documented in
-``_hpack_c.pxd``; the pure twin is :mod:`kyoukai_h2fast._hpack_py`.
+Appendix A as shared ``bytes`` objects, the dynamic table of §2.3.2/§4 as a ring buffer).
+The C-level API is documented in ``_hpack_c.pxd``; the pure twin is
+:mod:`kyoukai_h2fast._hpack_py`.
 
 Errors are the ``hpack.exceptions`` classes ``hpack`` raises for the same input; results are
 lists of ``hpack.struct.HeaderTuple`` / ``NeverIndexedHeaderTuple``, like ``hpack``'s.
@@ -111,10 +112,13 @@ cdef class Decoder:
         self._table.max_size = 4096
         self._table.defer = True
         self._table_size_obj = 4096
+        self._max_allowed = 4096
+        self._max_allowed_table_size_obj = 4096
+        self._max_list_size = 2 ** 16
+        self._max_header_list_size_obj = 2 ** 16
 
     def __init__(self, max_header_list_size=2 ** 16):
         self.max_header_list_size = max_header_list_size
-        self.max_allowed_table_size = 4096
 
     def __dealloc__(self):
         _table_free(&self._table)
