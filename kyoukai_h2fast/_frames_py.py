@@ -16,7 +16,7 @@ from h2.exceptions import (DenialOfServiceError, FrameDataMissingError, FrameToo
                            ProtocolError)
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
 from hyperframe.frame import (ContinuationFrame, ExtensionFrame, Frame, HeadersFrame,
-                              PushPromiseFrame)
+                              PushPromiseFrame, SettingsFrame)
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
            "headers_frames", "data_frames", "settings_frame", "window_update_frame",
@@ -47,8 +47,11 @@ class FrameBuffer:
     """``add_data(data)``, set ``max_frame_size``, then iterate: hyperframe frame objects.
 
     Same results and errors as ``h2.frame_buffer.FrameBuffer``, plus: ``FrameTooLargeError``
-    as soon as an oversized frame's header is there, and ``DenialOfServiceError`` for a header
-    block larger than ``max_header_block_size``.
+    as soon as an oversized frame's header is there, ``DenialOfServiceError`` for a header
+    block larger than ``max_header_block_size``, and RFC 9113 where h2 differs from it:
+    SETTINGS ACK with a payload is ``FrameDataMissingError`` (FRAME_SIZE_ERROR, §6.5), and
+    padding is checked against what remains after the priority fields / promised id
+    (§6.2, §6.6).
     """
 
     def __init__(self, server: bool = False) -> None:
@@ -97,14 +100,18 @@ class FrameBuffer:
                     f"Received overlong frame: length {length}, max {self.max_frame_size}")
             if len(data) < 9 + length:
                 return None
+            if type(frame) is SettingsFrame and "ACK" in frame.flags and length:
+                raise FrameDataMissingError("SETTINGS ACK with a payload")   # RFC 9113 §6.5
             try:
                 frame.parse_body(memoryview(data[9:9 + length]))
-            except InvalidPaddingError as err:
-                raise FramePaddingError("Padding is too long.") from err
+            except InvalidPaddingError:
+                pass   # decided below, by RFC 9113 (the frame's fields are all set by now)
             except InvalidDataError as err:
                 raise ProtocolError(f"Received frame with non-compliant data: {err}") from err
             except InvalidFrameError as err:
                 raise FrameDataMissingError(f"Frame data missing or invalid: {err}") from err
+            if "PADDED" in frame.flags and frame.pad_length > length - _padding_room(frame):
+                raise FramePaddingError("Padding is too long.")
             del data[:9 + length]  # amortised O(1): CPython's bytearray moves its start
             if self._block or isinstance(frame, (HeadersFrame, PushPromiseFrame)):
                 frame = self._join(frame, length)
@@ -147,6 +154,20 @@ class FrameBuffer:
             self._block = []
             raise DenialOfServiceError(
                 f"Header block larger than {self.max_header_block_size} bytes")
+
+
+def _padding_room(frame: Frame) -> int:
+    """Payload bytes that padding may not use: Pad Length, priority fields, promised id.
+
+    RFC 9113 §6.1, §6.2, §6.6: padding longer than what remains is a PROTOCOL_ERROR.
+    hyperframe measures HEADERS padding without the priority fields and PUSH_PROMISE padding
+    against the whole payload; we follow the RFC.
+    """
+    if type(frame) is HeadersFrame and "PRIORITY" in frame.flags:
+        return 6
+    if type(frame) is PushPromiseFrame:
+        return 5
+    return 1
 
 
 def _flag_byte(frame: Frame) -> int:

@@ -3,12 +3,16 @@
 The reference is what h2 runs: ``h2.frame_buffer.FrameBuffer`` parsing with hyperframe, and
 hyperframe's ``serialize()``. Our ``FrameBuffer`` must yield frames equal in class and every
 attribute, in any chunking, and raise the class h2's buffer raises (``FramePaddingError`` for
-hyperframe's ``InvalidPaddingError``); the low-level ``scan_frames`` must agree with
+hyperframe's ``InvalidPaddingError``). Where h2/hyperframe break RFC 9113 we follow the RFC, so
+the reference runs with those three rules corrected (:func:`rfc9113_hyperframe`): SETTINGS ACK
+with a payload is FRAME_SIZE_ERROR (§6.5), HEADERS and PUSH_PROMISE padding is measured after
+the priority fields / promised id (§6.2, §6.6). The low-level ``scan_frames`` must agree with
 hyperframe's ``Frame.parse_frame_header``; serializers must give hyperframe's bytes. Arbitrary
 bytes are in ``test_frames_fuzz.py``.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import h2.config
@@ -60,14 +64,54 @@ def feed(buffer, chunks, max_frame_size):
     return frames, None
 
 
-def expected_outcome(data_chunks, max_frame_size, server):
-    """h2's buffer on the chunks, with our documented differences applied.
+@contextlib.contextmanager
+def rfc9113_hyperframe():
+    """hyperframe with its three departures from RFC 9113 corrected, for the reference run.
 
-    Ours raises FrameTooLargeError as soon as the header is there, so an oversized frame left
-    incomplete at the end (h2 still waiting) is an error for us.
+    * §6.5: "a SETTINGS frame with the ACK flag set and a length field value other than 0
+      MUST be treated as a connection error of type FRAME_SIZE_ERROR" (hyperframe raises
+      InvalidDataError, which h2 turns into PROTOCOL_ERROR);
+    * §6.2 / §6.6: padding "that exceeds the size remaining for the field block fragment" is a
+      PROTOCOL_ERROR: what remains after Pad Length, priority fields and promised stream id
+      (hyperframe leaves the priority fields / promised id out of that sum).
+    """
+    originals = {cls: cls.parse_body for cls in (SettingsFrame, HeadersFrame, PushPromiseFrame)}
+
+    def settings_body(self, data):
+        if "ACK" in self.flags and len(data):
+            raise InvalidFrameError("SETTINGS ACK with a payload")
+        originals[SettingsFrame](self, data)
+
+    def padded_body(cls, room):
+        def parse_body(self, data):
+            try:
+                originals[cls](self, data)
+            except InvalidPaddingError:
+                pass
+            taken = room(self) if "PADDED" in self.flags else 0
+            if "PADDED" in self.flags and self.pad_length > len(data) - taken:
+                raise InvalidPaddingError("Padding is too long.")
+        return parse_body
+
+    SettingsFrame.parse_body = settings_body
+    HeadersFrame.parse_body = padded_body(
+        HeadersFrame, lambda f: 6 if "PRIORITY" in f.flags else 1)
+    PushPromiseFrame.parse_body = padded_body(PushPromiseFrame, lambda f: 5)
+    try:
+        yield
+    finally:
+        for cls, method in originals.items():
+            cls.parse_body = method
+
+
+def expected_outcome(data_chunks, max_frame_size, server):
+    """h2's buffer (on RFC 9113-corrected hyperframe) on the chunks, plus our documented
+    difference: ours raises FrameTooLargeError as soon as the header is there, so an oversized
+    frame left incomplete at the end (h2 still waiting) is an error for us.
     """
     ref = H2FrameBuffer(server=server)
-    frames, exc = feed(ref, data_chunks, max_frame_size)
+    with rfc9113_hyperframe():
+        frames, exc = feed(ref, data_chunks, max_frame_size)
     if exc is None and len(ref._data) >= 9:
         length = int.from_bytes(ref._data[:3], "big")
         if length > max_frame_size:
@@ -104,14 +148,6 @@ def padded(draw, frame):
     return frame
 
 
-def hyperframe_parsable(frame):
-    """hyperframe rejects a padded HEADERS frame with no fragment and no priority (it compares
-    the padding with the payload minus the Pad Length field); keep generated frames valid."""
-    if type(frame) is HeadersFrame and not frame.data and "PRIORITY" not in frame.flags:
-        frame.pad_length = 0
-    return frame
-
-
 @st.composite
 def single_frames(draw):
     """Valid non-header-block frames of every type h2 may receive."""
@@ -132,7 +168,6 @@ def single_frames(draw):
             f.depends_on = draw(st.integers(0, 2**31 - 1))
             f.stream_weight = draw(st.integers(0, 255))
             f.exclusive = draw(st.booleans())
-        hyperframe_parsable(f)
     elif kind == "priority":
         f = PriorityFrame(sid, depends_on=draw(st.integers(0, 2**31 - 1)),
                           stream_weight=draw(st.integers(0, 255)), exclusive=draw(st.booleans()))
@@ -180,7 +215,6 @@ def header_blocks(draw):
             first.stream_weight = draw(st.integers(0, 255))
         if draw(st.booleans()):
             first.flags.add("END_STREAM")
-        hyperframe_parsable(first)
     else:
         first = draw(padded(PushPromiseFrame(sid, data=draw(small_bytes),
                                              promised_stream_id=2 * draw(st.integers(1, 2**30 - 1)))))
@@ -309,7 +343,9 @@ BAD_FRAMES = {
     "data pad length missing": raw_frame(0, 0x08, 1, b""),
     "headers padding too long": raw_frame(1, 0x0C, 1, b"\x04abc"),
     "data padding equal to payload": raw_frame(0, 0x08, 1, b"\x04abc"),
-    "headers padding equal to rest": raw_frame(1, 0x0C, 1, b"\x03abc"),
+    "headers padding over the fragment": raw_frame(1, 0x0C, 1, b"\x04abc"),
+    "headers padding over priority fields": raw_frame(1, 0x2C, 1, b"\x06" + b"\x00" * 5 + b"ab"),
+    "push promise padding over promised id": raw_frame(5, 0x0C, 1, b"\x02\x00\x00\x00\x02a"),
     "headers padding equal to rest with priority": raw_frame(1, 0x2C, 1, b"\x07" + b"\x00" * 5 + b"ab"),
     "push promise padding equal to payload": raw_frame(5, 0x0C, 1, b"\x06\x00\x00\x00\x02a"),
     "headers priority missing": raw_frame(1, 0x24, 1, b"\x00\x00\x00"),
@@ -358,7 +394,10 @@ EXPECTED = {
     "data padding too long": InvalidPaddingError, "headers padding too long": InvalidPaddingError,
     "push promise padding too long": InvalidPaddingError, "frame over max size": FrameTooLargeError,
     "data padding equal to payload": InvalidPaddingError,
-    "headers padding equal to rest": InvalidPaddingError,
+    "headers padding over the fragment": InvalidPaddingError,
+    "headers padding over priority fields": InvalidPaddingError,
+    "push promise padding over promised id": InvalidPaddingError,
+    "settings ack with payload": FrameDataMissingError,
     "headers padding equal to rest with priority": InvalidPaddingError,
     "push promise padding equal to payload": InvalidPaddingError,
 }
@@ -367,10 +406,11 @@ EXPECTED = {
 @pytest.mark.parametrize("frame", [
     raw_frame(0, 0x08, 1, b"\x03abc"),                         # DATA: padding = payload - 1
     raw_frame(1, 0x0C, 1, b"\x02abc"),                         # HEADERS: one fragment byte
-    raw_frame(1, 0x2C, 1, b"\x06" + b"\x00" * 5 + b"ab"),      # HEADERS+PRIORITY, hyperframe's bound
-    raw_frame(5, 0x0C, 1, b"\x05\x00\x00\x00\x02a"),          # PUSH_PROMISE: padding = payload - 1
+    raw_frame(1, 0x0C, 1, b"\x03abc"),                         # HEADERS: empty fragment (h2: error)
+    raw_frame(1, 0x2C, 1, b"\x02" + b"\x00" * 5 + b"ab"),      # HEADERS+PRIORITY: empty fragment
+    raw_frame(5, 0x0C, 1, b"\x01\x00\x00\x00\x02a"),          # PUSH_PROMISE: empty fragment
 ])
-def test_padding_just_inside_the_bound_is_accepted_like_h2(impl, frame):
+def test_padding_that_fits_is_accepted_rfc9113_6_1_6_2_6_6(impl, frame):
     ref_frames, ref_exc = expected_outcome([frame], 16384, False)
     frames, exc = feed(impl.FrameBuffer(), [frame], 16384)
     assert ref_exc is None and exc is None
@@ -394,7 +434,8 @@ def test_bad_frames_raise_what_h2s_buffer_raises(impl, name):
 
 @pytest.mark.parametrize("name", sorted(BAD_FRAMES))
 def test_bad_frames_give_h2_connection_the_same_goaway(impl, name):
-    """Through H2Connection.receive_data: same exception class and the same bytes to send."""
+    """Through H2Connection.receive_data: same exception class and the same bytes to send
+    (GOAWAY with the same error code) as h2 with its own buffer (on RFC 9113 hyperframe)."""
     outcomes = []
     for use_ours in (False, True):
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
@@ -403,7 +444,8 @@ def test_bad_frames_give_h2_connection_the_same_goaway(impl, name):
         conn.initiate_connection()
         conn.receive_data(PREFACE + SettingsFrame(0).serialize())
         conn.data_to_send()
-        with pytest.raises(ProtocolError) as info:
+        with pytest.raises(ProtocolError) as info, (
+                contextlib.nullcontext() if use_ours else rfc9113_hyperframe()):
             conn.receive_data(BAD_FRAMES[name])
         outcomes.append((type(info.value) if not isinstance(info.value, InvalidPaddingError)
                          else ProtocolError, conn.data_to_send()))
@@ -608,9 +650,10 @@ def test_serialize_frame_equals_hyperframe_serialize(impl, frame_bytes):
         header = memoryview(frame_bytes[position:position + 9])
         frame, length = Frame.parse_frame_header(header)
         body = memoryview(frame_bytes[position + 9:position + 9 + length])
-        frame.parse_body(body)
         twin, _ = Frame.parse_frame_header(header)
-        twin.parse_body(body)
+        with rfc9113_hyperframe():   # a padded HEADERS frame may have an empty fragment
+            frame.parse_body(body)
+            twin.parse_body(body)
         position += 9 + length
         assert impl.serialize_frame(frame) == twin.serialize()
         assert frame_state(frame) == frame_state(twin)   # same side effects (body_len)

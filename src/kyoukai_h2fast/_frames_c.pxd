@@ -11,14 +11,20 @@ For the Cython connection core, which reads frames without a Python object per f
         if view.type == FRAME_DATA: use view.data[:view.data_length] ...
 
 Errors (the ``h2.exceptions`` classes ``h2``'s own ``FrameBuffer`` raises, so ``h2`` reacts the
-same): ``ProtocolError`` (bad preface, stream id not allowed for the type, SETTINGS ACK with a
-payload, WINDOW_UPDATE increment 0 or > 2^31-1, PUSH_PROMISE promised id 0 or odd, a frame other
-than CONTINUATION on the same stream inside a header block, more than 64 frames in one header
-block), ``FramePaddingError`` (padding as long as the payload; subclass of both ``ProtocolError``
-and hyperframe's ``InvalidPaddingError``, which ``h2`` catches first), ``FrameDataMissingError``
-(payload too short / wrong fixed length), ``FrameTooLargeError`` (length > max_frame_size, raised
-as soon as the 9-byte header is there) and ``DenialOfServiceError`` (header block larger than
+same): ``ProtocolError`` (bad preface, stream id not allowed for the type, WINDOW_UPDATE
+increment 0 or > 2^31-1, PUSH_PROMISE promised id 0 or odd, a frame other than CONTINUATION on
+the same stream inside a header block, more than 64 frames in one header block),
+``FramePaddingError`` (padding longer than what remains, RFC 9113 §6.1/§6.2/§6.6; subclass of
+both ``ProtocolError`` and hyperframe's ``InvalidPaddingError``, which ``h2`` catches first),
+``FrameDataMissingError`` (FRAME_SIZE_ERROR: payload too short / wrong fixed length, and a
+SETTINGS ACK with a payload, §6.5), ``FrameTooLargeError`` (length > max_frame_size, raised as
+soon as the 9-byte header is there) and ``DenialOfServiceError`` (header block larger than
 ``max_header_block_size``).
+
+Where RFC 9113 and h2/hyperframe disagree, the RFC wins (three cases): SETTINGS ACK with a
+payload is FRAME_SIZE_ERROR (§6.5; h2: PROTOCOL_ERROR); HEADERS padding is measured after the
+priority fields (§6.2: hyperframe accepts padding overlapping them and rejects a padded HEADERS
+whose fragment is empty); PUSH_PROMISE padding is measured after the promised stream id (§6.6).
 
 What ``next_frame`` delivers, per RFC 9113 §6 (all checks of hyperframe + h2 done):
 

@@ -98,39 +98,38 @@ cdef int _parse_padding(FrameView* v, const unsigned char* payload, Py_ssize_t l
 
 cdef int _parse_body(FrameView* v, const unsigned char* payload, Py_ssize_t length) except -1:
     """Fill the type-specific fields of ``v`` and apply hyperframe's payload rules."""
-    cdef Py_ssize_t offset, rest, end
+    cdef Py_ssize_t offset, end
     cdef uint8_t ftype = v.type
     v.data = payload
     v.data_length = length
     if ftype == FRAME_DATA:
         offset = _parse_padding(v, payload, length)
-        if v.pad_length and v.pad_length >= length:
+        if v.pad_length > length - offset:   # RFC 9113 §6.1: padding >= payload length
             raise FramePaddingError("Padding is too long.")
         v.data = payload + offset
         v.data_length = length - offset - v.pad_length
     elif ftype == FRAME_HEADERS:
         offset = _parse_padding(v, payload, length)
-        rest = length - offset
         end = offset
         if v.flags & FLAG_PRIORITY:
-            if rest < 5:
+            if length - offset < 5:
                 _missing("HEADERS priority fields")
             v.depends_on = _read32(payload + offset)
             v.exclusive = v.depends_on >> 31
             v.depends_on &= 0x7FFFFFFF
             v.weight = payload[offset + 4]
             end = offset + 5
-        if v.pad_length and v.pad_length >= rest:
+        # RFC 9113 §6.2: padding must fit in what remains after the priority fields
+        # (hyperframe compares it with the payload minus the Pad Length field only).
+        if v.pad_length > length - end:
             raise FramePaddingError("Padding is too long.")
         v.data = payload + end
         v.data_length = length - v.pad_length - end
-        if v.data_length < 0:
-            v.data_length = 0
     elif ftype == FRAME_CONTINUATION:
         pass
     elif ftype == FRAME_SETTINGS:
-        if (v.flags & FLAG_ACK) and length:
-            raise ProtocolError("Received frame with non-compliant data: SETTINGS ACK with payload")
+        if (v.flags & FLAG_ACK) and length:   # RFC 9113 §6.5: FRAME_SIZE_ERROR (h2: PROTOCOL_ERROR)
+            _missing("SETTINGS ACK with a payload")
         if length % 6:
             _missing(f"SETTINGS length {length} is not a multiple of 6")
     elif ftype == FRAME_WINDOW_UPDATE:
@@ -169,12 +168,10 @@ cdef int _parse_body(FrameView* v, const unsigned char* payload, Py_ssize_t leng
         if v.promised_stream_id == 0 or v.promised_stream_id % 2:
             raise ProtocolError("Received frame with non-compliant data: "
                                 f"promised stream id {v.promised_stream_id}")
-        if v.pad_length and v.pad_length >= length:
+        if v.pad_length > length - offset - 4:   # RFC 9113 §6.6 (hyperframe: >= length)
             raise FramePaddingError("Padding is too long.")
         v.data = payload + offset + 4
         v.data_length = length - v.pad_length - offset - 4
-        if v.data_length < 0:
-            v.data_length = 0
     elif ftype == FRAME_ALTSVC:
         if length < 2:
             _missing("ALTSVC origin length")
