@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(120)
 
 NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM = 0x0, 0x1, 0x7
 HELLO = b"Hello, world!"
-SLOW = {"tests.apps:wsgi_app": "/slow?2", "tests.apps:kyoukai_app": "/sleep?s=2"}
+SLOW = {"tests.apps:wsgi_app": "/slow?1.5", "tests.apps:kyoukai_app": "/sleep?s=1.5"}
 
 
 def connect(server, **kw) -> H2Client:

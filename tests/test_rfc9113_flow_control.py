@@ -85,7 +85,7 @@ def test_server_stops_acknowledging_while_the_app_reads_nothing_5_2(servers, imp
         # Wait until the app is holding (it has started and reads nothing), then give the
         # server every chance to send a WINDOW_UPDATE it must not send.
         wait_until(lambda: control.get("/held")[1] != b"0")
-        c.read_for(1.0)
+        c.read_for(0.5)
         assert c.window_updates(sid) == 0
         assert c.conn.local_flow_control_window(sid) == 0
         assert c.conn.outbound_flow_control_window == connection_window_before - sent
@@ -109,7 +109,7 @@ def test_initial_window_zero_gives_headers_but_no_data_until_window_update_6_9_2
         sid = c.request("/bytes/5000")
         c.wait_for(lambda ev: c.headers(sid))
         assert c.headers(sid)[":status"] == "200"
-        c.read_for(1.0)
+        c.read_for(0.5)
         assert c.data_frames(sid) == []
         assert not c.stream_ended(sid)
 
@@ -156,7 +156,7 @@ def test_connection_window_update_resumes_all_blocked_streams_6_9_1(servers, imp
             return sum(len(f.data) for f in c.data_frames())
 
         c.wait_for(lambda ev: total() >= 65_535, timeout=30)
-        c.read_for(1.0)
+        c.read_for(0.5)
         assert total() == 65_535
         assert not any(c.stream_ended(sid) for sid in sids)
 
@@ -294,7 +294,7 @@ def test_connection_window_bounds_unconsumed_data_across_streams_5_2(servers, im
         sent = [c.send_window_available(sid, p) for sid, p in zip(sids, payloads)]
         assert sum(sent) == 131_072 and max(sent) <= 65_535
         wait_until(lambda: control.get("/held")[1] == b"4")
-        c.read_for(1.0)
+        c.read_for(0.5)
         assert c.conn.outbound_flow_control_window == 0
         assert all(c.conn.local_flow_control_window(sid) == 0 for sid in sids)
 

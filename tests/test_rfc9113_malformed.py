@@ -197,6 +197,10 @@ FRAME_ERRORS = {  # name: (bytes to send, given the client; GOAWAY error code)
     # §6.1: padding as long as the payload
     "data-padding-too-long": (lambda c: raw_frame(DATA, 0x8, _open_stream(c), b"\x05abcd"),
                               PROTOCOL_ERROR),
+    # §6.2: HEADERS padding counted after the pad length and priority fields
+    "headers-padding-over-block": (
+        lambda c: raw_frame(HEADERS, END_HEADERS | END_STREAM | 0x8 | 0x20, 1,
+                            b"\x05" + struct.pack(">IB", 0, 15) + b"\x82"), PROTOCOL_ERROR),
     # §5.1 idle streams: only HEADERS and PRIORITY may open them
     "data-on-idle-stream": (lambda c: raw_frame(DATA, 0, 7, b"abc"), PROTOCOL_ERROR),
     "window-update-on-idle-stream": (
@@ -273,6 +277,22 @@ def test_data_frame_over_max_frame_size_is_frame_size_error_4_2(servers, impl):
         codes = c.rst_codes(sid) + [g.error_code for g in c.goaway_frames()]
         assert codes[0] == FRAME_SIZE_ERROR
     assert_serves_new_connections(server)
+
+
+def test_padded_frames_with_priority_are_accepted_6_1_6_2(servers, impl):
+    """The control case: padded HEADERS with priority fields and padded DATA are valid;
+    the padding never reaches the app."""
+    server = servers.get(impl=impl)
+    with connect(server) as c:
+        c.wait_for(lambda ev: c.settings_acks())
+        block = c.header_block(base("/echo", "POST"))
+        c.send_raw(raw_frame(HEADERS, END_HEADERS | 0x8 | 0x20, 1,
+                             b"\x03" + struct.pack(">IB", 0, 15) + block + b"\0" * 3))
+        c.send_raw(raw_frame(DATA, END_STREAM | 0x8, 1, b"\x04" + b"payload" + b"\0" * 4))
+        c.wait_for(lambda ev: any(kind == DATA and sid == 1 and flags & END_STREAM
+                                  for kind, flags, sid, _ in c.wire_frames))
+        assert b"".join(f.data for f in c.data_frames(1)) == b"payload"
+        assert not c.goaway_frames() and c.rst_codes(1) == []
 
 
 def test_invalid_preface_is_a_connection_error_3_4(servers, impl):

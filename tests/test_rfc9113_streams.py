@@ -76,7 +76,7 @@ def test_client_reset_while_the_response_is_pending_6_4(servers, impl):
         c.conn.reset_stream(slow, CANCEL)
         c.flush()
         assert c.get("/")[1] == HELLO
-        c.read_for(2.0)  # the app finishes meanwhile
+        c.read_for(1.5)  # the app finishes meanwhile
         assert c.headers_frames(slow) == [] and c.data_frames(slow) == []
         assert c.rst_codes(slow) == []
         assert not c.goaway_frames()
@@ -84,7 +84,7 @@ def test_client_reset_while_the_response_is_pending_6_4(servers, impl):
 
 
 # -- concurrency (§5.1.2) -------------------------------------------------------------------
-@pytest.mark.parametrize("app,slow_path", [(WSGI, "/slow?2"), (KYOUKAI, "/sleep?s=2")],
+@pytest.mark.parametrize("app,slow_path", [(WSGI, "/slow?1.5"), (KYOUKAI, "/sleep?s=1.5")],
                          ids=["wsgi-threads", "kyoukai"])
 def test_one_slow_stream_delays_no_other_stream_5_1_2(servers, impl, app, slow_path):
     """Streams are independent: with a slow request opened first, five fast requests on the
