@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import queue
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
-__all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
+__all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner", "WorkerPool"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -73,12 +74,87 @@ def _first_chunks(app_iter):
     return chunks, None, None
 
 
+def _post(loop, callback, *args) -> None:
+    """Hand a result from a worker thread to the loop (dropped if the loop is gone)."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # the loop closed during shutdown
+        pass
+
+
 def _safe_close(close) -> None:
     if close is not None:
         try:
             close()
         except Exception:
             log.exception("app iterable close() failed")
+
+
+class WorkerPool:
+    """A fixed-size pool of daemon threads running ``fn(*args)`` jobs in order.
+
+    Lighter than ``concurrent.futures`` (no Future per job: results travel back with
+    ``loop.call_soon_threadsafe``), and its threads are daemons, so a handler stuck past the
+    shutdown timeout cannot keep the process alive. Threads start on demand.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._busy = 0
+        self._closed = False
+
+    def submit(self, fn, *args) -> None:
+        if self._closed:
+            raise RuntimeError("the worker pool is shut down")
+        self._jobs.put((fn, args))
+        with self._lock:
+            spawn = self._idle == 0 and len(self._threads) < self._size
+        if spawn:
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name=f"{self._name}-{len(self._threads)}")
+            self._threads.append(thread)
+            thread.start()
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        lock = self._lock
+        while True:
+            with lock:
+                self._idle += 1
+            job = jobs.get()
+            with lock:
+                self._idle -= 1
+                self._busy += 1
+            try:
+                if job is None:
+                    return
+                job[0](*job[1])
+            except BaseException:  # jobs handle their errors; this is the last resort
+                log.exception("unhandled error in a WSGI worker thread")
+            finally:
+                with lock:
+                    self._busy -= 1
+
+    @property
+    def busy(self) -> int:
+        """Jobs running now."""
+        return self._busy
+
+    def shutdown(self) -> None:
+        """Drop queued jobs, let idle threads exit; running jobs are not waited for."""
+        self._closed = True
+        try:
+            while True:
+                self._jobs.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in self._threads:
+            self._jobs.put(None)
 
 
 class KyoukaiRunner:
@@ -133,16 +209,19 @@ class WSGIRunner:
         self.threads = threads
         self.multithread = threads > 0
         self.dispatch_early = threads > 0
-        self.executor: ThreadPoolExecutor | None = None
+        self.executor: WorkerPool | None = None
 
     def start(self) -> None:
         if self.threads and self.executor is None:
-            self.executor = ThreadPoolExecutor(self.threads,
-                                               thread_name_prefix="kyoukai-h2fast-wsgi")
+            self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi")
 
     def shutdown(self) -> None:
         if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            busy = self.executor.busy
+            if busy:
+                log.warning("abandoning %d WSGI handler(s) still running after the shutdown "
+                            "timeout", busy)
+            self.executor.shutdown()
             self.executor = None
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -166,13 +245,11 @@ class WSGIRunner:
     def _run_in_thread(self, loop, protocol, state) -> None:
         try:
             chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
-        except BaseException as e:
+        except Exception:
             log.exception("app raised while handling stream %d", state.stream_id)
-            loop.call_soon_threadsafe(protocol.respond_error, state)
-            if not isinstance(e, Exception):
-                raise
+            _post(loop, protocol.respond_error, state)
             return
-        loop.call_soon_threadsafe(protocol.respond, state, chunks, rest, True, close)
+        _post(loop, protocol.respond, state, chunks, rest, True, close)
 
     # -- streaming bodies -----------------------------------------------------------------------
     def pull_in_thread(self, protocol, state) -> None:
@@ -184,14 +261,14 @@ class WSGIRunner:
         try:
             for chunk in it:
                 if chunk:
-                    loop.call_soon_threadsafe(protocol.pulled, state, (chunk,), False)
+                    _post(loop, protocol.pulled, state, (chunk,), False)
                     return
         except Exception as e:
             _safe_close(close)
-            loop.call_soon_threadsafe(protocol.pulled, state, (), True, e, True)
+            _post(loop, protocol.pulled, state, (), True, e, True)
             return
         _safe_close(close)
-        loop.call_soon_threadsafe(protocol.pulled, state, (), True, None, True)
+        _post(loop, protocol.pulled, state, (), True, None, True)
 
     def close_in_thread(self, close) -> None:
         executor = self.executor
@@ -200,5 +277,5 @@ class WSGIRunner:
         else:
             try:
                 executor.submit(_safe_close, close)
-            except RuntimeError:  # shutting down
+            except RuntimeError:  # shutting down: close it here
                 _safe_close(close)

@@ -23,6 +23,7 @@ Where we differ from plain ``h2`` (each in :class:`_ServerConnection`):
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from h2.config import H2Configuration
@@ -64,6 +65,8 @@ from .events import (
 
 __all__ = ["H2Engine"]
 
+log = logging.getLogger("kyoukai_h2fast.engine")
+
 _PROTOCOL_ERROR = int(ErrorCodes.PROTOCOL_ERROR)
 _REFUSED_STREAM = int(ErrorCodes.REFUSED_STREAM)
 _NO_ERROR = int(ErrorCodes.NO_ERROR)
@@ -99,6 +102,9 @@ class _ServerConnection(H2Connection):
         })
         self.max_inbound_frame_size = config.max_frame_size
         self.incoming_buffer = _frames.FrameBuffer(server=True)
+        # One header block (HEADERS + CONTINUATIONs) may not exceed what it could decode to:
+        # a field costs at least as much decoded (+32 B) as encoded (+ a few prefix bytes).
+        self.incoming_buffer.max_header_block_size = config.max_header_list_size + 1024
         self.encoder = _hpack.Encoder()
         self.decoder = _hpack.Decoder()
         self.decoder.max_header_list_size = config.max_header_list_size
@@ -166,23 +172,35 @@ class _ServerConnection(H2Connection):
         except NoSuchStreamError:
             raise
         except ProtocolError as e:  # content-length syntax, trailers without END_STREAM
-            return self._stream_error(stream, _PROTOCOL_ERROR, str(e), is_new)
+            return self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=not is_new)
         if refuse:
-            return self._stream_error(stream, _REFUSED_STREAM, "refused", False)
+            return self._stream_error(stream, _REFUSED_STREAM, "over the stream limit or "
+                                      "after GOAWAY", notify=False)
         try:
             if is_new:
                 content_length = _headers.validate_request_headers(headers)
+                if end_stream and content_length > 0:
+                    # §8.1.1: content-length must equal the DATA received (none here).
+                    raise MalformedRequestError(
+                        f"content-length {content_length} but the request has no body")
                 event = RequestReceived(stream_id, headers, end_stream, content_length)
             else:
                 _headers.validate_trailers(headers)
+                expected = stream._expected_content_length
+                if expected is not None and expected != stream._actual_content_length:
+                    raise MalformedRequestError(
+                        f"content-length {expected} but {stream._actual_content_length} "
+                        "bytes of body before the trailers")
                 event = TrailersReceived(stream_id, headers)
         except MalformedRequestError as e:
-            return self._stream_error(stream, _PROTOCOL_ERROR, str(e), is_new)
+            return self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=not is_new)
         del h2_events  # RequestReceived/TrailersReceived/StreamEnded, replaced by ours
         return frames, conn_events + [event]
 
-    def _stream_error(self, stream, error_code: int, reason: str, is_new: bool):
-        """RST_STREAM ``stream`` (RFC 9113 §5.4.2) and tell the protocol if it knew it."""
+    def _stream_error(self, stream, error_code: int, reason: str, notify: bool):
+        """RST_STREAM ``stream`` (RFC 9113 §5.4.2); ``notify``: the protocol knows the stream
+        and gets a StreamReset event."""
+        log.debug("stream %d reset with error 0x%x: %s", stream.stream_id, error_code, reason)
         try:
             frames = stream.reset_stream(error_code)
         except ProtocolError:  # the stream's state machine already closed it
@@ -190,7 +208,7 @@ class _ServerConnection(H2Connection):
             stream.state_machine.state = StreamState.CLOSED
             stream.state_machine.stream_closed_by = StreamClosedBy.SEND_RST_STREAM
         self._forget(stream.stream_id)
-        events = [] if is_new else [StreamReset(stream.stream_id, error_code, False)]
+        events = [StreamReset(stream.stream_id, error_code, False)] if notify else []
         return frames, events
 
     def _receive_data_frame(self, frame):
@@ -198,7 +216,7 @@ class _ServerConnection(H2Connection):
             return super()._receive_data_frame(frame)
         except InvalidBodyLengthError as e:  # RFC 9113 §8.1.1: malformed, a stream error
             stream = self.streams[frame.stream_id]
-            frames, events = self._stream_error(stream, _PROTOCOL_ERROR, str(e), False)
+            frames, events = self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=True)
             increment = self._inbound_flow_control_window_manager.process_bytes(
                 frame.flow_controlled_length)
             if increment:
@@ -209,8 +227,13 @@ class _ServerConnection(H2Connection):
         return [WindowUpdateFrame(stream_id, window_increment=increment)]
 
     def _handle_data_on_closed_stream(self, events, exc, frame):
-        if self._stream_closed_by(frame.stream_id) is not StreamClosedBy.SEND_RST_STREAM:
-            return super()._handle_data_on_closed_stream(events, exc, frame)
+        if exc._events or (self._stream_closed_by(frame.stream_id)
+                           is not StreamClosedBy.SEND_RST_STREAM):
+            # h2 resets the stream now (DATA on half-closed(remote): STREAM_CLOSED, §5.1), or
+            # the stream ended normally: h2's answer (RST_STREAM, window credit) is right.
+            frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
+            self._forget(frame.stream_id)
+            return frames, events
         # We reset it; RFC 9113 §5.1: ignore, but the bytes still count on the connection.
         increment = self._inbound_flow_control_window_manager.process_bytes(
             frame.flow_controlled_length)
