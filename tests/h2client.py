@@ -267,6 +267,8 @@ class H2Client:
                 self.wait_for(lambda ev: self.stream_reset(sid) is not None
                               or self.stream_ended(sid)
                               or self.conn.local_flow_control_window(sid) > 0)
+                if self.stream_reset(sid) is not None or self.stream_ended(sid):
+                    return  # the server answered (or reset) before taking the whole body
                 continue
             n = min(window, self.conn.max_outbound_frame_size, len(view))
             try:
