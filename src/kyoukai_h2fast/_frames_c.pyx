@@ -97,7 +97,8 @@ cdef int _parse_padding(FrameView* v, const unsigned char* payload, Py_ssize_t l
 
 
 cdef int _parse_body(FrameView* v, const unsigned char* payload, Py_ssize_t length) except -1:
-    """Fill the type-specific fields of ``v`` and apply hyperframe's payload rules."""
+    """Fill the type-specific fields of ``v`` and apply the payload rules of RFC 9113 §6 (those
+    of hyperframe, but for the three cases listed in ``_frames_c.pxd``)."""
     cdef Py_ssize_t offset, end
     cdef uint8_t ftype = v.type
     v.data = payload
