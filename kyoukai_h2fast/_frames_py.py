@@ -4,7 +4,7 @@ Owns the same public names and behaviour as the compiled module: ``FrameBuffer``
 ``h2.frame_buffer.FrameBuffer`` that rejects an oversized frame as soon as its 9-byte header is
 there and bounds one header block by ``max_header_block_size``), ``serialize_frame``, the direct
 serializers, ``parse_frame_header``, ``scan_frames`` / ``count_frames`` and ``WriteBuffer``. It
-parses with hyperframe itself. Also owns :class:`FramePaddingError` and the shared constants,
+parses with hyperframe itself. Also owns the shared constants,
 which the compiled module imports from here so both raise the very same class.
 """
 from __future__ import annotations
@@ -17,6 +17,8 @@ from h2.exceptions import (DenialOfServiceError, FrameDataMissingError, FrameToo
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
 from hyperframe.frame import (ContinuationFrame, ExtensionFrame, Frame, HeadersFrame,
                               PushPromiseFrame, SettingsFrame)
+
+from .errors import FramePaddingError
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
            "headers_frames", "data_frames", "settings_frame", "window_update_frame",
@@ -32,15 +34,6 @@ MAX_HEADER_BLOCK_FRAMES = 64
 _MAX_FRAME_SIZE_LIMIT = 2 ** 24 - 1
 _HEADER = struct.Struct(">HBBBL")   # length split 16 + 8 bits, type, flags, stream id
 _U32 = struct.Struct(">L")
-
-
-class FramePaddingError(ProtocolError, InvalidPaddingError):
-    """Padding as long as the frame payload (RFC 9113 §6.1): a connection PROTOCOL_ERROR.
-
-    h2's own buffer lets hyperframe's ``InvalidPaddingError`` through and ``H2Connection``
-    catches that class first; being both, this error takes the same path there and is a
-    ``ProtocolError`` for everyone else.
-    """
 
 
 class FrameBuffer:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
+from hyperframe.exceptions import InvalidPaddingError
 
 __all__ = [
     "MalformedRequestError",
+    "FramePaddingError",
     "CompressionError",
     "ConnectionFailed",
     "BodyNotReadyError",
@@ -26,6 +28,15 @@ class MalformedRequestError(ProtocolError):
     """
 
     error_code = ErrorCodes.PROTOCOL_ERROR
+
+
+class FramePaddingError(ProtocolError, InvalidPaddingError):
+    """Padding as long as the frame payload (RFC 9113 §6.1): a connection PROTOCOL_ERROR.
+
+    h2's own buffer lets hyperframe's ``InvalidPaddingError`` through and ``H2Connection``
+    catches that class first; being both, this error takes the same path there and is a
+    ``ProtocolError`` for everyone else.
+    """
 
 
 class CompressionError(ProtocolError):
