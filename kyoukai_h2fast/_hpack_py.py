@@ -31,8 +31,8 @@ def _encode_int(value: int, prefix_bits: int, flags: int) -> bytes:
     return bytes(encoded)
 
 
-class Decoder(hpack.Decoder):
-    """``hpack.Decoder`` with dynamic table introspection."""
+class _TableView:
+    """Dynamic table introspection, as the compiled coders have it."""
 
     @property
     def table_entries(self) -> list[tuple[bytes, bytes]]:
@@ -45,7 +45,11 @@ class Decoder(hpack.Decoder):
         return self.header_table._current_size
 
 
-class Encoder(hpack.Encoder):
+class Decoder(_TableView, hpack.Decoder):
+    """``hpack.Decoder`` with dynamic table introspection."""
+
+
+class Encoder(_TableView, hpack.Encoder):
     """``hpack.Encoder`` with the compiled encoder's policy (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -73,16 +77,6 @@ class Encoder(hpack.Encoder):
         self._pending_sizes = None
         sizes = (smallest, last) if smallest < last else (last,)
         return b"".join(_encode_int(size, 5, 0x20) for size in sizes)
-
-    @property
-    def table_entries(self) -> list[tuple[bytes, bytes]]:
-        """The dynamic table as ``(name, value)`` pairs, newest (index 62) first."""
-        return list(self.header_table.dynamic_entries)
-
-    @property
-    def table_used_size(self) -> int:
-        """Sum of the dynamic table's entry sizes (RFC 7541 §4.1)."""
-        return self.header_table._current_size
 
     def add(self, to_add: tuple[bytes, bytes], sensitive: bool, huffman: bool = False) -> bytes:
         name, value = to_add

@@ -42,6 +42,19 @@ class _Tracked:
         _count("closed")
 
 
+def body_digest(stream) -> bytes:
+    """``b"<size> <sha256 hex>"`` of a request body read in 64 KiB pieces."""
+    h = hashlib.sha256()
+    size = 0
+    while True:
+        piece = stream.read(65536)
+        if not piece:
+            break
+        h.update(piece)
+        size += len(piece)
+    return f"{size} {h.hexdigest()}".encode()
+
+
 def _environ_json(environ: dict) -> bytes:
     safe = {k: v for k, v in environ.items() if isinstance(v, (str, int, bool, tuple))}
     return json.dumps(safe, sort_keys=True).encode()
@@ -60,17 +73,8 @@ def wsgi_app(environ, start_response):
                                   ("Content-Length", str(len(body)))])
         return [body]
     if path == "/sha256":  # digest of the body, read in small pieces
-        h = hashlib.sha256()
-        size = 0
-        stream = environ["wsgi.input"]
-        while True:
-            piece = stream.read(65536)
-            if not piece:
-                break
-            h.update(piece)
-            size += len(piece)
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return [f"{size} {h.hexdigest()}".encode()]
+        return [body_digest(environ["wsgi.input"])]
     if path == "/lines":
         lines = list(environ["wsgi.input"])
         start_response("200 OK", [("Content-Type", "application/json")])

@@ -12,11 +12,10 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 
-from tests.apps import wsgi_app as _base_app
+from tests.apps import body_digest, wsgi_app as _base_app
 
 _lock = threading.Lock()
 _events: dict[str, threading.Event] = {}
@@ -43,17 +42,8 @@ def wsgi_app(environ, start_response):
         if not released:
             start_response("504 Gateway Timeout", [("Content-Type", "text/plain")])
             return [b"never released"]
-        h = hashlib.sha256()
-        size = 0
-        stream = environ["wsgi.input"]
-        while True:
-            piece = stream.read(65536)
-            if not piece:
-                break
-            h.update(piece)
-            size += len(piece)
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return [f"{size} {h.hexdigest()}".encode()]
+        return [body_digest(environ["wsgi.input"])]
     if path == "/release":
         _event(key).set()
         start_response("200 OK", [("Content-Type", "text/plain")])
