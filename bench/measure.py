@@ -8,8 +8,8 @@ Owns:
 * :class:`TreeSampler`: the server's process tree from ``/proc`` - CPU seconds
   (utime+stime of every process, threads included) and peak resident memory (sum of VmRSS over
   the tree, sampled every 50 ms while the load runs);
-* :func:`run_h2load` + :func:`parse_h2load`: one h2load run pinned to core 1, its summary
-  parsed, and p50/p99 latency computed from its ``--log-file`` (one line per request:
+* :func:`run_h2load` + :func:`parse_h2load`: one count-based h2load run pinned to core 1, its
+  summary parsed, and p50/p99 latency computed from its ``--log-file`` (one line per request:
   start time, status, duration in microseconds).
 """
 from __future__ import annotations
@@ -275,10 +275,13 @@ def latencies_from_log(path: str) -> list[float]:
     return values
 
 
-def run_h2load(args: list[str], url: str, duration: float, log_file: str | None,
-               timeout: float) -> tuple[dict, list[str]]:
-    """One pinned, duration-based h2load run. Returns (figures or {"error": ...}, command)."""
-    cmd = pin(1, ["h2load", "-t", "1", "-D", f"{round(duration * 1000)}ms", *args])
+def run_h2load(args: list[str], url: str, count: int, log_file: str | None,
+               timeout: float, stall: float = 10.0) -> tuple[dict, list[str]]:
+    """One pinned, count-based h2load run (``-n count``): every request it starts completes or
+    fails, none is abandoned mid-flight. A connection silent for ``stall`` seconds is dropped
+    (``-N``). Returns (figures or {"error": ...}, command)."""
+    cmd = pin(1, ["h2load", "-t", "1", "-n", str(count), "-N", f"{max(1, round(stall))}s",
+                  *args])
     if log_file:
         cmd += ["--log-file", log_file]
     cmd.append(url)

@@ -73,6 +73,8 @@ class ServerSpec:
     build: str = ""             # kyoukai_h2fast: "compiled" or "pure"
     loop: str = ""
     notes: str = ""
+    # the server closes an HTTP/2 connection after this many streams: runs stay below it
+    max_requests_per_connection: int | None = None
 
 
 def _venv_bin(venv_dir: str, name: str) -> str:
@@ -174,7 +176,10 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
                          "--http-protocols h2, h2c prior knowledge"),
         ServerSpec("uvicorn", "uvicorn zttp http2", "peer", "ASGI", uvicorn,
                    needs=("uvicorn", "zttp", "uvloop"),
-                   notes="--http zttp --http2 --loop uvloop, 1 worker"),
+                   notes="--http zttp --http2 --loop uvloop, 1 worker; zttp answers the "
+                         "4097th stream of a connection with GOAWAY ENHANCE_YOUR_CALM "
+                         "(\"flood detected\"), so its runs are capped at 4000 requests per "
+                         "connection", max_requests_per_connection=4000),
         ServerSpec("granian", "granian WSGI", "peer", "WSGI", granian, needs=("granian",),
                    notes="--interface wsgi --http 2, 1 worker"),
         ServerSpec("nghttpd", "nghttpd (static, C)", "ceiling", "static files", nghttpd,
@@ -198,8 +203,9 @@ def write_hypercorn_config(directory: str) -> str:
 # --- the peers' venv ----------------------------------------------------------------------
 
 def _pip(venv_dir: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([_venv_bin(venv_dir, "python"), "-m", "pip", "--disable-pip-version-check",
-                           "-q", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([_venv_bin(venv_dir, "python"), "-m", "pip",
+                           "--disable-pip-version-check", "-q", *args],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def peer_versions(venv_dir: str) -> dict:
@@ -262,9 +268,9 @@ def kyoukai_build_info(build: str) -> dict:
         return {"requested": build, "ok": False, "error": f"{type(e).__name__}: {e}"}
     lines = done.stdout.strip().splitlines()
     state = lines[1].split(":", 1)[1].strip() if len(lines) > 1 and ":" in lines[1] else None
-    where = subprocess.run([sys.executable, "-c",
-                            "import kyoukai_h2fast, os; print(os.path.dirname(kyoukai_h2fast.__file__))"],
-                           env=env, capture_output=True, text=True, timeout=60, cwd=BENCH_DIR)
+    code = "import kyoukai_h2fast, os; print(os.path.dirname(kyoukai_h2fast.__file__))"
+    where = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=60, cwd=BENCH_DIR)
     return {"requested": build, "version_output": done.stdout.strip(),
             "stderr": done.stderr.strip(), "extensions": state, "ok": state == build,
             "package_dir": where.stdout.strip(), "exit_code": done.returncode}

@@ -61,9 +61,11 @@ def _markdown(results: dict, files: dict) -> str:
     out += ["", f"Machine: {m['cpu_model']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, "
             f"{m['kernel']}; Python {m['python']}; load average before/after: "
             f"{m['loadavg_before']} / {meta.get('loadavg_after', '?')}.",
-            f"Pinning: servers on core 0, h2load on core 1 ({meta['pinning']}). Each figure is "
-            f"the median of {meta['repeats']} runs of {meta['duration_s']:g} s (after a "
-            f"{meta['warmup_s']:g} s warm-up run per server and workload); ranges in "
+            f"Pinning: servers on core 0, h2load on core 1 ({meta['pinning']}). Each figure is the "
+            f"median of {meta['repeats']} count-based h2load runs of about "
+            f"{meta['duration_s']:g} s, each on a fresh server process after a warm-up (sized "
+            f"from the rate of about {meta['warmup_s']:g} s of warm-up runs in round 1); the "
+            "runs are taken in rounds over all servers, alternating their order; ranges in "
             "parentheses are min–max over the runs.", ""]
     out.append("Versions: " + ", ".join(f"{k} {v or 'not installed'}"
                                         for k, v in meta["versions"].items()) + ".")

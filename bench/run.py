@@ -6,8 +6,11 @@
 
 Owns the plan and the loop: it checks the tools (h2load, nghttpd, openssl), prepares the peers'
 venv (:mod:`peers`), a self-signed certificate, the static site and the upload file, then for
-one server at a time: start it pinned to core 0, wait until it answers, per workload one
-warm-up run then N measured h2load runs pinned to core 1 (:mod:`measure`), stop it. It then
+N rounds over every server × workload, one server at a time: start a fresh server process
+pinned to core 0, wait until it answers, warm it up with count-based h2load runs (in round 1
+they grow until they last about ``--warmup`` seconds and give the server's rate), one measured
+h2load run pinned to core 1 (:mod:`measure`) sized to last about ``--duration`` seconds, stop
+it. Rounds alternate their order, so slow drift of a shared machine hits every server alike. It then
 computes medians, min/max and the kyoukai_h2fast ÷ peer ratios and hands everything to
 :mod:`report`. Exit codes: 0 report written; 1 report written but no kyoukai_h2fast
 measurement succeeded; 2 bad arguments; 3 a required tool is missing.
@@ -128,17 +131,20 @@ def make_certificate(directory: str) -> peers.TLSFiles:
 
 # --- statistics -----------------------------------------------------------------------------
 
-def run_figures(raw: dict, cpu: float, peak_rss: int, latencies: list[float],
-                duration: float) -> dict:
+def run_figures(raw: dict, cpu: float, peak_rss: int, latencies: list[float]) -> dict:
     succeeded = raw.get("succeeded", 0)
+    duration = raw["elapsed_s"]
     figures = {
-        "rps": raw["h2load_rps"],
+        "rps": succeeded / duration,
         "p50_ms": measure.percentile(latencies, 50) * 1e3 if latencies else None,
         "p99_ms": measure.percentile(latencies, 99) * 1e3 if latencies else None,
         "mb_per_s": raw.get("data_bytes", 0) / duration / 1e6,        # response bodies
         "wire_mb_per_s": raw.get("traffic_bytes", 0) / duration / 1e6,  # + headers, frames
         "cpu_s_per_10k": cpu / succeeded * 1e4 if succeeded else None,
         "peak_rss_mib": peak_rss / 1024 / 1024,
+        # CPU the server got ÷ wall time: well below 1 for a one-thread server means it was
+        # waiting (on the client, or on a core that something else on the machine was using)
+        "server_cpu_util": cpu / duration,
     }
     return figures
 
@@ -180,120 +186,190 @@ def compute_ratios(results: dict) -> dict:
 
 # --- the loop ---------------------------------------------------------------------------------
 
-def measure_server(spec, workloads: list[str], ctx: dict, results: dict) -> None:
-    """Every workload on a fresh server process (no state carried from one to the next)."""
-    cells = results["cells"].setdefault(spec.id, {})
-    missing = [p for p in spec.needs if not ctx["peer_env"]["versions"].get(p)]
-    if missing:
+@dataclasses.dataclass
+class Cell:
+    """One server × workload: its measured runs so far, or why it cannot be measured."""
+
+    spec: object
+    wid: str
+    closed: dict | None = None      # final cell when it cannot be (further) measured
+    rate: float | None = None       # req/s found by the warm-up; sizes the measured runs
+    count: int = 0                  # requests per measured run
+    runs: list = dataclasses.field(default_factory=list)
+    problems: list = dataclasses.field(default_factory=list)
+
+
+def plan_cells(specs: list, workload_ids: list[str], ctx: dict, results: dict) -> list[Cell]:
+    """Cells to measure; the ones that cannot be (not installed, unsupported) are final."""
+    cells = []
+    for spec in specs:
+        final = results["cells"].setdefault(spec.id, {})
+        missing = [p for p in spec.needs if not ctx["peer_env"]["versions"].get(p)]
         why = "; ".join(f"{p}: {ctx['peer_env']['errors'].get(p, 'not installed')}"
                         for p in missing)
-        for wid in workloads:
-            cells[wid] = {"status": "not installed", "detail": why}
-        log(f"  {spec.id}: not installed ({why})")
-        return
-    for wid in workloads:
-        if WORKLOADS[wid].tls and not spec.tls:
-            cells[wid] = {"status": "unsupported", "detail": "no TLS with ALPN h2"}
-            continue
-        cells[wid] = measure_workload(spec, wid, ctx, results)
+        if missing:
+            log(f"  {spec.id}: not installed ({why})")
+        for wid in workload_ids:
+            if missing:
+                final[wid] = {"status": "not installed", "detail": why}
+            elif WORKLOADS[wid].tls and not spec.tls:
+                final[wid] = {"status": "unsupported", "detail": "no TLS with ALPN h2"}
+            else:
+                cells.append(Cell(spec, wid))
+    return cells
 
 
-def measure_workload(spec, wid: str, ctx: dict, results: dict) -> dict:
-    """Start the server, warm up, measure ``repeats`` runs, stop; returns the cell."""
-    wl = WORKLOADS[wid]
+def calibrate(args, url, wl: Workload, cap: int | None, ctx: dict, record: dict,
+              problems: list) -> float | None:
+    """Warm-up: count-based h2load runs growing until one lasts about ``warmup`` seconds.
+
+    Returns the server's rate on this workload (succeeded requests/s of the last warm-up run),
+    which sizes the measured runs to about ``duration`` seconds; None when it failed.
+    """
+    target = max(ctx["warmup"], 0.2)
+    count = wl.connections * wl.streams * 2
+    rate = None
+    for _ in range(8):
+        if cap:
+            count = min(count, cap)
+        raw, cmd = measure.run_h2load(args, url, count, None, timeout=max(60.0, target * 20))
+        record["h2load"].append({"warmup": True, "command": shlex.join(cmd),
+                                 "error": raw.get("error"), "elapsed_s": raw.get("elapsed_s"),
+                                 "succeeded": raw.get("succeeded")})
+        if "error" in raw or not raw.get("succeeded") or not raw.get("elapsed_s"):
+            problems.append("warm-up: " + raw.get("error", f"{raw.get('succeeded', 0)} of "
+                                                  f"{count} requests succeeded"))
+            return None
+        rate = raw["succeeded"] / raw["elapsed_s"]
+        if raw["elapsed_s"] >= 0.8 * target or (cap and count >= cap):
+            break
+        count = int(min(count * 10, max(count * 2, rate * target * 1.1)))
+    return rate
+
+
+def measure_round(cell: Cell, r: int, ctx: dict, results: dict) -> None:
+    """Round ``r`` of a cell on a fresh server process: start, warm up, one measured run, stop.
+
+    Round 0 also finds the server's rate (:func:`calibrate`); later rounds warm up with one
+    shorter run at that rate.
+    """
+    spec, wid, wl = cell.spec, cell.wid, WORKLOADS[cell.wid]
     port = measure.free_port()
     argv = spec.argv(port, ctx["tls"] if wl.tls else None)
-    log_path = os.path.join(ctx["tmp"], f"{spec.id}-{wid}.log")
+    log_path = os.path.join(ctx["tmp"], f"{spec.id}-{wid}-{r}.log")
     base = f"{'https' if wl.tls else 'http'}://127.0.0.1:{port}"
-    record = {"server": spec.id, "workload": wid, "env": spec.env, "cwd": BENCH_DIR,
-              "h2load": []}
+    record = {"server": spec.id, "workload": wid, "round": r, "env": spec.env,
+              "cwd": BENCH_DIR, "h2load": []}
     results["runs"].append(record)
+    prefix = f"  [{r + 1}/{ctx['repeats']}] {spec.id:36s} {wid:16s}"
     try:
         server = measure.ServerProcess(argv, spec.env, BENCH_DIR, log_path)
     except OSError as e:
         record["start_error"] = str(e)
-        log(f"  {spec.id:36s} {wid:16s} did not start: {e}")
-        return {"status": "did not start", "detail": f"{type(e).__name__}: {e}"}
+        log(f"{prefix} did not start: {e}")
+        cell.closed = {"status": "did not start", "detail": f"{type(e).__name__}: {e}"}
+        return
     record["command"] = shlex.join(server.command)
     ready, why, seconds = server.wait_ready(base + "/")
     record["ready_seconds"] = round(seconds, 3)
     if not ready:
         detail = f"{why}; log: {server.log_tail()}"
         record["stop"] = server.stop()
-        log(f"  {spec.id:36s} {wid:16s} did not start: {why}")
-        return {"status": "did not start", "detail": detail}
+        log(f"{prefix} did not start: {why}")
+        if r == 0:
+            cell.closed = {"status": "did not start", "detail": detail}
+        else:
+            cell.problems.append(f"round {r + 1}: did not start: {detail}")
+        return
     expected_protocol = "h2" if wl.tls else "h2c"
     url = base + wl.path
     args = wl.h2load_args(ctx["upload_file"])
-    runs, problems = [], []
+    cap = (spec.max_requests_per_connection * wl.connections
+           if spec.max_requests_per_connection else None)
     try:
-        if ctx["warmup"] > 0:
-            warm, warm_cmd = measure.run_h2load(args, url, ctx["warmup"], None,
-                                                timeout=ctx["warmup"] + 60)
-            record["h2load"].append({"warmup": True, "command": shlex.join(warm_cmd),
+        if cell.rate is None:
+            cell.rate = calibrate(args, url, wl, cap, ctx, record, cell.problems)
+            if cell.rate is None:
+                cell.closed = {"status": "failed",
+                               "detail": "; ".join(dict.fromkeys(cell.problems))[:1000]}
+                log(f"{prefix} FAILED: {cell.closed['detail'][:200]}")
+                return
+            cell.count = max(wl.connections * wl.streams, round(cell.rate * ctx["duration"]))
+            cell.count = min(cell.count, cap) if cap else cell.count
+        elif ctx["warmup"] > 0:
+            warm_count = max(wl.connections * wl.streams * 2,
+                             round(cell.rate * ctx["warmup"] / 2))
+            warm_count = min(warm_count, cap) if cap else warm_count
+            warm, cmd = measure.run_h2load(args, url, warm_count, None,
+                                           timeout=max(60.0, ctx["warmup"] * 20))
+            record["h2load"].append({"warmup": True, "command": shlex.join(cmd),
                                      "error": warm.get("error")})
-            if "error" in warm:
-                problems.append(f"warm-up: {warm['error']}")
-        for r in range(ctx["repeats"]):
-            if server.proc.poll() is not None:
-                problems.append(f"server exited (code {server.proc.returncode}): "
-                                f"{server.log_tail(4)}")
-                break
-            lat_file = os.path.join(ctx["tmp"], f"{spec.id}-{wid}-{r}.lat")
-            sampler = measure.TreeSampler(server.pid).start()
-            raw, cmd = measure.run_h2load(args, url, ctx["duration"], lat_file,
-                                          timeout=ctx["duration"] + 90)
-            sampler.stop()
-            entry = {"repeat": r, "command": shlex.join(cmd), "server_pids": sampler.pids}
-            record["h2load"].append(entry)
-            if "error" in raw:
-                problems.append(raw["error"])
-                entry["error"] = raw["error"]
-                continue
-            latencies = measure.latencies_from_log(lat_file)
-            try:
-                os.unlink(lat_file)
-            except OSError:
-                pass
-            figures = run_figures(raw, sampler.cpu, sampler.peak_rss, latencies,
-                                  ctx["duration"])
-            entry.update(raw=raw, figures=figures, server_cpu_s=sampler.cpu)
-            bad = raw.get("failed", 0) + raw.get("errored", 0) + raw.get("timeout", 0)
-            non2xx = sum(v for k, v in raw.get("status", {}).items() if k != "2xx")
-            if raw.get("protocol") != expected_protocol:
-                problems.append(f"negotiated {raw.get('protocol')!r}, not {expected_protocol}")
-            elif not raw.get("succeeded"):
-                problems.append(f"run {r}: no request completed in {ctx['duration']:g} s "
-                                f"({raw.get('started', 0)} started)")
-            else:
-                runs.append(figures)
-            if bad or non2xx:
-                problems.append(f"run {r}: {raw.get('failed', 0)} failed, "
-                                f"{raw.get('errored', 0)} errored, {non2xx} non-2xx "
-                                f"of {raw.get('done', 0)} done")
+        record["requests_per_run"] = cell.count
+        lat_file = os.path.join(ctx["tmp"], f"{spec.id}-{wid}-{r}.lat")
+        load_before = _loadavg()
+        sampler = measure.TreeSampler(server.pid).start()
+        raw, cmd = measure.run_h2load(args, url, cell.count, lat_file,
+                                      timeout=max(60.0, ctx["duration"] * 10))
+        sampler.stop()
+        entry = {"repeat": r, "command": shlex.join(cmd), "server_pids": sampler.pids,
+                 "loadavg_before": load_before}
+        record["h2load"].append(entry)
+        if "error" in raw:
+            cell.problems.append(f"round {r + 1}: {raw['error']}")
+            entry["error"] = raw["error"]
+            log(f"{prefix} error: {raw['error'][:200]}")
+            return
+        latencies = measure.latencies_from_log(lat_file)
+        try:
+            os.unlink(lat_file)
+        except OSError:
+            pass
+        figures = run_figures(raw, sampler.cpu, sampler.peak_rss, latencies)
+        entry.update(raw=raw, figures=figures, server_cpu_s=sampler.cpu)
+        bad = raw.get("failed", 0) + raw.get("errored", 0) + raw.get("timeout", 0)
+        non2xx = sum(v for k, v in raw.get("status", {}).items() if k != "2xx")
+        if raw.get("protocol") != expected_protocol:
+            cell.problems.append(f"negotiated {raw.get('protocol')!r}, not {expected_protocol}")
+        elif not raw.get("succeeded"):
+            cell.problems.append(f"round {r + 1}: no request succeeded "
+                                 f"({raw.get('started', 0)} started)")
+        else:
+            cell.runs.append(figures)
+            if figures["rps"] > cell.rate:   # warm-up underestimated: size later runs anew
+                cell.rate = figures["rps"]
+                cell.count = max(wl.connections * wl.streams,
+                                 round(cell.rate * ctx["duration"]))
+                cell.count = min(cell.count, cap) if cap else cell.count
+        if bad or non2xx:
+            cell.problems.append(f"round {r + 1}: {raw.get('failed', 0)} failed, "
+                                 f"{raw.get('errored', 0)} errored, {non2xx} non-2xx "
+                                 f"of {raw.get('done', 0)} done")
+        log(f"{prefix} {figures['rps']:>10,.0f} req/s p50 {_ms(figures['p50_ms'])} "
+            f"p99 {_ms(figures['p99_ms'])} cpu/10k {_num(figures['cpu_s_per_10k'])} "
+            f"rss {figures['peak_rss_mib']:.0f} MiB"
+            + (f" [{bad} failed/errored, {non2xx} non-2xx]" if bad or non2xx else ""))
     finally:
         record["stop"] = server.stop()
         record["log_tail"] = server.log_tail(5)
+
+
+def finish_cell(cell: Cell) -> dict:
+    if cell.closed:
+        return cell.closed
+    runs = cell.runs
     stats = {f: summarize([r.get(f) for r in runs]) for f in runs[0]} if runs else {}
-    status = "ok" if runs and not problems else ("errors" if runs else "failed")
-    cell = {"status": status, "stats": stats, "runs": len(runs),
-            "detail": "; ".join(dict.fromkeys(problems))[:1000]}
-    if runs:
-        log(f"  {spec.id:36s} {wid:16s} {stats['rps']['median']:>10,.0f} req/s "
-            f"p50 {_ms(stats['p50_ms'])} p99 {_ms(stats['p99_ms'])} "
-            f"cpu/10k {_num(stats['cpu_s_per_10k'])} rss {stats['peak_rss_mib']['median']:.0f}"
-            f" MiB {'' if status == 'ok' else '[' + status + ': ' + cell['detail'][:120] + ']'}")
-    else:
-        log(f"  {spec.id:36s} {wid:16s} FAILED: {cell['detail'][:200]}")
-    return cell
+    status = "ok" if runs and not cell.problems else ("errors" if runs else "failed")
+    return {"status": status, "stats": stats, "runs": len(runs),
+            "requests_per_run": cell.count, "warmup_rate": cell.rate,
+            "detail": "; ".join(dict.fromkeys(cell.problems))[:1000]}
 
 
-def _ms(stat):
-    return f"{stat['median']:.2f}ms" if stat else "-"
+def _ms(value):
+    return f"{value:.2f}ms" if value is not None else "-"
 
 
-def _num(stat):
-    return f"{stat['median']:.2f}" if stat else "-"
+def _num(value):
+    return f"{value:.2f}" if value is not None else "-"
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -304,15 +380,15 @@ def parse_args(argv):
         "against hypercorn, gunicorn, uvicorn, granian and nghttpd, in one run.")
     p.add_argument("--quick", action="store_true",
                    help=f"{len(peers.QUICK_SERVERS)} servers × {', '.join(QUICK_WORKLOADS)}, "
-                        "2 repeats of 2 s (under 3 minutes)")
+                        "3 runs of about 1.5 s (under 3 minutes)")
     p.add_argument("--servers", help="comma-separated server ids (see --list)")
     p.add_argument("--workloads", help="comma-separated workload ids (see --list)")
     p.add_argument("--repeats", type=int, help="measured runs per server and workload "
-                   "(default 3, --quick 2)")
-    p.add_argument("--duration", type=float, help="seconds per measured run (default 4, "
-                   "--quick 2)")
-    p.add_argument("--warmup", type=float, help="seconds of the warm-up run before each "
-                   "workload (default 1, --quick 0.5)")
+                   "(default 3)")
+    p.add_argument("--duration", type=float, help="about this many seconds per measured run "
+                   "(count-based h2load runs sized from the warm-up rate; default 4, --quick 1.5)")
+    p.add_argument("--warmup", type=float, help="about this many seconds of warm-up before "
+                   "each workload (default 1, --quick 0.5)")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results"),
                    help="report directory (default bench/results; use bench/scratch for "
                         "throw-away runs, it is git-ignored)")
@@ -326,8 +402,8 @@ def parse_args(argv):
         value = getattr(args, name)
         if value is not None and value <= 0 and not (name == "warmup" and value == 0):
             p.error(f"--{name} must be positive")
-    args.repeats = args.repeats or (2 if args.quick else 3)
-    args.duration = args.duration or (2.0 if args.quick else 4.0)
+    args.repeats = args.repeats or 3
+    args.duration = args.duration or (1.5 if args.quick else 4.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
     return p, args
 
@@ -413,9 +489,23 @@ def main(argv=None) -> int:
                                        "loop": s.loop, "notes": s.notes}
         ctx = {"tmp": tmp, "tls": tls, "upload_file": upload_file, "peer_env": peer_env,
                "repeats": args.repeats, "duration": args.duration, "warmup": args.warmup}
-        for sid in server_ids:
-            log(f"{sid}:")
-            measure_server(specs[sid], workload_ids, ctx, results)
+        cells = plan_cells([specs[sid] for sid in server_ids], workload_ids, ctx, results)
+        for r in range(args.repeats):   # rounds; alternate order so drift hits all alike
+            log(f"round {r + 1}/{args.repeats}")
+            for cell in (cells if r % 2 == 0 else cells[::-1]):
+                if not cell.closed:
+                    measure_round(cell, r, ctx, results)
+        for cell in cells:
+            results["cells"][cell.spec.id][cell.wid] = final = finish_cell(cell)
+            stats = final.get("stats") or {}
+            if stats:
+                log(f"{cell.spec.id:36s} {cell.wid:16s} median {stats['rps']['median']:>10,.0f}"
+                    f" req/s ({stats['rps']['min']:,.0f}–{stats['rps']['max']:,.0f}) "
+                    f"cpu/10k {_num((stats['cpu_s_per_10k'] or {}).get('median'))} "
+                    f"[{final['status']}]")
+            else:
+                log(f"{cell.spec.id:36s} {cell.wid:16s} {final['status']}: "
+                    f"{final.get('detail', '')[:150]}")
         results["ratios"] = compute_ratios(results)
         meta = results["meta"]
         meta["loadavg_after"] = _loadavg()
