@@ -126,8 +126,9 @@ def __getattr__(name):  # kyoukai_app is built on first use: werkzeug stays opti
 def write_static_site(directory: str) -> dict[str, str]:
     """Write the hello and download responses as files, plus a mime.types mapping them.
 
-    nghttpd maps ``/`` to ``index.html``; the mime.types file maps ``html`` to ``text/plain``
-    and ``bin`` to ``application/octet-stream`` so the headers match the other servers.
+    nghttpd maps ``/`` to ``index.html``; the mime.types file maps ``html`` to ``text/plain`` so
+    the hello headers match the other servers (``/download`` has no extension, so nghttpd
+    sends it without a content-type).
     Returns ``{"htdocs": ..., "mime_types": ...}``.
     """
     htdocs = os.path.join(directory, "htdocs")
@@ -138,5 +139,5 @@ def write_static_site(directory: str) -> dict[str, str]:
         f.write(DOWNLOAD_BODY)
     mime_types = os.path.join(directory, "mime.types")
     with open(mime_types, "w") as f:
-        f.write(f"{_TEXT}\thtml\n{_BINARY}\tbin\n")
+        f.write(f"{_TEXT}\thtml\n")
     return {"htdocs": htdocs, "mime_types": mime_types}
