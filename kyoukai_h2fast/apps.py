@@ -22,6 +22,7 @@ iterable is always called, where the iterable runs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import queue
@@ -51,8 +52,10 @@ def make_runner(app, wsgi_threads: int):
     return KyoukaiRunner(app) if kind == "kyoukai" else WSGIRunner(app, wsgi_threads)
 
 
-def _first_chunks(app_iter):
-    """Pull until the first non-empty chunk (PEP 3333: headers go out with it).
+def _first_chunks(app_iter, greedy: int = 0):
+    """Pull until the first non-empty chunk (PEP 3333: headers go out with it), and on, up to
+    ``greedy`` bytes, for iterables that run on the event loop anyway (so that a short body
+    goes out in one pass, with END_STREAM on its last DATA frame).
 
     Returns ``(chunks, rest_iterator_or_None, close_or_None)``; when the iterable is
     exhausted here its ``close()`` has been called already.
@@ -62,16 +65,65 @@ def _first_chunks(app_iter):
         return app_iter, None, close
     it = iter(app_iter)
     chunks = []
+    size = 0
     try:
         for chunk in it:
             if chunk:
                 chunks.append(chunk)
-                return chunks, it, close
+                size += len(chunk)
+                if size > greedy:
+                    return chunks, it, close
     except BaseException:
         _safe_close(close)
         raise
     _safe_close(close)
     return chunks, None, None
+
+
+#: Bytes an app iterable running on the loop is pulled for before the first send.
+_GREEDY_BYTES = 64 * 1024
+
+
+def start_eagerly(loop, coro):
+    """Run ``coro`` now until it first suspends; returns None if it finished, else the Task
+    that completes it (what Python 3.12 calls an eager task). Most handlers never suspend:
+    this saves a Task and a loop iteration per request. Each call gets its own context copy.
+    """
+    context = contextvars.copy_context()
+    try:
+        yielded = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    if getattr(yielded, "_asyncio_future_blocking", None):
+        yielded._asyncio_future_blocking = False  # taken at once, as a Task does
+    return context.run(loop.create_task, _resume(coro, yielded))
+
+
+async def _resume(coro, yielded):
+    """Drive a started coroutine to its end the way a Task would."""
+    while True:
+        error = None
+        try:
+            if yielded is None:  # a bare yield (asyncio.sleep(0)): give the loop a turn
+                await asyncio.sleep(0)
+            elif getattr(yielded, "_asyncio_future_blocking", None) is not None:
+                try:
+                    await yielded  # wait for it; the coroutine reads its outcome itself
+                except asyncio.CancelledError:
+                    if not yielded.cancelled():
+                        raise
+                except BaseException:
+                    pass
+            else:
+                error = RuntimeError(f"bad yield from a coroutine: {yielded!r}")
+        except asyncio.CancelledError as cancel:  # we were cancelled: cancel the coroutine
+            error = cancel
+        try:
+            yielded = coro.send(None) if error is None else coro.throw(error)
+        except StopIteration:
+            return
+        if getattr(yielded, "_asyncio_future_blocking", None):
+            yielded._asyncio_future_blocking = False
 
 
 def _post(loop, callback, *args) -> None:
@@ -178,7 +230,7 @@ class KyoukaiRunner:
         pass
 
     def dispatch(self, protocol, state) -> None:
-        state.task = protocol.loop.create_task(self._run(protocol, state))
+        state.task = start_eagerly(protocol.loop, self._run(protocol, state))
 
     async def _run(self, protocol, state) -> None:
         environ = state.environ
@@ -186,7 +238,7 @@ class KyoukaiRunner:
             request = self.app.request_class(environ)
             response = await self.app.process_request(request, protocol.parent_context)
             app_iter = response(environ, state.start_response)
-            chunks, rest, close = _first_chunks(app_iter)
+            chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
         except asyncio.CancelledError:
             return
         except Exception:
@@ -235,7 +287,8 @@ class WSGIRunner:
 
     def _run_inline(self, protocol, state) -> None:
         try:
-            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
+            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response),
+                                                _GREEDY_BYTES)
         except Exception:
             log.exception("app raised while handling stream %d", state.stream_id)
             protocol.respond_error(state)

@@ -97,7 +97,9 @@ def wsgi_app(environ, start_response):
         return _Tracked([b"chunk %d\n" % i for i in range(count)], delay=0.01)
     if path == "/stream-fail":
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return _Tracked([b"first\n", b"second\n", b"third\n"], fail_at=2)
+        # The first chunk is larger than what the server pulls ahead on the loop (64 KiB), so
+        # the failure comes after the headers went out in every mode.
+        return _Tracked([b"f" * 70_000, b"second\n", b"third\n"], fail_at=2)
     if path == "/closed":
         start_response("200 OK", [("Content-Type", "application/json")])
         with _lock:
