@@ -17,6 +17,7 @@ import ssl as _ssl
 from . import __version__, _switch
 from .apps import make_runner
 from .config import ServerConfig
+from .listener import Listener
 from .protocol import H2KyoukaiProtocol
 
 try:  # asphalt is an optional extra
@@ -66,7 +67,8 @@ class H2KyoukaiComponent(_ComponentBase):
         self.runner = make_runner(app, self.config.wsgi_threads)
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
-        self.server: asyncio.AbstractServer | None = None
+        #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
+        self.server: Listener | None = None
         self._server_name = self.get_server_name()
 
     def get_server_name(self) -> str:
@@ -91,11 +93,10 @@ class H2KyoukaiComponent(_ComponentBase):
         self.runner.start()
         loop = asyncio.get_running_loop()
         factory = functools.partial(self.get_protocol, ctx, (self._server_name, self.port))
-        self.server = await loop.create_server(factory, self.ip, self.port, ssl=context,
-                                               backlog=1024)
-        sockets = self.server.sockets or ()
-        if sockets and self.port == 0:
-            self.port = sockets[0].getsockname()[1]
+        self.server = Listener(loop, factory, context)
+        await self.server.bind(self.ip, self.port)
+        if self.port == 0:
+            self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
                  self.runner.kind, self.url, "TLS+ALPN h2" if context else "h2c prior knowledge",
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"

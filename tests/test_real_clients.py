@@ -109,3 +109,20 @@ def test_http1_client_gets_a_clear_505_not_garbage(servers, impl):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("HTTP/1.1 505")
     assert "HTTP/2 only" in out.stdout
+
+
+def test_failed_tls_handshakes_leave_the_server_serving(servers, impl, tls_files):
+    """Plain-text bytes and half-open connections on the TLS port: no traceback, the server
+    keeps serving TLS clients."""
+    import socket
+
+    server = servers.get(impl=impl, tls=True)
+    for payload in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x16\x03\x01\x00\x05hello", b""):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        if payload:
+            s.sendall(payload)
+        s.close()
+    url = server.url.replace("127.0.0.1", "localhost")
+    with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=tls_files[2])) as c:
+        assert c.get(url + "/").text == "Hello, world!"
+    assert "Traceback" not in server.log
