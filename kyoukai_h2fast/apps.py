@@ -28,6 +28,7 @@ import logging
 import queue
 import sys
 import threading
+from collections import deque
 
 __all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner", "WorkerPool"]
 
@@ -126,12 +127,38 @@ async def _resume(coro, yielded):
             yielded._asyncio_future_blocking = False
 
 
-def _post(loop, callback, *args) -> None:
-    """Hand a result from a worker thread to the loop (dropped if the loop is gone)."""
-    try:
-        loop.call_soon_threadsafe(callback, *args)
-    except RuntimeError:  # the loop closed during shutdown
-        pass
+class Mailbox:
+    """Results from worker threads to the event loop, with one wake-up per batch.
+
+    ``loop.call_soon_threadsafe`` writes to the loop's self-pipe on every call; under load
+    many handlers finish within one loop iteration, so posts are queued and only the first
+    of a batch wakes the loop. (A post racing with a drain at worst schedules one extra,
+    empty drain; none is lost, because ``_drain`` clears the flag before it drains.)
+    """
+
+    def __init__(self, loop) -> None:
+        self._loop = loop
+        self._items: deque = deque()
+        self._scheduled = False
+
+    def post(self, callback, *args) -> None:
+        self._items.append((callback, args))
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop closed during shutdown: drop it
+                pass
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        items = self._items
+        while items:
+            callback, args = items.popleft()
+            try:
+                callback(*args)
+            except Exception:
+                log.exception("error handing a worker result to the connection")
 
 
 def _safe_close(close) -> None:
@@ -262,10 +289,13 @@ class WSGIRunner:
         self.multithread = threads > 0
         self.dispatch_early = threads > 0
         self.executor: WorkerPool | None = None
+        self.mailbox: Mailbox | None = None
 
     def start(self) -> None:
+        """Create the pool (called on the running loop that will serve)."""
         if self.threads and self.executor is None:
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi")
+            self.mailbox = Mailbox(asyncio.get_running_loop())
 
     def shutdown(self) -> None:
         if self.executor is not None:
@@ -282,8 +312,7 @@ class WSGIRunner:
             self._run_inline(protocol, state)
             return
         state.enable_thread_reads()
-        loop = protocol.loop
-        self.executor.submit(self._run_in_thread, loop, protocol, state)
+        self.executor.submit(self._run_in_thread, protocol, state)
 
     def _run_inline(self, protocol, state) -> None:
         try:
@@ -295,33 +324,32 @@ class WSGIRunner:
             return
         protocol.respond(state, chunks, rest, False, close)
 
-    def _run_in_thread(self, loop, protocol, state) -> None:
+    def _run_in_thread(self, protocol, state) -> None:
         try:
             chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
         except Exception:
             log.exception("app raised while handling stream %d", state.stream_id)
-            _post(loop, protocol.respond_error, state)
+            self.mailbox.post(protocol.respond_error, state)
             return
-        _post(loop, protocol.respond, state, chunks, rest, True, close)
+        self.mailbox.post(protocol.respond, state, chunks, rest, True, close)
 
     # -- streaming bodies -----------------------------------------------------------------------
     def pull_in_thread(self, protocol, state) -> None:
-        self.executor.submit(self._pull, protocol.loop, protocol, state, state.body_iter,
-                             state.iter_close)
+        self.executor.submit(self._pull, protocol, state, state.body_iter, state.iter_close)
 
-    @staticmethod
-    def _pull(loop, protocol, state, it, close) -> None:
+    def _pull(self, protocol, state, it, close) -> None:
+        post = self.mailbox.post
         try:
             for chunk in it:
                 if chunk:
-                    _post(loop, protocol.pulled, state, (chunk,), False)
+                    post(protocol.pulled, state, (chunk,), False)
                     return
         except Exception as e:
             _safe_close(close)
-            _post(loop, protocol.pulled, state, (), True, e, True)
+            post(protocol.pulled, state, (), True, e, True)
             return
         _safe_close(close)
-        _post(loop, protocol.pulled, state, (), True, None, True)
+        post(protocol.pulled, state, (), True, None, True)
 
     def close_in_thread(self, close) -> None:
         executor = self.executor
