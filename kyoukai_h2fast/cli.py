@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import ssl
@@ -159,12 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=args.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         app = load_app(args.app)
-        if args.loop == "uvloop":
-            try:
-                import uvloop  # noqa: F401
-            except ImportError:
-                raise UsageError("--loop uvloop: uvloop is not installed "
-                                 "(pip install 'kyoukai_h2fast[uvloop]')") from None
+        if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise UsageError("--loop uvloop: uvloop is not installed "
+                             "(pip install 'kyoukai_h2fast[uvloop]')")
         from .server import H2KyoukaiComponent, run
         component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
                                        port=config.port, config=config)

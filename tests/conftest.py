@@ -33,7 +33,6 @@ def implementations(name: str) -> list:
 
 
 # -- the real server -------------------------------------------------------------------------
-import os  # noqa: E402
 import shutil  # noqa: E402
 
 from serverproc import ServerProcess  # noqa: E402

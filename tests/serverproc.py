@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SERVING = re.compile(r"serving (\w+) app on (\S+) .*extensions: (\w+)\)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 
 import httpx
 import pytest
@@ -64,16 +63,13 @@ def test_slow_coroutine_does_not_delay_other_streams(servers, impl):
         async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as c:
             slow = asyncio.ensure_future(c.get(server.url + "/sleep?s=2"))
             await asyncio.sleep(0.2)
-            start = time.monotonic()
             fast = await asyncio.gather(*(c.get(server.url + "/") for _ in range(20)))
-            elapsed = time.monotonic() - start
-            assert not slow.done()
-            return (await slow), fast, elapsed
+            assert not slow.done()  # all fast ones done while the slow one still runs
+            return (await slow), fast
 
-    slow, fast, elapsed = asyncio.run(main())
+    slow, fast = asyncio.run(main())
     assert slow.text == "slept"
     assert all(r.text == "Hello, world!" for r in fast)
-    assert elapsed < 1.5
 
 
 def test_demo_app_is_served_without_app_argument(servers, impl):

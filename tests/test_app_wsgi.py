@@ -121,16 +121,13 @@ def test_blocking_app_in_thread_pool_does_not_stall_other_streams(servers, impl)
         async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as c:
             slow = asyncio.ensure_future(c.get(server.url + "/slow?2"))
             await asyncio.sleep(0.3)
-            start = time.monotonic()
             fast = await asyncio.gather(*(c.get(server.url + "/") for _ in range(5)))
-            elapsed = time.monotonic() - start
             assert not slow.done()  # the fast ones finished while the slow one still runs
-            return (await slow), fast, elapsed
+            return (await slow), fast
 
-    slow, fast, elapsed = asyncio.run(main())
+    slow, fast = asyncio.run(main())
     assert slow.text == "slow done"
     assert all(r.status_code == 200 for r in fast)
-    assert elapsed < 1.5
 
 
 def test_environ_is_pep3333(servers, impl):

@@ -3,7 +3,6 @@ cleartext prior-knowledge h2c, on the compiled build and the pure twins."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import ssl

@@ -13,7 +13,6 @@ import os
 import time
 import uuid
 
-import h2.events
 import pytest
 from h2.settings import SettingCodes
 from hyperframe.frame import WindowUpdateFrame

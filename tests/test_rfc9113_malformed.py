@@ -12,7 +12,7 @@ import socket
 import struct
 
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame, PingFrame, SettingsFrame
+from hyperframe.frame import DataFrame, PingFrame, SettingsFrame
 
 from h2client import (
     ACK,
