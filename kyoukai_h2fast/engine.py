@@ -19,7 +19,10 @@ Where we differ from plain ``h2`` (each in :class:`_ServerConnection`):
   (§6.8), which ``h2``'s connection state machine does not allow;
 * DATA on a stream we reset is ignored after crediting the connection window (§5.1);
 * closed streams are forgotten at once (:meth:`H2Engine.forget`) and received frames are not
-  ``repr()``-ed on the hot path.
+  ``repr()``-ed on the hot path;
+* responses are sent without frame objects: the engine makes ``h2``'s state transitions and
+  window accounting itself, encodes with our HPACK encoder and writes frames with our
+  serializer (:meth:`H2Engine.send_headers`, :meth:`H2Engine.send_data`).
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from h2.exceptions import (
     StreamIDTooLowError,
 )
 from h2.settings import SettingCodes, Settings
-from h2.stream import StreamClosedBy, StreamState
+from h2.stream import StreamClosedBy, StreamInputs, StreamState
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
 
@@ -73,6 +76,13 @@ _NO_ERROR = int(ErrorCodes.NO_ERROR)
 _ENHANCE_YOUR_CALM = int(ErrorCodes.ENHANCE_YOUR_CALM)
 _INTERNAL_ERROR = int(ErrorCodes.INTERNAL_ERROR)
 _INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
+_SEND_HEADERS = ConnectionInputs.SEND_HEADERS
+_SEND_DATA = ConnectionInputs.SEND_DATA
+_STREAM_SEND_HEADERS = StreamInputs.SEND_HEADERS
+_STREAM_SEND_DATA = StreamInputs.SEND_DATA
+_STREAM_SEND_END_STREAM = StreamInputs.SEND_END_STREAM
+_headers_frames = _frames.headers_frames
+_data_frames = _frames.data_frames
 
 
 class _ServerConnection(H2Connection):
@@ -367,33 +377,49 @@ class H2Engine:
 
     # -- streams --------------------------------------------------------------------------
     def send_headers(self, stream_id: int, headers: list, end_stream: bool) -> None:
-        """Send a response header block (``(bytes, bytes)`` pairs, ``:status`` first)."""
-        self._conn.send_headers(stream_id, headers, end_stream=end_stream)
+        """Send a response header block (``(bytes, bytes)`` pairs, ``:status`` first).
+
+        The same transitions as ``h2``'s ``send_headers`` (connection SEND_HEADERS, stream
+        SEND_HEADERS and SEND_END_STREAM), with the block encoded by our HPACK encoder and
+        framed (HEADERS + CONTINUATION) by our serializer, without frame objects.
+        """
+        conn = self._conn
+        if headers[0][1][:1] == b"1":  # informational (1xx): h2's own path knows the rules
+            conn.send_headers(stream_id, headers, end_stream=end_stream)
+            return
+        stream = conn._get_stream_by_id(stream_id)
+        conn.state_machine.process_input(_SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_HEADERS)
+        if end_stream:
+            machine.process_input(_STREAM_SEND_END_STREAM)
+        conn._data_to_send += _headers_frames(stream_id, conn.encoder.encode(headers),
+                                              end_stream, conn.max_outbound_frame_size)
 
     def send_data(self, stream_id: int, data, end_stream: bool) -> int:
         """Send as much of ``data`` as the windows allow; returns the number of bytes sent.
 
         END_STREAM is set only if everything was sent. Empty data with ``end_stream`` ends
-        the stream.
+        the stream. Windows and stream states change exactly as with ``h2``'s ``send_data``.
         """
         conn = self._conn
+        stream = conn._get_stream_by_id(stream_id)
         total = len(data)
-        if total == 0:
-            if end_stream:
-                conn.end_stream(stream_id)
+        window = min(conn.outbound_flow_control_window, stream.outbound_flow_control_window)
+        n = total if total <= window else max(window, 0)
+        if n == 0 and not (end_stream and total == 0):
             return 0
-        window = conn.local_flow_control_window(stream_id)
-        frame_size = conn.max_outbound_frame_size
-        sent = 0
-        view = memoryview(data) if total > frame_size else data
-        while sent < total and window > 0:
-            n = min(total - sent, window, frame_size)
-            last = sent + n == total
-            chunk = view[sent:sent + n] if n != total else data
-            conn.send_data(stream_id, chunk, end_stream=end_stream and last)
-            sent += n
-            window -= n
-        return sent
+        last = end_stream and n == total
+        conn.state_machine.process_input(_SEND_DATA)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_DATA)
+        if last:
+            machine.process_input(_STREAM_SEND_END_STREAM)
+        stream.outbound_flow_control_window -= n
+        conn.outbound_flow_control_window -= n
+        chunk = data if n == total else memoryview(data)[:n]
+        conn._data_to_send += _data_frames(stream_id, chunk, last, conn.max_outbound_frame_size)
+        return n
 
     def window(self, stream_id: int) -> int:
         """Bytes we may send on ``stream_id`` now (min of stream and connection windows)."""
