@@ -59,6 +59,18 @@ cdef inline str _latin1(const unsigned char* data, Py_ssize_t length):
     return PyUnicode_DecodeLatin1(<const char*>data, length, NULL)
 
 
+cdef inline str _method(const unsigned char* value, Py_ssize_t length):
+    """REQUEST_METHOD: shared constants for the common methods, else a latin-1 decode."""
+    if length == 3 and memcmp(value, b"GET", 3) == 0:
+        return "GET"
+    if length == 4:
+        if memcmp(value, b"POST", 4) == 0:
+            return "POST"
+        if memcmp(value, b"HEAD", 4) == 0:
+            return "HEAD"
+    return _latin1(value, length)
+
+
 cdef str _make_http_key(const unsigned char* name, Py_ssize_t nlen):
     """``HTTP_`` + the name upper-cased with ``-`` -> ``_`` (an ASCII str)."""
     cdef Py_ssize_t i
@@ -230,6 +242,12 @@ cdef dict build_environ_c(dict base, list headers, object wsgi_input):
         if name[0] == b":":
             if nlen == 5 and memcmp(name, b":path", 5) == 0:
                 path_seen = True
+                if vlen == 1 and value[0] == b"/":  # the most common path: no decoding
+                    env["PATH_INFO"] = "/"
+                    env["QUERY_STRING"] = ""
+                    env["RAW_URI"] = "/"
+                    env["REQUEST_URI"] = "/"
+                    continue
                 query = <const unsigned char*>memchr(value, b"?", vlen)
                 if query is NULL:
                     env["PATH_INFO"] = _percent_decoded_latin1(value, vlen)
@@ -241,7 +259,7 @@ cdef dict build_environ_c(dict base, list headers, object wsgi_input):
                 env["RAW_URI"] = raw_uri
                 env["REQUEST_URI"] = raw_uri
             elif nlen == 7 and memcmp(name, b":method", 7) == 0:
-                env["REQUEST_METHOD"] = _latin1(value, vlen)
+                env["REQUEST_METHOD"] = _method(value, vlen)
             elif nlen == 10 and memcmp(name, b":authority", 10) == 0:
                 authority = <object>value_obj
             continue  # :scheme (the connection decides wsgi.url_scheme), :protocol
