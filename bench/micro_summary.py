@@ -3,7 +3,8 @@
     python bench/micro_summary.py                 # runs bench/test_bench_*.py (pinned to core 0)
     python bench/micro_summary.py --json FILE     # summarise an existing --benchmark-json file
 
-Writes ``bench/results/micro-<stamp>.md`` / ``.json`` and ``micro-latest.*``. Every ratio is
+Writes ``bench/results/micro-<stamp>.md`` / ``.json`` (medians and spreads; the raw samples
+stay in the ignored ``bench/scratch/``) and ``micro-latest.*``. Every ratio is
 reference median ÷ variant median from the same run (above 1: the variant is faster). The
 reference is the library we replace: ``hpack`` for HPACK, hyperframe's parse loop for frames,
 ``h2``'s pure-Python validation for headers, and the pure twin for the environ builder.
@@ -84,7 +85,9 @@ def main() -> int:
     args = parser.parse_args()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     os.makedirs(RESULTS, exist_ok=True)
-    json_path = args.json or os.path.join(RESULTS, f"micro-{stamp}.json")
+    scratch = os.path.join(HERE, "scratch")
+    os.makedirs(scratch, exist_ok=True)
+    json_path = args.json or os.path.join(scratch, f"micro-raw-{stamp}.json")
     command = [sys.executable, "-m", "pytest", os.path.join(HERE), "--benchmark-only", "-q",
                "-p", "no:cacheprovider", f"--benchmark-json={json_path}"]
     if not args.json:
@@ -109,8 +112,18 @@ def main() -> int:
     for path in (out, os.path.join(RESULTS, "micro-latest.md")):
         with open(path, "w") as f:
             f.write(report)
-    if not args.json:
-        shutil.copyfile(json_path, os.path.join(RESULTS, "micro-latest.json"))
+    compact = {  # the figures without pytest-benchmark's raw samples (which run to 100s of MB)
+        "stamp": stamp, "machine_info": machine, "commit_info": data.get("commit_info"),
+        "benchmarks": [{"group": b["group"], "name": b["name"], "param": b.get("param"),
+                        "variant": variant_of(b),
+                        "stats": {k: b["stats"][k] for k in
+                                  ("min", "max", "mean", "median", "stddev", "iqr", "rounds")}}
+                       for b in data["benchmarks"]],
+    }
+    for path in (os.path.join(RESULTS, f"micro-{stamp}.json"),
+                 os.path.join(RESULTS, "micro-latest.json")):
+        with open(path, "w") as f:
+            json.dump(compact, f, indent=1)
     print(report)
     return 0
 
