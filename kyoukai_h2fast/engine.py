@@ -421,10 +421,6 @@ class H2Engine:
         conn._data_to_send += _data_frames(stream_id, chunk, last, conn.max_outbound_frame_size)
         return n
 
-    def window(self, stream_id: int) -> int:
-        """Bytes we may send on ``stream_id`` now (min of stream and connection windows)."""
-        return self._conn.local_flow_control_window(stream_id)
-
     def acknowledge(self, stream_id: int, size: int) -> None:
         """The app consumed ``size`` flow-controlled bytes of ``stream_id``: reopen windows."""
         if size:
@@ -441,20 +437,3 @@ class H2Engine:
     def forget(self, stream_id: int) -> None:
         """Free a closed stream's state now (h2 would keep it until the next HEADERS)."""
         self._conn._forget(stream_id)
-
-    def is_closed(self, stream_id: int) -> bool:
-        stream = self._conn.streams.get(stream_id)
-        return stream is None or stream.closed
-
-    @property
-    def open_streams(self) -> int:
-        """Streams still open (either direction) in the engine."""
-        return sum(1 for s in self._conn.streams.values() if not s.closed)
-
-    @property
-    def highest_stream_id(self) -> int:
-        return self._conn.highest_inbound_stream_id
-
-    @property
-    def goaway_sent(self) -> bool:
-        return self._conn.goaway_last_stream_id is not None
