@@ -173,25 +173,27 @@ SERIALIZERS = ["reference", "pure-serialize_frame", "compiled-serialize_frame", 
                "compiled-direct"]
 
 
+def _serializer(runner: str, frames: list, direct):
+    """The function a serialization benchmark times: hyperframe's ``serialize()`` for the
+    reference, else ``serialize_frame`` or the direct functions of the named build."""
+    if runner == "reference":
+        return lambda: b"".join([f.serialize() for f in frames])
+    impl_name, kind = runner.split("-", 1)
+    impl = IMPLEMENTATIONS.get(impl_name)
+    if impl is None:
+        pytest.fail(f"{impl_name} frames module is not built")
+    if kind == "direct":
+        return direct(impl)
+    serialize = impl.serialize_frame
+    return lambda: b"".join([serialize(f) for f in frames])
+
+
 @pytest.mark.parametrize("runner", SERIALIZERS)
 def test_serialize_response(benchmark, runner):
     frames = _response_frames()
-    group = "serialize one response + control frames"
-    if runner == "reference":
-        fn = lambda: b"".join([f.serialize() for f in frames])  # noqa: E731
-    else:
-        impl_name, kind = runner.split("-", 1)
-        impl = IMPLEMENTATIONS.get(impl_name)
-        if impl is None:
-            pytest.fail(f"{impl_name} frames module is not built")
-        if kind == "direct":
-            fn = _direct(impl)
-        else:
-            serialize = impl.serialize_frame
-            fn = lambda: b"".join([serialize(f) for f in frames])  # noqa: E731
-    result = fn()
-    assert result == b"".join(f.serialize() for f in frames)
-    _run(benchmark, group, runner, fn)
+    fn = _serializer(runner, frames, _direct)
+    assert fn() == b"".join(f.serialize() for f in frames)
+    _run(benchmark, "serialize one response + control frames", runner, fn)
 
 
 def _control_frames():
@@ -212,18 +214,6 @@ def _direct_control(impl):
 def test_serialize_control(benchmark, runner):
     """Six control frames: per-frame overhead, no payload copies."""
     frames = _control_frames()
-    group = "serialize six control frames"
-    if runner == "reference":
-        fn = lambda: b"".join([f.serialize() for f in frames])  # noqa: E731
-    else:
-        impl_name, kind = runner.split("-", 1)
-        impl = IMPLEMENTATIONS.get(impl_name)
-        if impl is None:
-            pytest.fail(f"{impl_name} frames module is not built")
-        if kind == "direct":
-            fn = _direct_control(impl)
-        else:
-            serialize = impl.serialize_frame
-            fn = lambda: b"".join([serialize(f) for f in frames])  # noqa: E731
+    fn = _serializer(runner, frames, _direct_control)
     assert fn() == b"".join(f.serialize() for f in frames)
-    _run(benchmark, group, runner, fn)
+    _run(benchmark, "serialize six control frames", runner, fn)
