@@ -95,7 +95,8 @@ def _run(benchmark, group: str, name: str, fn, expected=None):
     result = benchmark(fn)
     if expected is not None:
         assert result == expected
-    MEDIANS[group][name] = benchmark.stats.stats.median
+    if benchmark.stats is not None:  # None with --benchmark-disable
+        MEDIANS[group][name] = benchmark.stats.stats.median
 
 
 def _objects(buffer_class, data: bytes) -> int:
