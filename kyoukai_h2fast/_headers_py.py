@@ -162,17 +162,20 @@ _STATUS = re.compile(r"[1-9][0-9][0-9](?: |\Z)", re.ASCII)
 _RESPONSE_NAME_ILLEGAL = re.compile(rb"[^\x21-\x39\x3b-\x7e]")  # after lower-casing
 
 
-def _encode_response_name(name) -> bytes | None:
-    if isinstance(name, str):
+def _latin1_bytes(obj, what: str) -> bytes:
+    """A response header name or value (str or bytes) as bytes, or a clear error."""
+    if isinstance(obj, str):
         try:
-            raw = name.encode("latin-1")
+            return obj.encode("latin-1")
         except UnicodeEncodeError:
-            raise ValueError(f"response header name is not latin-1: {name!r}") from None
-    elif isinstance(name, bytes):
-        raw = bytes(name)
-    else:
-        raise TypeError(f"response header name must be str, not {type(name).__name__}")
-    raw = raw.lower()
+            raise ValueError(f"response header {what} is not latin-1: {obj!r}") from None
+    if isinstance(obj, bytes):
+        return bytes(obj)
+    raise TypeError(f"response header {what} must be str, not {type(obj).__name__}")
+
+
+def _encode_response_name(name) -> bytes | None:
+    raw = _latin1_bytes(name, "name").lower()
     if not raw:
         raise ValueError("empty response header name")
     if _RESPONSE_NAME_ILLEGAL.search(raw) is not None:
@@ -181,15 +184,7 @@ def _encode_response_name(name) -> bytes | None:
 
 
 def _response_value(value) -> bytes:
-    if isinstance(value, str):
-        try:
-            raw = value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ValueError(f"response header value is not latin-1: {value!r}") from None
-    elif isinstance(value, bytes):
-        raw = bytes(value)
-    else:
-        raise TypeError(f"response header value must be str, not {type(value).__name__}")
+    raw = _latin1_bytes(value, "value")
     if _VALUE_ILLEGAL.search(raw) is not None:
         raise ValueError(f"illegal character (NUL, CR or LF) in response header value {value!r}")
     return raw.strip(b" \t")

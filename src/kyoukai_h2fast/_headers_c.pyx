@@ -330,20 +330,23 @@ _DROPPED_RESPONSE_FIELDS = CONNECTION_SPECIFIC_FIELDS | {b"te"}
 cdef list _status_codes = [None] * 1000
 
 
+cdef bytes _latin1_bytes(object obj, str what):
+    """A response header name or value (str or bytes) as bytes, or a clear error."""
+    if PyUnicode_Check(obj):
+        try:
+            return PyUnicode_AsLatin1String(obj)
+        except UnicodeEncodeError:
+            raise ValueError(f"response header {what} is not latin-1: {obj!r}") from None
+    if PyBytes_Check(obj):
+        return bytes(obj)
+    raise TypeError(f"response header {what} must be str, not {type(obj).__name__}")
+
+
 cdef object _encode_response_name(object name):
     cdef bytes raw
     cdef const unsigned char* data
     cdef Py_ssize_t i, length
-    if PyUnicode_Check(name):
-        try:
-            raw = PyUnicode_AsLatin1String(name)
-        except UnicodeEncodeError:
-            raise ValueError(f"response header name is not latin-1: {name!r}") from None
-    elif PyBytes_Check(name):
-        raw = bytes(name)
-    else:
-        raise TypeError(f"response header name must be str, not {type(name).__name__}")
-    raw = raw.lower()
+    raw = _latin1_bytes(name, "name").lower()
     length = PyBytes_GET_SIZE(raw)
     if length == 0:
         raise ValueError("empty response header name")
@@ -368,15 +371,7 @@ cdef bytes _response_value(object value):
     cdef bytes raw
     cdef const unsigned char* data
     cdef Py_ssize_t i, start, end
-    if PyUnicode_Check(value):
-        try:
-            raw = PyUnicode_AsLatin1String(value)
-        except UnicodeEncodeError:
-            raise ValueError(f"response header value is not latin-1: {value!r}") from None
-    elif PyBytes_Check(value):
-        raw = bytes(value)
-    else:
-        raise TypeError(f"response header value must be str, not {type(value).__name__}")
+    raw = _latin1_bytes(value, "value")
     end = PyBytes_GET_SIZE(raw)
     data = <const unsigned char*>PyBytes_AS_STRING(raw)
     for i in range(end):
