@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 import queue
@@ -274,7 +275,7 @@ class KyoukaiRunner:
             return
         finally:
             state.task = None
-        protocol.respond(state, chunks, rest, False, close)
+        protocol.respond(state, chunks, body_iter=rest, close=close)
 
 
 class WSGIRunner:
@@ -322,7 +323,7 @@ class WSGIRunner:
             log.exception("app raised while handling stream %d", state.stream_id)
             protocol.respond_error(state)
             return
-        protocol.respond(state, chunks, rest, False, close)
+        protocol.respond(state, chunks, body_iter=rest, close=close)
 
     def _run_in_thread(self, protocol, state) -> None:
         try:
@@ -331,7 +332,8 @@ class WSGIRunner:
             log.exception("app raised while handling stream %d", state.stream_id)
             self.mailbox.post(protocol.respond_error, state)
             return
-        self.mailbox.post(protocol.respond, state, chunks, rest, True, close)
+        self.mailbox.post(functools.partial(protocol.respond, state, chunks, body_iter=rest,
+                                            in_thread=True, close=close))
 
     # -- streaming bodies -----------------------------------------------------------------------
     def pull_in_thread(self, protocol, state) -> None:

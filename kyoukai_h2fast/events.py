@@ -4,10 +4,18 @@ The protocol (:mod:`kyoukai_h2fast.protocol`) consumes only these, never an engi
 types, so the engine under it (``h2`` today, a compiled core later) can change without the
 orchestration noticing. Every class is slotted and immutable by convention; ``end_stream``
 flags fold the separate "stream ended" notification into the event that carried END_STREAM.
+Events compare equal when their class and fields are equal, and print their fields, so tests
+can assert on whole event lists and read failures.
+
+Receive side (returned by ``Engine.receive``): :class:`RequestReceived`, :class:`DataReceived`,
+:class:`TrailersReceived`, :class:`StreamReset`, :class:`ConnectionTerminated`.
+Send side (returned by ``Engine.send_events`` after ``Engine.data_to_send``):
+:class:`StreamDrained`, :class:`ResponseSent`.
 """
 from __future__ import annotations
 
 __all__ = [
+    "Event",
     "RequestReceived",
     "DataReceived",
     "TrailersReceived",
@@ -15,10 +23,33 @@ __all__ = [
     "WindowUpdated",
     "SettingsChanged",
     "ConnectionTerminated",
+    "StreamDrained",
+    "ResponseSent",
 ]
 
 
-class RequestReceived:
+class Event:
+    """Base of every event: equality and repr over the ``__slots__`` fields."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]  # mutable by construction; compared, not hashed
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"{self.__class__.__name__}({fields})"
+
+
+class RequestReceived(Event):
     """A complete, validated request header block opened ``stream_id``."""
 
     __slots__ = ("stream_id", "headers", "end_stream", "content_length")
@@ -35,7 +66,7 @@ class RequestReceived:
         self.content_length = content_length
 
 
-class DataReceived:
+class DataReceived(Event):
     """Request body bytes arrived on ``stream_id``."""
 
     __slots__ = ("stream_id", "data", "flow_controlled_length", "end_stream")
@@ -52,7 +83,7 @@ class DataReceived:
         self.end_stream = end_stream
 
 
-class TrailersReceived:
+class TrailersReceived(Event):
     """A validated trailer block ended the request body on ``stream_id``."""
 
     __slots__ = ("stream_id", "headers")
@@ -62,7 +93,7 @@ class TrailersReceived:
         self.headers = headers
 
 
-class StreamReset:
+class StreamReset(Event):
     """``stream_id`` is gone: reset by the peer, or by the engine for a stream error.
 
     The protocol must stop all work for the stream and forget it.
@@ -79,7 +110,7 @@ class StreamReset:
         self.remote = remote
 
 
-class WindowUpdated:
+class WindowUpdated(Event):
     """The peer opened a send window (``stream_id`` 0: the connection window)."""
 
     __slots__ = ("stream_id", "delta")
@@ -89,7 +120,7 @@ class WindowUpdated:
         self.delta = delta
 
 
-class SettingsChanged:
+class SettingsChanged(Event):
     """The peer changed settings; send windows or the max frame size may have moved."""
 
     __slots__ = ("initial_window_size_changed",)
@@ -98,7 +129,7 @@ class SettingsChanged:
         self.initial_window_size_changed = initial_window_size_changed
 
 
-class ConnectionTerminated:
+class ConnectionTerminated(Event):
     """The peer sent GOAWAY: no new streams above ``last_stream_id`` will come."""
 
     __slots__ = ("error_code", "last_stream_id", "additional_data")
@@ -107,3 +138,28 @@ class ConnectionTerminated:
         self.error_code = error_code
         self.last_stream_id = last_stream_id
         self.additional_data = additional_data
+
+
+class StreamDrained(Event):
+    """Everything queued with ``Engine.queue_data`` for ``stream_id`` went out, and the
+    response has not ended: the protocol may pull the next chunk from the app."""
+
+    __slots__ = ("stream_id",)
+
+    def __init__(self, stream_id: int) -> None:
+        self.stream_id = stream_id
+
+
+class ResponseSent(Event):
+    """The frame carrying END_STREAM of the response on ``stream_id`` went out.
+
+    ``request_complete`` is False when the peer had not finished the request body then; the
+    engine keeps the stream half-closed (local) and, once told with ``Engine.stop_reading``,
+    discards further DATA (crediting the windows) until the peer ends the stream.
+    """
+
+    __slots__ = ("stream_id", "request_complete")
+
+    def __init__(self, stream_id: int, request_complete: bool) -> None:
+        self.stream_id = stream_id
+        self.request_complete = request_complete

@@ -331,7 +331,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._schedule_flush()
 
     # == responding =======================================================================
-    def respond(self, state: H2State, chunks, body_iter=None, in_thread: bool = False,
+    def respond(self, state: H2State, chunks, *, body_iter=None, in_thread: bool = False,
                 close=None) -> None:
         """Start the response of ``state``: status/headers from its ``start_response``, the
         given first chunks, then ``body_iter`` (pulled on demand; in a worker thread when

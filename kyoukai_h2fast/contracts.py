@@ -1,0 +1,184 @@
+"""The contracts between the pieces, written down as ``typing.Protocol`` classes.
+
+Three seams, each with more than one implementation:
+
+* :class:`Engine` - a sans-IO server-side HTTP/2 connection (RFC 9113). Implemented by the
+  compiled core (``kyoukai_h2fast._engine_c``) and by its pure twin on ``h2``
+  (``kyoukai_h2fast._engine_py``), which is also the oracle of the differential tests.
+* :class:`Runner` - how a request reaches an app (WSGI in a thread pool or inline, or a
+  Kyoukai-style coroutine) and how its response comes back (:mod:`kyoukai_h2fast.apps`).
+* :class:`Responder` - what a runner may call on the connection that owns a request: the HTTP/2
+  protocol (:mod:`kyoukai_h2fast.protocol`) or an HTTP/1.1 one.
+
+Nothing here runs; the module exists so that the rules are in one place, and so that type
+checkers hold every implementation to them.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
+
+    from .config import ServerConfig
+    from .events import Event
+    from .stream import H2State
+
+__all__ = ["Engine", "Runner", "Responder"]
+
+
+class Engine(Protocol):
+    """Server-side HTTP/2 connection state: bytes in, events out, bytes to send. No I/O.
+
+    Theory of operation. The protocol feeds every received byte to :meth:`receive` and
+    handles the returned events in order. Responses go the other way: :meth:`send_headers`
+    queues a header block at once; :meth:`queue_data` appends body bytes to the stream's
+    *send queue*, which the engine drains as the flow-control windows allow, in the order its
+    scheduler picks (RFC 9218 priorities, round-robin otherwise). Nothing is written until the
+    protocol calls :meth:`data_to_send`: control frames and header blocks first, in the order
+    they were queued, then DATA frames from the send queues, at most ``max_data`` payload
+    bytes. Window updates from the peer and SETTINGS changes are handled inside the engine;
+    the protocol learns what the sending achieved from :meth:`send_events`
+    (:class:`~kyoukai_h2fast.events.StreamDrained`: pull more from the app;
+    :class:`~kyoukai_h2fast.events.ResponseSent`: the response is complete).
+
+    Streams. The engine owns stream state (RFC 9113 §5.1) and frees a stream's memory as soon
+    as it is closed in both directions or reset; it remembers how recently closed streams
+    ended in bounded memory, to tell stream errors from connection errors for late frames.
+    A stream reset by the peer or by the engine itself (a stream error) is reported once as
+    :class:`~kyoukai_h2fast.events.StreamReset`. Calls that act on a stream the engine no
+    longer has open for sending (reset, closed, unknown), and every call after a connection
+    error, are ignored: a worker's late result is never an error.
+
+    Receiving. Bytes of request bodies count against the receive windows until the protocol
+    calls :meth:`acknowledge` for them (the app consumed them); the engine then sends
+    WINDOW_UPDATE frames, batched. Padding and DATA the protocol will never see (streams the
+    engine reset, streams after :meth:`stop_reading`) are credited by the engine itself.
+
+    Errors. A connection error makes :meth:`receive` queue GOAWAY with the RFC 9113 §7 error
+    code and raise :class:`~kyoukai_h2fast.errors.ConnectionFailed`; the engine is closed from
+    then on. Stream errors never raise: they queue RST_STREAM and report ``StreamReset``.
+    """
+
+    def __init__(self, config: ServerConfig) -> None: ...
+
+    def initiate(self) -> None:
+        """Queue the server preface: our SETTINGS, then a connection WINDOW_UPDATE when the
+        configured connection window is larger than 65,535."""
+
+    def receive(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer (the client preface included); return the events."""
+
+    def data_to_send(self, max_data: int = -1) -> bytes:
+        """Take the bytes to write: every queued control frame and header block, then DATA
+        from the send queues, at most ``max_data`` payload bytes (negative: no bound but the
+        windows). Records send events (see :meth:`send_events`)."""
+
+    def send_events(self) -> list[Event]:
+        """Take the send-side events recorded since the last call (``StreamDrained``,
+        ``ResponseSent``), in the order they happened."""
+
+    @property
+    def wants_write(self) -> bool:
+        """True when :meth:`data_to_send` would return bytes now (queued frames, or queued
+        DATA with window to send it)."""
+
+    def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]],
+                     end_stream: bool) -> bool:
+        """Queue a response header block (``:status`` first). A ``1xx`` block may precede the
+        final one (never with ``end_stream``). Returns False when the stream is not open for
+        sending (then nothing is queued)."""
+
+    def queue_data(self, stream_id: int, data: bytes | bytearray | memoryview,
+                   end_stream: bool) -> bool:
+        """Append ``data`` (may be empty) to the stream's send queue; ``end_stream``: it is
+        the last of the response. The engine keeps a reference (no copy); the caller must not
+        mutate it. Returns False when the stream is not open for sending."""
+
+    def queued(self, stream_id: int) -> int:
+        """Bytes in the stream's send queue not yet written (0 for unknown streams)."""
+
+    @property
+    def queued_total(self) -> int:
+        """Bytes in all send queues of the connection, not yet written."""
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        """The app consumed ``size`` body bytes of ``stream_id``: reopen the windows for them
+        (also for a stream that is gone, which still owes the connection window)."""
+
+    def stop_reading(self, stream_id: int, max_bytes: int) -> None:
+        """The request body of ``stream_id`` is no longer wanted (the response went out
+        early): further DATA is credited at once and not reported; after ``max_bytes`` more
+        the stream is reset with NO_ERROR (RFC 9113 §8.1)."""
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None:
+        """Queue RST_STREAM, drop the stream's send queue and forget it (no event)."""
+
+    def set_priority(self, stream_id: int, urgency: int, incremental: bool) -> None:
+        """RFC 9218: the scheduling parameters of ``stream_id``'s response from now on."""
+
+    def goaway(self, error_code: int = 0, debug: bytes = b"",
+               last_stream_id: int | None = None) -> int:
+        """Queue GOAWAY (default last stream id: the highest the peer opened) and refuse
+        streams above it with REFUSED_STREAM; streams up to it may finish (§6.8). Returns the
+        last stream id sent."""
+
+
+class Responder(Protocol):
+    """What an app runner may call on the connection that owns a request.
+
+    Every method runs on the event loop thread (runners in worker threads post to it), and
+    every method tolerates a request whose stream or connection is already gone: the call is
+    then a no-op (an iterable's ``close`` is still called).
+    """
+
+    loop: asyncio.AbstractEventLoop
+    #: The asphalt context (or None) given to Kyoukai-style apps.
+    parent_context: Any
+
+    def respond(self, state: H2State, chunks: Iterable[bytes], *,
+                body_iter: Iterator[bytes] | None = None, in_thread: bool = False,
+                close: Callable[[], None] | None = None) -> None:
+        """Start the response of ``state``: status and headers from its ``start_response``,
+        then ``chunks``, then ``body_iter`` pulled on demand (in a worker thread when
+        ``in_thread``), then ``close()``."""
+
+    def respond_error(self, state: H2State, status: int = 500) -> None:
+        """A plain error response, or a reset when the headers already went out."""
+
+    def pulled(self, state: H2State, chunks: Iterable[bytes], done: bool,
+               error: BaseException | None = None, closed: bool = False) -> None:
+        """Chunks pulled from ``state.body_iter`` (by :meth:`Runner.pull_in_thread`)."""
+
+    def body_consumed(self, state: H2State, size: int) -> None:
+        """The app took ``size`` body bytes of ``state``: reopen the windows for them."""
+
+
+class Runner(Protocol):
+    """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.make_runner`)."""
+
+    #: ``"kyoukai"`` or ``"wsgi"``.
+    kind: str
+    #: ``wsgi.multithread``: the app runs in worker threads.
+    multithread: bool
+    #: True when the app may start before the request body is complete.
+    dispatch_early: bool
+    #: ``wsgi.errors``.
+    errors: Any
+
+    def start(self) -> None:
+        """Called once on the serving loop before the first request."""
+
+    def shutdown(self) -> None:
+        """Called once after the last connection closed (or was abandoned)."""
+
+    def dispatch(self, responder: Responder, state: H2State) -> None:
+        """Run the app for ``state`` (``state.environ`` is built); it answers through
+        ``responder``."""
+
+    def pull_in_thread(self, responder: Responder, state: H2State) -> None:
+        """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post
+        ``responder.pulled(...)`` to the loop."""
+
+    def close_in_thread(self, close: Callable[[], None]) -> None:
+        """Call an app iterable's ``close`` where the app runs."""
