@@ -92,7 +92,8 @@ def version_text() -> str:
     missing = _switch.missing_extensions()
     if missing:
         print(f"{PROG}: warning: not compiled: {', '.join(missing)}", file=sys.stderr)
-    return f"kyoukai_h2fast {__version__}\nextensions: {_switch.extensions_state()}"
+    return (f"kyoukai_h2fast {__version__}\nextensions: {_switch.extensions_state()}\n"
+            f"engine: {_switch.engine_state()}")
 
 
 def load_app(spec: str | None):

@@ -6,12 +6,13 @@ requests to the app runner (:mod:`kyoukai_h2fast.apps`), sends responses as the 
 windows and the transport allow, and runs the connection's lifecycle (server preface, idle
 timeout, graceful GOAWAY, teardown). It never parses frames or headers itself.
 
-Theory of operation for sending: a response is a header list plus a queue of body chunks
-(``H2State.out``) and, for streaming apps, an iterator to pull more from. :meth:`_pump` moves
-bytes from the queue into the engine while the stream window, the connection window and the
-transport allow; a stream that cannot progress waits in ``_blocked`` until a WINDOW_UPDATE,
-a SETTINGS change or ``resume_writing`` wakes it. Iterators are pulled only when the queue is
-empty, so at most one chunk per stream is buffered ahead of the window.
+Theory of operation for sending: a response is a header block and body chunks handed to the
+engine (``send_headers``, ``queue_data``), which frames them as the flow-control windows allow
+and in the order its scheduler picks. :meth:`_flush` writes what the engine produced, a
+bounded amount per loop iteration and nothing while the transport is paused, then reacts to
+what went out: ``StreamDrained`` pulls the next chunk of a streaming app's iterator (which is
+kept about one chunk ahead of the window, so memory per stream stays bounded), and
+``ResponseSent`` frees the stream.
 """
 from __future__ import annotations
 
@@ -19,17 +20,18 @@ import asyncio
 import logging
 import threading
 
-from .engine import H2Engine
+from .constants import CLIENT_PREFACE as _PREFACE, ErrorCode
+from .engine import Engine
 from .environ import build_environ, make_base_environ
 from .errors import ConnectionFailed
 from .events import (
     ConnectionTerminated,
     DataReceived,
     RequestReceived,
-    SettingsChanged,
+    ResponseSent,
+    StreamDrained,
     StreamReset,
     TrailersReceived,
-    WindowUpdated,
 )
 from .headers import response_headers
 from .stream import H2State
@@ -38,10 +40,13 @@ __all__ = ["H2KyoukaiProtocol"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_NO_ERROR = 0x0
-_INTERNAL_ERROR = 0x2
-_CANCEL = 0x8
+_NO_ERROR = ErrorCode.NO_ERROR
+_INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR
+#: DATA payload bytes written per flush at most (then the loop gets a turn), which also bounds
+#: what sits in the transport's buffer beyond its high-water mark.
+_FLUSH_DATA = 512 * 1024
+#: A streaming response is pulled ahead while less than this is queued in the engine.
+_PULL_AHEAD = 64 * 1024
 _HTTP1_BODY = b"This server speaks HTTP/2 only: use TLS with ALPN h2, or h2c prior knowledge.\n"
 _HTTP1_REPLY = (
     b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
@@ -68,13 +73,12 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         #: Seconds a worker thread waits for request body bytes before giving up.
         self.body_timeout = self.config.idle_timeout or None
         self.transport: asyncio.Transport | None = None
-        self.engine: H2Engine | None = None
+        self.engine: Engine | None = None
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
         self.streams: dict[int, H2State] = {}
         self.ip = None
         self.client_port = None
         self.base_environ: dict | None = None
-        self._blocked: dict[int, H2State] = {}
         self._preface_pending = len(_PREFACE)
         self._write_paused = False
         self._flush_scheduled = False
@@ -89,9 +93,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             DataReceived: self._on_data,
             TrailersReceived: self._on_trailers,
             StreamReset: self._on_reset,
-            WindowUpdated: self._on_window,
-            SettingsChanged: self._on_settings,
             ConnectionTerminated: self._on_goaway,
+            StreamDrained: self._on_drained,
+            ResponseSent: self._on_sent,
         }
 
     # == connection lifecycle =============================================================
@@ -108,7 +112,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             multithread=self.runner.multithread,
             errors=self.runner.errors,
         )
-        self.engine = H2Engine(self.config)
+        self.engine = Engine(self.config)
         self.component.connections.add(self)
         if self.config.idle_timeout:
             self._last_activity = self.loop.time()
@@ -124,7 +128,6 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         for state in list(self.streams.values()):
             self._drop_stream(state, error)
         self.streams.clear()
-        self._blocked.clear()
 
     def pause_writing(self) -> None:
         # Stop producing body data and stop reading (which bounds control-frame replies a
@@ -137,7 +140,6 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._write_paused = False
         if not self._closed:
             self.transport.resume_reading()
-            self._pump_blocked()
             self._flush()
 
     def _idle_check(self) -> None:
@@ -293,24 +295,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _on_reset(self, event: StreamReset) -> None:
         state = self.streams.pop(event.stream_id, None)
-        self._blocked.pop(event.stream_id, None)
         if state is not None:
             self._drop_stream(state, ConnectionResetError(
                 f"stream {event.stream_id} was reset (error 0x{event.error_code:x})"))
-        self.engine.forget(event.stream_id)
         self._maybe_close()
-
-    def _on_window(self, event: WindowUpdated) -> None:
-        if event.stream_id == 0:
-            self._pump_blocked()
-        else:
-            state = self._blocked.pop(event.stream_id, None)
-            if state is not None:
-                self._pump(state)
-
-    def _on_settings(self, event: SettingsChanged) -> None:
-        if event.initial_window_size_changed:
-            self._pump_blocked()
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
         if event.error_code != _NO_ERROR:
@@ -347,16 +335,32 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
+        if state.out:  # the legacy write() callable's output goes first
+            chunks[:0] = state.out
+            state.out.clear()
         if state.is_head:
             self._close_iter(close, in_thread)
             chunks, body_iter, close = [], None, None
-        state.out.extend(chunks)
         state.body_iter = body_iter
         state.iter_in_thread = in_thread
         state.iter_close = close
-        state.out_done = body_iter is None
-        state.wire_headers = headers
-        self._pump(state)
+        self._send(state, headers, chunks, body_iter is None)
+        if body_iter is not None:
+            self._pull(state)  # one chunk ahead of the window
+
+    def _send(self, state: H2State, headers: list, chunks: list, done: bool) -> None:
+        """Queue the header block and the first chunks in the engine."""
+        engine = self.engine
+        sid = state.stream_id
+        state.headers_sent = True
+        if done and not chunks:
+            engine.send_headers(sid, headers, True)
+        else:
+            engine.send_headers(sid, headers, False)
+            last = len(chunks) - 1
+            for i, chunk in enumerate(chunks):
+                engine.queue_data(sid, chunk, done and i == last)
+        self._schedule_flush()
 
     def respond_error(self, state: H2State, status: int = 500) -> None:
         """A plain error response, or RST_STREAM(INTERNAL_ERROR) if headers already went."""
@@ -368,11 +372,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
         state.out.clear()
-        state.wire_headers = _ERROR_HEADERS[status]
-        if not state.is_head:
-            state.out.append(_ERROR_BODIES[status])
-        state.out_done = True
-        self._pump(state)
+        self._send(state, _ERROR_HEADERS[status], [] if state.is_head else
+                   [_ERROR_BODIES[status]], True)
 
     def _reject(self, state: H2State, status: int) -> None:
         """Answer without running the app (body too large)."""
@@ -391,71 +392,21 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             if not self._closed:
                 self.engine.acknowledge(state.stream_id, discarded)
 
-    def _pump(self, state: H2State) -> None:
-        """Send what ``state`` has queued, as far as windows and the transport allow."""
-        if self._write_paused:
-            self._blocked[state.stream_id] = state
-            return
-        engine = self.engine
-        sid = state.stream_id
-        try:
-            if not state.headers_sent:
-                state.headers_sent = True
-                end = state.out_done and not state.out
-                engine.send_headers(sid, state.wire_headers, end)
-                if end:
-                    self._finish(state)
-                    return
-            out = state.out
-            while out:
-                chunk = out[0]
-                last = state.out_done and len(out) == 1
-                sent = engine.send_data(sid, chunk, last)
-                if sent < len(chunk):
-                    out[0] = memoryview(chunk)[sent:]
-                    self._blocked[sid] = state
-                    self._schedule_flush()
-                    return
-                out.popleft()
-                if last:
-                    self._finish(state)
-                    return
-            if state.out_done:
-                engine.send_data(sid, b"", True)
-                self._finish(state)
-                return
-        except Exception:  # engine refused (stream closed under us): drop the stream
-            log.debug("cannot send on stream %d", sid, exc_info=True)
-            self._reset(state, _INTERNAL_ERROR)
-            return
-        self._schedule_flush()
-        if state.body_iter is not None and not state.pulling:
-            self._pull(state)
-
-    def _pump_blocked(self) -> None:
-        blocked = self._blocked
-        if blocked:
-            self._blocked = {}
-            for state in blocked.values():
-                self._pump(state)
-
     def _pull(self, state: H2State) -> None:
         """Get the next chunk(s) from a streaming app iterator."""
+        state.pulling = True
         if state.iter_in_thread:
-            state.pulling = True
             self.runner.pull_in_thread(self, state)
             return
-        # On the loop: pull until something is queued, then let _pump send it. Chunks from
-        # a long generator are interleaved with other work by rescheduling after each one.
+        # On the loop: one chunk per loop iteration, so a long generator is interleaved with
+        # other work.
         try:
             chunk = next(state.body_iter)
         except StopIteration:
-            self.pulled(state, (), done=True)
-        except Exception:
-            log.exception("app iterator failed on stream %d", state.stream_id)
-            self.respond_error(state)
+            self.loop.call_soon(self.pulled, state, (), True)
+        except Exception as e:
+            self.loop.call_soon(self.pulled, state, (), True, e)
         else:
-            state.pulling = True
             self.loop.call_soon(self.pulled, state, (chunk,), False)
 
     def pulled(self, state: H2State, chunks, done: bool, error: BaseException | None = None,
@@ -475,30 +426,44 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.respond_error(state)
             return
         try:
-            state.out.extend(_checked(chunks))
+            chunks = _checked(chunks)
         except TypeError as e:
             log.error("app iterator on stream %d: %s", state.stream_id, e)
             self.respond_error(state)
             return
+        engine = self.engine
+        sid = state.stream_id
+        last = len(chunks) - 1
+        for i, chunk in enumerate(chunks):
+            engine.queue_data(sid, chunk, done and i == last)
         if done:
+            if not chunks:
+                engine.queue_data(sid, b"", True)
             state.body_iter = None
-            state.out_done = True
             self._close_iter(state.iter_close, state.iter_in_thread)
             state.iter_close = None
-        if state.stream_id not in self._blocked:
-            self._pump(state)
+        elif engine.queued(sid) < _PULL_AHEAD:
+            self._pull(state)
+        self._schedule_flush()
 
-    def _finish(self, state: H2State) -> None:
+    def _on_drained(self, event: StreamDrained) -> None:
+        state = self.streams.get(event.stream_id)
+        if state is not None and state.body_iter is not None and not state.pulling:
+            self._pull(state)
+
+    def _on_sent(self, event: ResponseSent) -> None:
+        state = self.streams.get(event.stream_id)
+        if state is not None:
+            self._finish(state, event.request_complete)
+
+    def _finish(self, state: H2State, request_complete: bool) -> None:
         """The response is fully sent: free the stream now."""
         state.finished = True
         sid = state.stream_id
         self.streams.pop(sid, None)
-        self._blocked.pop(sid, None)
-        if not state._eof:
+        if not request_complete:
             # RFC 9113 §8.1: a complete response may end the request with NO_ERROR.
             self.engine.reset_stream(sid, _NO_ERROR)
-        else:
-            self.engine.forget(sid)
         self._discard_body(state, ConnectionResetError("the response is complete"))
         self._schedule_flush()
         self._maybe_close()
@@ -508,7 +473,6 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self.streams.pop(sid, None) is not None:
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
-        self._blocked.pop(sid, None)
         self._drop_stream(state, ConnectionResetError(f"stream {sid} was reset by the server"))
         self._maybe_close()
 
@@ -520,7 +484,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             state.task.cancel()
         if state.iter_close is not None and not state.pulling:
             self._close_iter(state.iter_close, state.iter_in_thread)
-        state.iter_close = None
+            state.iter_close = None
         state.body_iter = None
 
     def _close_iter(self, close, in_thread: bool) -> None:
@@ -542,12 +506,22 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what the engine has (control frames, then DATA up to a bound per pass), and
+        react to what went out; continue in a later loop iteration if more is ready."""
         self._flush_scheduled = False
-        if self._closed or self.engine is None:
+        if self._closed or self._write_paused or self.engine is None:
             return
-        data = self.engine.data_to_send()
+        engine = self.engine
+        data = engine.data_to_send(_FLUSH_DATA)
         if data:
             self.transport.write(data)
+        events = engine.send_events()
+        if events:
+            handlers = self._handlers
+            for event in events:
+                handlers[event.__class__](event)
+        if engine.wants_write:
+            self._schedule_flush()
 
 
 def _checked(chunks) -> list:

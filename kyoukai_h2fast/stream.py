@@ -53,8 +53,8 @@ class H2State:
     __slots__ = (
         "stream_id", "headers", "_protocol", "_buf", "_eof", "_error", "_waiter", "_cond",
         "_loop_thread", "received", "_emit_status", "_emit_headers", "headers_sent",
-        "out", "out_done", "body_iter", "iter_in_thread", "iter_close", "pulling", "is_head",
-        "task", "dispatched", "finished", "trailers", "environ", "reject_status", "wire_headers",
+        "out", "body_iter", "iter_in_thread", "iter_close", "pulling", "is_head",
+        "task", "dispatched", "finished", "trailers", "environ", "reject_status",
         "__weakref__",
     )
 
@@ -78,18 +78,14 @@ class H2State:
         self._emit_status: str | None = None
         self._emit_headers: list | None = None
         self.headers_sent = False
-        #: Body chunks waiting for window or transport room.
+        #: Output of the legacy ``write()`` callable, sent before the app iterable's.
         self.out: deque = deque()
-        #: True once no chunk will be added to ``out`` any more.
-        self.out_done = False
         #: Remaining app iterator to pull chunks from, or None.
         self.body_iter = None
         self.iter_in_thread = False
         self.iter_close = None
         self.pulling = False
         self.is_head = False
-        #: The encoded response header block to send (``(bytes, bytes)`` pairs).
-        self.wire_headers: list | None = None
         # -- lifecycle --
         self.task: asyncio.Task | None = None
         self.dispatched = False

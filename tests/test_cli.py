@@ -33,6 +33,18 @@ def test_version_says_compiled_or_pure_on_its_own_line():
     assert pure.stdout.splitlines()[1] == "extensions: pure"
 
 
+def test_version_names_the_connection_engine_on_its_own_line():
+    from kyoukai_h2fast import _switch
+    default = run_cli("--version", env={"KYOUKAI_H2FAST_NO_EXTENSIONS": ""})
+    forced = run_cli("--version", env={"KYOUKAI_H2FAST_NO_EXTENSIONS": "",
+                                       "KYOUKAI_H2FAST_ENGINE": "h2"})
+    pure = run_cli("--version", env={"KYOUKAI_H2FAST_NO_EXTENSIONS": "1"})
+    expected = "engine: compiled" if _switch.compiled("engine") is not None else "engine: h2"
+    assert default.stdout.splitlines()[2] == expected
+    assert forced.stdout.splitlines()[2] == "engine: h2"
+    assert pure.stdout.splitlines()[2] == "engine: h2"
+
+
 def test_console_script_is_installed():
     import shutil
     script = shutil.which("kyoukai-h2fast")
