@@ -323,8 +323,8 @@ class _SendQueue:
 class Engine:
     """Server-side HTTP/2 connection state on ``h2``; see :class:`kyoukai_h2fast.contracts.Engine`."""
 
-    __slots__ = ("_conn", "_config", "_resets", "_closed", "_queues", "_ready", "_sent",
-                 "_queued_total", "_discard", "__weakref__")
+    __slots__ = ("_conn", "_config", "_resets", "_closed", "_queues", "_ready", "_waiting",
+                 "_sent", "_queued_total", "_discard", "__weakref__")
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
@@ -337,6 +337,8 @@ class Engine:
         self._queues: dict[int, _SendQueue] = {}
         #: Stream ids in the scheduler's rotation, one deque per urgency (RFC 9218: 0 first).
         self._ready: list[deque] = [deque() for _ in range(8)]
+        #: Stream ids in all of ``_ready``.
+        self._waiting = 0
         #: Send-side events recorded since the last ``send_events()``.
         self._sent: list = []
         self._queued_total = 0
@@ -413,6 +415,7 @@ class Engine:
         self._queues.clear()
         for ready in self._ready:
             ready.clear()
+        self._waiting = 0
         self._queued_total = 0
         self._discard.clear()
 
@@ -446,7 +449,7 @@ class Engine:
 
     def data_to_send(self, max_data: int = -1) -> bytes:
         conn = self._conn
-        if not self._closed and any(self._ready):
+        if self._waiting and not self._closed:
             self._schedule(max_data)
         data = conn._data_to_send
         if not data:
@@ -465,10 +468,10 @@ class Engine:
     def wants_write(self) -> bool:
         if self._conn._data_to_send:
             return True
-        if self._closed or not any(self._ready):
+        if self._closed or not self._waiting:
             return False
         if self._conn.outbound_flow_control_window > 0:
-            return any(self._ready)
+            return True
         queues = self._queues  # only a bare END_STREAM can go out without window
         return any(queues[sid].size == 0 for ready in self._ready for sid in ready)
 
@@ -529,9 +532,29 @@ class Engine:
         if end_stream:
             queue.end = True
         if not queue.ready and (n or end_stream):
+            size = queue.size
+            if not self._waiting and len(queue.chunks) <= 1 and \
+                    size <= self._conn.max_outbound_frame_size:
+                # Nothing else waits: framing now is what the scheduler would do (one frame).
+                stream = self._conn.streams[stream_id]
+                if size <= stream.outbound_flow_control_window and \
+                        size <= self._conn.outbound_flow_control_window:
+                    self._send_now(stream, queue)
+                    return True
             queue.ready = True
+            self._waiting += 1
             self._ready[queue.urgency].append(stream_id)
         return True
+
+    def _send_now(self, stream, queue: _SendQueue) -> None:
+        """Frame a stream's whole (single-frame) queue at once."""
+        n = queue.size
+        piece = queue.chunks.popleft() if n else b""
+        queue.size = 0
+        self._queued_total -= n
+        stream.outbound_flow_control_window -= n
+        self._conn.outbound_flow_control_window -= n
+        self._send_frame(stream, queue, piece, queue.end, self._conn._data_to_send)
 
     def queued(self, stream_id: int) -> int:
         queue = self._queues.get(stream_id)
@@ -547,7 +570,7 @@ class Engine:
             return
         if queue.ready and urgency != queue.urgency:
             self._ready[queue.urgency].remove(stream_id)
-            self._ready[urgency].append(stream_id)
+            self._ready[urgency].append(stream_id)  # (same count)
         queue.urgency = urgency
         queue.incremental = bool(incremental)
 
@@ -580,12 +603,14 @@ class Engine:
             self._queued_total -= queue.size
             if queue.ready:
                 self._ready[queue.urgency].remove(stream_id)
+                self._waiting -= 1
 
     def _wake(self, stream_id: int) -> None:
         """A send window opened: put a waiting stream back in the rotation."""
         queue = self._queues.get(stream_id)
         if queue is not None and not queue.ready and (queue.size or queue.end):
             queue.ready = True
+            self._waiting += 1
             self._ready[queue.urgency].append(stream_id)
 
     def _schedule(self, max_data: int) -> None:
@@ -598,6 +623,8 @@ class Engine:
         frame_size = conn.max_outbound_frame_size
         out = conn._data_to_send
         for ready in self._ready:
+            if not self._waiting:
+                return
             while ready:
                 sid = ready[0]
                 queue = queues[sid]
@@ -610,6 +637,7 @@ class Engine:
                 if window <= 0:
                     if stream.outbound_flow_control_window <= 0:
                         ready.popleft()  # waits for its own WINDOW_UPDATE
+                        self._waiting -= 1
                         queue.ready = False
                         continue
                     return  # connection window or budget spent
@@ -644,8 +672,10 @@ class Engine:
             self._drop_queue(sid)
             self._response_sent(sid, stream)
         elif queue.size == 0 and not queue.end:
-            self._ready[queue.urgency].remove(sid)
-            queue.ready = False
+            if queue.ready:
+                self._ready[queue.urgency].remove(sid)
+                self._waiting -= 1
+                queue.ready = False
             self._sent.append(StreamDrained(sid))
 
     def _response_sent(self, stream_id: int, stream) -> None:
