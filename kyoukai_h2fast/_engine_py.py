@@ -229,7 +229,7 @@ class _ServerConnection(H2Connection):
             stream.state_machine.state = StreamState.CLOSED
             stream.state_machine.stream_closed_by = StreamClosedBy.SEND_RST_STREAM
         self._forget(stream.stream_id)
-        events = [StreamReset(stream.stream_id, error_code, False)] if notify else []
+        events = [StreamReset(stream.stream_id, error_code, False, reason)] if notify else []
         return frames, events
 
     def _receive_data_frame(self, frame):
@@ -237,7 +237,8 @@ class _ServerConnection(H2Connection):
             return super()._receive_data_frame(frame)
         except InvalidBodyLengthError as e:  # RFC 9113 §8.1.1: malformed, a stream error
             stream = self.streams[frame.stream_id]
-            frames, events = self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=True)
+            frames, events = self._stream_error(stream, _PROTOCOL_ERROR,
+                                                f"content-length mismatch ({e})", notify=True)
             increment = self._inbound_flow_control_window_manager.process_bytes(
                 frame.flow_controlled_length)
             if increment:
@@ -385,8 +386,10 @@ class Engine:
                 events.append(event)
             elif cls is H2StreamReset or cls is StreamReset:
                 if cls is H2StreamReset:
-                    event = StreamReset(event.stream_id, int(event.error_code),
-                                        bool(event.remote_reset))
+                    code = int(event.error_code)
+                    remote = bool(event.remote_reset)
+                    event = StreamReset(event.stream_id, code, remote,
+                                        "" if remote else _RESET_REASONS.get(code, f"0x{code:x}"))
                 self._drop_queue(event.stream_id)
                 conn._forget(event.stream_id)
                 if event.remote and self._reset_flood():
@@ -684,6 +687,13 @@ class Engine:
         if complete:
             self._conn._forget(stream_id)
 
+
+#: Why h2 itself resets a stream, by error code (our own resets say why in full).
+_RESET_REASONS = {
+    _FLOW_CONTROL_ERROR: "its send window overflowed (FLOW_CONTROL_ERROR)",
+    int(ErrorCodes.STREAM_CLOSED): "a frame arrived on a closed stream (STREAM_CLOSED)",
+    _PROTOCOL_ERROR: "the request broke RFC 9113 (PROTOCOL_ERROR)",
+}
 
 #: Stream states in which the server may still send (RFC 9113 §5.1).
 _SENDABLE = frozenset((StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE))

@@ -82,6 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default {d.connection_window})")
     g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="SECONDS",
                    help=f"close idle connections (default {d.idle_timeout:g}; 0: never)")
+    g.add_argument("--body-timeout", type=float, default=d.body_timeout, metavar="SECONDS",
+                   help="408 for a request whose body stalls this long while the app waits "
+                        f"(default {d.body_timeout:g}; 0: never)")
+    g.add_argument("--body-spool-threshold", type=_size, default=d.body_spool_threshold,
+                   metavar="BYTES", help="apps on the event loop: request body kept in memory "
+                   f"up to this per stream, then in a temporary file "
+                   f"(default {d.body_spool_threshold})")
+    g.add_argument("--stream-request-bodies", action="store_true",
+                   help="apps on the event loop start before the body is complete (they read "
+                        "it with await wsgi_input.read_async())")
+    g.add_argument("--linger-bytes", type=_size, default=d.linger_bytes, metavar="BYTES",
+                   help="after an early response, body bytes still accepted before the stream "
+                        f"is reset (default {d.linger_bytes})")
+    g.add_argument("--linger-timeout", type=float, default=d.linger_timeout,
+                   metavar="SECONDS", help="after an early response, seconds the rest of the "
+                   f"body may take (default {d.linger_timeout:g})")
+    g.add_argument("--max-handlers-per-connection", type=int,
+                   default=d.max_handlers_per_connection, metavar="N",
+                   help="WSGI handlers one connection may run in the pool at once "
+                        "(default 0: half the pool)")
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
@@ -132,6 +152,10 @@ def _config_from(args) -> ServerConfig:
             header_table_size=args.header_table_size, max_frame_size=args.max_frame_size,
             max_body_size=args.max_body_size, stream_window=args.stream_window,
             connection_window=args.connection_window, idle_timeout=args.idle_timeout,
+            body_timeout=args.body_timeout, body_spool_threshold=args.body_spool_threshold,
+            stream_request_bodies=args.stream_request_bodies, linger_bytes=args.linger_bytes,
+            linger_timeout=args.linger_timeout,
+            max_handlers_per_connection=args.max_handlers_per_connection,
             shutdown_timeout=args.shutdown_timeout,
         ).validate()
     except ConfigError as e:

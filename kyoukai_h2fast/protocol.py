@@ -2,17 +2,30 @@
 
 It owns the orchestration and nothing else: it feeds received bytes to the connection engine
 (:mod:`kyoukai_h2fast.engine`), reacts to the engine's events through a dispatch table, hands
-requests to the app runner (:mod:`kyoukai_h2fast.apps`), sends responses as the flow-control
-windows and the transport allow, and runs the connection's lifecycle (server preface, idle
-timeout, graceful GOAWAY, teardown). It never parses frames or headers itself.
+requests to the app runner (:mod:`kyoukai_h2fast.apps`), writes what the engine produces as the
+transport allows, and runs the connection's lifecycle (server preface, timeouts, graceful
+GOAWAY, teardown). It never parses frames or headers itself.
 
-Theory of operation for sending: a response is a header block and body chunks handed to the
-engine (``send_headers``, ``queue_data``), which frames them as the flow-control windows allow
-and in the order its scheduler picks. :meth:`_flush` writes what the engine produced, a
-bounded amount per loop iteration and nothing while the transport is paused, then reacts to
-what went out: ``StreamDrained`` pulls the next chunk of a streaming app's iterator (which is
-kept about one chunk ahead of the window, so memory per stream stays bounded), and
-``ResponseSent`` frees the stream.
+Receiving. A request's body is *streamed* to apps that start at once (thread-pool WSGI, and
+loop apps that opted in with ``stream_request_bodies``): the windows reopen as the app reads.
+For apps on the event loop it is *spooled* (memory up to ``body_spool_threshold``, then a
+temporary file) and the app starts once it is complete; the windows reopen as bytes arrive, so
+the client never waits on flow control (see :mod:`kyoukai_h2fast.stream`).
+
+Sending. A response is a header block and body chunks handed to the engine (``send_headers``,
+``queue_data``), which frames them as the flow-control windows allow and in the order its
+scheduler picks. :meth:`_flush` writes what the engine produced, a bounded amount per loop
+iteration and nothing while the transport is paused, then reacts to what went out:
+``StreamDrained`` pulls the next chunk of a streaming app's iterator (kept about one chunk ahead
+of the window, so memory per stream stays bounded), ``ResponseSent`` frees the stream. A
+response that ends before its request body does lets the rest of the body arrive (discarded,
+bounded in bytes and time: ``linger_bytes``, ``linger_timeout``) before the stream is reset, so
+clients see the answer (RFC 9113 §8.1).
+
+Timeouts. A stream whose client sends no body bytes for ``body_timeout`` while the app waits for
+them gets ``408`` (or RST_STREAM(CANCEL) once the response started) and the app's read fails; a
+connection with nothing received for ``idle_timeout`` and no stream the server is working on is
+closed with GOAWAY.
 """
 from __future__ import annotations
 
@@ -23,7 +36,7 @@ import threading
 from .constants import CLIENT_PREFACE as _PREFACE, ErrorCode
 from .engine import Engine
 from .environ import build_environ, make_base_environ
-from .errors import ConnectionFailed
+from .errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed
 from .events import (
     ConnectionTerminated,
     DataReceived,
@@ -42,6 +55,7 @@ log = logging.getLogger("kyoukai_h2fast")
 
 _NO_ERROR = ErrorCode.NO_ERROR
 _INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR
+_CANCEL = ErrorCode.CANCEL
 #: DATA payload bytes written per flush at most (then the loop gets a turn), which also bounds
 #: what sits in the transport's buffer beyond its high-water mark.
 _FLUSH_DATA = 512 * 1024
@@ -52,11 +66,20 @@ _HTTP1_REPLY = (
     b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_HTTP1_BODY), _HTTP1_BODY)
 )
-_ERROR_HEADERS = {
-    413: [(b":status", b"413"), (b"content-type", b"text/plain"), (b"content-length", b"25")],
-    500: [(b":status", b"500"), (b"content-type", b"text/plain"), (b"content-length", b"22")],
+_ERROR_STATUS = {
+    408: "408 Request Timeout",
+    413: "413 Request Entity Too Large",
+    500: "500 Internal Server Error",
 }
-_ERROR_BODIES = {413: b"Request Entity Too Large\n", 500: b"Internal Server Error\n"}
+_CONTINUE = [(b":status", b"100")]
+
+
+def _error_response(status: int) -> tuple[list, bytes]:
+    """Header list and body of a plain-text error response (date/server added per call)."""
+    line = _ERROR_STATUS[status]
+    body = line[4:].encode() + b"\n"
+    fields = [("content-type", "text/plain"), ("content-length", str(len(body)))]
+    return response_headers(line, fields), body
 
 
 class H2KyoukaiProtocol(asyncio.Protocol):
@@ -65,13 +88,13 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def __init__(self, component, parent_context=None) -> None:
         self.component = component
         self.parent_context = parent_context
-        self.config = component.config
+        self.config = config = component.config
         self.runner = component.runner
         self.logger = log
         self.loop = asyncio.get_event_loop()
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
-        self.body_timeout = self.config.idle_timeout or None
+        self.body_timeout = config.body_timeout or None
         self.transport: asyncio.Transport | None = None
         self.engine: Engine | None = None
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
@@ -79,14 +102,25 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self.ip = None
         self.client_port = None
         self.base_environ: dict | None = None
+        #: App jobs of this connection running in the worker pool, and those waiting for a
+        #: turn (the per-connection cap, kept by the runner).
+        self.jobs_running = 0
+        self.jobs_waiting: list = []
+        self._stream_bodies = config.stream_request_bodies or getattr(
+            component.app, "stream_request_bodies", False)
+        self._spool = not self.runner.dispatch_early and not self._stream_bodies
         self._preface_pending = len(_PREFACE)
         self._write_paused = False
         self._flush_scheduled = False
         self._in_receive = False
         self._closing = False
         self._closed = False
+        #: Streamed body bytes received and not yet read by apps (window not reopened).
         self._unconsumed = 0
-        self._idle_handle = None
+        #: Spooled body bytes held in memory, and in temporary files, by this connection.
+        self._spool_memory = 0
+        self._spool_disk = 0
+        self._watchdog = None
         self._last_activity = 0.0
         self._handlers = {
             RequestReceived: self._on_request,
@@ -114,20 +148,23 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         )
         self.engine = Engine(self.config)
         self.component.connections.add(self)
-        if self.config.idle_timeout:
-            self._last_activity = self.loop.time()
-            self._idle_handle = self.loop.call_later(self.config.idle_timeout, self._idle_check)
+        self._last_activity = self.loop.time()
+        self._arm_watchdog()
 
     def connection_lost(self, exc) -> None:
         self._closed = True
         self.component.connections.discard(self)
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
-        error = ConnectionResetError("the HTTP/2 connection was closed")
-        for state in list(self.streams.values()):
-            self._drop_stream(state, error)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
+
+    def _drop_all(self, error: BaseException) -> None:
+        streams = list(self.streams.values())
         self.streams.clear()
+        self.runner.forget(self)
+        for state in streams:
+            self._drop_stream(state, error)
 
     def pause_writing(self) -> None:
         # Stop producing body data and stop reading (which bounds control-frame replies a
@@ -141,19 +178,6 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if not self._closed:
             self.transport.resume_reading()
             self._flush()
-
-    def _idle_check(self) -> None:
-        self._idle_handle = None
-        if self._closed:
-            return
-        timeout = self.config.idle_timeout
-        idle_for = self.loop.time() - self._last_activity
-        if self.streams or idle_for < timeout:
-            self._idle_handle = self.loop.call_later(max(timeout - idle_for, 0.05),
-                                                     self._idle_check)
-            return
-        log.debug("closing idle connection from %s:%s", self.ip, self.client_port)
-        self.shutdown()
 
     def shutdown(self) -> None:
         """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8)."""
@@ -176,19 +200,75 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.transport.close()
 
     def _fail(self, error_code: int, message: str) -> None:
-        """A connection error: the engine queued GOAWAY; flush it and close."""
+        """A connection error: the engine queued GOAWAY; flush it and close. Work still under
+        way for the connection's streams is dropped (late results are ignored)."""
         log.info("closing connection from %s:%s: %s (error 0x%x)",
                  self.ip, self.client_port, message, error_code)
         self._flush()
         self._closing = True
         self.transport.close()
+        self._drop_all(ClientDisconnected(f"the connection was closed: {message}"))
+
+    # == timeouts =========================================================================
+    def _arm_watchdog(self, delay: float | None = None) -> None:
+        config = self.config
+        if delay is None:
+            delay = min(t for t in (config.idle_timeout, config.body_timeout, 3600.0) if t)
+        self._watchdog = self.loop.call_later(max(delay, 0.05), self._check_timeouts)
+
+    def _check_timeouts(self) -> None:
+        """Body timeouts per stream, then the idle timeout of the connection."""
+        self._watchdog = None
+        if self._closed:
+            return
+        config = self.config
+        now = self.loop.time()
+        next_check = now + (config.idle_timeout or 3600.0)
+        busy = False
+        body_timeout = config.body_timeout
+        for state in list(self.streams.values()):
+            if state.waiting_for_body and not state.reject_status:
+                if body_timeout:
+                    deadline = state.last_progress + body_timeout
+                    if deadline <= now:
+                        self._body_timed_out(state)
+                        continue
+                    next_check = min(next_check, deadline)
+            elif not self._stalled_on_peer(state):
+                busy = True  # the app (or the server) is working on it
+        idle = config.idle_timeout
+        if idle:
+            idle_for = now - self._last_activity
+            if not busy and idle_for >= idle:
+                log.debug("closing idle connection from %s:%s", self.ip, self.client_port)
+                self._closing = True
+                self.engine.goaway(_NO_ERROR)
+                self._flush()
+                self.transport.close()
+                return
+            next_check = min(next_check, self._last_activity + idle)
+        self._arm_watchdog(next_check - now)
+
+    def _stalled_on_peer(self, state: H2State) -> bool:
+        """True when ``state`` waits for the peer to read (its response is queued)."""
+        return state.headers_sent and not state.pulling and self.engine.queued(state.stream_id) > 0
+
+    def _body_timed_out(self, state: H2State) -> None:
+        error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s "
+                                 f"on stream {state.stream_id}")
+        log.info("stream %d from %s:%s: %s", state.stream_id, self.ip, self.client_port, error)
+        self._discard_body(state, error)
+        if state.headers_sent:
+            self._reset(state, _CANCEL)
+        else:
+            self.respond_error(state, 408)
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
         if self._preface_pending:
             if not self._check_preface(data):
                 return
-        self._last_activity = self.loop.time() if self._idle_handle is not None else 0.0
+        self._last_activity = self.loop.time()
         self._in_receive = True
         try:
             events = self.engine.receive(data)
@@ -231,13 +311,19 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
+        state.started_at = state.last_progress = self._last_activity
         self.streams[event.stream_id] = state
         if event.end_stream:
             state._eof = True
         if event.content_length > self.config.max_body_size:
             self._reject(state, 413)
             return
-        if self.runner.dispatch_early or event.end_stream:
+        if not event.end_stream:
+            state.spooled = self._spool
+            if _expects_continue(event.headers):
+                # RFC 9110 §10.1.1: the client waits for this before sending the body.
+                self.engine.send_headers(event.stream_id, _CONTINUE, False)
+        if event.end_stream or not state.spooled and not self._stream_bodies:
             self._dispatch(state)
 
     def _dispatch(self, state: H2State) -> None:
@@ -256,28 +342,52 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state = self.streams.get(sid)
         data = event.data
         flow = event.flow_controlled_length
+        engine = self.engine
         if state is None or state.reject_status or state.finished:
             # Nobody will read it: hand the window straight back.
-            self.engine.acknowledge(sid, flow)
+            engine.acknowledge(sid, flow)
             return
-        if flow > len(data):  # padding is never read by the app
-            self.engine.acknowledge(sid, flow - len(data))
-        if data:
-            state.received += len(data)
+        n = len(data)
+        if flow > n:  # padding is never read by the app
+            engine.acknowledge(sid, flow - n)
+        if n:
+            state.received += n
             if state.received > self.config.max_body_size:
                 self._reject(state, 413)
                 return
-            self._unconsumed += len(data)
-            state.insert_data(data)
+            state.last_progress = self._last_activity
+            if state.spooled:
+                self._spool_data(state, data)
+            else:
+                self._unconsumed += n
+                state.insert_data(data)
         if event.end_stream:
             state.feed_eof()
             if not state.dispatched:
                 self._dispatch(state)
-        elif not state.dispatched and (
+        elif not state.dispatched and not state.spooled and (
                 state.buffered >= self.config.stream_window // 2
                 or self._unconsumed >= self.config.connection_window // 2):
-            # The app must start reading before the windows run dry (see apps.py).
+            # A loop app streaming its body must start reading before the windows run dry.
             self._dispatch_waiting()
+
+    def _spool_data(self, state: H2State, data: bytes) -> None:
+        """Keep a spooled body's bytes and reopen the windows for them at once, within the
+        connection's memory and disk allowances (past the disk one, the window waits)."""
+        config = self.config
+        limit = config.body_spool_threshold
+        if self._spool_memory + len(data) > config.connection_window:
+            limit = 0  # the connection holds enough in memory: this stream goes to disk
+        disk = state.spooled_on_disk
+        state.spool_data(data, limit)
+        memory = state.buffered  # (before the app reads, memory only changes here)
+        self._spool_memory += memory - state.spool_memory_counted
+        state.spool_memory_counted = memory
+        self._spool_disk += state.spooled_on_disk - disk
+        if self._spool_disk <= config.max_body_size:
+            self.engine.acknowledge(state.stream_id, len(data))
+        else:
+            state.unacked += len(data)
 
     def _dispatch_waiting(self) -> None:
         for state in list(self.streams.values()):
@@ -296,8 +406,11 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _on_reset(self, event: StreamReset) -> None:
         state = self.streams.pop(event.stream_id, None)
         if state is not None:
-            self._drop_stream(state, ConnectionResetError(
-                f"stream {event.stream_id} was reset (error 0x{event.error_code:x})"))
+            if event.remote:
+                why = f"was reset by the client (error 0x{event.error_code:x})"
+            else:
+                why = f"was reset by the server: {event.reason or 'protocol error'}"
+            self._drop_stream(state, ClientDisconnected(f"stream {event.stream_id} {why}"))
         self._maybe_close()
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
@@ -317,6 +430,23 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             # Also for a stream already finished: the connection window needs the credit.
             self.engine.acknowledge(state.stream_id, size)
             self._schedule_flush()
+
+    def _discard_body(self, state: H2State, error: BaseException) -> None:
+        """Fail the stream's body reads, free its buffers and hand the windows back."""
+        disk = state.spooled_on_disk
+        discarded = state.abort(error)
+        unacked = state.unacked
+        state.unacked = 0
+        if state.spooled:
+            self._spool_memory -= state.spool_memory_counted
+            state.spool_memory_counted = 0
+            self._spool_disk -= disk
+            credit = unacked
+        else:
+            self._unconsumed -= discarded
+            credit = discarded
+        if credit and not self._closed:
+            self.engine.acknowledge(state.stream_id, credit)
 
     # == responding =======================================================================
     def respond(self, state: H2State, chunks, *, body_iter=None, in_thread: bool = False,
@@ -353,6 +483,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         engine = self.engine
         sid = state.stream_id
         state.headers_sent = True
+        state.status_sent = int(headers[0][1])
         if done and not chunks:
             engine.send_headers(sid, headers, True)
         else:
@@ -372,25 +503,17 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
         state.out.clear()
-        self._send(state, _ERROR_HEADERS[status], [] if state.is_head else
-                   [_ERROR_BODIES[status]], True)
+        headers, body = _error_response(status)
+        self._send(state, headers, [] if state.is_head else [body], True)
 
     def _reject(self, state: H2State, status: int) -> None:
         """Answer without running the app (body too large)."""
         state.reject_status = status
         state.dispatched = True
-        self._discard_body(state, ValueError(f"request rejected with {status}"))
+        self._discard_body(state, ClientDisconnected(f"request rejected with {status}"))
         if state.task is not None:
             state.task.cancel()
         self.respond_error(state, status)
-
-    def _discard_body(self, state: H2State, error: BaseException) -> None:
-        """Fail the stream's body reads and hand its buffered bytes' window back."""
-        discarded = state.abort(error)
-        if discarded:
-            self._unconsumed -= discarded
-            if not self._closed:
-                self.engine.acknowledge(state.stream_id, discarded)
 
     def _pull(self, state: H2State) -> None:
         """Get the next chunk(s) from a streaming app iterator."""
@@ -461,19 +584,28 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state.finished = True
         sid = state.stream_id
         self.streams.pop(sid, None)
+        self._discard_body(state, ClientDisconnected(
+            f"stream {sid}: the response is complete"))
         if not request_complete:
-            # RFC 9113 §8.1: a complete response may end the request with NO_ERROR.
-            self.engine.reset_stream(sid, _NO_ERROR)
-        self._discard_body(state, ConnectionResetError("the response is complete"))
+            # The rest of the body may still come: take it (bounded) so the client reads
+            # the answer, then reset with NO_ERROR (RFC 9113 §8.1).
+            config = self.config
+            self.engine.stop_reading(sid, config.linger_bytes)
+            self.loop.call_later(config.linger_timeout, self._linger_over, sid)
         self._schedule_flush()
         self._maybe_close()
+
+    def _linger_over(self, stream_id: int) -> None:
+        if not self._closed:
+            self.engine.reset_stream(stream_id, _NO_ERROR)  # no-op if the client finished
+            self._schedule_flush()
 
     def _reset(self, state: H2State, error_code: int) -> None:
         sid = state.stream_id
         if self.streams.pop(sid, None) is not None:
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
-        self._drop_stream(state, ConnectionResetError(f"stream {sid} was reset by the server"))
+        self._drop_stream(state, ClientDisconnected(f"stream {sid} was reset by the server"))
         self._maybe_close()
 
     def _drop_stream(self, state: H2State, error: BaseException) -> None:
@@ -522,6 +654,13 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                 handlers[event.__class__](event)
         if engine.wants_write:
             self._schedule_flush()
+
+
+def _expects_continue(headers: list) -> bool:
+    for name, value in headers:
+        if name == b"expect":
+            return value.lower() == b"100-continue"
+    return False
 
 
 def _checked(chunks) -> list:

@@ -64,7 +64,8 @@ class H2KyoukaiComponent(_ComponentBase):
         self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
-        self.runner = make_runner(app, self.config.wsgi_threads)
+        self.runner = make_runner(app, self.config.wsgi_threads,
+                                  self.config.max_handlers_per_connection)
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
         #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
@@ -119,6 +120,9 @@ class H2KyoukaiComponent(_ComponentBase):
             connection.abort()
         if self.server is not None:
             await self.server.wait_closed()
+        # Handlers still running get what is left of the timeout (at least a moment, so that
+        # iterables whose responses completed are closed in their threads).
+        await self.runner.drain(max(deadline, loop.time() + 1.0))
         self.runner.shutdown()
 
 
