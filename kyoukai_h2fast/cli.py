@@ -187,12 +187,15 @@ def _config_from(args) -> ServerConfig:
 
 
 def _check_tls(config: ServerConfig) -> None:
+    """Load the certificate and key once before serving: a bad file is a one-line error."""
     if not config.tls:
         return
-    from .server import make_ssl_context
+    from .tls import TLSFileError, make_ssl_context
     try:
         make_ssl_context(config.certfile, config.keyfile)
-    except (OSError, ssl.SSLError) as e:
+    except TLSFileError as e:
+        raise UsageError(f"--{e.which} {e.path}: {e.reason}") from None
+    except (OSError, ssl.SSLError) as e:  # not explained by tls.diagnose: say what OpenSSL said
         reason = e.strerror or getattr(e, "reason", None) or str(e)
         raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "
                          f"{config.keyfile}): {reason}") from None
