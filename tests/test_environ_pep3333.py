@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request
 from conftest import implementations
 from kyoukai_h2fast import _switch
 from kyoukai_h2fast.environ import make_base_environ
+from kyoukai_h2fast.filewrapper import FileWrapper
 
 validate = _switch.pure("headers").validate_request_headers
 
@@ -55,7 +56,8 @@ def test_base_environ_constants_pep3333():
     assert env == {
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": errors,
         "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
-        "wsgi.input_terminated": True, "SCRIPT_NAME": "", "SERVER_PROTOCOL": "HTTP/2",
+        "wsgi.input_terminated": True, "wsgi.file_wrapper": FileWrapper,
+        "SCRIPT_NAME": "", "SERVER_PROTOCOL": "HTTP/2",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "REMOTE_ADDR": "127.0.0.1",
         "REMOTE_PORT": "40000"}
 
