@@ -94,7 +94,7 @@ def test_app_from_current_directory_is_importable(tmp_path):
         "def app(environ, start_response):\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'from cwd']\n")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=ROOT)  # this tree, not the installed
     proc = subprocess.Popen([sys.executable, "-m", "kyoukai_h2fast", "myapp:app", "--port", "0"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
