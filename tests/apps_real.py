@@ -114,6 +114,7 @@ def wsgi_app(environ, start_response):
                                   ("Content-Length", str(count * 65536))])
         return _Generator(count)
     if path == "/form-slow":
+        print("FORM-SLOW-READING", file=sys.stderr, flush=True)
         stream = environ["wsgi.input"]
         size = 0
         while True:
