@@ -147,15 +147,18 @@ cdef class Encoder:
 
 
 cdef inline int byte_buffer_reserve(ByteBuffer* buf, Py_ssize_t extra) except -1:
-    """Make room for ``extra`` more bytes after ``buf.length`` (may move ``buf.data``)."""
+    """Make room for ``extra`` more bytes after ``buf.length`` (may move ``buf.data``).
+
+    Capacities are powers of two (at least 256): buffers of a few standard sizes are what the
+    allocator reuses best when many connections come and go."""
     cdef Py_ssize_t need = buf.length + extra
     cdef Py_ssize_t capacity
     cdef unsigned char* data
     if need <= buf.capacity:
         return 0
     capacity = buf.capacity * 2 if buf.capacity >= 256 else 256
-    if capacity < need:
-        capacity = need
+    while capacity < need:
+        capacity *= 2
     data = <unsigned char*>realloc(buf.data, <size_t>capacity)
     if data == NULL:
         raise MemoryError()

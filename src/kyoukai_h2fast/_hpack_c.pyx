@@ -101,6 +101,7 @@ cdef PyTypeObject* PLAIN_TUPLE = <PyTypeObject*>tuple
 
 cdef enum:
     SCRATCH_KEEP = 65536           # buffers larger than this are freed between blocks
+    SCRATCH_IDLE = 4096            # decode() keeps at most this much scratch once it returned
 
 include "_hpack_tables.pxi"
 include "_hpack_wire.pxi"
@@ -235,15 +236,22 @@ cdef class Decoder:
         cdef Py_buffer view
         sink.on_header = _append_header_tuple
         sink.ctx = <void*>headers
-        if PyBytes_CheckExact(data):
-            self._decode(<const unsigned char*>PyBytes_AS_STRING(data),
-                         PyBytes_GET_SIZE(data), &sink, text)
-        else:
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            try:
-                self._decode(<const unsigned char*>view.buf, view.len, &sink, text)
-            finally:
-                PyBuffer_Release(&view)
+        try:
+            if PyBytes_CheckExact(data):
+                self._decode(<const unsigned char*>PyBytes_AS_STRING(data),
+                             PyBytes_GET_SIZE(data), &sink, text)
+            else:
+                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+                try:
+                    self._decode(<const unsigned char*>view.buf, view.len, &sink, text)
+                finally:
+                    PyBuffer_Release(&view)
+        finally:
+            # The results own their objects: evicted entries and Huffman scratch can go now
+            # (a connection that sent one large block does not keep its scratch).
+            self.release_fields()
+            if self._scratch.capacity > SCRATCH_IDLE:
+                byte_buffer_free(&self._scratch)
         return headers
 
     cdef int release_fields(self) except -1:

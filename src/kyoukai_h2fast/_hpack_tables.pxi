@@ -101,7 +101,9 @@ cdef int _reserve_deferred(DynamicTable* t, Py_ssize_t extra) except -1:
     cdef PyObject** grown
     if not t.defer or need <= t.deferred_capacity:
         return 0
-    capacity = max(need, 2 * t.deferred_capacity, 64)
+    capacity = max(2 * t.deferred_capacity, 64)
+    while capacity < need:                 # powers of two: standard sizes for the allocator
+        capacity *= 2
     grown = <PyObject**>malloc(capacity * sizeof(PyObject*))
     if grown == NULL:
         raise MemoryError()
