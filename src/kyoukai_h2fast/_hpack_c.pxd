@@ -120,14 +120,14 @@ cdef class Decoder:
 
     cdef int decode_block(self, const unsigned char* data, Py_ssize_t n,
                           HeaderSink* sink) except -1
-    # decode_block's loop; with ``text`` not None the fields are appended to it as str
-    # HeaderTuples (Decoder.decode, raw=False) instead of going to ``sink``.
-    cdef int _decode(self, const unsigned char* data, Py_ssize_t n, HeaderSink* sink,
-                     list text) except -1
     cdef int release_fields(self) except -1
     cdef int _lookup(self, uint64_t index, HeaderField* field) except -1
     cdef Py_ssize_t _read_string(self, const unsigned char* data, Py_ssize_t n, Py_ssize_t pos,
                                  const char** out, Py_ssize_t* out_len) except -1
+    # decode_block's loop; with ``text`` not None the fields are appended to it as str
+    # HeaderTuples (Decoder.decode, raw=False) instead of going to ``sink``.
+    cdef int _decode(self, const unsigned char* data, Py_ssize_t n, HeaderSink* sink,
+                     list text) except -1
 
 
 cdef class Encoder:
