@@ -6,7 +6,7 @@ and memory that plateaus. The inputs are ``tests/wirefuzz_inputs.py``'s scripts;
 plays them (:func:`run_script`), runs the whole thing (:func:`run`) and reads the server's log
 (:func:`log_findings`). The bounded pytest is ``tests/test_wire_fuzz.py``. Script mode::
 
-    python tests/wirefuzz.py --seconds 90 --impl compiled [--seed 1] [--pool 500] [--workers 6]
+    python tests/wirefuzz.py --seconds 90 --impl compiled [--seed 1] [--pool 500] [--workers 10]
                              [--server-arg=--loop --server-arg=asyncio] [--json F] [--log F]
 
 starts the server (``tests/serverproc.py``, the ``tests.apps:wsgi_app`` app by default), fuzzes
@@ -337,7 +337,7 @@ def main(argv=None) -> int:
     parser.add_argument("--impl", choices=["compiled", "pure"], default="compiled")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pool", type=int, default=500, help="scripts replayed in a cycle")
-    parser.add_argument("--workers", type=int, default=6, help="fuzzing threads")
+    parser.add_argument("--workers", type=int, default=10, help="fuzzing threads")
     parser.add_argument("--interval", type=float, default=0.02, help="legitimate GET / period")
     parser.add_argument("--warmup", type=float, default=None, help="default: max(5, seconds/6)")
     parser.add_argument("--app", default="tests.apps:wsgi_app")
