@@ -248,10 +248,15 @@ class WSGIRunner:
         self._submit(responder, self._run_in_thread, responder, state)
 
     def _submit(self, responder, fn, *args) -> None:
+        executor = self.executor
         try:
-            self.executor.submit(fn, *args, owner=responder)
-        except RuntimeError:  # shutting down: the stream is dropped with its connection
-            pass
+            if executor is None:
+                raise RuntimeError("the worker pool is shut down")
+            executor.submit(fn, *args, owner=responder)
+        except RuntimeError:  # shut down: nothing more runs; an iterable is still closed
+            if fn == self._pull:
+                _safe_close(args[3])
+                args[1].iter_close = None
 
     def _run_inline(self, responder, state) -> None:
         try:

@@ -95,6 +95,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
         self.body_timeout = config.body_timeout or None
+        #: A worker thread reading a body is woken once this much more is buffered (the
+        #: client may always send that much unread); see ``_wake_readers`` for the connection.
+        self.read_wake_limit = max(1, config.stream_window // 2)
+        self._congested_at = config.connection_window // 2
         self.transport: asyncio.Transport | None = None
         self.engine: Engine | None = None
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
@@ -186,9 +190,11 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._maybe_close()
 
     def abort(self) -> None:
-        """Close now (shutdown timeout elapsed)."""
+        """Close now (shutdown timeout elapsed); work still under way for the connection's
+        streams is dropped at once (their iterables are closed when their threads return)."""
         if not self._closed and self.transport is not None:
             self.transport.close()
+            self._drop_all("the server shut down before the response was complete")
 
     def _maybe_close(self) -> None:
         if self._closing and not self.streams and not self._closed:
@@ -357,6 +363,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             else:
                 self._unconsumed += n
                 state.insert_data(data)
+                if self._unconsumed >= self._congested_at:
+                    self._wake_readers()
         if event.end_stream:
             state.feed_eof()
             if not state.dispatched:
@@ -385,6 +393,12 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         else:
             state.unacked += len(data)
 
+    def _wake_readers(self) -> None:
+        """Half the connection window is unread: readers waiting for more than they have
+        must take what is there, or the window could fill up with nobody reading."""
+        for state in self.streams.values():
+            state.wake_reader()
+
     def _dispatch_waiting(self) -> None:
         for state in list(self.streams.values()):
             if not state.dispatched and state.buffered and not state.reject_status:
@@ -406,7 +420,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                 why = f"was reset by the client (error 0x{event.error_code:x})"
             else:
                 why = f"was reset by the server: {event.reason or 'protocol error'}"
-            self._drop_stream(state, ClientDisconnected(f"stream {event.stream_id} {why}"))
+            self._drop_stream(state, f"stream {event.stream_id} {why}")
         self._maybe_close()
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
@@ -427,7 +441,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.engine.acknowledge(state.stream_id, size)
             self._schedule_flush()
 
-    def _discard_body(self, state: H2State, error: BaseException) -> None:
+    def _discard_body(self, state: H2State, error: BaseException | str) -> None:
         """Fail the stream's body reads, free its buffers and hand the windows back."""
         disk = state.spooled_on_disk
         discarded = state.abort(error)
@@ -506,7 +520,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         """Answer without running the app (body too large)."""
         state.reject_status = status
         state.dispatched = True
-        self._discard_body(state, ClientDisconnected(f"request rejected with {status}"))
+        self._discard_body(state, f"request rejected with {status}")
         if state.task is not None:
             state.task.cancel()
         self.respond_error(state, status)
@@ -580,8 +594,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state.finished = True
         sid = state.stream_id
         self.streams.pop(sid, None)
-        self._discard_body(state, ClientDisconnected(
-            f"stream {sid}: the response is complete"))
+        self._discard_body(state, "the response is complete")
         if not request_complete:
             # The rest of the body may still come: take it (bounded) so the client reads
             # the answer, then reset with NO_ERROR (RFC 9113 §8.1).
@@ -601,10 +614,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self.streams.pop(sid, None) is not None:
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
-        self._drop_stream(state, ClientDisconnected(f"stream {sid} was reset by the server"))
+        self._drop_stream(state, f"stream {sid} was reset by the server")
         self._maybe_close()
 
-    def _drop_stream(self, state: H2State, error: BaseException) -> None:
+    def _drop_stream(self, state: H2State, error: BaseException | str) -> None:
         """Stop all work for a stream that is gone."""
         state.finished = True
         self._discard_body(state, error)

@@ -28,10 +28,15 @@ import tempfile
 import threading
 from collections import deque
 
-from .errors import BodyNotReadyError, BodyTimeoutError
+from .errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 from .execution import blocking
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
+
+#: A worker thread reading a body reports consumed bytes (reopening the windows) in batches of
+#: this size, and before it waits for more; a waiting reader is woken once this much (or what
+#: it asked for) has arrived, not on every DATA frame.
+_ACK_BATCH = 128 * 1024
 
 
 def get_header(headers, name):
@@ -63,7 +68,8 @@ class H2State:
     """One HTTP/2 stream: request data in, response data out."""
 
     __slots__ = (
-        "stream_id", "headers", "_protocol", "_buf", "_file", "_eof", "_error", "_waiter",
+        "stream_id", "headers", "_protocol", "_chunks", "_offset", "_size", "_wake_at",
+        "_wake_limit", "_pending", "_file", "_eof", "_error", "_waiter",
         "_cond", "_loop_thread", "received", "spooled", "last_progress", "_emit_status",
         "_emit_headers", "headers_sent", "out", "body_iter", "iter_in_thread", "iter_close",
         "pulling", "is_head", "task", "dispatched", "finished", "trailers", "environ",
@@ -76,12 +82,22 @@ class H2State:
         #: The request header list as received: ``(bytes, bytes)`` pairs.
         self.headers = headers
         self._protocol = protocol
-        # -- request body --
-        self._buf = bytearray()
+        # -- request body: received chunks, the first read up to ``_offset`` --
+        self._chunks: deque = deque()
+        self._offset = 0
+        self._size = 0
+        #: A reader thread waiting for data wants to be woken once this much is buffered.
+        self._wake_at = 0
+        #: ... at most this much: what the connection lets the client send unread (the
+        #: protocol's ``read_wake_limit``, e.g. half the stream window), so a waiting reader
+        #: is always woken before the client runs out of window.
+        self._wake_limit = min(getattr(protocol, "read_wake_limit", 16384), _ACK_BATCH)
+        #: Bytes a worker thread read whose window is not reported to the protocol yet.
+        self._pending = 0
         #: Spooled body beyond the memory threshold (an anonymous temporary file), or None.
         self._file = None
         self._eof = False
-        self._error: BaseException | None = None
+        self._error: BaseException | str | None = None
         self._waiter: asyncio.Future | None = None
         self._cond: threading.Condition | None = None
         self._loop_thread = getattr(protocol, "loop_thread", None)
@@ -128,14 +144,18 @@ class H2State:
 
     # -- feeding (event loop thread only) --------------------------------------------------
     def insert_data(self, data: bytes) -> None:
-        """Append received body bytes (streamed body) and wake a waiting reader."""
+        """Append received body bytes (streamed body); wake a waiting reader once what it
+        waits for is there (not on every DATA frame)."""
         cond = self._cond
         if cond is None:
-            self._buf += data
+            self._chunks.append(data)
+            self._size += len(data)
         else:
             with cond:
-                self._buf += data
-                cond.notify_all()
+                self._chunks.append(data)
+                self._size += len(data)
+                if self._size >= self._wake_at:
+                    cond.notify()
         self._wake()
 
     def spool_data(self, data: bytes, memory_limit: int) -> None:
@@ -143,14 +163,15 @@ class H2State:
         stays within ``memory_limit``, else (all of it, in order) in the temporary file."""
         file = self._file
         if file is None:
-            if len(self._buf) + len(data) <= memory_limit:
-                self._buf += data
+            if self._size + len(data) <= memory_limit:
+                self._chunks.append(data)
+                self._size += len(data)
                 return
             file = self._file = tempfile.TemporaryFile(prefix="kyoukai-h2fast-body-")
-            if self._buf:
-                file.write(self._buf)
-                self.spooled_on_disk += len(self._buf)
-                self._buf = bytearray()
+            if self._size:
+                held = self._size
+                file.write(self._take(-1))
+                self.spooled_on_disk += held
         file.write(data)
         self.spooled_on_disk += len(data)
 
@@ -167,19 +188,22 @@ class H2State:
                 cond.notify_all()
         self._wake()
 
-    def abort(self, error: BaseException) -> int:
-        """The stream is gone: drop buffered bytes (returns how many were in memory); reads
-        raise ``error``."""
+    def abort(self, error: BaseException | str) -> int:
+        """The stream is gone: drop buffered bytes; reads raise ``error`` (a message: a
+        :class:`~kyoukai_h2fast.errors.ClientDisconnected` with it). Returns the bytes
+        received whose window was not handed back yet (in memory, or read by a worker thread
+        and not reported)."""
         cond = self._cond
         if cond is None:
             self._error = error
-            discarded = len(self._buf)
-            self._buf.clear()
+            discarded = self._size
+            self._clear()
         else:
             with cond:
                 self._error = error
-                discarded = len(self._buf)
-                self._buf.clear()
+                discarded = self._size + self._pending
+                self._pending = 0
+                self._clear()
                 cond.notify_all()
         file = self._file
         if file is not None:
@@ -187,6 +211,20 @@ class H2State:
             file.close()
         self._wake()
         return discarded
+
+    def _clear(self) -> None:
+        self._chunks.clear()
+        self._offset = 0
+        self._size = 0
+
+    def wake_reader(self) -> None:
+        """Wake a reader thread waiting for more than is buffered (the connection window is
+        full of unread bytes: it must take what is there)."""
+        cond = self._cond
+        if cond is not None and self._wake_at:
+            with cond:
+                if self._size:
+                    cond.notify()
 
     def enable_thread_reads(self) -> None:
         """Allow blocking reads from worker threads (called before handing to a thread)."""
@@ -201,7 +239,7 @@ class H2State:
     @property
     def buffered(self) -> int:
         """Body bytes received and held in memory, not yet read by the app."""
-        return len(self._buf)
+        return self._size
 
     @property
     def body_complete(self) -> bool:
@@ -214,35 +252,85 @@ class H2State:
 
     # -- taking (any thread; the lock is held by the caller when threads read) -------------
     def _take(self, size: int) -> bytes:
+        """Up to ``size`` bytes (all when negative) from the front: whole received chunks are
+        handed over as they are, only a partly read chunk is sliced (no other copy)."""
+        parts: list = []
+        self._take_into(size, parts)
+        if not parts:
+            return b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _take_into(self, size: int, parts: list) -> int:
+        """Append up to ``size`` bytes (all when negative) to ``parts``; returns how many."""
         file = self._file
-        if file is not None:  # a spooled body, complete: the file holds all of it
+        if file is not None and self._eof:  # a spooled body: the file holds all of it
             data = file.read(size if size >= 0 else -1)
             if size < 0 or len(data) < size:
                 self._file = None
                 file.close()
-            return data
-        buf = self._buf
-        if not buf:
-            return b""
-        if size < 0 or size >= len(buf):
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(buf[:size])
-            del buf[:size]
-        return data
+            if data:
+                parts.append(data)
+            return len(data)
+        chunks = self._chunks
+        if not chunks or not size:
+            return 0
+        need = taken = self._size if size < 0 or size > self._size else size
+        self._size -= need
+        offset = self._offset
+        while need:
+            chunk = chunks[0]
+            left = len(chunk) - offset
+            if left <= need:
+                parts.append(chunk if not offset else chunk[offset:])
+                chunks.popleft()
+                offset = 0
+                need -= left
+            else:
+                parts.append(chunk[offset:offset + need])
+                offset += need
+                need = 0
+        self._offset = offset
+        return taken
+
+    def _line_length(self) -> int:
+        """Length of the first line buffered (with its ``\\n``), or -1 when none is."""
+        scanned = 0
+        start = self._offset
+        for chunk in self._chunks:
+            end = chunk.find(b"\n", start)
+            if end >= 0:
+                return scanned + end - start + 1
+            scanned += len(chunk) - start
+            start = 0
+        return -1
 
     def _consumed(self, n: int) -> None:
         if n and not self.spooled:
-            protocol = self._protocol
             if threading.get_ident() == self._loop_thread:
-                protocol.body_consumed(self, n)
-            else:
-                protocol.loop.call_soon_threadsafe(protocol.body_consumed, self, n)
+                self._protocol.body_consumed(self, n)
+            else:  # a worker thread, holding the lock: report in batches
+                self._pending += n
+                if self._pending >= _ACK_BATCH:
+                    self._report_consumed()
+
+    def _report_consumed(self) -> None:
+        n = self._pending
+        if n:
+            self._pending = 0
+            protocol = self._protocol
+            protocol.loop.call_soon_threadsafe(protocol.body_consumed, self, n)
 
     def _check_error(self) -> None:
         if self._error is not None:
-            raise self._error
+            raise self._failure()
+
+    def _failure(self) -> BaseException:
+        """The error reads raise once the stream is gone (made on first use: most streams
+        end without anybody reading after the end)."""
+        error = self._error
+        if isinstance(error, str):
+            error = self._error = ClientDisconnected(error)
+        return error
 
     # -- wsgi.input (PEP 3333) -------------------------------------------------------------
     def read(self, size: int | None = -1) -> bytes:
@@ -257,7 +345,7 @@ class H2State:
         self._check_error()
         if self._file is not None:
             return self._take(size)
-        if not self._eof and (size < 0 or len(self._buf) < size):
+        if not self._eof and (size < 0 or self._size < size):
             raise BodyNotReadyError(
                 "the request body has not fully arrived; read it with "
                 "`await environ['wsgi.input'].read_async()` on the event loop")
@@ -273,29 +361,37 @@ class H2State:
         with cond:
             while True:
                 if self._error is not None:
-                    raise self._error
-                buf = self._buf
+                    raise self._failure()
+                found = False
                 if line:
-                    end = buf.find(b"\n")
-                    want = end + 1 if end >= 0 else len(buf)
+                    length = self._line_length()
+                    want = length if length >= 0 else self._size
                     if size >= 0:
                         want = min(want, size - got)
-                    chunk = self._take(want)
-                    found = end >= 0 and len(chunk) == end + 1
+                    n = self._take_into(want, parts)
+                    found = length >= 0 and n == length
                 else:
-                    chunk = self._take(-1 if size < 0 else size - got)
-                    found = False
-                if chunk:
-                    parts.append(chunk)
-                    got += len(chunk)
-                    self._consumed(len(chunk))
-                if found or self._eof or (size >= 0 and got >= size):
+                    n = self._take_into(-1 if size < 0 else size - got, parts)
+                if n:
+                    got += n
+                    self._consumed(n)
+                if found or (size >= 0 and got >= size) or (self._eof and not self._size):
                     break
-                with blocking():  # a wait for the client holds no pool slot
-                    arrived = cond.wait(timeout)
+                # About to wait: hand back the window for what was read, so the client can
+                # send the rest, and ask to be woken once enough is there (not per frame).
+                self._report_consumed()
+                limit = self._wake_limit
+                self._wake_at = limit if size < 0 or line else min(size - got, limit)
+                try:
+                    with blocking():  # a wait for the client holds no pool slot
+                        arrived = cond.wait(timeout)
+                finally:
+                    self._wake_at = 0
                 if not arrived:
                     raise BodyTimeoutError(
                         f"no request body bytes for {timeout:g} s on stream {self.stream_id}")
+        if not parts:
+            return b""
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -304,13 +400,12 @@ class H2State:
             size = -1
         if self._cond is None or threading.get_ident() == self._loop_thread:
             self._check_error()
-            if self._file is not None:
+            if self._file is not None and self._eof:
                 return self._file.readline(size)
-            buf = self._buf
-            end = buf.find(b"\n")
-            if end < 0 and not self._eof and (size < 0 or len(buf) < size):
+            length = self._line_length()
+            if length < 0 and not self._eof and (size < 0 or self._size < size):
                 raise BodyNotReadyError("the request body has not fully arrived")
-            want = end + 1 if end >= 0 else len(buf)
+            want = length if length >= 0 else self._size
             data = self._take(want if size < 0 else min(want, size))
             self._consumed(len(data))
             return data
@@ -349,7 +444,7 @@ class H2State:
                 if not to_end:
                     return data
                 parts.append(data)
-            if self._eof and self._file is None:
+            if self._eof and self._file is None and not self._size:
                 break
             if self._eof:
                 continue
