@@ -110,7 +110,7 @@ cdef struct IdMap:
 cdef struct ClosedStream:
     uint32_t stream_id
     uint8_t state             # S_CLOSED, S_RESET_LOCAL or S_RESET_REMOTE
-    int64_t window_offset     # S_CLOSED: send window minus the peer's initial window then
+    int64_t window            # S_CLOSED: its send window when it closed (WINDOW_UPDATEs add)
 
 # ---- a receive window with h2's WindowManager batching --------------------------------------------
 cdef struct RecvWindow:
@@ -133,11 +133,15 @@ cdef class _Stream:
     cdef int64_t content_length       # declared, or -1
     cdef int64_t received             # body bytes received (DATA payload, no padding)
     cdef int64_t discard_left         # after stop_reading: bytes still accepted
-    # send queue: chunks[head:] not yet written, the first from byte ``offset`` on
+    # send queue: chunks[head:] not yet written, the first from byte ``offset`` on; the
+    # scheduler plans ahead of the writing: chunks[plan_head] has plan_left bytes unplanned
     cdef list chunks
     cdef Py_ssize_t head
     cdef Py_ssize_t offset
-    cdef int64_t queued
+    cdef Py_ssize_t plan_head
+    cdef Py_ssize_t plan_left
+    cdef int64_t queued               # bytes queued and not yet planned
+    cdef unsigned long long started   # order in which responses started (final headers)
     # scheduler ring links (borrowed: a stream is unlinked before it is freed)
     cdef PyObject* rot_next
     cdef PyObject* rot_prev
@@ -185,6 +189,7 @@ cdef class Engine:
     cdef PyObject* _rings[8]
     cdef Py_ssize_t _rotating
     cdef int64_t _queued_total
+    cdef unsigned long long _started
     cdef PlanEntry* _plan
     cdef Py_ssize_t _plan_cap
     # codecs and buffers
@@ -203,7 +208,7 @@ cdef class Engine:
     # functions in _engine_c_recv.pxi and _engine_c_send.pxi
     cdef _Stream _get(self, uint32_t stream_id)
     cdef uint8_t _state_of(self, uint32_t stream_id, ClosedStream** memory) noexcept
-    cdef int _remember(self, uint32_t stream_id, uint8_t state, int64_t window_offset) except -1
+    cdef int _remember(self, uint32_t stream_id, uint8_t state, int64_t window) except -1
     cdef int _free(self, _Stream stream, uint8_t final_state) except -1
     cdef int _credit(self, _Stream stream, int64_t size) except -1
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,

@@ -41,9 +41,7 @@ Deliberate choices, where h2 (the twin's base) and RFC 9113 allow or mandate som
   (RST_STREAM REFUSED_STREAM) before anything else is checked; its block is still decoded.
 * Our SETTINGS_INITIAL_WINDOW_SIZE applies to the receive windows once acknowledged when it
   is below the default (a peer may send 65,535 bytes per stream until then); a larger one
-  applies at once. Padding of received DATA is credited by the engine itself, at once:
-  ``DataReceived.flow_controlled_length`` is what the protocol hands back with
-  ``acknowledge`` (the payload length).
+  applies at once.
 * Our GOAWAY never raises the last stream id of an earlier one (§6.8).
 """
 cimport cython
@@ -335,12 +333,10 @@ cdef class Engine:
 
     def stop_reading(self, uint32_t stream_id, Py_ssize_t max_bytes):
         """Further request body of ``stream_id`` is credited at once and not reported; past
-        ``max_bytes`` more payload bytes the stream is reset with NO_ERROR (RFC 9113 §8.1).
-        Ignored unless the peer may still send on the stream."""
+        ``max_bytes`` more (flow-controlled) bytes the stream is reset with NO_ERROR (RFC 9113
+        §8.1). The protocol is done with the stream: no StreamReset is reported for it."""
         cdef _Stream stream = self._get(stream_id)
         if stream is None or self._phase == P_CLOSED:
-            return
-        if stream.state != S_OPEN and stream.state != S_HALF_CLOSED_LOCAL:
             return
         stream.stop_reading = True
         stream.discard_left = max_bytes if max_bytes > 0 else 0
@@ -415,8 +411,8 @@ cdef class Engine:
             return memory[0].state
         return S_CLOSED_UNKNOWN
 
-    cdef int _remember(self, uint32_t stream_id, uint8_t state, int64_t window_offset) except -1:
-        return _closed_add(self, stream_id, state, window_offset)
+    cdef int _remember(self, uint32_t stream_id, uint8_t state, int64_t window) except -1:
+        return _closed_add(self, stream_id, state, window)
 
     cdef int _free(self, _Stream stream, uint8_t final_state) except -1:
         """Forget a live stream (now in ``final_state``): drop its queue, remember how it
@@ -430,8 +426,7 @@ cdef class Engine:
         stream.state = final_state
         owned = <PyObject*>idmap_pop(&self._live, stream.stream_id)
         self._open_streams -= 1
-        self._remember(stream.stream_id, final_state,
-                       stream.send_window - self._peer_initial_window)
+        self._remember(stream.stream_id, final_state, stream.send_window)
         if owned != NULL:
             Py_DECREF(<object>owned)
         return 0
@@ -455,7 +450,7 @@ cdef class Engine:
         self._ctrl.append_rst_stream(stream_id, error_code)
         if stream is not None:
             self._free(stream, S_RESET_LOCAL)
-            if notify:
+            if notify and not stream.stop_reading:
                 events.append(_StreamReset(stream_id, error_code, False))
         else:
             self._remember(stream_id, S_RESET_LOCAL, 0)

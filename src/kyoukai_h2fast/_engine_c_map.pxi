@@ -139,14 +139,13 @@ cdef int _closed_grow(Engine self) except -1:
     return 0
 
 
-cdef int _closed_add(Engine self, uint32_t stream_id, uint8_t state,
-                     int64_t window_offset) except -1:
+cdef int _closed_add(Engine self, uint32_t stream_id, uint8_t state, int64_t window) except -1:
     cdef ClosedStream* slot
     cdef intptr_t known = idmap_get(&self._closed_index, stream_id)
     if known:
         slot = &self._closed[known - 1]
         slot.state = state
-        slot.window_offset = window_offset
+        slot.window = window
         return 0
     if self._closed_count == self._closed_cap and self._closed_cap < CLOSED_MEMORY:
         _closed_grow(self)
@@ -157,7 +156,7 @@ cdef int _closed_add(Engine self, uint32_t stream_id, uint8_t state,
         self._closed_count += 1
     slot.stream_id = stream_id
     slot.state = state
-    slot.window_offset = window_offset
+    slot.window = window
     idmap_put(&self._closed_index, stream_id, self._closed_head + 1)
     self._closed_head = (self._closed_head + 1) % self._closed_cap
     return 0

@@ -176,11 +176,9 @@ cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
     cdef bint end = v.flags & FLAG_END_STREAM
     cdef int64_t flow = v.length          # payload + Pad Length field + padding (§6.9.1)
     cdef Py_ssize_t n = v.data_length
-    cdef int64_t padding = flow - n
     cdef _Stream stream
     cdef Transition t
     cdef ClosedStream* memory
-    cdef bint live
     # The connection window counts every DATA frame first, whatever its stream (§6.9).
     if _rw_consume(&self._conn_recv, flow) < 0:
         return self._fail(E_FLOW_CONTROL_ERROR, "DATA beyond the connection window")
@@ -204,22 +202,17 @@ cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
         self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events)
         self._credit(None, flow)
         return 0
-    if stream.stop_reading:
-        stream.discard_left -= n
-        if stream.discard_left < 0:        # enough: end the request (§8.1)
-            self._credit(None, flow)
-            self._ctrl.append_rst_stream(sid, E_NO_ERROR)
-            return self._free(stream, S_RESET_LOCAL)
-        if end:
-            _end_remote(self, stream, t.next_state)
-        self._credit(stream if stream.state != S_CLOSED else None, flow)
-        return 0
-    events.append(_DataReceived(sid, PyBytes_FromStringAndSize(<const char*>v.data, n), n, end))
     if end:
         _end_remote(self, stream, t.next_state)
-    if padding:                            # never seen by the app: credited here
-        live = stream.state != S_CLOSED
-        self._credit(stream if live else None, padding)
+    if stream.stop_reading:                # nobody reads it: credited now, not reported
+        self._credit(stream if stream.state != S_CLOSED else None, flow)
+        stream.discard_left -= flow
+        if stream.discard_left < 0 and not end:     # enough: end the request (§8.1)
+            self._ctrl.append_rst_stream(sid, E_NO_ERROR)
+            self._free(stream, S_RESET_LOCAL)
+        return 0
+    # The protocol hands ``flow`` back with acknowledge() (padding included).
+    events.append(_DataReceived(sid, PyBytes_FromStringAndSize(<const char*>v.data, n), flow, end))
     return 0
 
 
@@ -245,11 +238,11 @@ cdef int _recv_window_update(Engine self, FrameView* v, list events) except -1:
         return 0
     t = STREAM_TABLE[self._state_of(sid, &memory)][I_RECV_WINDOW_UPDATE]
     if t.outcome == O_OK and memory != NULL:    # closed by END_STREAM: the window still counts
-        if memory.window_offset + self._peer_initial_window + increment > MAX_WINDOW:
+        if memory.window + increment > MAX_WINDOW:
             self._ctrl.append_rst_stream(sid, E_FLOW_CONTROL_ERROR)
             memory.state = S_RESET_LOCAL
         else:
-            memory.window_offset += increment
+            memory.window += increment
         return 0
     return _outcome_not_live(self, sid, t, 0, "WINDOW_UPDATE")
 
@@ -263,7 +256,8 @@ cdef int _recv_rst_stream(Engine self, FrameView* v, list events) except -1:
     if stream is not None:
         t = STREAM_TABLE[stream.state][I_RECV_RST_STREAM]
         self._free(stream, t.next_state)
-        events.append(_StreamReset(sid, v.error_code, True))
+        if not stream.stop_reading:
+            events.append(_StreamReset(sid, v.error_code, True))
         return _count_peer_reset(self)
     t = STREAM_TABLE[self._state_of(sid, &memory)][I_RECV_RST_STREAM]
     if t.outcome == O_OK and memory != NULL:
@@ -327,6 +321,7 @@ cdef int _send_windows_changed(Engine self, int64_t delta) except -1:
     cdef Py_ssize_t i
     cdef _Stream stream
     cdef IdMap* live = &self._live
+    cdef list reopened = None
     for i in range(live.capacity):
         if live.keys[i]:
             stream = <_Stream><PyObject*>live.values[i]
@@ -335,8 +330,18 @@ cdef int _send_windows_changed(Engine self, int64_t delta) except -1:
                 return self._fail(E_FLOW_CONTROL_ERROR,
                                   f"SETTINGS_INITIAL_WINDOW_SIZE overflows stream {stream.stream_id}")
             if delta > 0 and not stream.in_rotation and self._sendable(stream):
-                self._ring_add(stream)
+                if reopened is None:
+                    reopened = []
+                reopened.append((stream.started, stream))
+    if reopened is not None:       # back into their rings in the order their responses began
+        reopened.sort(key=_first)
+        for _, stream in reopened:
+            self._ring_add(stream)
     return 0
+
+
+def _first(pair):
+    return pair[0]
 
 
 cdef int _settings_acked(Engine self) except -1:

@@ -9,12 +9,14 @@
 # * streams that can send (queued bytes and send window > 0, or an empty queue with END_STREAM
 #   pending, which needs no window) wait in one ring per urgency (RFC 9218, 0 first, default 3);
 # * rings are served in urgency order; within a ring, round-robin: the stream at the head sends
-#   one frame of at most min(queued, its window, the connection window, the peer's
-#   SETTINGS_MAX_FRAME_SIZE, what is left of ``max_data``), then moves to the tail;
+#   one frame of at most min(what is left of its first chunk, its window, the connection
+#   window, the peer's SETTINGS_MAX_FRAME_SIZE, what is left of ``max_data``), then moves to
+#   the tail (a frame never joins chunks);
 # * a stream whose own window is used up leaves its ring, until a WINDOW_UPDATE or a SETTINGS
 #   change reopens it; a stream whose queue is empty leaves it too (``StreamDrained`` unless
-#   its response ended); when the connection window or ``max_data`` is used up, only frames
-#   needing no window (empty DATA with END_STREAM) still go out.
+#   its response ended); the first time the connection window or ``max_data`` stops a stream
+#   with bytes to send, the round ends (a stream at the head of its ring with only END_STREAM
+#   left needs no window and goes before that point).
 #
 # The bytes are produced in two passes: a plan (stream, length, END_STREAM) per frame, then one
 # ``bytes`` object of the exact size, written once (chunk bytes are copied exactly once).
@@ -64,6 +66,8 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
         byte_buffer_free(block)
     if not informational:
         stream.headers_sent = True
+        self._started += 1
+        stream.started = self._started
     if end_stream:
         stream.end_queued = True
         _response_ended(self, stream, t.next_state)
@@ -83,27 +87,58 @@ cdef int _response_ended(Engine self, _Stream stream, uint8_t next_state) except
 
 cdef int _queue_data(Engine self, uint32_t sid, object data, bint end_stream) except -1:
     cdef _Stream stream = self._get(sid)
-    cdef Py_ssize_t n = _buffer_length(data)
+    cdef Py_ssize_t n = _chunk_length(data)
     cdef Transition t
     if stream is None or self._phase == P_CLOSED or not stream.headers_sent or stream.end_queued:
         return False
     t = STREAM_TABLE[stream.state][I_SEND_DATA_END if end_stream else I_SEND_DATA]
     if t.outcome != O_OK:
         return False
+    if n == 0 and not end_stream:
+        return True
+    if (self._rotating == 0 and stream.queued == 0 and n <= self._peer_max_frame_size
+            and n <= stream.send_window and n <= self._conn_send):
+        # Nothing waits: the scheduler would send this chunk as one frame now; frame it at once.
+        _frame_now(self, stream, data, n, end_stream)
+        return True
     if n:
-        if stream.chunks is None:
-            stream.chunks = [data]
-        else:
-            stream.chunks.append(data)
+        if stream.queued == 0:
+            if stream.chunks is None:
+                stream.chunks = []
+            stream.plan_head = PyList_GET_SIZE(stream.chunks)
+            stream.plan_left = n
+        stream.chunks.append(data)
         stream.queued += n
         self._queued_total += n
     if end_stream:
         stream.end_queued = True
     if not stream.in_rotation and self._sendable(stream):
         self._ring_add(stream)
-    elif n == 0 and not end_stream and stream.queued == 0:
-        self._send_events.append(_StreamDrained(sid))     # nothing was pending: drained
     return True
+
+
+cdef int _frame_now(Engine self, _Stream stream, object data, Py_ssize_t n,
+                    bint end_stream) except -1:
+    cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        self._ctrl.append_data_frames(stream.stream_id,
+                                      <const unsigned char*>PyBytes_AS_STRING(data), n,
+                                      end_stream, self._peer_max_frame_size)
+    else:
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            self._ctrl.append_data_frames(stream.stream_id, <const unsigned char*>view.buf,
+                                          n, end_stream, self._peer_max_frame_size)
+        finally:
+            PyBuffer_Release(&view)
+    stream.send_window -= n
+    self._conn_send -= n
+    if end_stream:
+        stream.end_queued = True
+        _response_ended(self, stream, STREAM_TABLE[stream.state][I_SEND_DATA_END].next_state)
+    else:
+        self._send_events.append(_StreamDrained(stream.stream_id))
+    return 0
 
 
 cdef int _count_peer_reset(Engine self) except -1:
@@ -152,12 +187,9 @@ cdef int _plan_add(Engine self, _Stream stream, Py_ssize_t length, bint end,
 cdef Py_ssize_t _schedule(Engine self, int64_t budget, Py_ssize_t* payload) except -1:
     """Plan the DATA frames of this ``data_to_send``; returns how many (see the top)."""
     cdef Py_ssize_t count = 0
-    cdef Py_ssize_t u, i, members
+    cdef Py_ssize_t u
     cdef int64_t n
     cdef _Stream stream
-    cdef PyObject* p
-    cdef PyObject* first
-    cdef bint blocked = False
     payload[0] = 0
     for u in range(N_URGENCIES):
         while self._rings[u] != NULL:
@@ -171,9 +203,8 @@ cdef Py_ssize_t _schedule(Engine self, int64_t budget, Py_ssize_t* payload) exce
                 self._ring_remove(stream)
                 continue
             if self._conn_send <= 0 or budget <= 0:
-                blocked = True
-                break
-            n = stream.queued
+                return count                    # the connection window or max_data: done
+            n = stream.plan_left                # a frame carries bytes of one chunk
             if n > stream.send_window:
                 n = stream.send_window
             if n > self._conn_send:
@@ -190,37 +221,37 @@ cdef Py_ssize_t _schedule(Engine self, int64_t budget, Py_ssize_t* payload) exce
             payload[0] += <Py_ssize_t>n
             _plan_add(self, stream, <Py_ssize_t>n, stream.end_queued and stream.queued == 0,
                       &count)
+            _advance_plan(stream, <Py_ssize_t>n)
             if stream.queued == 0:
                 self._ring_remove(stream)
             else:
                 self._rings[u] = stream.rot_next     # round-robin: to the tail
-        if blocked:
-            break
-    if blocked:       # the windows or max_data are used up: END_STREAM alone still goes
-        for u in range(N_URGENCIES):
-            p = self._rings[u]
-            if p == NULL:
-                continue
-            members = 1
-            first = (<_Stream>p).rot_next
-            while first != p:
-                members += 1
-                first = (<_Stream>first).rot_next
-            for i in range(members):
-                stream = <_Stream>p
-                p = stream.rot_next
-                if stream.queued == 0 and stream.end_queued:
-                    self._ring_remove(stream)
-                    _plan_add(self, stream, 0, True, &count)
     return count
 
 
+cdef inline Py_ssize_t _chunk_length(object chunk) except -1:
+    cdef Py_buffer view
+    if PyBytes_CheckExact(chunk):
+        return PyBytes_GET_SIZE(chunk)
+    PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE)
+    PyBuffer_Release(&view)
+    return view.len
+
+
+cdef int _advance_plan(_Stream stream, Py_ssize_t n) except -1:
+    """Planning took ``n`` bytes of the chunk at ``plan_head``: on to the next when done."""
+    stream.plan_left -= n
+    if stream.plan_left == 0 and stream.queued > 0:
+        stream.plan_head += 1
+        stream.plan_left = _chunk_length(<object>PyList_GET_ITEM(stream.chunks, stream.plan_head))
+    return 0
+
+
 cdef int _copy_queue(_Stream stream, unsigned char* out, Py_ssize_t n) except -1:
-    """Move ``n`` bytes from the head of the stream's queue to ``out``; consumed chunks are
-    released at once."""
+    """Move ``n`` planned bytes from the head of the stream's queue to ``out``; consumed chunks
+    are released at once."""
     cdef Py_buffer view
     cdef object chunk
-    cdef const unsigned char* data
     cdef Py_ssize_t length, take
     cdef list chunks = stream.chunks
     while n > 0:
@@ -229,13 +260,12 @@ cdef int _copy_queue(_Stream stream, unsigned char* out, Py_ssize_t n) except -1
             return 0
         chunk = <object>PyList_GET_ITEM(chunks, stream.head)
         if PyBytes_CheckExact(chunk):
-            data = <const unsigned char*>PyBytes_AS_STRING(chunk)
             length = PyBytes_GET_SIZE(chunk)
             take = length - stream.offset
             if take > n:
                 take = n
             if take > 0:
-                memcpy(out, data + stream.offset, take)
+                memcpy(out, PyBytes_AS_STRING(chunk) + stream.offset, take)
         else:
             PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE)
             length = view.len
@@ -245,8 +275,8 @@ cdef int _copy_queue(_Stream stream, unsigned char* out, Py_ssize_t n) except -1
             if take > 0:
                 memcpy(out, <const unsigned char*>view.buf + stream.offset, take)
             PyBuffer_Release(&view)
-        if take < 0:
-            take = 0
+            if take < 0:
+                take = 0
         out += take
         n -= take
         stream.offset += take
@@ -256,9 +286,11 @@ cdef int _copy_queue(_Stream stream, unsigned char* out, Py_ssize_t n) except -1
             stream.offset = 0
     if stream.head == PyList_GET_SIZE(chunks):
         del chunks[:]
+        stream.plan_head -= stream.head
         stream.head = 0
     elif stream.head >= 64 and stream.head * 2 >= PyList_GET_SIZE(chunks):
         del chunks[:stream.head]
+        stream.plan_head -= stream.head
         stream.head = 0
     return 0
 
@@ -295,6 +327,7 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
             out += entry.length
         if entry.end_stream:
             _response_ended(self, stream, STREAM_TABLE[stream.state][I_SEND_DATA_END].next_state)
-        elif stream.queued == 0 and (stream.chunks is None or PyList_GET_SIZE(stream.chunks) == 0):
+        elif (stream.queued == 0 and not stream.end_queued
+              and PyList_GET_SIZE(stream.chunks) == 0):
             self._send_events.append(_StreamDrained(stream.stream_id))
     return result
