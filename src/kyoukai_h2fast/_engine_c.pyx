@@ -102,9 +102,6 @@ cdef object _ResponseSent = ResponseSent
 cdef object _ConnectionFailed = ConnectionFailed
 cdef object _MalformedRequestError = MalformedRequestError
 
-#: The clock of the rapid-reset guard (tests may replace it).
-_clock = time.monotonic
-
 MAX_CLOSED_STREAMS = CLOSED_MEMORY
 
 include "_engine_c_tables.pxi"
