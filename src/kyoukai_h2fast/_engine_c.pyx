@@ -106,6 +106,7 @@ MAX_CLOSED_STREAMS = CLOSED_MEMORY
 
 include "_engine_c_tables.pxi"
 include "_engine_c_map.pxi"
+include "_engine_c_events.pxi"
 
 
 @cython.freelist(64)
@@ -448,7 +449,7 @@ cdef class Engine:
         if stream is not None:
             self._free(stream, S_RESET_LOCAL)
             if notify and not stream.stop_reading:
-                events.append(_StreamReset(stream_id, error_code, False))
+                events.append(_stream_reset(stream_id, error_code, False))
         else:
             self._remember(stream_id, S_RESET_LOCAL, 0)
         return 0

@@ -123,7 +123,7 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
                              and stream.content_length != stream.received):
             return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events)
         if headers is not None:
-            events.append(_TrailersReceived(sid, headers))
+            events.append(_event(&_L_TRAILERS, _TrailersReceived, sid, headers))
         return _end_remote(self, stream, t.next_state)
     t = STREAM_TABLE[self._state_of(sid, &memory)][input]
     if sid > self._highest and sid & 1:                      # a new stream
@@ -142,7 +142,7 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
         if ctx.malformed or (end and content_length > 0):    # §8.1.1: malformed
             return self._stream_error(None, sid, E_PROTOCOL_ERROR, False, events)
         stream = _new_stream(self, sid, t.next_state, content_length)
-        events.append(_RequestReceived(sid, headers, end, content_length))
+        events.append(_event(&_L_REQUEST, _RequestReceived, sid, headers, end, content_length))
         return 0
     _block_ctx(&ctx, None, False, False)
     _decode(self, v, &ctx)
@@ -212,7 +212,8 @@ cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
             self._free(stream, S_RESET_LOCAL)
         return 0
     # The protocol hands ``flow`` back with acknowledge() (padding included).
-    events.append(_DataReceived(sid, PyBytes_FromStringAndSize(<const char*>v.data, n), flow, end))
+    events.append(_event(&_L_DATA, _DataReceived, sid,
+                         PyBytes_FromStringAndSize(<const char*>v.data, n), flow, end))
     return 0
 
 
@@ -257,7 +258,7 @@ cdef int _recv_rst_stream(Engine self, FrameView* v, list events) except -1:
         t = STREAM_TABLE[stream.state][I_RECV_RST_STREAM]
         self._free(stream, t.next_state)
         if not stream.stop_reading:
-            events.append(_StreamReset(sid, v.error_code, True))
+            events.append(_stream_reset(sid, v.error_code, True))
         return _count_peer_reset(self)
     t = STREAM_TABLE[self._state_of(sid, &memory)][I_RECV_RST_STREAM]
     if t.outcome == O_OK and memory != NULL:
@@ -373,7 +374,8 @@ cdef int _settings_acked(Engine self) except -1:
 cdef int _recv_goaway(Engine self, FrameView* v, list events) except -1:
     self._goaway_received = True
     debug = PyBytes_FromStringAndSize(<const char*>v.data, v.data_length) if v.data_length else None
-    events.append(_ConnectionTerminated(v.error_code, v.last_stream_id, debug))
+    events.append(_event(&_L_TERMINATED, _ConnectionTerminated, v.error_code, v.last_stream_id,
+                         debug))
     return 0
 
 

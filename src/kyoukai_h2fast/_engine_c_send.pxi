@@ -77,7 +77,8 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
 cdef int _response_ended(Engine self, _Stream stream, uint8_t next_state) except -1:
     """The frame with END_STREAM of the response is in the output: ResponseSent, then
     half-closed (local), or closed and freed."""
-    self._send_events.append(_ResponseSent(stream.stream_id, next_state == S_CLOSED))
+    self._send_events.append(_event(&_L_SENT, _ResponseSent, stream.stream_id,
+                                    next_state == S_CLOSED))
     if next_state == S_CLOSED:
         self._free(stream, S_CLOSED)
     else:
@@ -137,7 +138,7 @@ cdef int _frame_now(Engine self, _Stream stream, object data, Py_ssize_t n,
         stream.end_queued = True
         _response_ended(self, stream, STREAM_TABLE[stream.state][I_SEND_DATA_END].next_state)
     else:
-        self._send_events.append(_StreamDrained(stream.stream_id))
+        self._send_events.append(_event(&_L_DRAINED, _StreamDrained, stream.stream_id))
     return 0
 
 
@@ -329,5 +330,5 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
             _response_ended(self, stream, STREAM_TABLE[stream.state][I_SEND_DATA_END].next_state)
         elif (stream.queued == 0 and not stream.end_queued
               and PyList_GET_SIZE(stream.chunks) == 0):
-            self._send_events.append(_StreamDrained(stream.stream_id))
+            self._send_events.append(_event(&_L_DRAINED, _StreamDrained, stream.stream_id))
     return result
