@@ -30,8 +30,8 @@ def test_request_is_reported_with_its_decoded_fields_8_3(engine_cls):
     events = peer.recv(peer.ff.headers(1, fields))
     expected = [(n.encode(), v.encode()) for n, v in fields]
     assert events == [RequestReceived(1, expected, False, 5)]
-    assert all(type(f) is tuple and type(f[0]) is bytes and type(f[1]) is bytes
-               for f in events[0].headers)
+    assert all(isinstance(f, tuple) and len(f) == 2 and type(f[0]) is bytes
+               and type(f[1]) is bytes for f in events[0].headers)
     # The same block again (now from the dynamic table) decodes the same.
     events = peer.recv(peer.ff.headers(3, fields, end_stream=False))
     assert events == [RequestReceived(3, expected, False, 5)]

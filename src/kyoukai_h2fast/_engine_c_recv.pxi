@@ -109,7 +109,7 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
     cdef object headers = None
     if stream is not None:                                   # trailers (§8.1)
         t = STREAM_TABLE[stream.state][input]
-        if t.outcome == O_OK and not stream.stop_reading:
+        if t.outcome == O_OK:
             headers = []
         _block_ctx(&ctx, headers, t.outcome == O_OK, True)
         _decode(self, v, &ctx)
