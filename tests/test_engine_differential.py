@@ -396,6 +396,18 @@ def _informational_with_end_stream(action, got, expected, compiled) -> bool:
             and got[1] is False and expected[1] is True and got[4] == [])
 
 
+def _content_length_at_trailers(action, got, expected, compiled) -> bool:
+    side, kind, args = action
+    if not (side == "peer" and kind == "trailers" and args[1]):
+        return False
+    sid = args[0]
+    return (got[0] is None and expected[0] is None
+            and [type(e).__name__ for e in got[2]] == ["StreamReset"]
+            and got[2][0].error_code == ErrorCode.PROTOCOL_ERROR
+            and [type(e).__name__ for e in expected[2]] == ["TrailersReceived"]
+            and ("RstStreamFrame", sid, (), ErrorCode.PROTOCOL_ERROR) in got[4])
+
+
 #: name: (what the twin does wrong and the rule it breaks, the check recognising it). Each
 #: check also asserts what the compiled engine must have done instead.
 TWIN_DEVIATIONS: dict = {
@@ -431,6 +443,11 @@ TWIN_DEVIATIONS: dict = {
         "twin sends the 1xx block without END_STREAM and returns True, so the response the "
         "caller believes ended never ends.",
         _informational_with_end_stream),
+    "content-length-checked-at-trailers": (
+        "RFC 9113 §8.1.1: a request is malformed if its content-length does not equal the sum "
+        "of the DATA payload lengths, trailers or not. h2 re-reads content-length from the "
+        "trailer block (where it is absent), so the twin lets a short body end with trailers.",
+        _content_length_at_trailers),
     "priority-self-dependency": (
         "RFC 9113 §5.3.1: 'A stream cannot depend on itself. An endpoint MUST treat this as a "
         "stream error of type PROTOCOL_ERROR.' The twin (h2) makes it a connection error.",
