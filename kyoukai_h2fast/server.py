@@ -1,6 +1,6 @@
 """The server: the seed's ``H2KyoukaiComponent`` (an asphalt component when asphalt is
-installed, a plain object otherwise), the TLS context, and :func:`serve` / :func:`start_server`
-for users without asphalt.
+installed, a plain object otherwise), the TLS context (made by :mod:`kyoukai_h2fast.tls`), and
+:func:`serve` / :func:`start_server` for users without asphalt.
 
 It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
 connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
@@ -19,6 +19,7 @@ from .apps import make_runner
 from .config import ServerConfig
 from .listener import Listener
 from .protocol import H2KyoukaiProtocol
+from .tls import make_ssl_context
 
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
@@ -29,18 +30,6 @@ except ImportError:  # pragma: no cover - exercised in environments without asph
 __all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
 
 log = logging.getLogger("kyoukai_h2fast")
-
-
-def make_ssl_context(certfile: str, keyfile: str) -> _ssl.SSLContext:
-    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2``, no
-    compression, AEAD ciphers with ephemeral key exchange for TLS 1.2."""
-    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = _ssl.TLSVersion.TLSv1_2
-    context.options |= _ssl.OP_NO_COMPRESSION
-    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
-    context.load_cert_chain(certfile=certfile, keyfile=keyfile)
-    context.set_alpn_protocols(["h2"])
-    return context
 
 
 class H2KyoukaiComponent(_ComponentBase):
@@ -64,7 +53,8 @@ class H2KyoukaiComponent(_ComponentBase):
         self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
-        self.runner = make_runner(app, self.config.wsgi_threads)
+        self.runner = make_runner(app, self.config.wsgi_threads,
+                                  self.config.max_handlers_per_connection)
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
         #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
@@ -119,6 +109,9 @@ class H2KyoukaiComponent(_ComponentBase):
             connection.abort()
         if self.server is not None:
             await self.server.wait_closed()
+        # Handlers still running get what is left of the timeout (at least a moment, so that
+        # iterables whose responses completed are closed in their threads).
+        await self.runner.drain(max(deadline, loop.time() + 1.0))
         self.runner.shutdown()
 
 
