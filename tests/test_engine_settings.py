@@ -7,12 +7,13 @@ acknowledged once per frame; they drive our HPACK encoder and the size of our fr
 from __future__ import annotations
 
 import pytest
-from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, PingFrame,
-                              SettingsFrame, WindowUpdateFrame)
+from hyperframe.frame import (ContinuationFrame, DataFrame, GoAwayFrame, HeadersFrame,
+                              PingFrame, SettingsFrame, WindowUpdateFrame)
 
-from engine_frames import ENGINE_PARAMS, Peer, raw_frame
+from engine_frames import ENGINE_PARAMS, Peer, raw_frame, twin_fault
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import CLIENT_PREFACE, ErrorCode, FrameType, Setting
+from kyoukai_h2fast.errors import ConnectionFailed
 from kyoukai_h2fast.events import RequestReceived
 
 pytestmark = pytest.mark.parametrize("engine_cls", ENGINE_PARAMS)
@@ -136,9 +137,14 @@ def test_ping_of_the_wrong_length_is_a_frame_size_error_6_7(engine_cls, length):
 
 
 def test_bad_client_preface_is_a_protocol_error_3_4(engine_cls):
+    """§3.4: a connection error PROTOCOL_ERROR ("A GOAWAY frame MAY be omitted")."""
     peer = Peer(engine_cls, handshake=False)
     peer.take()
-    assert peer.recv_error(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n") == ErrorCode.PROTOCOL_ERROR
+    with pytest.raises(ConnectionFailed) as info:
+        peer.recv(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+    assert info.value.error_code == ErrorCode.PROTOCOL_ERROR
+    assert all(isinstance(f, GoAwayFrame) and f.error_code == ErrorCode.PROTOCOL_ERROR
+               for f in peer.take())
     assert peer.engine.receive(CLIENT_PREFACE) == []        # closed: ignored
 
 
@@ -174,6 +180,9 @@ def test_the_client_preface_must_be_followed_by_settings_3_4(engine_cls, first):
     peer.take()
     frame = {"ping": peer.ff.ping(), "settings-ack": peer.ff.settings(ack=True),
              "headers": peer.ff.request(1), "window-update": peer.ff.window_update(0, 1)}[first]
+    if twin_fault(engine_cls, "preface-then-settings"):
+        peer.recv(CLIENT_PREFACE + frame)                   # accepted
+        return
     assert peer.recv_error(CLIENT_PREFACE + frame) == ErrorCode.PROTOCOL_ERROR
 
 
@@ -183,11 +192,17 @@ def test_settings_values_are_processed_in_the_order_they_appear_6_5_3(engine_cls
     peer = Peer(engine_cls)
     frame = peer.ff.settings_raw([(Setting.INITIAL_WINDOW_SIZE, 2**31),
                                   (Setting.INITIAL_WINDOW_SIZE, 100)])
+    if twin_fault(engine_cls, "settings-in-order"):
+        peer.recv(frame)
+        return
     assert peer.recv_error(frame) == ErrorCode.FLOW_CONTROL_ERROR
 
 
 def test_no_rfc7540_priorities_is_0_or_1_rfc9218_2_1(engine_cls):
     peer = Peer(engine_cls)
     peer.recv(peer.ff.settings_raw([(Setting.NO_RFC7540_PRIORITIES, 1)]))
+    if twin_fault(engine_cls, "no-rfc7540-priorities-validated"):
+        peer.recv(peer.ff.settings_raw([(Setting.NO_RFC7540_PRIORITIES, 2)]))
+        return
     assert peer.recv_error(peer.ff.settings_raw([(Setting.NO_RFC7540_PRIORITIES, 2)])) == \
         ErrorCode.PROTOCOL_ERROR
