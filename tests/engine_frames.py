@@ -101,6 +101,11 @@ TWIN_FAULTS = {
     "priority-self-dependency":
         "RFC 9113 §5.3.1: 'A stream cannot depend on itself. An endpoint MUST treat this as a "
         "stream error of type PROTOCOL_ERROR.' The twin (h2) makes it a connection error.",
+    "small-window-before-ack":
+        "RFC 9113 §6.9.2 with §6.5.3: our SETTINGS apply once the peer acknowledges them; "
+        "until then the peer may send up to 65,535 bytes on a stream. With a configured stream "
+        "window below that, the twin (h2 takes its initial settings as in force at once) "
+        "fails a compliant peer with FLOW_CONTROL_ERROR.",
     "preface-then-settings":
         "RFC 9113 §3.4: the client preface 'MUST be followed by a SETTINGS frame', and a "
         "preface that is not is a connection error PROTOCOL_ERROR. The twin accepts any frame "

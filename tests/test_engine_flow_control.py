@@ -12,7 +12,7 @@ import pytest
 from h2.windows import WindowManager
 from hyperframe.frame import DataFrame, WindowUpdateFrame
 
-from engine_frames import ENGINE_PARAMS, Peer
+from engine_frames import ENGINE_PARAMS, Peer, twin_fault
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import ErrorCode, Setting
 from kyoukai_h2fast.events import DataReceived, ResponseSent, StreamDrained, StreamReset
@@ -266,3 +266,35 @@ def test_streamed_response_reports_drained_queues_and_the_end(engine_cls):
     assert _sent(peer.take(), 1) == b"last"
     assert peer.send_events() == [ResponseSent(1, True)]
     assert not peer.engine.queue_data(1, b"more", False)
+
+
+def test_a_stream_window_below_the_default_applies_once_acknowledged_6_9_2(engine_cls):
+    """Until the peer acknowledged our SETTINGS it may use the default window (65,535) on a
+    stream; our smaller SETTINGS_INITIAL_WINDOW_SIZE applies from its ACK on, to open
+    streams too (their window drops by the difference, here below zero)."""
+    peer = Peer(engine_cls, ServerConfig(stream_window=1000), handshake=False)
+    peer.take()
+    peer.recv(peer.ff.preface())
+    peer.open(1, method="POST", end_stream=False)
+    if twin_fault(engine_cls, "small-window-before-ack"):
+        assert peer.recv_error(peer.ff.data(1, b"a" * 2000)) == ErrorCode.FLOW_CONTROL_ERROR
+        return
+    assert peer.recv(peer.ff.data(1, b"a" * 2000)) == [DataReceived(1, b"a" * 2000, 2000, False)]
+    peer.recv(peer.ff.settings(ack=True))          # window now 1000 - 2000 = -1000
+    assert peer.recv_error(peer.ff.data(1, b"b")) == ErrorCode.FLOW_CONTROL_ERROR
+
+
+def test_a_stream_window_below_the_default_then_reopens_like_h2(engine_cls):
+    peer = Peer(engine_cls, ServerConfig(stream_window=1000))
+    peer.open(1, method="POST", end_stream=False)
+    stream = WindowManager(1000)
+    expected, got = [], []
+    for _ in range(20):
+        (event,) = peer.recv(peer.ff.data(1, b"c" * 400))
+        stream.window_consumed(400)
+        peer.engine.acknowledge(1, 400)
+        increment = stream.process_bytes(400)
+        if increment:
+            expected.append(increment)
+        got += peer.window_updates(peer.take(), 1)
+    assert got == expected and sum(got) == 8000
