@@ -360,3 +360,31 @@ def test_reset_streams_leave_nothing_behind(engine_cls, monkeypatch):
 
     _assert_no_leak(_growth(run))
     assert peer.engine.queued_total == 0
+
+
+def test_memory_of_a_burst_is_given_back(engine_cls):
+    """A burst (a big response header block, many DATA frames at once) leaves no big buffer
+    held by the connection once its bytes were handed out."""
+    peer = _wide(engine_cls)
+    peer.open(1)
+    huge = [(b":status", b"200")] + [(b"x-%d" % i, b"v" * 4000) for i in range(60)]
+    chunk = b"z" * 100_000
+    peer.engine.data_to_send()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        assert peer.engine.send_headers(1, huge, False)
+        for _ in range(40):
+            assert peer.engine.queue_data(1, chunk, False)
+        assert peer.engine.queue_data(1, b"", True)
+        sent = 0
+        while peer.engine.wants_write:
+            sent += len(peer.engine.data_to_send())
+        peer.send_events()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert sent > 4_000_000
+    assert after - before < 64 * 1024, after - before

@@ -98,6 +98,8 @@ cdef enum:
     E_COMPRESSION_ERROR = 0x9
     E_ENHANCE_YOUR_CALM = 0xB
     BLOCK_KEEP = 65536                # an encoded-block scratch larger than this is freed
+    BUFFER_KEEP = 65536               # ... the control buffer, once handed out
+    PLAN_KEEP = 1024                  # ... the DATA plan (entries), once written
 
 # The event classes, looked up once.
 cdef object _RequestReceived = RequestReceived

@@ -310,7 +310,9 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
     if total == 0:
         return b""
     if count == 0:
-        return ctrl.take()
+        result = ctrl.take()
+        _shrink(self)
+        return result
     result = PyBytes_FromStringAndSize(NULL, total)
     out = <unsigned char*>PyBytes_AS_STRING(result)
     if ctrl_length:
@@ -331,4 +333,17 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
         elif (stream.queued == 0 and not stream.end_queued
               and PyList_GET_SIZE(stream.chunks) == 0):
             self._send_events.append(_event(&_L_DRAINED, _StreamDrained, stream.stream_id))
+    _shrink(self)
     return result
+
+
+cdef inline int _shrink(Engine self) except -1:
+    """Memory taken by a burst is given back: a large control buffer or plan is dropped once
+    it has been handed out (the next ones start small)."""
+    if self._ctrl._cap > BUFFER_KEEP:
+        self._ctrl = WriteBuffer()
+    if self._plan_cap > PLAN_KEEP:
+        PyMem_Free(self._plan)
+        self._plan = NULL
+        self._plan_cap = 0
+    return 0
