@@ -444,6 +444,10 @@ class Engine:
         if ended:
             del self._discard[stream_id]
             conn._forget(stream_id)
+            # Some clients (curl 7.88) that got the whole response before they finished the
+            # upload wait for the server to send anything more before they notice the stream
+            # is done: a PING is a harmless wake-up.
+            conn._data_to_send += _LINGER_PING
         elif left < 0:
             del self._discard[stream_id]
             self.reset_stream(stream_id, _NO_ERROR)
@@ -687,6 +691,9 @@ class Engine:
         if complete:
             self._conn._forget(stream_id)
 
+
+#: PING sent when a client ends an upload after our early response (see ``_discarded``).
+_LINGER_PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"\x00" * 8
 
 #: Why h2 itself resets a stream, by error code (our own resets say why in full).
 _RESET_REASONS = {

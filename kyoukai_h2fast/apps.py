@@ -29,7 +29,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import math
 import sys
 import time
 
@@ -198,10 +197,11 @@ class KyoukaiRunner:
 class WSGIRunner:
     """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop.
 
-    Fairness: one connection runs at most ``per_connection`` jobs (handlers and pulls of
-    their response iterables) in the pool at once; its further jobs wait for its own turn,
-    so a connection whose requests block (say, uploads that stall) cannot take every thread.
-    A job whose stream is gone before its turn does not run.
+    Fairness lives in the pool (:class:`~kyoukai_h2fast.execution.WorkerPool`): jobs of the
+    connections take free threads in turn, a handler waiting for its client's body bytes
+    does not hold a thread's slot, and ``per_connection`` (0: no limit) optionally caps the
+    handlers one connection runs at once. A job whose stream is gone before its turn does not
+    run.
     """
 
     kind = "wsgi"
@@ -212,15 +212,15 @@ class WSGIRunner:
         self.threads = threads
         self.multithread = threads > 0
         self.dispatch_early = threads > 0
-        #: Jobs one connection may run at once (0: half the pool, rounded up).
-        self.per_connection = per_connection or max(1, math.ceil(threads / 2))
+        self.per_connection = per_connection
         self.executor: WorkerPool | None = None
         self.mailbox: Mailbox | None = None
 
     def start(self) -> None:
         """Create the pool (called on the running loop that will serve)."""
         if self.threads and self.executor is None:
-            self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi")
+            self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
+                                       per_owner=self.per_connection)
             self.mailbox = Mailbox(asyncio.get_running_loop())
 
     async def drain(self, deadline: float) -> None:
@@ -245,36 +245,13 @@ class WSGIRunner:
             self._run_inline(responder, state)
             return
         state.enable_thread_reads()
-        self._submit(responder, state, self._run_in_thread, responder, state)
+        self._submit(responder, self._run_in_thread, responder, state)
 
-    def _submit(self, responder, state, fn, *args) -> None:
-        """Run ``fn(*args)`` for ``state`` in the pool, within the connection's share."""
-        if responder.jobs_running >= self.per_connection:
-            responder.jobs_waiting.append((state, fn, args))
-            return
-        responder.jobs_running += 1
+    def _submit(self, responder, fn, *args) -> None:
         try:
-            self.executor.submit(self._job, responder, fn, args)
-        except RuntimeError:  # shutting down
-            responder.jobs_running -= 1
-
-    def _job(self, responder, fn, args) -> None:
-        try:
-            fn(*args)
-        finally:
-            self.mailbox.post(self._job_done, responder)
-
-    def _job_done(self, responder) -> None:
-        responder.jobs_running -= 1
-        waiting = responder.jobs_waiting
-        while waiting and responder.jobs_running < self.per_connection:
-            state, fn, args = waiting.pop(0)
-            if state.finished:  # reset or answered while it waited: nothing to run
-                if fn == self._pull:
-                    self.close_in_thread(state.iter_close)
-                    state.iter_close = None
-                continue
-            self._submit(responder, state, fn, *args)
+            self.executor.submit(fn, *args, owner=responder)
+        except RuntimeError:  # shutting down: the stream is dropped with its connection
+            pass
 
     def _run_inline(self, responder, state) -> None:
         try:
@@ -299,11 +276,14 @@ class WSGIRunner:
 
     # -- streaming bodies -----------------------------------------------------------------------
     def pull_in_thread(self, responder, state) -> None:
-        self._submit(responder, state, self._pull, responder, state, state.body_iter,
-                     state.iter_close)
+        self._submit(responder, self._pull, responder, state, state.body_iter, state.iter_close)
 
     def _pull(self, responder, state, it, close) -> None:
         post = self.mailbox.post
+        if state.finished:  # the stream went away before a thread was free
+            _safe_close(close)
+            post(responder.pulled, state, (), True, None, True)
+            return
         try:
             for chunk in it:
                 if chunk:
@@ -317,14 +297,14 @@ class WSGIRunner:
         post(responder.pulled, state, (), True, None, True)
 
     def forget(self, responder) -> None:
-        """The connection is gone: drop its waiting jobs (closing iterables they would have
-        pulled)."""
-        waiting = responder.jobs_waiting
-        responder.jobs_waiting = []
-        for state, fn, _ in waiting:
+        """The connection is gone: drop its jobs still waiting for a thread (closing the
+        iterables they would have pulled)."""
+        if self.executor is None:
+            return
+        for fn, args, _, _ in self.executor.forget(responder):
             if fn == self._pull:
-                self.close_in_thread(state.iter_close)
-                state.iter_close = None
+                self.close_in_thread(args[3])
+                args[1].iter_close = None
 
     def close_in_thread(self, close) -> None:
         if close is None:

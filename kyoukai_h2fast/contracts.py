@@ -109,7 +109,10 @@ class Engine(Protocol):
     def stop_reading(self, stream_id: int, max_bytes: int) -> None:
         """The request body of ``stream_id`` is no longer wanted (the response went out
         early): further DATA is credited at once and not reported; after ``max_bytes`` more
-        the stream is reset with NO_ERROR (RFC 9113 §8.1)."""
+        the stream is reset with NO_ERROR (RFC 9113 §8.1). When the peer ends the stream, the
+        engine sends a PING (opaque data all zero): some clients (curl 7.88) that had the
+        whole response before they finished uploading wait for the server to send anything
+        before they notice the exchange is over."""
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         """Queue RST_STREAM, drop the stream's send queue and forget it (no event)."""

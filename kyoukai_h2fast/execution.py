@@ -2,8 +2,8 @@
 eager start of coroutine handlers.
 
 * :class:`WorkerPool` runs WSGI handlers (and the pulling and closing of their response
-  iterables) in daemon threads, up to a fixed number at once; a burst of N jobs runs on N
-  threads as soon as they exist.
+  iterables) in daemon threads: a fixed number at once, fairly across connections, not
+  counting those waiting for their client (:func:`blocking`).
 * :class:`Mailbox` carries results from worker threads to the loop with one wake-up per batch.
 * :func:`start_eagerly` runs a Kyoukai-style handler until it first suspends, without a Task
   when it never does.
@@ -14,6 +14,7 @@ What runs and when (per connection fairness, timeouts) is decided by the runners
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import queue
@@ -21,83 +22,177 @@ import threading
 import time
 from collections import deque
 
-__all__ = ["WorkerPool", "Mailbox", "start_eagerly"]
+__all__ = ["WorkerPool", "Mailbox", "blocking", "start_eagerly"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
 
 class WorkerPool:
-    """A bounded pool of daemon threads running ``fn(*args)`` jobs in order.
+    """Daemon threads running ``fn(*args)`` jobs: at most ``size`` at once, fairly across
+    owners (connections), and without counting threads that wait for their client.
 
-    Lighter than ``concurrent.futures`` (no Future per job: results travel back through a
-    :class:`Mailbox`), and its threads are daemons, so a handler stuck past the shutdown
-    timeout cannot keep the process alive. Threads start on demand: whenever more jobs are
-    queued than threads are idle, and fewer than ``size`` exist.
+    * **Slots.** A job runs only while it holds one of ``size`` slots. A job waiting for
+      request body bytes from its client (:func:`blocking`, used by ``wsgi.input``) gives its
+      slot up for the wait, so clients that stall their uploads cannot starve the others; such
+      waits are bounded by the body timeout, and threads by ``max_threads``.
+    * **Fairness.** Jobs that wait for a slot queue per owner, and a freed slot goes to the
+      owners in turn (round-robin), so one connection with a hundred requests queued does not
+      delay another connection's one. ``per_owner`` (0: no limit) caps the slots one owner
+      holds at once.
+    * **Threads** start on demand (a burst of N jobs runs on N threads as soon as they start)
+      and those beyond ``size`` exit after a while idle; they are daemons, so a handler stuck
+      past the shutdown timeout cannot keep the process alive. No Future per job: results
+      travel back through a :class:`Mailbox`.
 
     Jobs have a ``kind`` (``"app"`` for app code that may take long, ``"close"`` for an
-    iterable's ``close()``), so shutdown can say truthfully what it abandons.
+    iterable's ``close()``, which needs no slot), so shutdown can say truthfully what it
+    abandons.
     """
 
-    def __init__(self, size: int, name: str) -> None:
+    #: Seconds an extra thread (beyond ``size``) stays idle before it exits.
+    IDLE_EXIT = 10.0
+
+    def __init__(self, size: int, name: str, per_owner: int = 0,
+                 max_threads: int = 0) -> None:
         self._size = size
         self._name = name
+        self._per_owner = per_owner
+        self._max_threads = max_threads or size + max(32, 4 * size)
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._threads = 0
+        self._serial = 0
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._idle = 0
-        #: Jobs queued and not yet taken by a thread.
-        self._pending = 0
-        #: Running jobs by kind.
+        #: Slots held (by running jobs not waiting for their client).
+        self._held = 0
+        #: Jobs handed to threads and not finished, by kind.
         self._running: dict[str, int] = {}
+        #: Jobs waiting for a slot, per owner, owners in turn order.
+        self._backlog: dict = {}
+        #: Slots held per owner.
+        self._owner_held: dict = {}
         self._closed = False
 
     @property
     def size(self) -> int:
         return self._size
 
-    def submit(self, fn, *args, kind: str = "app") -> None:
+    def submit(self, fn, *args, kind: str = "app", owner=None) -> None:
+        """Run ``fn(*args)``: now if a slot is free (``"close"`` jobs always), else when
+        ``owner``'s turn comes."""
         if self._closed:
             raise RuntimeError("the worker pool is shut down")
-        thread = None
+        job = (fn, args, kind, owner)
         with self._lock:
-            self._pending += 1
-            if self._pending > self._idle and len(self._threads) < self._size:
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"{self._name}-{len(self._threads)}")
-                self._threads.append(thread)
-        self._jobs.put((fn, args, kind))
-        if thread is not None:
-            thread.start()
+            if kind != "app":
+                self._start(job)
+            elif self._held < self._size and self._owner_may_run(owner) and \
+                    owner not in self._backlog:
+                self._take_slot(owner)
+                self._start(job)
+            else:
+                self._backlog.setdefault(owner, deque()).append(job)
 
+    def forget(self, owner) -> list:
+        """Drop ``owner``'s jobs still waiting for a slot; returns them."""
+        with self._lock:
+            return list(self._backlog.pop(owner, ()))
+
+    # -- inside the lock ------------------------------------------------------------------
+    def _owner_may_run(self, owner) -> bool:
+        return not self._per_owner or self._owner_held.get(owner, 0) < self._per_owner
+
+    def _take_slot(self, owner) -> None:
+        self._held += 1
+        self._owner_held[owner] = self._owner_held.get(owner, 0) + 1
+
+    def _give_slot(self, owner) -> None:
+        self._held -= 1
+        left = self._owner_held[owner] - 1
+        if left:
+            self._owner_held[owner] = left
+        else:
+            del self._owner_held[owner]
+        self._admit()
+
+    def _admit(self) -> None:
+        """Hand free slots to waiting jobs, one owner after another."""
+        backlog = self._backlog
+        while backlog and self._held < self._size:
+            for owner in backlog:
+                if self._owner_may_run(owner):
+                    break
+            else:
+                return  # every waiting owner is at its cap
+            jobs = backlog.pop(owner)
+            job = jobs.popleft()
+            if jobs:
+                backlog[owner] = jobs  # to the end of the turn order
+            self._take_slot(owner)
+            self._start(job)
+
+    def _start(self, job) -> None:
+        kind = job[2]
+        self._running[kind] = self._running.get(kind, 0) + 1
+        self._jobs.put(job)
+        if self._idle:
+            self._idle -= 1  # that thread is as good as taken
+            return
+        if self._threads < self._max_threads:
+            self._threads += 1
+            self._serial += 1
+            threading.Thread(target=self._work, daemon=True,
+                             name=f"{self._name}-{self._serial}").start()
+
+    # -- worker threads -------------------------------------------------------------------
     def _work(self) -> None:
         jobs = self._jobs
         lock = self._lock
-        running = self._running
+        _current.pool = self
         while True:
-            with lock:
-                self._idle += 1
-            job = jobs.get()
-            with lock:
-                self._idle -= 1
-                if job is None:
-                    return
-                self._pending -= 1
-                kind = job[2]
-                running[kind] = running.get(kind, 0) + 1
             try:
-                job[0](*job[1])
+                job = jobs.get(timeout=self.IDLE_EXIT if self._threads > self._size else None)
+            except queue.Empty:
+                with lock:
+                    if self._threads > self._size and self._idle > 0:
+                        self._threads -= 1
+                        self._idle -= 1
+                        return
+                continue
+            if job is None:
+                return
+            fn, args, kind, owner = job
+            _current.owner = owner if kind == "app" else _NO_SLOT
+            try:
+                fn(*args)
             except BaseException:  # jobs handle their errors; this is the last resort
                 log.exception("unhandled error in a WSGI worker thread")
             finally:
                 with lock:
-                    running[kind] -= 1
-                    if not self._pending and not any(running.values()):
+                    self._running[kind] -= 1
+                    self._idle += 1
+                    if kind == "app":
+                        self._give_slot(owner)
+                    if not self._backlog and not any(self._running.values()):
                         self._drained.notify_all()
 
+    def _begin_wait(self) -> None:
+        owner = _current.owner
+        if owner is not _NO_SLOT:
+            with self._lock:
+                self._give_slot(owner)
+
+    def _end_wait(self) -> None:
+        owner = _current.owner
+        if owner is not _NO_SLOT:
+            with self._lock:
+                self._take_slot(owner)  # may exceed size for a moment: the job must go on
+
+    # -- state ----------------------------------------------------------------------------
     @property
     def busy(self) -> int:
-        """Jobs running now."""
+        """Jobs running now (waiting for their client included)."""
         with self._lock:
             return sum(self._running.values())
 
@@ -106,27 +201,48 @@ class WorkerPool:
         with self._lock:
             return self._running.get(kind, 0)
 
+    @property
+    def threads(self) -> int:
+        return self._threads
+
     def shutdown(self, timeout: float = 0.0) -> int:
-        """Let queued and running jobs finish for up to ``timeout`` seconds, then stop the
-        idle threads; returns how many ``"app"`` jobs are still running (abandoned: the
-        threads are daemons). Queued jobs not started by then are dropped."""
+        """Let running jobs finish for up to ``timeout`` seconds, then stop the idle
+        threads; returns how many ``"app"`` jobs are still running (abandoned: the threads
+        are daemons). Jobs still waiting for a slot are dropped."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self._pending or any(self._running.values()):
+            self._backlog.clear()
+            while any(self._running.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._drained.wait(left)
             self._closed = True
             abandoned = self._running.get("app", 0)
-        try:
-            while True:
-                self._jobs.get_nowait()
-        except queue.Empty:
-            pass
-        for _ in self._threads:
+            threads = self._threads
+        for _ in range(threads):
             self._jobs.put(None)
         return abandoned
+
+
+#: Per worker thread: the pool it belongs to and the owner of the job it runs.
+_current = threading.local()
+_NO_SLOT = object()
+
+
+@contextlib.contextmanager
+def blocking():
+    """Wrap a wait for the client (a blocking body read): inside a pool job, its slot is
+    given to another job for the duration of the wait."""
+    pool = getattr(_current, "pool", None)
+    if pool is None:
+        yield
+        return
+    pool._begin_wait()
+    try:
+        yield
+    finally:
+        pool._end_wait()
 
 
 class Mailbox:

@@ -102,10 +102,6 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self.ip = None
         self.client_port = None
         self.base_environ: dict | None = None
-        #: App jobs of this connection running in the worker pool, and those waiting for a
-        #: turn (the per-connection cap, kept by the runner).
-        self.jobs_running = 0
-        self.jobs_waiting: list = []
         self._stream_bodies = config.stream_request_bodies or getattr(
             component.app, "stream_request_bodies", False)
         self._spool = not self.runner.dispatch_early and not self._stream_bodies

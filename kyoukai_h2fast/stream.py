@@ -29,6 +29,7 @@ import threading
 from collections import deque
 
 from .errors import BodyNotReadyError, BodyTimeoutError
+from .execution import blocking
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
@@ -290,7 +291,9 @@ class H2State:
                     self._consumed(len(chunk))
                 if found or self._eof or (size >= 0 and got >= size):
                     break
-                if not cond.wait(timeout):
+                with blocking():  # a wait for the client holds no pool slot
+                    arrived = cond.wait(timeout)
+                if not arrived:
                     raise BodyTimeoutError(
                         f"no request body bytes for {timeout:g} s on stream {self.stream_id}")
         return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -89,6 +89,14 @@ class ServerProcess:
                     return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
+    def peak_rss_kib(self) -> int:
+        """The server's peak resident set size so far (VmHWM)."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmHWM")
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
