@@ -292,7 +292,7 @@ class Peer:
         self.engine = engine_cls(self.config)
         self.ff = FrameFactory()
         self.decoder = Decoder(max_header_list_size=1 << 30)
-        self.decoder.max_allowed_table_size = 1 << 30
+        self.decoder.max_allowed_table_size = 1 << 32
         #: Every frame the server sent (parsed), in order.
         self.frames: list = []
         #: Every receive-side event, in order.

@@ -179,7 +179,7 @@ class _Side:
         from hpack import Decoder
         self.engine = engine_cls(config)
         self.decoder = Decoder(max_header_list_size=1 << 30)
-        self.decoder.max_allowed_table_size = 1 << 30
+        self.decoder.max_allowed_table_size = 1 << 32
         self.partial = []
         self.failed = None
 

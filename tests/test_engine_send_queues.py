@@ -245,7 +245,11 @@ def test_stop_reading_credits_later_data_and_reports_nothing_8_1(engine_cls):
     assert sum(peer.window_updates(frames, 0)) >= sent - 65_535
     assert sum(peer.window_updates(frames, 1)) >= sent - 65_535
     assert peer.recv(peer.ff.data(1, b"", end_stream=True)) == []
-    assert peer.rst_codes(peer.take(), 1) == []
+    frames = peer.take()
+    assert peer.rst_codes(frames, 1) == []
+    # The request ended: a PING wakes clients that wait for the server to send anything.
+    assert [(f.opaque_data, sorted(f.flags)) for f in frames if isinstance(f, PingFrame)] == [
+        (b"\0" * 8, [])]
     assert peer.recv(peer.ff.rst_stream(1)) == []      # gone: closed normally
 
 

@@ -342,7 +342,9 @@ cdef class Engine:
     def stop_reading(self, uint32_t stream_id, Py_ssize_t max_bytes):
         """Further request body of ``stream_id`` is credited at once and not reported; past
         ``max_bytes`` more (flow-controlled) bytes the stream is reset with NO_ERROR (RFC 9113
-        §8.1). The protocol is done with the stream: no StreamReset is reported for it."""
+        §8.1). The protocol is done with the stream: no StreamReset is reported for it. When
+        the peer ends the request, a PING (opaque data all zero) wakes clients that wait for
+        the server before they see the exchange is over."""
         cdef _Stream stream = self._get(stream_id)
         if stream is None or self._phase == P_CLOSED:
             return

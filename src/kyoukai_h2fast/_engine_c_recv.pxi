@@ -8,6 +8,9 @@
 # protocol will see are validated field by field while they are decoded, and turned into the
 # request's header list at the same time.
 
+cdef const unsigned char* _ZERO_PING = b"\0\0\0\0\0\0\0\0"
+
+
 cdef struct _BlockCtx:
     PyObject* headers             # the list to fill, or NULL (block only decoded)
     bint check_fields             # validate with ``check``
@@ -207,7 +210,11 @@ cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
     if stream.stop_reading:                # nobody reads it: credited now, not reported
         self._credit(stream if stream.state != S_CLOSED else None, flow)
         stream.discard_left -= flow
-        if stream.discard_left < 0 and not end:     # enough: end the request (§8.1)
+        if end:
+            # Some clients (curl 7.88) that had the whole response before they finished the
+            # upload wait for anything from the server before they see the exchange is over.
+            self._ctrl.append_ping(_ZERO_PING, False)
+        elif stream.discard_left < 0:      # enough: end the request (§8.1)
             self._ctrl.append_rst_stream(sid, E_NO_ERROR)
             self._free(stream, S_RESET_LOCAL)
         return 0
