@@ -156,6 +156,7 @@ def test_a_body_not_matching_content_length_is_a_stream_error_8_1_1(engine_cls, 
         events += peer.recv(peer.ff.data(1, b"b" * size,
                                          end_stream=end_on_data and i == len(sizes) - 1))
     assert events[-1] == StreamReset(1, PROTOCOL_ERROR, False)
+    assert events[-1].reason.startswith("content-length mismatch")   # the log says why
     assert peer.rst_codes(peer.take(), 1) == [PROTOCOL_ERROR]
     assert peer.recv(peer.ff.data(1, b"late")) == []      # we reset it: ignored (§5.1)
 

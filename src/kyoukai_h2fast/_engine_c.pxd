@@ -199,6 +199,7 @@ cdef class Engine:
     cdef WriteBuffer _ctrl                # control frames and header blocks, in order
     cdef ByteBuffer _block                # scratch for encoded header blocks
     cdef list _send_events
+    cdef object _malformed                # why the last field block was malformed (a str)
     # rapid-reset guard
     cdef double _reset_epoch
     cdef Py_ssize_t _reset_counts[20]
@@ -212,7 +213,7 @@ cdef class Engine:
     cdef int _free(self, _Stream stream, uint8_t final_state) except -1
     cdef int _credit(self, _Stream stream, int64_t size) except -1
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,
-                           bint notify, list events) except -1
+                           bint notify, list events, str reason=*) except -1
     cdef int _fail(self, uint32_t error_code, str message, bytes debug=*) except -1
     cdef int _ring_add(self, _Stream stream) except -1
     cdef int _ring_remove(self, _Stream stream) noexcept

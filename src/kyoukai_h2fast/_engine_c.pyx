@@ -454,14 +454,14 @@ cdef class Engine:
         return 0
 
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,
-                           bint notify, list events) except -1:
+                           bint notify, list events, str reason=None) except -1:
         """RST_STREAM (RFC 9113 §5.4.2); the stream ends in RESET_LOCAL. ``notify``: the
-        protocol knows the stream (it is live) and gets a StreamReset."""
+        protocol knows the stream (it is live) and gets a StreamReset (saying ``reason``)."""
         self._ctrl.append_rst_stream(stream_id, error_code)
         if stream is not None:
             self._free(stream, S_RESET_LOCAL)
             if notify and not stream.stop_reading:
-                events.append(_stream_reset(stream_id, error_code, False))
+                events.append(_stream_reset(stream_id, error_code, False, reason))
         else:
             self._remember(stream_id, S_RESET_LOCAL, 0)
         return 0

@@ -101,8 +101,12 @@ _RESET_REASONS = {
 }
 
 
-cdef inline object _stream_reset(uint32_t stream_id, uint32_t error_code, bint remote):
+cdef inline object _stream_reset(uint32_t stream_id, uint32_t error_code, bint remote,
+                                 str reason=None):
+    """StreamReset; ``reason`` (why the engine reset it) goes in its ``reason`` field when
+    the class has one (free text, not compared)."""
     if _L_RESET.count > 3:
-        return _event(&_L_RESET, _StreamReset, stream_id, error_code, remote,
-                      "" if remote else _RESET_REASONS.get(error_code, f"0x{error_code:x}"))
+        if reason is None:
+            reason = "" if remote else _RESET_REASONS.get(error_code, f"0x{error_code:x}")
+        return _event(&_L_RESET, _StreamReset, stream_id, error_code, remote, reason)
     return _event(&_L_RESET, _StreamReset, stream_id, error_code, remote)

@@ -12,6 +12,7 @@ cdef const unsigned char* _ZERO_PING = b"\0\0\0\0\0\0\0\0"
 
 
 cdef struct _BlockCtx:
+    PyObject* engine              # borrowed: where the reason of a malformation goes
     PyObject* headers             # the list to fill, or NULL (block only decoded)
     bint check_fields             # validate with ``check``
     bint malformed                # a field broke RFC 9113 §8.2/§8.3 (then nothing is built)
@@ -27,8 +28,9 @@ cdef int _on_field(void* raw, HeaderField* f) except -1:
         try:
             field_block_check_field(&ctx.check, <const unsigned char*>f.name, f.name_len,
                                     <const unsigned char*>f.value, f.value_len)
-        except MalformedRequestError:
+        except MalformedRequestError as e:
             ctx.malformed = True   # keep decoding (HPACK state), stop building
+            (<Engine>ctx.engine)._malformed = str(e)
             return 0
     if ctx.headers != NULL:
         name = (<object>f.name_obj if f.name_obj != NULL
@@ -45,8 +47,9 @@ cdef Py_ssize_t _finish_block(_BlockCtx* ctx) except -2:
         return -1
     try:
         return field_block_check_finish(&ctx.check)
-    except MalformedRequestError:
+    except MalformedRequestError as e:
         ctx.malformed = True
+        (<Engine>ctx.engine)._malformed = str(e)
         return -1
 
 
@@ -65,7 +68,9 @@ cdef int _decode(Engine self, FrameView* v, _BlockCtx* ctx) except -1:
     return 0
 
 
-cdef inline void _block_ctx(_BlockCtx* ctx, object headers, bint check, bint trailers) noexcept:
+cdef inline void _block_ctx(_BlockCtx* ctx, Engine engine, object headers, bint check,
+                            bint trailers) noexcept:
+    ctx.engine = <PyObject*>engine
     ctx.headers = <PyObject*>headers if headers is not None else NULL
     ctx.check_fields = check
     ctx.malformed = False
@@ -114,17 +119,25 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
         t = STREAM_TABLE[stream.state][input]
         if t.outcome == O_OK:
             headers = []
-        _block_ctx(&ctx, headers, t.outcome == O_OK, True)
+        _block_ctx(&ctx, self, headers, t.outcome == O_OK, True)
         _decode(self, v, &ctx)
+        if t.outcome == O_STREAM_CLOSED:
+            return self._stream_error(stream, sid, E_STREAM_CLOSED, True, events)
         if t.outcome != O_OK:
-            return self._stream_error(stream, sid, E_STREAM_CLOSED if t.outcome == O_STREAM_CLOSED
-                                      else E_PROTOCOL_ERROR, True, events)
+            return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events,
+                                      "trailers without END_STREAM (PROTOCOL_ERROR)")
         if self_dependent:
-            return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events)
+            return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events,
+                                      "the stream depends on itself (PROTOCOL_ERROR)")
         _finish_block(&ctx)
-        if ctx.malformed or (stream.content_length >= 0
-                             and stream.content_length != stream.received):
-            return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events)
+        if ctx.malformed:
+            return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events,
+                                      f"malformed trailers: {self._malformed}")
+        if stream.content_length >= 0 and stream.content_length != stream.received:
+            return self._stream_error(
+                stream, sid, E_PROTOCOL_ERROR, True, events,
+                f"content-length mismatch ({stream.content_length} declared, "
+                f"{stream.received} received before the trailers)")
         if headers is not None:
             events.append(_event(&_L_TRAILERS, _TrailersReceived, sid, headers))
         return _end_remote(self, stream, t.next_state)
@@ -134,7 +147,7 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
                   or self._open_streams >= self._max_streams)
         if not refuse and not self_dependent:
             headers = []
-        _block_ctx(&ctx, headers, headers is not None, False)
+        _block_ctx(&ctx, self, headers, headers is not None, False)
         _decode(self, v, &ctx)
         self._highest = sid
         if refuse:
@@ -147,7 +160,7 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
         stream = _new_stream(self, sid, t.next_state, content_length)
         events.append(_event(&_L_REQUEST, _RequestReceived, sid, headers, end, content_length))
         return 0
-    _block_ctx(&ctx, None, False, False)
+    _block_ctx(&ctx, self, None, False, False)
     _decode(self, v, &ctx)
     if sid & 1 == 0:
         return self._fail(E_PROTOCOL_ERROR, f"HEADERS on stream {sid}: not a client stream id")
@@ -202,7 +215,9 @@ cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
     if stream.content_length >= 0 and (
             stream.received > stream.content_length
             or (end and stream.received != stream.content_length)):   # §8.1.1
-        self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events)
+        self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events,
+                           f"content-length mismatch ({stream.content_length} declared, "
+                           f"{stream.received} received)")
         self._credit(None, flow)
         return 0
     if end:
@@ -284,7 +299,8 @@ cdef int _recv_priority(Engine self, FrameView* v, list events) except -1:
         return 0
     stream = self._get(sid)
     if stream is not None:
-        return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events)
+        return self._stream_error(stream, sid, E_PROTOCOL_ERROR, True, events,
+                                  "the stream depends on itself (PROTOCOL_ERROR)")
     t = STREAM_TABLE[self._state_of(sid, &memory)][I_RECV_PRIORITY_SELF]
     return _outcome_not_live(self, sid, t, E_PROTOCOL_ERROR, "PRIORITY depending on itself")
 
