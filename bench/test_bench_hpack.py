@@ -14,6 +14,10 @@ Workloads (request field blocks as clients send them):
 made outside the timing); ``repeat``: the same fields again on a warmed-up table (indexed);
 ``100-multiplexed``: 100 blocks encoded with one encoder, decoded in order by a fresh decoder.
 The blocks decoded are ``hpack.Encoder``'s, so every decoder sees the same octets.
+
+Every decode benchmark runs twice: ``raw`` (``decode(block, raw=True)``, bytes fields, what h2
+asks for) and ``str`` (``decode(block)``, the default: fields decoded as UTF-8 ``str``, what
+direct users of ``hpack`` get); each is compared with ``hpack`` doing the same.
 """
 from __future__ import annotations
 
@@ -106,46 +110,57 @@ def _encoded_first(fields) -> bytes:
 
 
 # ---- decode ------------------------------------------------------------------------------
+OUTPUTS = [pytest.param(True, id="raw"), pytest.param(False, id="str")]
 
+
+def _output(raw: bool) -> str:
+    return "raw" if raw else "str"
+
+
+@pytest.mark.parametrize("raw", OUTPUTS)
 @pytest.mark.parametrize("workload", list(WORKLOADS))
-def test_decode_first(benchmark, impl, workload):
+def test_decode_first(benchmark, impl, workload, raw):
     block = _encoded_first(WORKLOADS[workload])
-    expected = hpack.Decoder().decode(block, raw=True)
-    benchmark.group = f"decode {workload} first (x{POOL})"
+    expected = hpack.Decoder().decode(block, raw=raw)
+    benchmark.group = f"decode {workload} first (x{POOL}), {_output(raw)}"
 
     def run(decoders):
         for decoder in decoders:
-            decoder.decode(block, raw=True)
+            decoder.decode(block, raw)
 
     benchmark.pedantic(run, setup=lambda: (([impl.Decoder() for _ in range(POOL)],), {}),
                        rounds=100)
-    assert impl.Decoder().decode(block, raw=True) == expected
+    assert impl.Decoder().decode(block, raw=raw) == expected
 
 
+@pytest.mark.parametrize("raw", OUTPUTS)
 @pytest.mark.parametrize("workload", list(WORKLOADS))
-def test_decode_repeat(benchmark, impl, workload):
+def test_decode_repeat(benchmark, impl, workload, raw):
     encoder = hpack.Encoder()
     first = encoder.encode(_as_h2_sends(WORKLOADS[workload]))
     block = encoder.encode(_as_h2_sends(WORKLOADS[workload]))
     decoder = impl.Decoder()
-    decoder.decode(first, raw=True)
-    benchmark.group = f"decode {workload} repeat"
-    result = benchmark(decoder.decode, block, True)     # indexed fields: the table is unchanged
-    assert result == hpack.Decoder().decode(first, raw=True)
+    decoder.decode(first, raw)
+    benchmark.group = f"decode {workload} repeat, {_output(raw)}"
+    result = benchmark(decoder.decode, block, raw)      # indexed fields: the table is unchanged
+    assert result == hpack.Decoder().decode(first, raw=raw)
 
 
-def test_decode_100_multiplexed(benchmark, impl):
+@pytest.mark.parametrize("raw", OUTPUTS)
+def test_decode_100_multiplexed(benchmark, impl, raw):
     encoder = hpack.Encoder()
     blocks = [encoder.encode(_as_h2_sends(r)) for r in MULTIPLEXED]
-    benchmark.group = "decode 100-multiplexed (one table)"
+    benchmark.group = f"decode 100-multiplexed (one table), {_output(raw)}"
 
     def run(decoder):
         for block in blocks:
-            decoder.decode(block, raw=True)
+            decoder.decode(block, raw)
 
     benchmark.pedantic(run, setup=lambda: ((impl.Decoder(),), {}), rounds=60)
     decoder = impl.Decoder()
-    assert [decoder.decode(b, raw=True) for b in blocks] == MULTIPLEXED
+    expected = MULTIPLEXED if raw else [[(n.decode(), v.decode()) for n, v in r]
+                                        for r in MULTIPLEXED]
+    assert [decoder.decode(b, raw) for b in blocks] == expected
 
 
 # ---- encode ------------------------------------------------------------------------------

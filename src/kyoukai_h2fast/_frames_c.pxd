@@ -56,6 +56,14 @@ and ``WriteBuffer.add_*`` methods do.
 
 Lifetime: ``payload`` and ``data`` point into the buffer (or into the ``bytes`` object given to
 ``add_data``) and stay valid until the next call of ``next_frame``/``add_data``/``add_bytes``.
+A ``bytes`` object given to ``add_data`` is read in place and referenced until ``next_frame``
+returns 0; a caller that stops earlier for good (a connection error) calls ``detach_input()``
+so that the read is not kept alive (Python iteration does this itself).
+
+Memory: the read buffer holds at most the one incomplete frame (plus what ``add_bytes`` copied);
+it, the joined header block and ``WriteBuffer``'s storage come from a pool of fixed size classes
+(``_frames_c_pool.pxi``: 2^k + 1 KiB, 2 KiB to 65 KiB, a bounded number kept idle; larger ones
+exact and freed) and go back to it as soon as they are empty (a ``WriteBuffer`` keeps 5 KiB).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
@@ -133,6 +141,11 @@ cdef class FrameBuffer:
     cdef int _append(self, const unsigned char* data, Py_ssize_t n) except -1
     cdef int _park(self) except -1
     cdef int _block_add(self, FrameView* v) except -1
+    cdef int _fill(self) except -1
+    cdef int _release_block(self) except -1
+    # Copy the unread rest of the object given to add_data into the read buffer and drop the
+    # reference (for a caller that stops before next_frame returned 0; see Lifetime above).
+    cdef int detach_input(self) except -1
 
 
 cdef class WriteBuffer:
@@ -162,6 +175,7 @@ cdef class WriteBuffer:
     cdef int append_goaway(self, uint32_t last_stream_id, uint32_t error_code,
                            const unsigned char* debug, Py_ssize_t n) except -1
     cpdef bytes take(self)     # the contents as bytes; the buffer is emptied
+    cdef int _emptied(self) except -1
 
 
 cdef inline void write_frame_header(unsigned char* out, Py_ssize_t length, uint8_t type,

@@ -9,6 +9,11 @@ to hyperframe's ``serialize()``), direct serializers taking plain values, and ``
 ``count_frames`` over the C-level API declared in ``_frames_c.pxd`` (``FrameBuffer.next_frame``,
 ``WriteBuffer``), which the Cython connection core uses without a Python object per frame.
 
+Buffers come from a pool of fixed size classes (``_frames_c_pool.pxi``) and go back to it as
+soon as they are empty; a received ``bytes`` object is read in place but never kept past its
+iteration (see :class:`_FrameIterator`): under varied bad input, buffers of odd sizes kept for a
+connection's life left glibc's heap fragmented (issue 14).
+
 The pure-Python twin is :mod:`kyoukai_h2fast._frames_py`. Leaves to others: what frames mean
 (stream states, flow control, SETTINGS semantics) and HPACK.
 """
@@ -17,7 +22,6 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromSt
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_CheckExact, PyDict_Next, PyDict_SetItem, PyDict_Size
 from cpython.long cimport PyLong_AsUnsignedLongLong, PyLong_Check
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.set cimport PySet_Add, PySet_Contains
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
@@ -44,7 +48,6 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef enum:
-    _READ_BUFFER_KEEP = 1 << 18     # a read buffer larger than this is freed once empty
     _ASSOC_ANY = 0
     _ASSOC_STREAM = 1               # the stream id must be non-zero
     _ASSOC_CONNECTION = 2           # the stream id must be zero
@@ -62,6 +65,9 @@ cdef tuple _FRAME_CLASSES = (DataFrame, HeadersFrame, PriorityFrame, RstStreamFr
 cdef tuple _VALID_FLAGS = tuple({flag.name for flag in cls.defined_flags} for cls in _FRAME_CLASSES)
 cdef set _NO_VALID_FLAGS = set()
 cdef object _FlagsClass = Flags
+
+
+include "_frames_c_pool.pxi"
 
 
 cdef inline object _new_instance(object cls):
@@ -197,8 +203,8 @@ cdef class FrameBuffer:
         self._ext = None
 
     def __dealloc__(self):
-        PyMem_Free(self._buf)
-        PyMem_Free(self._block)
+        buffer_release(self._buf, self._cap)
+        buffer_release(self._block, self._block_cap)
 
     cdef int _check_preamble(self, const unsigned char* data, Py_ssize_t n) except -1:
         """RFC 9113 §3.4: the client preface, checked as it arrives; returns the bytes it used."""
@@ -210,40 +216,74 @@ cdef class FrameBuffer:
         return used
 
     cdef int _append(self, const unsigned char* data, Py_ssize_t n) except -1:
+        """Copy ``data`` after the unread bytes; a larger buffer comes from the pool."""
         cdef Py_ssize_t unread = self._end - self._start
         cdef Py_ssize_t cap
         cdef unsigned char* grown
         if n <= 0:
             return 0
         if self._end + n > self._cap:
-            if self._start:
+            if unread + n <= self._cap:
                 memmove(self._buf, self._buf + self._start, unread)
-                self._start = 0
-                self._end = unread
-            if unread + n > self._cap:
-                cap = self._cap * 2
-                if cap < unread + n:
-                    cap = unread + n
-                if cap < 4096:
-                    cap = 4096
-                grown = <unsigned char*>PyMem_Realloc(self._buf, cap)
-                if grown == NULL:
-                    raise MemoryError()
+            else:
+                grown = buffer_acquire(unread + n, &cap)
+                if unread:
+                    memcpy(grown, self._buf + self._start, unread)
+                buffer_release(self._buf, self._cap)
                 self._buf = grown
                 self._cap = cap
+            self._start = 0
+            self._end = unread
         memcpy(self._buf + self._end, data, n)
         self._end += n
         return 0
 
+    cdef int _fill(self) except -1:
+        """The read buffer starts with an incomplete frame: complete it (its 9-byte header, then
+        its payload) from the zero-copy input, as far as that goes. Only what the frame needs is
+        copied, so the read buffer never holds more than one frame (and one size class)."""
+        cdef Py_ssize_t want, take, length
+        cdef const unsigned char* p
+        while self._ext is not None:
+            if self._end - self._start < FRAME_HEADER_LENGTH:
+                want = FRAME_HEADER_LENGTH - (self._end - self._start)
+            else:
+                p = self._buf + self._start
+                length = (<Py_ssize_t>p[0] << 16) | (<Py_ssize_t>p[1] << 8) | p[2]
+                if length > self.max_frame_size:
+                    return 0                    # next_frame rejects it from its header
+                want = FRAME_HEADER_LENGTH + length - (self._end - self._start)
+                if want <= 0:
+                    return 0
+            take = self._ext_len - self._ext_pos
+            if take > want:
+                take = want
+            self._append(self._ext_ptr + self._ext_pos, take)
+            self._ext_pos += take
+            if self._ext_pos == self._ext_len:
+                self._ext = None
+            if take < want or self._end - self._start > FRAME_HEADER_LENGTH:
+                return 0                        # input exhausted, or the frame is complete
+        return 0
+
+    cdef int detach_input(self) except -1:
+        """Stop referencing the object given to ``add_data``: its unread bytes are copied into
+        the read buffer (views already returned stay valid until the next call)."""
+        if self._ext is not None:
+            self._append(self._ext_ptr + self._ext_pos, self._ext_len - self._ext_pos)
+            self._ext = None
+        return 0
+
     cdef int _park(self) except -1:
-        """Move the unread rest of a zero-copy input into the read buffer, drop the input."""
+        """Move the unread rest of a zero-copy input (less than one frame: see next_frame) into
+        the read buffer and drop the input; an emptied read buffer goes back to the pool."""
         if self._ext is not None:
             self._append(self._ext_ptr + self._ext_pos, self._ext_len - self._ext_pos)
             self._ext = None
         if self._start == self._end:
             self._start = self._end = 0
-            if self._cap > _READ_BUFFER_KEEP:
-                PyMem_Free(self._buf)
+            if self._buf != NULL:
+                buffer_release(self._buf, self._cap)
                 self._buf = NULL
                 self._cap = 0
         return 0
@@ -259,10 +299,11 @@ cdef class FrameBuffer:
         return 0
 
     def add_data(self, data):
-        """Add received bytes (any contiguous buffer). ``bytes`` are read in place when possible."""
+        """Add received bytes (any contiguous buffer). ``bytes`` are read in place when possible
+        (when a frame is incomplete in the read buffer, only its missing bytes are copied)."""
         cdef Py_buffer view
         cdef Py_ssize_t used = 0, n
-        if PyBytes_CheckExact(data) and self._ext is None and self._start == self._end:
+        if PyBytes_CheckExact(data) and self._ext is None:
             n = PyBytes_GET_SIZE(data)
             if self._preamble_left and n:
                 used = self._check_preamble(<const unsigned char*>PyBytes_AS_STRING(data), n)
@@ -286,17 +327,14 @@ cdef class FrameBuffer:
         if need > self.max_header_block_size:
             self._in_block = 0
             self._block_len = 0
+            self._release_block()
             raise DenialOfServiceError(
                 f"Header block larger than {self.max_header_block_size} bytes")
         if need > self._block_cap:
-            cap = self._block_cap * 2
-            if cap < need:
-                cap = need
-            if cap < 1024:
-                cap = 1024
-            grown = <unsigned char*>PyMem_Realloc(self._block, cap)
-            if grown == NULL:
-                raise MemoryError()
+            grown = buffer_acquire(need, &cap)
+            if self._block_len:
+                memcpy(grown, self._block, self._block_len)
+            buffer_release(self._block, self._block_cap)
             self._block = grown
             self._block_cap = cap
         if v.data_length:
@@ -304,21 +342,43 @@ cdef class FrameBuffer:
         self._block_len = need
         return 0
 
+    cdef int _release_block(self) except -1:
+        """The joined header block is no longer needed: its buffer goes back to the pool."""
+        buffer_release(self._block, self._block_cap)
+        self._block = NULL
+        self._block_cap = 0
+        return 0
+
     cdef int next_frame(self, FrameView* out) except -1:
         cdef const unsigned char* p
         cdef Py_ssize_t avail, length
         cdef uint8_t ftype, association
         cdef uint32_t stream_id
+        cdef bint from_buffer
         if self._block_delivered:
             self._block_delivered = 0
             self._block_len = 0
+            self._release_block()
         while True:
-            if self._ext is not None:
+            # Bytes parked in the read buffer come first (an incomplete frame, completed from
+            # the zero-copy input by _fill); then the zero-copy input is read in place.
+            from_buffer = self._start < self._end
+            if from_buffer:
+                if self._ext is not None:
+                    self._fill()
+                p = self._buf + self._start
+                avail = self._end - self._start
+            elif self._ext is not None:
+                if self._buf != NULL:           # emptied: back to the pool
+                    self._start = self._end = 0
+                    buffer_release(self._buf, self._cap)
+                    self._buf = NULL
+                    self._cap = 0
                 p = self._ext_ptr + self._ext_pos
                 avail = self._ext_len - self._ext_pos
             else:
-                p = self._buf + self._start
-                avail = self._end - self._start
+                p = NULL
+                avail = 0
             if avail < FRAME_HEADER_LENGTH:
                 self._park()
                 return 0
@@ -345,10 +405,10 @@ cdef class FrameBuffer:
             out.stream_id = stream_id
             out.payload = p + FRAME_HEADER_LENGTH
             _parse_body(out, out.payload, length)
-            if self._ext is not None:
-                self._ext_pos += FRAME_HEADER_LENGTH + length
-            else:
+            if from_buffer:
                 self._start += FRAME_HEADER_LENGTH + length
+            else:
+                self._ext_pos += FRAME_HEADER_LENGTH + length
             # RFC 9113 §6.10: a header block is HEADERS/PUSH_PROMISE + CONTINUATIONs, uninterrupted.
             if self._in_block:
                 if ftype != FRAME_CONTINUATION or stream_id != self._block_first.stream_id:
@@ -476,13 +536,51 @@ cdef class FrameBuffer:
                                             else 0)
 
     def __iter__(self):
-        return self
+        return _FrameIterator(self)
 
     def __next__(self):
         cdef FrameView view
         if self.next_frame(&view):
-            return self.frame_object(&view)
+            frame = self.frame_object(&view)
+            # A caller of next() may stop at any frame and never come back: the object given
+            # to add_data must not stay referenced (see _FrameIterator), so its rest is copied.
+            if self._ext is not None:
+                self.detach_input()
+            return frame
         raise StopIteration
+
+
+cdef class _FrameIterator:
+    """``iter(FrameBuffer)``: the buffer's frames as hyperframe objects, read in place.
+
+    h2 stops iterating at the first frame it rejects (a connection error) and never iterates
+    that buffer again, so the object given to ``add_data`` (a whole socket read) would stay
+    referenced until the connection object is collected; received buffers kept past their read
+    fragment the heap (issue 14). When the iterator is dropped (the ``for`` loop ended, by
+    exhaustion or by an exception), the unread rest of that object is copied into the read
+    buffer (nothing to copy after a complete iteration) and the reference is dropped.
+    """
+
+    cdef FrameBuffer _frames
+
+    def __cinit__(self, FrameBuffer frames):
+        self._frames = frames
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef FrameView view
+        if self._frames.next_frame(&view):
+            return self._frames.frame_object(&view)
+        raise StopIteration
+
+    def __dealloc__(self):
+        if self._frames is not None and self._frames._ext is not None:
+            try:
+                self._frames.detach_input()
+            except MemoryError:
+                pass                        # the input stays referenced: nothing is lost
 
 
 def scan_frames(data, Py_ssize_t max_frame_size=16384, bint server=False,
@@ -532,6 +630,42 @@ def parse_frame_header(data):
         return ((p[0] << 16) | (p[1] << 8) | p[2], p[3], p[4], _read32(p + 5) & 0x7FFFFFFF)
     finally:
         PyBuffer_Release(&view)
+
+
+# ---- C-API exercisers (used by the tests; not part of the public API) --------------------
+def _capi_scan_chunks(chunks, Py_ssize_t max_frame_size=16384, bint server=False,
+                      bint copy=False):
+    """Feed ``chunks`` one by one (``add_data``, or ``add_bytes`` with ``copy``) and drain each
+    with ``next_frame`` (the C path, no frame objects). Returns ``(frames, largest read buffer
+    capacity seen)``, frames as ``(length, type, flags, stream_id, data)``."""
+    cdef FrameBuffer buf = FrameBuffer(server)
+    cdef FrameView view
+    cdef Py_ssize_t largest = 0
+    buf.max_frame_size = max_frame_size
+    frames = []
+    for chunk in chunks:
+        if copy:
+            buf.add_bytes(<const unsigned char*>PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk))
+        else:
+            buf.add_data(chunk)
+        while True:
+            if buf._cap > largest:
+                largest = buf._cap
+            if not buf.next_frame(&view):
+                break
+            if buf._cap > largest:
+                largest = buf._cap
+            frames.append((view.length, view.type, view.flags, view.stream_id,
+                           PyBytes_FromStringAndSize(<char*>view.data, view.data_length)))
+    return frames, largest
+
+
+def _capi_capacities(obj):
+    """Bytes of buffer memory an object holds: ``(read buffer, header block buffer)`` of a
+    ``FrameBuffer``, ``(buffer,)`` of a ``WriteBuffer``."""
+    if isinstance(obj, FrameBuffer):
+        return ((<FrameBuffer>obj)._cap, (<FrameBuffer>obj)._block_cap)
+    return ((<WriteBuffer?>obj)._cap,)
 
 
 include "_frames_c_write.pxi"

@@ -8,7 +8,6 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.long cimport PyLong_Check
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
@@ -20,6 +19,7 @@ cdef extern from "Python.h":
 
 cdef enum:
     _MAX_FRAME_SIZE_LIMIT = 16777215      # RFC 9113 §4.2: 2^24 - 1
+    _WRITE_BUFFER_KEEP = 5 * 1024         # an emptied WriteBuffer keeps at most this much
 
 # (flag name, bit) per class, in hyperframe's defined_flags order.
 cdef tuple _BITS_DATA = (("END_STREAM", 0x01), ("PADDED", 0x08))
@@ -434,26 +434,35 @@ cdef class WriteBuffer:
     """Growable output buffer; C ``append_*`` methods and their Python ``add_*`` twins."""
 
     def __dealloc__(self):
-        PyMem_Free(self._buf)
+        buffer_release(self._buf, self._cap)
 
     cdef unsigned char* reserve(self, Py_ssize_t n) except NULL:
         cdef Py_ssize_t cap
         cdef unsigned char* grown
         cdef unsigned char* out
         if self._len + n > self._cap:
+            # Memory comes from the frame layer's buffer pool (fixed size classes).
             cap = self._cap * 2
             if cap < self._len + n:
                 cap = self._len + n
-            if cap < 256:
-                cap = 256
-            grown = <unsigned char*>PyMem_Realloc(self._buf, cap)
-            if grown == NULL:
-                raise MemoryError()
+            grown = buffer_acquire(cap, &cap)
+            if self._len:
+                memcpy(grown, self._buf, self._len)
+            buffer_release(self._buf, self._cap)
             self._buf = grown
             self._cap = cap
         out = self._buf + self._len
         self._len += n
         return out
+
+    cdef int _emptied(self) except -1:
+        """The buffer was emptied: keep a buffer of a standard size, give back a bigger one."""
+        self._len = 0
+        if self._cap > _WRITE_BUFFER_KEEP:
+            buffer_release(self._buf, self._cap)
+            self._buf = NULL
+            self._cap = 0
+        return 0
 
     cdef int append(self, const unsigned char* data, Py_ssize_t n) except -1:
         memcpy(self.reserve(n), data, n)
@@ -521,9 +530,10 @@ cdef class WriteBuffer:
         return 0
 
     cpdef bytes take(self):
-        """The buffered bytes; the buffer is emptied (its memory is kept for reuse)."""
+        """The buffered bytes; the buffer is emptied (memory of a standard size is kept for
+        reuse, a larger buffer is given back)."""
         cdef bytes out = PyBytes_FromStringAndSize(<char*>self._buf, self._len)
-        self._len = 0
+        self._emptied()
         return out
 
     def getvalue(self):
@@ -531,7 +541,7 @@ cdef class WriteBuffer:
         return PyBytes_FromStringAndSize(<char*>self._buf, self._len)
 
     def clear(self):
-        self._len = 0
+        self._emptied()
 
     def __len__(self):
         return self._len

@@ -26,8 +26,9 @@ them after ``decode_block`` returned. A sink that raises stops the decoding and 
 propagates (the decoder's state is then unusable, as after any decoding error).
 
 ``HeaderField.name_obj`` / ``value_obj`` are borrowed ``bytes`` when the decoder already has one
-(static table entries, which are shared and never reallocated, dynamic table entries, and the
-strings of a literal with incremental indexing); NULL for literal strings that were not indexed.
+(static table entries, which are shared and never reallocated, dynamic table entries, the
+strings of a literal with incremental indexing, and a literal name equal to a static table name);
+NULL for other literal strings that were not indexed.
 ``HeaderField.name_index`` is the lowest static table index (RFC 7541 Appendix A) whose name
 equals the field's name, or 0: a cheap dispatch key (2 ``:method``, 4 ``:path``, 6 ``:scheme``,
 1 ``:authority``, 8 ``:status``, 58 ``user-agent``, ...).
@@ -85,6 +86,10 @@ cdef struct TableEntry:
     PyObject* value          # owned bytes
     Py_ssize_t size          # len(name) + len(value) + 32 (RFC 7541 §4.1)
     int name_index           # as HeaderField.name_index
+    # The entry's strings as ``str`` (UTF-8), owned, or NULL until ``Decoder.decode`` (str
+    # output) first needs them: a dynamic entry is decoded to text once, not once per use.
+    PyObject* name_str
+    PyObject* value_str
 
 
 cdef struct DynamicTable:
@@ -119,6 +124,10 @@ cdef class Decoder:
     cdef int _lookup(self, uint64_t index, HeaderField* field) except -1
     cdef Py_ssize_t _read_string(self, const unsigned char* data, Py_ssize_t n, Py_ssize_t pos,
                                  const char** out, Py_ssize_t* out_len) except -1
+    # decode_block's loop; with ``text`` not None the fields are appended to it as str
+    # HeaderTuples (Decoder.decode, raw=False) instead of going to ``sink``.
+    cdef int _decode(self, const unsigned char* data, Py_ssize_t n, HeaderSink* sink,
+                     list text) except -1
 
 
 cdef class Encoder:
@@ -138,15 +147,18 @@ cdef class Encoder:
 
 
 cdef inline int byte_buffer_reserve(ByteBuffer* buf, Py_ssize_t extra) except -1:
-    """Make room for ``extra`` more bytes after ``buf.length`` (may move ``buf.data``)."""
+    """Make room for ``extra`` more bytes after ``buf.length`` (may move ``buf.data``).
+
+    Capacities are powers of two (at least 256): buffers of a few standard sizes are what the
+    allocator reuses best when many connections come and go."""
     cdef Py_ssize_t need = buf.length + extra
     cdef Py_ssize_t capacity
     cdef unsigned char* data
     if need <= buf.capacity:
         return 0
     capacity = buf.capacity * 2 if buf.capacity >= 256 else 256
-    if capacity < need:
-        capacity = need
+    while capacity < need:
+        capacity *= 2
     data = <unsigned char*>realloc(buf.data, <size_t>capacity)
     if data == NULL:
         raise MemoryError()

@@ -10,16 +10,19 @@ The C-level API is documented in ``_hpack_c.pxd``; the pure twin is
 :mod:`kyoukai_h2fast._hpack_py`.
 
 Errors are the ``hpack.exceptions`` classes ``hpack`` raises for the same input; results are
-lists of ``hpack.struct.HeaderTuple`` / ``NeverIndexedHeaderTuple``, like ``hpack``'s.
+lists of ``hpack.struct.HeaderTuple`` / ``NeverIndexedHeaderTuple``, like ``hpack``'s. Text
+output (``decode(block)``, the default) is built in the decoding loop from the C buffers, with
+the ``str`` of static and dynamic table entries made once per entry; a field that is not UTF-8
+fails the block after the whole block is decoded, as in hpack.
 Leaves to others: frame (de)fragmentation, header validation, what to do with errors (h2).
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject, PyTypeObject
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_SIZE
-from cpython.unicode cimport PyUnicode_AsUTF8String
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.limits cimport LLONG_MAX, LLONG_MIN
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
@@ -65,8 +68,30 @@ cdef extern from *:
         return pair;
     #endif
     }
+
+    /* True when s[:n] is ASCII (so it is UTF-8 and its str has 1-byte characters). */
+    static int kh2_is_ascii(const char* s, Py_ssize_t n) {
+        const unsigned char* p = (const unsigned char*)s;
+        uint64_t acc = 0, word;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&word, p + i, 8);
+            acc |= word;
+        }
+        for (; i < n; i++) acc |= p[i];
+        return (acc & 0x8080808080808080ULL) == 0;
+    }
+
+    /* The str of an ASCII s[:n], built directly (as CPython's own _PyUnicode_FromASCII). */
+    static PyObject* kh2_ascii_str(const char* s, Py_ssize_t n) {
+        PyObject* text = PyUnicode_New(n, 127);
+        if (text != NULL && n) memcpy(PyUnicode_1BYTE_DATA(text), s, (size_t)n);
+        return text;
+    }
     """
     object kh2_header_pair(PyTypeObject* tp, object name, object value)
+    bint kh2_is_ascii(const char* s, Py_ssize_t n) noexcept
+    object kh2_ascii_str(const char* s, Py_ssize_t n)
     bint PyBytes_CheckExact(object)
     PyTypeObject* Py_TYPE(object)
 
@@ -76,6 +101,7 @@ cdef PyTypeObject* PLAIN_TUPLE = <PyTypeObject*>tuple
 
 cdef enum:
     SCRATCH_KEEP = 65536           # buffers larger than this are freed between blocks
+    SCRATCH_IDLE = 4096            # decode() keeps at most this much scratch once it returned
 
 include "_hpack_tables.pxi"
 include "_hpack_wire.pxi"
@@ -91,6 +117,44 @@ cdef long long _clamp(object value) except? -1:
 
 
 # ---- decoder -------------------------------------------------------------------------------
+cdef object _text(const char* s, Py_ssize_t n):
+    """``s[:n].decode("utf-8")`` as hpack does it, or None when it is not UTF-8."""
+    if kh2_is_ascii(s, n):
+        return kh2_ascii_str(s, n)
+    try:
+        return PyUnicode_DecodeUTF8(s, n, NULL)
+    except UnicodeDecodeError:
+        return None
+
+
+cdef object _table_text(DynamicTable* t, uint64_t index, bint value):
+    """The str of table entry ``index`` (valid), decoded at most once per entry; or None."""
+    cdef TableEntry* e
+    cdef PyObject** slot
+    cdef PyObject* raw
+    if index <= STATIC_COUNT:
+        return <object>(STATIC_VALUE_STR[index] if value else STATIC_NAME_STR[index])
+    e = _entry(t, <Py_ssize_t>(index - STATIC_COUNT - 1))
+    slot = &e.value_str if value else &e.name_str
+    if slot[0] == NULL:
+        raw = e.value if value else e.name
+        result = _text(PyBytes_AS_STRING(<object>raw), PyBytes_GET_SIZE(<object>raw))
+        if result is None:
+            return None
+        Py_INCREF(result)
+        slot[0] = <PyObject*>result
+    return <object>slot[0]
+
+
+cdef int _raise_not_utf8(const char* s, Py_ssize_t n) except -1:
+    """hpack's error for a field that is not UTF-8 (chained to the UnicodeDecodeError)."""
+    try:
+        PyUnicode_DecodeUTF8(s, n, NULL)
+    except UnicodeDecodeError as err:
+        raise HPACKDecodingError("Unable to decode headers as UTF-8") from err
+    raise SystemError("HPACK: text expected not to be UTF-8")
+
+
 cdef int _append_header_tuple(void* ctx, HeaderField* f) except -1:
     """HeaderSink of Decoder.decode: one HeaderTuple / NeverIndexedHeaderTuple per field."""
     name = <object>f.name_obj if f.name_obj != NULL else PyBytes_FromStringAndSize(f.name, f.name_len)
@@ -167,25 +231,28 @@ cdef class Decoder:
     def decode(self, data, raw=False):
         """Decode one complete field block into a list of ``HeaderTuple`` (as ``hpack``)."""
         cdef list headers = []
+        cdef list text = None if raw else headers
         cdef HeaderSink sink
         cdef Py_buffer view
         sink.on_header = _append_header_tuple
         sink.ctx = <void*>headers
-        if PyBytes_CheckExact(data):
-            self.decode_block(<const unsigned char*>PyBytes_AS_STRING(data),
-                              PyBytes_GET_SIZE(data), &sink)
-        else:
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            try:
-                self.decode_block(<const unsigned char*>view.buf, view.len, &sink)
-            finally:
-                PyBuffer_Release(&view)
-        if raw:
-            return headers
         try:
-            return [h.__class__(h[0].decode("utf-8"), h[1].decode("utf-8")) for h in headers]
-        except UnicodeDecodeError as err:
-            raise HPACKDecodingError("Unable to decode headers as UTF-8") from err
+            if PyBytes_CheckExact(data):
+                self._decode(<const unsigned char*>PyBytes_AS_STRING(data),
+                             PyBytes_GET_SIZE(data), &sink, text)
+            else:
+                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+                try:
+                    self._decode(<const unsigned char*>view.buf, view.len, &sink, text)
+                finally:
+                    PyBuffer_Release(&view)
+        finally:
+            # The results own their objects: evicted entries and Huffman scratch can go now
+            # (a connection that sent one large block does not keep its scratch).
+            self.release_fields()
+            if self._scratch.capacity > SCRATCH_IDLE:
+                byte_buffer_free(&self._scratch)
+        return headers
 
     cdef int release_fields(self) except -1:
         _table_release_deferred(&self._table)
@@ -244,15 +311,25 @@ cdef class Decoder:
 
     cdef int decode_block(self, const unsigned char* data, Py_ssize_t n,
                           HeaderSink* sink) except -1:
+        return self._decode(data, n, sink, None)
+
+    cdef int _decode(self, const unsigned char* data, Py_ssize_t n, HeaderSink* sink,
+                     list text) except -1:
         cdef Py_ssize_t pos = 0
         cdef long long inflated = 0
         cdef bint seen_field = False
+        cdef bint text_mode = text is not None
+        cdef const char* bad_text = NULL        # first string that is not UTF-8 (text mode)
+        cdef Py_ssize_t bad_len = 0
         cdef unsigned char first
         cdef uint64_t index = 0
         cdef int prefix_bits
         cdef HeaderField f
+        cdef DynamicTable* t = &self._table
+        cdef TableEntry* e
         cdef PyObject* name_obj
         cdef PyObject* value_obj
+        name_text = value_text = None
         self.release_fields()
         while pos < n:
             first = data[pos]
@@ -260,6 +337,9 @@ cdef class Decoder:
                 pos = _read_int(data, n, pos, 7, &index)
                 self._lookup(index, &f)
                 f.flags = 0
+                if text_mode and bad_text == NULL:
+                    name_text = _table_text(t, index, False)
+                    value_text = _table_text(t, index, True)
             elif first & 0x40 or not (first & 0x20):        # literal field (§6.2)
                 if first & 0x40:
                     prefix_bits = 6
@@ -270,12 +350,20 @@ cdef class Decoder:
                 if first & ((1 << prefix_bits) - 1):        # indexed name
                     pos = _read_int(data, n, pos, prefix_bits, &index)
                     self._lookup(index, &f)
+                    if text_mode and bad_text == NULL:      # before _table_add moves entries
+                        name_text = _table_text(t, index, False)
                 else:                                       # literal name
                     pos = self._read_string(data, n, pos + 1, &f.name, &f.name_len)
-                    f.name_obj = NULL
                     f.name_index = _static_name_index(f.name, f.name_len)
+                    # A static name is shared (bytes and str) instead of copied.
+                    f.name_obj = STATIC_NAME[f.name_index] if f.name_index else NULL
+                    if text_mode and bad_text == NULL:
+                        name_text = (<object>STATIC_NAME_STR[f.name_index] if f.name_index
+                                     else _text(f.name, f.name_len))
                 pos = self._read_string(data, n, pos, &f.value, &f.value_len)
                 f.value_obj = NULL
+                if text_mode and bad_text == NULL:
+                    value_text = _text(f.value, f.value_len)
                 if first & 0x40:                            # incremental indexing (§6.2.1)
                     name = (<object>f.name_obj if f.name_obj != NULL
                             else PyBytes_FromStringAndSize(f.name, f.name_len))
@@ -286,18 +374,27 @@ cdef class Decoder:
                     # releases the objects stay alive even if this insertion evicts them.
                     Py_INCREF(name)
                     Py_INCREF(value)
-                    _table_add(&self._table, name_obj, value_obj, f.name_index)
+                    _table_add(t, name_obj, value_obj, f.name_index)
                     f.name_obj = name_obj
                     f.value_obj = value_obj
                     f.name = PyBytes_AS_STRING(<object>name_obj)
                     f.value = PyBytes_AS_STRING(<object>value_obj)
+                    if text_mode and bad_text == NULL and t.count:   # this field's text
+                        e = _entry(t, 0)
+                        if e.value == value_obj:            # inserted (not too large)
+                            if name_text is not None:
+                                Py_INCREF(name_text)
+                                e.name_str = <PyObject*>name_text
+                            if value_text is not None:
+                                Py_INCREF(value_text)
+                                e.value_str = <PyObject*>value_text
             else:                                           # dynamic table size update (§6.3)
                 if seen_field:
                     raise HPACKDecodingError("Table size update not at the start of the block")
                 pos = _read_int(data, n, pos, 5, &index)
                 if <long long>index > self._max_allowed:
                     raise InvalidTableSizeError("Encoder exceeded max allowable table size")
-                _table_set_max(&self._table, <long long>index)
+                _table_set_max(t, <long long>index)
                 self._table_size_obj = <long long>index
                 continue
             seen_field = True
@@ -305,9 +402,23 @@ cdef class Decoder:
             if inflated > self._max_list_size:
                 raise OversizedHeaderListError(
                     f"A header list larger than {self._max_header_list_size_obj} has been received")
-            sink.on_header(sink.ctx, &f)
+            if not text_mode:
+                sink.on_header(sink.ctx, &f)
+            elif bad_text == NULL:
+                # As hpack, a field that is not UTF-8 fails the block only once the whole block
+                # is decoded (the table keeps every update; table and size errors come first).
+                if name_text is None:
+                    bad_text, bad_len = f.name, f.name_len
+                elif value_text is None:
+                    bad_text, bad_len = f.value, f.value_len
+                else:
+                    text.append(kh2_header_pair(
+                        NEVER_INDEXED_TUPLE if f.flags & HPACK_NEVER_INDEXED else HEADER_TUPLE,
+                        name_text, value_text))
         if self._table.max_size > self._max_allowed:
             raise InvalidTableSizeError("Encoder did not shrink table size to within the max")
+        if bad_text != NULL:
+            _raise_not_utf8(bad_text, bad_len)
         return 0
 
 

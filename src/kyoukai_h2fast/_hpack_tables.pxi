@@ -35,6 +35,9 @@ cdef enum:
 # Index 1..61; entries of one name are consecutive, from STATIC_FIRST[i] for STATIC_SAME[i].
 cdef PyObject* STATIC_NAME[STATIC_COUNT + 1]
 cdef PyObject* STATIC_VALUE[STATIC_COUNT + 1]
+# The same strings as ``str`` (for Decoder.decode's text output), shared like the bytes.
+cdef PyObject* STATIC_NAME_STR[STATIC_COUNT + 1]
+cdef PyObject* STATIC_VALUE_STR[STATIC_COUNT + 1]
 cdef int STATIC_FIRST[STATIC_COUNT + 1]
 cdef int STATIC_SAME[STATIC_COUNT + 1]
 # Distinct static names by length: STATIC_BY_LEN[len][k] is the first index of a name.
@@ -50,6 +53,10 @@ cdef int _init_static_table() except -1:
         name = names.setdefault(name, name)          # one object per distinct name
         STATIC_NAME[i] = <PyObject*>name
         STATIC_VALUE[i] = <PyObject*>value
+        name_str, value_str = _STATIC_TABLE_STR[i - 1]
+        name_str = names.setdefault(name_str, name_str)
+        STATIC_NAME_STR[i] = <PyObject*>name_str
+        STATIC_VALUE_STR[i] = <PyObject*>value_str
         first = STATIC_FIRST[i - 1] if i > 1 and _STATIC_TABLE[i - 2][0] == name else i
         STATIC_FIRST[i] = first
         STATIC_SAME[first] = i - first + 1
@@ -63,7 +70,8 @@ cdef int _init_static_table() except -1:
         STATIC_SAME[i] = STATIC_SAME[STATIC_FIRST[i]]
     return 0
 
-_init_static_table()            # _STATIC_TABLE (a module global) keeps the objects alive
+_STATIC_TABLE_STR = tuple((name.decode(), value.decode()) for name, value in _STATIC_TABLE)
+_init_static_table()            # _STATIC_TABLE(_STR) (module globals) keep the objects alive
 
 
 cdef inline bint _bytes_equal(PyObject* obj, const char* data, Py_ssize_t n) noexcept:
@@ -93,7 +101,9 @@ cdef int _reserve_deferred(DynamicTable* t, Py_ssize_t extra) except -1:
     cdef PyObject** grown
     if not t.defer or need <= t.deferred_capacity:
         return 0
-    capacity = max(need, 2 * t.deferred_capacity, 64)
+    capacity = max(2 * t.deferred_capacity, 64)
+    while capacity < need:                 # powers of two: standard sizes for the allocator
+        capacity *= 2
     grown = <PyObject**>malloc(capacity * sizeof(PyObject*))
     if grown == NULL:
         raise MemoryError()
@@ -127,6 +137,9 @@ cdef void _evict_oldest(DynamicTable* t) noexcept:
     t.count -= 1
     _discard(t, e.name)
     _discard(t, e.value)
+    # The str forms are never handed out as borrowed pointers: released at once.
+    Py_XDECREF(e.name_str)
+    Py_XDECREF(e.value_str)
 
 
 cdef int _table_shrink(DynamicTable* t) except -1:
@@ -178,6 +191,8 @@ cdef int _table_add(DynamicTable* t, PyObject* name, PyObject* value,
     e.value = value
     e.size = size
     e.name_index = name_index
+    e.name_str = NULL
+    e.value_str = NULL
     t.count += 1
     t.used += size
     return _table_shrink(t)
