@@ -7,11 +7,15 @@ engine.
 """
 from __future__ import annotations
 
+import gc
+import sys
+
 import pytest
 from hyperframe.frame import DataFrame, GoAwayFrame
 
 from engine_frames import ENGINE_PARAMS, Peer, twin_fault
 from kyoukai_h2fast.constants import ErrorCode
+from kyoukai_h2fast.errors import ConnectionFailed
 from kyoukai_h2fast.events import (ConnectionTerminated, DataReceived, RequestReceived,
                                    ResponseSent)
 
@@ -97,3 +101,20 @@ def test_a_connection_error_sends_goaway_with_the_highest_stream_and_closes_5_4_
     assert peer.engine.data_to_send() == b""
     assert not peer.engine.wants_write
     assert peer.engine.queued_total == 0
+
+
+def test_a_connection_error_lets_go_of_the_received_bytes_5_4_1(engine_cls):
+    """The read that failed the connection (and whatever followed the bad frame in it) is not
+    kept alive by the closed engine."""
+    peer = Peer(engine_cls)
+    peer.open(1, end_stream=False)
+    read = peer.ff.data(7, b"x") + peer.ff.ping() * 1000        # the DATA is an error
+    before = sys.getrefcount(read)
+    code = None
+    try:
+        peer.engine.receive(read)
+    except ConnectionFailed as e:
+        code = e.error_code
+    assert code == ErrorCode.PROTOCOL_ERROR
+    gc.collect()
+    assert sys.getrefcount(read) == before

@@ -98,7 +98,6 @@ cdef enum:
     E_COMPRESSION_ERROR = 0x9
     E_ENHANCE_YOUR_CALM = 0xB
     BLOCK_KEEP = 65536                # an encoded-block scratch larger than this is freed
-    BUFFER_KEEP = 65536               # ... the control buffer, once handed out
     PLAN_KEEP = 1024                  # ... the DATA plan (entries), once written
 
 # The event classes, looked up once.
@@ -515,6 +514,9 @@ cdef class Engine:
         self._goaway_last = last
         self._phase = CONN_TABLE[self._phase][CI_CONNECTION_ERROR].next_state
         _drop_streams(self)
+        # Nothing is read any more: let go of the received bytes (FrameBuffer keeps the object
+        # given to add_data until it has been read to the end).
+        self._frames = FrameBuffer(True)
         raise _ConnectionFailed(error_code, message)
 
 

@@ -317,7 +317,7 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
     out = <unsigned char*>PyBytes_AS_STRING(result)
     if ctrl_length:
         memcpy(out, ctrl._buf, ctrl_length)
-        ctrl._len = 0
+        ctrl._emptied()                          # (a big buffer goes back to the frame pool)
         out += ctrl_length
     for i in range(count):
         entry = &self._plan[i]
@@ -338,10 +338,8 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
 
 
 cdef inline int _shrink(Engine self) except -1:
-    """Memory taken by a burst is given back: a large control buffer or plan is dropped once
-    it has been handed out (the next ones start small)."""
-    if self._ctrl._cap > BUFFER_KEEP:
-        self._ctrl = WriteBuffer()
+    """Memory taken by a burst is given back: a large DATA plan is dropped once written (the
+    control buffer gives its own back when emptied, see ``WriteBuffer._emptied``)."""
     if self._plan_cap > PLAN_KEEP:
         PyMem_Free(self._plan)
         self._plan = NULL
