@@ -1,0 +1,455 @@
+"""Differential tests: the compiled engine against the h2-based twin, on random sessions.
+
+Hypothesis writes a session: frames from the peer (valid and invalid: every frame type, bad
+lengths and stream ids, window overflows, CONTINUATION interleaving, resets at every stage) and
+calls from the server side (responses queued in pieces, resets, acknowledgements,
+stop_reading, priorities, GOAWAY, ``data_to_send`` with random bounds). Both engines get the
+same session; after every step the test compares the events, the connection errors (codes),
+the return values, the send events and the *parsed* output frames (header blocks compared by
+their decoded fields, each engine's blocks decoded in its own HPACK context).
+
+Where the engines differ, RFC 9113 decides. A difference that is a known fault of the twin is
+described in ``engine_frames.TWIN_FAULTS`` (with the RFC text) and recognised by its check in
+:data:`TWIN_DEVIATIONS`, which also asserts that the compiled engine did what the RFC asks; the session stops being compared there
+(the engines' states have diverged), and the test goes on with the next session. Any other
+difference fails the test with the shrunk session.
+"""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine_frames import (TWIN_FAULTS, FrameFactory, describe, engine_classes, parse_frames,
+                           raw_frame)
+from kyoukai_h2fast.config import ServerConfig
+from kyoukai_h2fast.constants import ErrorCode, Flag, FrameType, Setting
+from kyoukai_h2fast.errors import ConnectionFailed
+
+ENGINES = engine_classes()
+
+def _pair():
+    """(compiled, twin); the twin is None while this checkout does not have it: the sessions
+    then still run on the compiled engine, checked against invariants only (_check_alone)."""
+    if "compiled" not in ENGINES:
+        pytest.fail("kyoukai_h2fast._engine_c is not built")
+    return ENGINES["compiled"], ENGINES.get("h2")
+
+
+# -- sessions ---------------------------------------------------------------------------------------
+IDS = st.sampled_from([1, 1, 1, 1, 3, 3, 3, 5, 5, 7, 9, 11, 2, 0])
+SMALL = st.integers(0, 40)
+CODES = st.sampled_from([0, 1, 2, 3, 5, 7, 8, 0xB, 0x42])
+FIELDS = [
+    [],
+    [("content-length", "3")],
+    [("content-length", "0")],
+    [("x-a", "1"), ("x-b", "2")],
+    [("Upper", "x")],                    # malformed
+    [("connection", "close")],           # malformed
+    [("te", "trailers")],
+]
+
+
+@st.composite
+def peer_frame(draw):
+    """One peer action: ("peer", kind, args)."""
+    kind = draw(st.sampled_from([
+        "request", "request", "request", "data", "data", "data", "window_update",
+        "rst_stream", "priority", "settings", "settings_ack", "ping", "goaway", "trailers",
+        "trailers", "split_request", "split_request", "interleaved_block", "raw"]))
+    sid = draw(IDS)
+    if kind == "request":
+        return ("peer", kind, (sid, draw(st.booleans()), draw(st.sampled_from(range(len(FIELDS)))),
+                               draw(st.sampled_from(["GET", "POST", "HEAD"]))))
+    if kind == "data":
+        return ("peer", kind, (sid, draw(st.sampled_from([0, 1, 3, 100, 5000, 16_384])),
+                               draw(st.booleans()),
+                               draw(st.one_of(st.none(), st.integers(0, 255)))))
+    if kind == "window_update":
+        return ("peer", kind, (draw(st.sampled_from([0, 1, 3, 5])),
+                               draw(st.sampled_from([1, 10, 1000, 65_535, 2**30, 2**31 - 1]))))
+    if kind == "rst_stream":
+        return ("peer", kind, (sid, draw(CODES)))
+    if kind == "priority":
+        return ("peer", kind, (sid, draw(st.sampled_from([0, 1, 3, sid]))))
+    if kind == "settings":
+        pairs = draw(st.lists(st.tuples(
+            st.sampled_from([Setting.INITIAL_WINDOW_SIZE, Setting.MAX_FRAME_SIZE,
+                             Setting.HEADER_TABLE_SIZE, Setting.ENABLE_PUSH,
+                             Setting.MAX_CONCURRENT_STREAMS, 0x7A7A]),
+            st.sampled_from([0, 1, 10, 4096, 16_384, 65_535, 100_000, 2**31 - 1, 2**31])),
+            max_size=3, unique_by=lambda pair: pair[0]))
+        return ("peer", kind, (tuple(pairs),))
+    if kind == "trailers":
+        return ("peer", kind, (sid, draw(st.booleans())))
+    if kind == "split_request":
+        return ("peer", kind, (sid, draw(st.integers(1, 4))))
+    if kind == "interleaved_block":
+        return ("peer", kind, (sid, draw(st.sampled_from(["ping", "data", "other-stream"]))))
+    if kind == "raw":
+        return ("peer", kind, (draw(st.sampled_from([0, 1, 2, 3, 4, 6, 7, 8, 9, 0xA, 0x10, 0xFA])),
+                               draw(st.integers(0, 255)), draw(st.sampled_from([0, 1, 2, 3])),
+                               draw(st.binary(max_size=12))))
+    return ("peer", kind, ())
+
+
+@st.composite
+def server_call(draw):
+    kind = draw(st.sampled_from(["respond", "respond", "respond", "more", "more", "reset",
+                                 "acknowledge", "stop_reading", "priority", "goaway", "send",
+                                 "send"]))
+    sid = draw(st.sampled_from([1, 3, 5, 7, 9]))
+    if kind == "respond":
+        return ("server", kind, (sid, draw(st.sampled_from(["103", "200", "204"])),
+                                 draw(st.sampled_from([0, 5, 1000, 20_000, 70_000])),
+                                 draw(st.booleans())))
+    if kind == "more":
+        return ("server", kind, (sid, draw(st.sampled_from([0, 7, 16_384, 40_000])),
+                                 draw(st.booleans())))
+    if kind == "reset":
+        return ("server", kind, (sid, draw(CODES)))
+    if kind == "acknowledge":
+        return ("server", kind, (sid, draw(st.sampled_from([1, 100, 5000, 40_000]))))
+    if kind == "stop_reading":
+        return ("server", kind, (sid, draw(st.sampled_from([0, 100, 10_000]))))
+    if kind == "priority":
+        return ("server", kind, (sid, draw(st.integers(-1, 8)), draw(st.booleans())))
+    if kind == "goaway":
+        return ("server", kind, (draw(CODES),))
+    return ("server", kind, (draw(st.sampled_from([-1, -1, 0, 100, 20_000])),))
+
+
+SESSIONS = st.lists(st.one_of(peer_frame(), server_call()), min_size=4, max_size=60)
+
+
+def _peer_bytes(ff: FrameFactory, kind: str, args: tuple) -> bytes:
+    if kind == "request":
+        sid, end, fields, method = args
+        return ff.request(sid, method=method, end_stream=end, extra=FIELDS[fields])
+    if kind == "data":
+        sid, size, end, pad = args
+        return ff.data(sid, b"d" * size, end_stream=end, pad_length=pad)
+    if kind == "window_update":
+        return ff.window_update(*args)
+    if kind == "rst_stream":
+        return ff.rst_stream(*args)
+    if kind == "priority":
+        sid, depends = args
+        return ff.priority(sid, depends_on=depends)
+    if kind == "settings":
+        return ff.settings_raw(args[0])
+    if kind == "settings_ack":
+        return ff.settings(ack=True)
+    if kind == "ping":
+        return ff.ping()
+    if kind == "goaway":
+        return ff.goaway(1, 0)
+    if kind == "trailers":
+        sid, end = args
+        return ff.headers(sid, [("x-trailer", "t")], end_stream=end)
+    if kind == "split_request":
+        sid, parts = args
+        block = ff.block([(":method", "POST"), (":path", "/s"), (":scheme", "https"),
+                          (":authority", "a"), ("x-long", "l" * 60)])
+        size = -(-len(block) // parts)
+        pieces = [block[i:i + size] for i in range(0, len(block), size)] or [b""]
+        out = ff.headers_block(sid, pieces[0], end_stream=False, end_headers=len(pieces) == 1)
+        for i, piece in enumerate(pieces[1:], 1):
+            out += ff.continuation(sid, piece, end_headers=i == len(pieces) - 1)
+        return out
+    if kind == "interleaved_block":
+        sid, other = args
+        block = ff.block([(":method", "GET"), (":path", "/"), (":scheme", "https"),
+                          (":authority", "a")])
+        out = ff.headers_block(sid, block[:3], True, False)
+        out += {"ping": ff.ping(), "data": ff.data(sid, b"x"),
+                "other-stream": ff.continuation(sid + 2, block[3:])}[other]
+        return out + ff.continuation(sid, block[3:])
+    if kind == "garbage":
+        return args[0]
+    ftype, flags, sid, payload = args
+    return raw_frame(ftype, flags, sid, payload)
+
+
+class _Side:
+    """One engine under test, with its own HPACK decoder for its header blocks."""
+
+    def __init__(self, engine_cls, config) -> None:
+        from hpack import Decoder
+        self.engine = engine_cls(config)
+        self.decoder = Decoder(max_header_list_size=1 << 30)
+        self.decoder.max_allowed_table_size = 1 << 32
+        self.partial = []
+        self.failed = None
+
+    def frames(self, data: bytes) -> list:
+        out = []
+        for frame in parse_frames(bytes(data)):
+            decoded = None
+            if type(frame).__name__ in ("HeadersFrame", "ContinuationFrame"):
+                self.partial.append(frame.data)
+                if "END_HEADERS" in frame.flags:
+                    decoded = [tuple(map(bytes, f)) for f in
+                               self.decoder.decode(b"".join(self.partial), raw=True)]
+                    self.partial = []
+            out.append(describe(frame, decoded))
+        return out
+
+    def step(self, action, data: bytes | None) -> tuple:
+        """Apply one action; everything observable, as plain data."""
+        side, kind, args = action
+        engine = self.engine
+        result = None
+        events = []
+        error = None
+        try:
+            result, events = self._act(side, kind, args, data)
+        except ConnectionFailed as e:
+            error = e.error_code
+        except Exception as e:      # the contract: calls never raise
+            result = f"raised {type(e).__name__}"
+        max_data = args[0] if kind == "send" else -1
+        out = engine.data_to_send(max_data) if max_data >= 0 else engine.data_to_send()
+        return (error, result, list(events), list(engine.send_events()), self.frames(out),
+                engine.queued_total)
+
+    def _act(self, side, kind, args, data):
+        engine = self.engine
+        result = None
+        if side == "peer":
+            return None, engine.receive(data)
+        if kind == "respond":
+            sid, status, size, end = args
+            headers = [(b":status", status.encode())]
+            if size or not end:
+                result = (engine.send_headers(sid, headers, False),
+                          engine.queue_data(sid, b"r" * size, end))
+            else:
+                result = engine.send_headers(sid, headers, True)
+        elif kind == "more":
+            sid, size, end = args
+            result = engine.queue_data(sid, b"m" * size, end)
+        elif kind == "reset":
+            engine.reset_stream(*args)
+        elif kind == "acknowledge":
+            engine.acknowledge(*args)
+        elif kind == "stop_reading":
+            engine.stop_reading(*args)
+        elif kind == "priority":
+            engine.set_priority(*args)
+        elif kind == "goaway":
+            result = engine.goaway(args[0])
+        return result, []
+
+
+def _run_session(session, config) -> None:
+    compiled_cls, twin_cls = _pair()
+    compiled = _Side(compiled_cls, config)
+    twin = _Side(twin_cls, config) if twin_cls is not None else None
+    ff = FrameFactory()
+    for side in (compiled, twin):
+        if side is not None:
+            side.engine.initiate()
+    start = ("peer", "preface", ())
+    history = []
+    invariants = _Invariants()
+    for action in [start] + list(session):
+        data = None
+        if action[0] == "peer":
+            data = ff.preface() if action[1] == "preface" else _peer_bytes(ff, action[1], action[2])
+        got = compiled.step(action, data)
+        invariants.check(action, got)
+        if twin is None:
+            history.append((action, got, got))
+            if got[0] is not None:
+                return
+            continue
+        expected = twin.step(action, data)
+        history.append((action, got, expected))
+        if got != expected:
+            deviation = _known_deviation(history, compiled.engine)
+            if deviation is not None:
+                SEEN_DEVIATIONS.add(deviation)
+                return
+            raise AssertionError(_report(history))
+        if got[0] is not None:          # both failed the connection the same way
+            return
+
+
+class _Invariants:
+    """What must hold for any engine on any session, whatever the other engine does."""
+
+    def __init__(self) -> None:
+        self.max_frame_size = 16_384
+        self.conn_window = 65_535          # what the peer allowed us, minus what we sent
+        self.failed = False
+
+    def check(self, action, got) -> None:
+        error, result, events, send_events, frames, queued_total = got
+        assert not (isinstance(result, str) and result.startswith("raised")), (action, result)
+        if self.failed:                    # after a connection error: silence
+            assert (error, events, send_events, frames) == (None, [], [], []), (action, got)
+            assert result in (None, False) or action[1] == "goaway", (action, got)
+            return
+        side, kind, args = action
+        if side == "peer" and kind == "settings":
+            for ident, value in args[0]:
+                if ident == Setting.MAX_FRAME_SIZE and 16_384 <= value < 2**24:
+                    self.max_frame_size = value
+        if side == "peer" and kind == "window_update" and args[0] == 0:
+            self.conn_window += args[1]
+        for frame in frames:
+            kind_name, sid, flags, payload = frame
+            if kind_name == "DataFrame":
+                assert len(payload) <= self.max_frame_size, frame
+                self.conn_window -= len(payload)
+                assert self.conn_window >= 0, ("DATA beyond the connection window", action)
+        assert queued_total >= 0
+        if error is not None:
+            assert frames and frames[-1][0] == "GoAwayFrame" and frames[-1][3][1] == error
+            self.failed = True
+
+
+def _report(history) -> str:
+    lines = ["engines differ at the last step (compiled vs h2 twin):"]
+    for action, got, expected in history:
+        lines.append(f"  {action}")
+        if got != expected:
+            for name, a, b in zip(("error", "result", "events", "send_events", "frames",
+                                   "queued_total"), got, expected):
+                if a != b:
+                    lines.append(f"    {name}:\n      compiled {a}\n      twin     {b}")
+    return "\n".join(lines)
+
+
+# -- known faults of the twin (RFC 9113 decides) ----------------------------------------------------
+def _same_but(got, expected, *fields) -> bool:
+    names = ("error", "result", "events", "send_events", "frames", "queued_total")
+    return all(a == b for name, a, b in zip(names, got, expected) if name not in fields)
+
+
+def _ignored_after_our_reset(action, got, expected, compiled) -> bool:
+    """A field block or DATA on a stream we reset: ignored (the twin answers it with
+    RST_STREAM(STREAM_CLOSED) for a field block, and again for every further DATA frame)."""
+    side, kind, args = action
+    if side != "peer" or kind not in ("request", "trailers", "split_request", "data"):
+        return False
+    sid = args[0]
+    if compiled.stream_state(sid) != "RESET_LOCAL" or got[0] is not None or got[2]:
+        return False
+    if expected[0] == ErrorCode.PROTOCOL_ERROR:       # h2: a stream it never had is an error
+        return kind != "data"
+    rst = ("RstStreamFrame", sid, (), ErrorCode.STREAM_CLOSED)
+    return _same_but(got, expected, "frames") and sorted(got[4] + [rst]) == sorted(expected[4])
+
+
+def _rst_stream_on_an_idle_stream(action, got, expected, compiled) -> bool:
+    side, kind, args = action
+    return (side == "peer" and kind == "rst_stream" and compiled.stream_state(args[0]) == "IDLE"
+            and got[0] == ErrorCode.PROTOCOL_ERROR and expected[0] is None)
+
+
+def _acknowledge_raises(action, got, expected, compiled) -> bool:
+    return (action[1] == "acknowledge" and got[1] is None
+            and str(expected[1]).startswith("raised"))
+
+
+def _goaway_raises_the_last_stream_id(action, got, expected, compiled) -> bool:
+    """Our GOAWAY (asked for, or for a connection error) after an earlier one: the compiled
+    engine repeats the earlier last stream id, the twin sends a higher one."""
+    def strip(frames):
+        return [f[:3] + ((None,) + f[3][1:],) if f[0] == "GoAwayFrame" else f for f in frames]
+    ours = [f[3][0] for f in got[4] if f[0] == "GoAwayFrame"]
+    theirs = [f[3][0] for f in expected[4] if f[0] == "GoAwayFrame"]
+    if not ours or len(ours) != len(theirs) or strip(got[4]) != strip(expected[4]):
+        return False
+    if action[:2] == ("server", "goaway") and not (got[1] < expected[1] and ours == [got[1]]):
+        return False
+    return (_same_but(got, expected, "frames", "result") and ours != theirs
+            and all(a <= b for a, b in zip(ours, theirs)))
+
+
+def _naked_continuation(action, got, expected, compiled) -> bool:
+    side, kind, args = action
+    if not (side == "peer" and kind == "raw" and args[0] == FrameType.CONTINUATION
+            and got[0] == ErrorCode.PROTOCOL_ERROR):
+        return False
+    return expected[0] == ErrorCode.STREAM_CLOSED or (
+        expected[0] is None and ("RstStreamFrame", args[2], (), ErrorCode.STREAM_CLOSED)
+        in expected[4])
+
+
+def _priority_self_dependency(action, got, expected, compiled) -> bool:
+    side, kind, args = action
+    if not (side == "peer" and kind == "priority" and args[0] == args[1]):
+        return False
+    if got[0] is not None or expected[0] != ErrorCode.PROTOCOL_ERROR:
+        return False
+    if compiled.stream_state(args[0]) == "RESET_LOCAL" and not got[4]:
+        return True         # a stream we had reset already: ignored (§5.1)
+    return ("RstStreamFrame", args[0], (), ErrorCode.PROTOCOL_ERROR) in got[4]
+
+
+def _informational_with_end_stream(action, got, expected, compiled) -> bool:
+    side, kind, args = action
+    return (kind == "respond" and args[1].startswith("1") and args[2] == 0 and args[3]
+            and got[1] is False and expected[1] is True and got[4] == [])
+
+
+def _content_length_at_trailers(action, got, expected, compiled) -> bool:
+    side, kind, args = action
+    if not (side == "peer" and kind == "trailers" and args[1]):
+        return False
+    sid = args[0]
+    return (got[0] is None and expected[0] is None
+            and [type(e).__name__ for e in got[2]] == ["StreamReset"]
+            and got[2][0].error_code == ErrorCode.PROTOCOL_ERROR
+            and [type(e).__name__ for e in expected[2]] == ["TrailersReceived"]
+            and ("RstStreamFrame", sid, (), ErrorCode.PROTOCOL_ERROR) in got[4])
+
+
+#: The check recognising each known fault of the twin (described in engine_frames.TWIN_FAULTS);
+#: each check also asserts what the compiled engine must have done instead.
+TWIN_DEVIATIONS: dict = {
+    "ignored-after-our-reset": _ignored_after_our_reset,
+    "rst-stream-on-idle-stream": _rst_stream_on_an_idle_stream,
+    "acknowledge-raises": _acknowledge_raises,
+    "goaway-raises-last-stream-id": _goaway_raises_the_last_stream_id,
+    "naked-continuation": _naked_continuation,
+    "informational-with-end-stream": _informational_with_end_stream,
+    "content-length-checked-at-trailers": _content_length_at_trailers,
+    "priority-self-dependency": _priority_self_dependency,
+}
+assert set(TWIN_DEVIATIONS) <= set(TWIN_FAULTS)
+SEEN_DEVIATIONS: set = set()
+
+
+def _known_deviation(history, compiled):
+    """The name of the TWIN_DEVIATIONS entry explaining the last step's difference, or None."""
+    action, got, expected = history[-1]
+    for name, check in TWIN_DEVIATIONS.items():
+        if check(action, got, expected, compiled):
+            return name
+    return None
+
+
+CONFIGS = {
+    "default": ServerConfig(),
+    "small": ServerConfig(stream_window=65_535, connection_window=65_535,
+                          max_concurrent_streams=2, max_header_list_size=4096),
+}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(session=SESSIONS)
+def test_engines_agree_on_random_sessions(config, session):
+    _run_session(session, CONFIGS[config])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(session=st.lists(st.one_of(peer_frame(), server_call()), max_size=12),
+       garbage=st.binary(max_size=64))
+def test_engines_agree_on_garbage_after_a_session(session, garbage):
+    _run_session(list(session) + [("peer", "garbage", (garbage,))], CONFIGS["default"])
