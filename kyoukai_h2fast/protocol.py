@@ -67,6 +67,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
         self.body_timeout = self.config.idle_timeout or None
+        #: Access log / proxy headers (kyoukai_h2fast.accesslog, .forwarded); None when off.
+        self.request_hook = getattr(component, "request_hook", None)
+        self.response_hook = getattr(component, "response_hook", None)
         self.transport: asyncio.Transport | None = None
         self.engine: H2Engine | None = None
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
@@ -243,6 +246,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         try:
             state.environ = build_environ(self.base_environ, state.headers, state)
             state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
+            if self.request_hook is not None:
+                self.request_hook(state)
         except Exception:
             log.exception("cannot build the WSGI environ for stream %d", state.stream_id)
             self.respond_error(state)
@@ -501,6 +506,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.engine.forget(sid)
         self._discard_body(state, ConnectionResetError("the response is complete"))
         self._schedule_flush()
+        if self.response_hook is not None:
+            self.response_hook(self, state)
         self._maybe_close()
 
     def _reset(self, state: H2State, error_code: int) -> None:
@@ -508,6 +515,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self.streams.pop(sid, None) is not None:
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
+            if self.response_hook is not None:
+                self.response_hook(self, state)
         self._blocked.pop(sid, None)
         self._drop_stream(state, ConnectionResetError(f"stream {sid} was reset by the server"))
         self._maybe_close()

@@ -15,8 +15,10 @@ import signal
 import ssl as _ssl
 
 from . import __version__, _switch
+from .accesslog import AccessLog
 from .apps import make_runner
 from .config import ServerConfig
+from .forwarded import ProxyHeaders
 from .listener import Listener
 from .protocol import H2KyoukaiProtocol
 
@@ -31,16 +33,21 @@ __all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
 log = logging.getLogger("kyoukai_h2fast")
 
 
-def make_ssl_context(certfile: str, keyfile: str) -> _ssl.SSLContext:
-    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2``, no
-    compression, AEAD ciphers with ephemeral key exchange for TLS 1.2."""
+def make_ssl_context(certfile: str, keyfile: str, http1: bool = True) -> _ssl.SSLContext:
+    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2`` (then
+    ``http/1.1`` when ``http1``), no compression, AEAD ciphers with ephemeral key exchange
+    for TLS 1.2."""
     context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = _ssl.TLSVersion.TLSv1_2
     context.options |= _ssl.OP_NO_COMPRESSION
     context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
     context.load_cert_chain(certfile=certfile, keyfile=keyfile)
-    context.set_alpn_protocols(["h2"])
+    context.set_alpn_protocols(_alpn(http1))
     return context
+
+
+def _alpn(http1: bool) -> list[str]:
+    return ["h2", "http/1.1"] if http1 else ["h2"]
 
 
 class H2KyoukaiComponent(_ComponentBase):
@@ -65,6 +72,16 @@ class H2KyoukaiComponent(_ComponentBase):
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
         self.runner = make_runner(app, self.config.wsgi_threads)
+        #: Access log and trusted proxy headers (None when off); the HTTP/2 protocol calls
+        #: ``request_hook(state)`` after building a request's environ and
+        #: ``response_hook(protocol, state)`` when its response ends, when they are set.
+        self.access_log = AccessLog() if self.config.access_log else None
+        self.forwarded = (ProxyHeaders(self.config.forwarded_allow_ips)
+                          if self.config.forwarded_allow_ips else None)
+        self.request_hook = _request_hook(self.access_log, self.forwarded)
+        self.response_hook = self.access_log.finished if self.access_log else None
+        #: Already listening sockets to serve instead of binding (worker processes).
+        self.sockets = None
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
         #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
@@ -76,6 +93,16 @@ class H2KyoukaiComponent(_ComponentBase):
 
     def get_protocol(self, ctx, serv_info) -> H2KyoukaiProtocol:
         return H2KyoukaiProtocol(self, ctx)
+
+    def _connection_factory(self, ctx, serv_info):
+        """The listener's protocol factory: HTTP/2 only, or the HTTP/2-or-HTTP/1.1 choice."""
+        make_h2 = functools.partial(self.get_protocol, ctx, serv_info)
+        if not self.config.http1:
+            return make_h2
+        from .http1 import H1Protocol
+        from .sniff import ProtocolSniffer
+        make_h1 = functools.partial(H1Protocol, self, ctx)
+        return functools.partial(ProtocolSniffer, self, make_h2, make_h1)
 
     @property
     def url(self) -> str:
@@ -89,16 +116,19 @@ class H2KyoukaiComponent(_ComponentBase):
         if context is None and self.config.tls:
             context = make_ssl_context(self.config.certfile, self.config.keyfile)
         elif context is not None:
-            context.set_alpn_protocols(["h2"])
+            context.set_alpn_protocols(_alpn(self.config.http1))
         self.runner.start()
         loop = asyncio.get_running_loop()
-        factory = functools.partial(self.get_protocol, ctx, (self._server_name, self.port))
+        factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
-        await self.server.bind(self.ip, self.port)
+        if self.sockets:
+            self.server.adopt(self.sockets)
+        else:
+            await self.server.bind(self.ip, self.port)
         if self.port == 0:
             self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
-                 self.runner.kind, self.url, "TLS+ALPN h2" if context else "h2c prior knowledge",
+                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
                  and self.config.wsgi_threads else "on the event loop",
                  _switch.extensions_state())
@@ -120,6 +150,24 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.server is not None:
             await self.server.wait_closed()
         self.runner.shutdown()
+
+
+def _modes(tls: bool, http1: bool) -> str:
+    if tls:
+        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
+    return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
+
+
+def _request_hook(access_log, forwarded):
+    """What the HTTP/2 protocol calls once a request's environ is built (None: nothing)."""
+    if forwarded is None:
+        return access_log.started if access_log is not None else None
+
+    def rewrite(state) -> None:
+        forwarded.apply(state.environ, state.protocol.ip)
+        if access_log is not None:
+            access_log.started(state)
+    return rewrite
 
 
 async def start_server(app, host: str = "127.0.0.1", port: int = 4444, *,

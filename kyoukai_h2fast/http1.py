@@ -1,0 +1,704 @@
+"""HTTP/1.1 connections (RFC 9112): the same apps, runners and environ rules as HTTP/2.
+
+:class:`H1Protocol` is an asyncio protocol for one HTTP/1.x connection. Requests are parsed
+by httptools (llhttp, strict mode: no request smuggling through conflicting framing), each
+becomes an :class:`~kyoukai_h2fast.stream.H2State` (its body is ``wsgi.input``, its
+``start_response`` collects the response) and goes to the server's runner exactly like an
+HTTP/2 stream: the protocol implements the :class:`~kyoukai_h2fast.contracts.Responder`
+contract (``respond``, ``respond_error``, ``pulled``, ``body_consumed``, ``loop``,
+``parent_context``) and what ``H2State`` reads from its connection (``loop_thread``,
+``body_timeout``). Response heads and body framing are :mod:`kyoukai_h2fast.http1_wire`.
+
+Theory of operation. One request is *current*: its app runs and its response is written.
+Requests that arrive behind it (pipelining) wait in ``_pipeline`` with their bodies buffered,
+and reading stops until the current response is done, so memory stays bounded by one read
+plus the body window. Each response ends in order; the next request then becomes current.
+
+* Keep-alive by default for HTTP/1.1, on ``connection: keep-alive`` for HTTP/1.0; the
+  connection closes after a response when the client or the app asked for it, when the
+  request body was not read to its end, on shutdown, and after every error response.
+* Request bodies: ``content-length`` or chunked. Body bytes count against ``stream_window``
+  until the app consumes them; past it reading pauses (HTTP/1.1's flow control is TCP's).
+  Apps on the loop start when the body is complete or half a window is buffered, thread-pool
+  apps at once, as over HTTP/2.
+* ``Expect: 100-continue``: ``100 Continue`` as soon as the request is current and passed
+  the limits (a body over ``max_body_size`` gets ``413`` instead); other expectations 417.
+* Limits: request line + fields over ``max_header_list_size`` (counted as HTTP/2 counts a
+  header list: name + value + 32 per field) get 431 (414 for the target alone); a body over
+  ``max_body_size`` 413; a malformed request 400; CONNECT 501; a version other than 1.0/1.1
+  505. Every one is a complete response followed by a close, never a traceback.
+* ``Upgrade`` is ignored (RFC 9110 §7.8: no h2c upgrade, RFC 9113 §3.1), so ``curl --http2``
+  on ``http://`` gets HTTP/1.1. llhttp leaves the body of an upgrade request unparsed: a
+  ``content-length`` body is then taken by count; a chunked one gets 400.
+* Idle keep-alive connections close after ``idle_timeout``; shutdown closes idle
+  connections at once and the others after their current response.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+
+import httptools
+
+from .environ import build_environ, make_base_environ
+from .http1_wire import CONTINUE, error_response, response_head
+from .stream import H2State
+
+__all__ = ["H1Protocol"]
+
+log = logging.getLogger("kyoukai_h2fast")
+
+_TERMINATOR = b"0\r\n\r\n"
+
+
+class _Reject(Exception):
+    """Raised in a parser callback: answer ``status`` and close (0: just stop parsing)."""
+
+    def __init__(self, status: int, detail: str = "") -> None:
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+
+
+class _Exchange:
+    """One request/response on the connection, around its :class:`H2State`."""
+
+    __slots__ = ("state", "http10", "keep_alive", "expect_continue", "started", "body_done",
+                 "framing", "sent", "reject", "detail", "target", "method")
+
+    def __init__(self, state: H2State | None, http10: bool, keep_alive: bool,
+                 started: float) -> None:
+        self.state = state
+        self.http10 = http10
+        self.keep_alive = keep_alive
+        self.expect_continue = False
+        self.started = started
+        self.body_done = False
+        self.framing = None
+        #: Body bytes written so far.
+        self.sent = 0
+        #: A status to answer without running the app (then close), or 0.
+        self.reject = 0
+        self.detail = ""
+        self.target = ""
+        self.method = ""
+
+
+class H1Protocol(asyncio.Protocol):
+    """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
+
+    def __init__(self, component, parent_context=None) -> None:
+        self.component = component
+        self.parent_context = parent_context
+        self.config = component.config
+        self.runner = component.runner
+        self.loop = asyncio.get_event_loop()
+        self.loop_thread = threading.get_ident()
+        #: Seconds a worker thread waits for request body bytes before giving up.
+        self.body_timeout = self.config.idle_timeout or None
+        self.access_log = getattr(component, "access_log", None)
+        self.forwarded = getattr(component, "forwarded", None)
+        self.transport: asyncio.Transport | None = None
+        self.ip = None
+        self.client_port = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._base11: dict | None = None
+        self._base10: dict | None = None
+        self._count = 0
+        # -- parsing --
+        self._parsing: _Exchange | None = None
+        self._url = b""
+        self._fields: list = []
+        self._head_size = 0
+        self._in_head = False
+        self._head_fresh = False
+        self._head_bytes = 0
+        self._ignore_input = False
+        #: Body bytes of an Upgrade request still to take by count (llhttp skips them).
+        self._raw_left = 0
+        # -- responding --
+        self._current: _Exchange | None = None
+        self._pipeline: deque[_Exchange] = deque()
+        self._advancing = False
+        self._unconsumed = 0
+        self._write_paused = False
+        self._reading_paused = False
+        self._closing = False
+        self._closed = False
+        self._idle_handle = None
+        self._last_activity = 0.0
+
+    # == connection lifecycle =============================================================
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.ip, self.client_port = peer[0], peer[1]
+        base = make_base_environ(
+            url_scheme="https" if transport.get_extra_info("ssl_object") is not None
+            else "http",
+            server_addr=transport.get_extra_info("sockname"), peer_addr=peer,
+            multithread=self.runner.multithread, errors=self.runner.errors)
+        base["SERVER_PROTOCOL"] = "HTTP/1.1"
+        self._base11 = base
+        self._base10 = dict(base, SERVER_PROTOCOL="HTTP/1.0")
+        self.component.connections.add(self)
+        self._last_activity = self.loop.time()
+        if self.config.idle_timeout:
+            self._idle_handle = self.loop.call_later(self.config.idle_timeout, self._idle_check)
+
+    def connection_lost(self, exc) -> None:
+        self._closed = True
+        self.component.connections.discard(self)
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        error = ConnectionResetError("the HTTP/1.1 connection was closed")
+        states = {id(ex.state): ex.state for ex in (self._current, self._parsing,
+                                                    *self._pipeline)
+                  if ex is not None and ex.state is not None}
+        self._current = self._parsing = None
+        self._pipeline.clear()
+        for state in states.values():
+            self._drop(state, error)
+
+    def eof_received(self):
+        # The client half-closed: answer the complete requests, then close. A request cut
+        # short can never complete: close now.
+        if self._parsing is not None or (self._current is None and not self._pipeline):
+            return False
+        self._closing = True
+        self._ignore_input = True
+        return True
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._update_reading()
+        ex = self._current
+        if ex is not None and ex.framing is not None:
+            state = ex.state
+            if state.body_iter is not None and not state.pulling:
+                self._pull(state)
+
+    def _update_reading(self) -> None:
+        """Read unless the transport is full, a body window is full or a request waits."""
+        if self._closed or self.transport.is_closing():
+            return
+        pause = (self._write_paused or bool(self._pipeline)
+                 or self._unconsumed >= self.config.stream_window)
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def _idle_check(self) -> None:
+        self._idle_handle = None
+        if self._closed:
+            return
+        timeout = self.config.idle_timeout
+        idle_for = self.loop.time() - self._last_activity
+        if self._current is not None or self._pipeline or idle_for < timeout:
+            self._idle_handle = self.loop.call_later(max(timeout - idle_for, 0.05),
+                                                     self._idle_check)
+            return
+        log.debug("closing idle HTTP/1.1 connection from %s:%s", self.ip, self.client_port)
+        self.transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful close: now when idle, else after the response in progress."""
+        if self._closed:
+            return
+        self._closing = True
+        while self._pipeline:  # received, never started: the client may retry them
+            ex = self._pipeline.popleft()
+            if ex.state is not None:
+                self._drop(ex.state, ConnectionResetError("the server is shutting down"))
+        if self._current is None:
+            self._ignore_input = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close now (shutdown timeout elapsed)."""
+        if not self._closed and self.transport is not None:
+            self.transport.abort()
+
+    # == receiving ========================================================================
+    def data_received(self, data: bytes) -> None:
+        if self._ignore_input:
+            return
+        self._last_activity = self.loop.time()
+        try:
+            self._feed(data)
+        except Exception:  # a bug of ours must not take the process down
+            log.exception("internal error on HTTP/1.1 connection from %s:%s", self.ip,
+                          self.client_port)
+            self._reject(500)
+
+    def _feed(self, data: bytes) -> None:
+        while True:
+            if self._raw_left:
+                taken = data[:self._raw_left]
+                data = data[len(taken):]
+                self._raw_left -= len(taken)
+                try:
+                    self.on_body(taken)
+                except _Reject as e:
+                    self._reject(e.status, e.detail)
+                    return
+                if not self._raw_left:
+                    self._complete_message()
+                if not data or self._ignore_input:
+                    return
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade as e:
+                # A GET-like request with Upgrade was complete; go on after it.
+                offset = e.args[0] if e.args else len(data)
+                data = data[offset:]
+                if (data or self._raw_left) and not self._ignore_input:
+                    continue
+            except httptools.HttpParserCallbackError as e:
+                cause = e.__context__
+                if isinstance(cause, _Reject):
+                    if cause.status:
+                        self._reject(cause.status, cause.detail)
+                    return
+                raise
+            except httptools.HttpParserError as e:
+                if not self._ignore_input:  # e.g. bytes after a request that closes
+                    self._reject(400, str(e))
+                return
+            break
+        if self._in_head:  # bound what the parser buffers for one unfinished head
+            if self._head_fresh:
+                self._head_fresh = False
+            else:
+                self._head_bytes += len(data)
+                if self._head_bytes > self.config.max_header_list_size:
+                    self._reject(431, "header section too large")
+
+    # -- parser callbacks (httptools) -----------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._ignore_input:  # the connection closes: parse no further request
+            raise _Reject(0)
+        self._url = b""
+        self._fields = []
+        self._head_size = 0
+        self._in_head = True
+        self._head_fresh = True
+        self._head_bytes = 0
+
+    def on_url(self, piece: bytes) -> None:
+        self._url += piece
+        if len(self._url) > self.config.max_header_list_size:
+            raise _Reject(414, "request target too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 32
+        if self._head_size + len(self._url) > self.config.max_header_list_size:
+            raise _Reject(431, "header section too large")
+        if self._in_head:
+            self._fields.append((name.lower(), value))
+        else:  # a trailer field of a chunked body
+            state = self._parsing.state if self._parsing is not None else None
+            if state is not None:
+                if state.trailers is None:
+                    state.trailers = []
+                state.trailers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        version = parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Reject(505)
+        method = parser.get_method()
+        if method == b"CONNECT":
+            raise _Reject(501, "CONNECT is not supported")
+        fields = self._fields
+        hosts = [v for n, v in fields if n == b"host"]
+        if len(hosts) > 1 or (not hosts and version == "1.1"):
+            raise _Reject(400, "an HTTP/1.1 request needs exactly one Host field")
+        url = self._url
+        head = [(b":method", method)]
+        if url[:1] == b"/" or (url == b"*" and method == b"OPTIONS"):
+            head.append((b":path", url))
+        else:  # absolute-form (RFC 9112 §3.2.2): its authority replaces Host
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                raise _Reject(400, "invalid request target") from None
+            if not parsed.host:
+                raise _Reject(400, "invalid request target")
+            authority = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
+            path = parsed.path or b"/"
+            head.append((b":path", path + (b"?" + parsed.query if parsed.query else b"")))
+            head.append((b":authority", authority))
+            fields = [(n, authority if n == b"host" else v) for n, v in fields]
+        length = None
+        has_body = False
+        for name, value in fields:
+            if name == b"content-length":
+                length = int(value)  # llhttp checked the syntax and agreement
+                has_body = length > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        upgrade_body = parser.should_upgrade() and has_body
+        if upgrade_body and length is None:
+            raise _Reject(400, "an Upgrade request with a chunked body is not supported")
+        self._count += 1
+        state = H2State(head + fields, self._count, self)
+        ex = _Exchange(state, version == "1.0", parser.should_keep_alive(), self.loop.time())
+        ex.method = method.decode("latin-1")
+        ex.target = url.decode("latin-1")
+        self._parsing = ex
+        if length is not None and length > self.config.max_body_size:
+            raise _Reject(413, "body larger than the server accepts")
+        for name, value in fields:
+            if name == b"expect":
+                if value.lower() != b"100-continue":
+                    raise _Reject(417, "only 100-continue is supported")
+                ex.expect_continue = has_body and not ex.http10
+        if upgrade_body:
+            self._raw_left = length
+        if not has_body:
+            ex.body_done = True
+            state._eof = True
+        if self._current is None:
+            self._start(ex)
+        else:
+            self._pipeline.append(ex)
+            self._update_reading()
+
+    def on_body(self, data: bytes) -> None:
+        ex = self._parsing
+        if ex is None:
+            return
+        state = ex.state
+        if state.finished:
+            return  # the response went out already; the connection closes after it
+        state.received += len(data)
+        if state.received > self.config.max_body_size:
+            raise _Reject(413, "body larger than the server accepts")
+        self._unconsumed += len(data)
+        state.insert_data(data)
+        if self._unconsumed >= self.config.stream_window:
+            self._update_reading()
+        if (ex is self._current and not state.dispatched
+                and state.buffered >= self.config.stream_window // 2):
+            self._dispatch(ex)
+
+    def on_message_complete(self) -> None:
+        if not self._raw_left:  # else: when the counted body is complete
+            self._complete_message()
+
+    def _complete_message(self) -> None:
+        ex = self._parsing
+        self._parsing = None
+        if ex is None:
+            return
+        ex.body_done = True
+        ex.state.feed_eof()
+        if not ex.keep_alive:
+            self._ignore_input = True  # nothing after a request that closes (RFC 9112 §9.6)
+        if ex is self._current and not ex.state.dispatched:
+            self._dispatch(ex)
+
+    # -- requests in turn ---------------------------------------------------------------------
+    def _start(self, ex: _Exchange) -> None:
+        """Make ``ex`` the current request: answer its rejection, or run its app."""
+        self._current = ex
+        if ex.reject:
+            self._send_error(ex, ex.reject, ex.detail)
+            return
+        state = ex.state
+        if ex.expect_continue and not ex.body_done:
+            self.transport.write(CONTINUE)
+        if self.runner.dispatch_early or ex.body_done or (
+                state.buffered >= self.config.stream_window // 2):
+            self._dispatch(ex)
+
+    def _dispatch(self, ex: _Exchange) -> None:
+        state = ex.state
+        state.dispatched = True
+        try:
+            environ = build_environ(self._base10 if ex.http10 else self._base11, state.headers,
+                                    state)
+            if self.forwarded is not None:
+                self.forwarded.apply(environ, self.ip)
+            state.environ = environ
+            state.is_head = environ["REQUEST_METHOD"] == "HEAD"
+        except Exception:
+            log.exception("cannot build the WSGI environ for an HTTP/1.1 request")
+            self.respond_error(state)
+            return
+        self.runner.dispatch(self, state)
+
+    def _reject(self, status: int, detail: str = "") -> None:
+        """Bad input: answer ``status`` in turn (after earlier pipelined responses), close."""
+        log.debug("HTTP/1.1 request from %s:%s rejected with %d %s", self.ip,
+                  self.client_port, status, detail)
+        self._ignore_input = True
+        ex = self._parsing
+        self._parsing = None
+        if ex is not None and ex is self._current and ex.state.dispatched:
+            # The app runs (reading the body): fail its reads, answer or cut the response.
+            self._drop(ex.state, ValueError(f"request rejected with {status}"))
+            self.respond_error(ex.state, status)
+            return
+        rejected = _Exchange(None, False, False, self.loop.time())
+        rejected.reject = status
+        rejected.detail = detail
+        if ex is not None:
+            self._drop(ex.state, ValueError(f"request rejected with {status}"))
+            rejected.method, rejected.target = ex.method, ex.target
+            rejected.http10 = ex.http10
+            if ex is self._current:
+                self._current = None
+            elif ex in self._pipeline:
+                self._pipeline.remove(ex)
+        if self._current is None:
+            self._start(rejected)
+        else:
+            self._pipeline.append(rejected)
+            self._update_reading()
+
+    def _send_error(self, ex: _Exchange, status: int, detail: str = "") -> None:
+        """Write a server error response for the current request and close."""
+        payload = error_response(status, detail)
+        self.transport.write(payload)
+        ex.sent = len(payload) - payload.index(b"\r\n\r\n") - 4
+        self._log(ex, status)
+        self._current = None
+        self._closing = True
+        self._ignore_input = True
+        self.transport.close()
+
+    # == responding (the Responder contract) =================================================
+    def respond(self, state: H2State, chunks, *, body_iter=None, in_thread: bool = False,
+                close=None) -> None:
+        ex = self._current
+        if ex is None or ex.state is not state or self._closed or state.finished:
+            self._close_iter(close, in_thread)
+            return
+        try:
+            chunks = _checked(chunks)
+            size = sum(map(len, chunks)) if body_iter is None else None
+            head, framing = response_head(
+                state._emit_status, state._emit_headers or [], http10=ex.http10,
+                is_head=state.is_head, body_size=size,
+                keep_alive=ex.keep_alive and ex.body_done and not self._closing)
+        except (TypeError, ValueError) as e:
+            log.error("app gave an invalid response to an HTTP/1.1 request: %s", e)
+            self._close_iter(close, in_thread)
+            self.respond_error(state)
+            return
+        ex.framing = framing
+        state.headers_sent = True
+        if framing.no_body:
+            self._close_iter(close, in_thread)
+            self.transport.write(head)
+            self._finish(ex)
+            return
+        state.body_iter = body_iter
+        state.iter_in_thread = in_thread
+        state.iter_close = close
+        if self._write(ex, chunks, head) or body_iter is None:
+            self._end_iter(state)
+            self._finish(ex)
+        elif not self._write_paused:
+            self._pull(state)
+
+    def respond_error(self, state: H2State, status: int = 500) -> None:
+        ex = self._current
+        if ex is None or ex.state is not state or self._closed:
+            return
+        self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = state.body_iter = None
+        if state.headers_sent:  # too late for a status: cut the response short
+            self._log(ex, ex.framing.status if ex.framing else status)
+            self._current = None
+            self._drop(state, ConnectionResetError("the response failed"))
+            self.transport.close()
+            return
+        state.headers_sent = True
+        self._drop(state, ConnectionResetError("the response failed"))
+        self._send_error(ex, status)
+
+    def pulled(self, state: H2State, chunks, done: bool, error: BaseException | None = None,
+               closed: bool = False) -> None:
+        state.pulling = False
+        if closed:
+            state.iter_close = None
+        ex = self._current
+        if ex is None or ex.state is not state or self._closed:
+            self._close_iter(state.iter_close, state.iter_in_thread)  # dropped meanwhile
+            state.iter_close = None
+            return
+        if error is not None:
+            log.error("app iterator failed on an HTTP/1.1 response",
+                      exc_info=(type(error), error, error.__traceback__))
+            self.respond_error(state)
+            return
+        try:
+            chunks = _checked(chunks)
+        except TypeError as e:
+            log.error("app iterator on an HTTP/1.1 response: %s", e)
+            self.respond_error(state)
+            return
+        if self._write(ex, chunks) or done:
+            self._end_iter(state)
+            self._finish(ex)
+        elif not self._write_paused:
+            self._pull(state)
+
+    def body_consumed(self, state: H2State, size: int) -> None:
+        self._unconsumed -= size
+        if self._reading_paused and not self._closed:
+            self._update_reading()
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write(self, ex: _Exchange, chunks: list, head: bytes = b"") -> bool:
+        """Frame and write body chunks (after ``head``); True when a declared
+        content-length is complete (the rest of the app's iterable is not wanted)."""
+        framing = ex.framing
+        parts = [head] if head else []
+        complete = False
+        for chunk in chunks:
+            if framing.length is not None:
+                room = framing.length - ex.sent
+                if len(chunk) >= room:
+                    if len(chunk) > room:
+                        log.error("app sent more than its content-length (%d); the rest is "
+                                  "not sent", framing.length)
+                        chunk = chunk[:room]
+                    complete = True
+                parts.append(chunk)
+                ex.sent += len(chunk)
+                if complete:
+                    break
+            elif framing.chunked:
+                parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                ex.sent += len(chunk)
+            else:
+                parts.append(chunk)
+                ex.sent += len(chunk)
+        if parts:
+            self.transport.write(b"".join(parts) if len(parts) > 1 else parts[0])
+        return complete
+
+    def _end_iter(self, state: H2State) -> None:
+        """The app iterable is done with (exhausted, or not wanted): close it."""
+        state.body_iter = None
+        self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = None
+
+    def _pull(self, state: H2State) -> None:
+        if state.iter_in_thread:
+            state.pulling = True
+            self.runner.pull_in_thread(self, state)
+            return
+        try:
+            chunk = next(state.body_iter)
+        except StopIteration:
+            self.pulled(state, (), done=True)
+        except Exception:
+            log.exception("app iterator failed on an HTTP/1.1 response")
+            self.respond_error(state)
+        else:
+            state.pulling = True
+            self.loop.call_soon(self.pulled, state, (chunk,), False)
+
+    def _finish(self, ex: _Exchange) -> None:
+        """The response of the current request is complete: log it, then the next one."""
+        framing = ex.framing
+        state = ex.state
+        if framing.chunked:
+            self.transport.write(_TERMINATOR)
+        elif framing.length is not None and ex.sent < framing.length:
+            log.error("app sent %d of the %d bytes of its content-length; closing",
+                      ex.sent, framing.length)
+            framing.keep_alive = False
+        state.finished = True
+        self._log(ex, framing.status)
+        self._current = None
+        if not ex.body_done:
+            framing.keep_alive = False
+        discarded = state.abort(ConnectionResetError("the response is complete"))
+        self._unconsumed -= discarded
+        if not framing.keep_alive or self._closing:
+            self._ignore_input = True
+            self.transport.close()
+            return
+        self._last_activity = self.loop.time()
+        self._advance()
+
+    def _advance(self) -> None:
+        """Start pipelined requests in order (a loop, not recursion: an inline app answers
+        within :meth:`_start`)."""
+        if self._advancing:
+            return
+        self._advancing = True
+        try:
+            while self._current is None and self._pipeline and not self._closed:
+                self._start(self._pipeline.popleft())
+        finally:
+            self._advancing = False
+        self._update_reading()
+
+    def _log(self, ex: _Exchange, status: int) -> None:
+        access = self.access_log
+        if access is None:
+            return
+        environ = ex.state.environ if ex.state is not None else None
+        if environ is not None:
+            client = f"{environ['REMOTE_ADDR']}:{environ['REMOTE_PORT']}"
+            protocol = environ["SERVER_PROTOCOL"]
+        else:
+            client = f"{self.ip}:{self.client_port}"
+            protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
+        access.log(client, ex.method, ex.target, protocol, status, ex.sent,
+                   self.loop.time() - ex.started)
+
+    # -- stopping work ------------------------------------------------------------------------
+    def _drop(self, state: H2State, error: BaseException) -> None:
+        """Stop all work for a request that is gone."""
+        state.finished = True
+        self._unconsumed -= state.abort(error)
+        if state.task is not None and not state.task.done():
+            state.task.cancel()
+        if state.iter_close is not None and not state.pulling:
+            self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = None
+        state.body_iter = None
+
+    def _close_iter(self, close, in_thread: bool) -> None:
+        """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""
+        if close is None:
+            return
+        if in_thread:
+            self.runner.close_in_thread(close)
+            return
+        try:
+            close()
+        except Exception:
+            log.exception("app iterable close() failed")
+
+
+def _checked(chunks) -> list:
+    """The non-empty chunks of ``chunks``; PEP 3333 bodies are bytestrings only."""
+    out = []
+    for chunk in chunks:
+        if chunk:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"response body chunks must be bytes, got {type(chunk).__name__}")
+            out.append(chunk)
+    return out
