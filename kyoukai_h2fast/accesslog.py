@@ -18,6 +18,7 @@ declared ``content-length`` of the response (``-`` for a streamed response witho
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 
 __all__ = ["AccessLog", "ACCESS_LOGGER"]
@@ -56,12 +57,12 @@ class AccessLog:
     # -- HTTP/2 (hooks called by the HTTP/2 protocol) --------------------------------------
     def started(self, state) -> None:
         """An HTTP/2 request reached its app (after its environ was built)."""
-        self._starts[state] = state.protocol.loop.time()
+        self._starts[state] = time.monotonic()
 
     def finished(self, protocol, state) -> None:
         """An HTTP/2 response ended (sent in full, or its stream reset by the server)."""
         started = self._starts.pop(state, None)
-        duration = None if started is None else protocol.loop.time() - started
+        duration = None if started is None else time.monotonic() - started
         wire = state.wire_headers
         status = 0
         size = getattr(state, "body_sent", None)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 
 import httptools
@@ -356,7 +357,7 @@ class H1Protocol(asyncio.Protocol):
             raise _Reject(400, "an Upgrade request with a chunked body is not supported")
         self._count += 1
         state = H2State(head + fields, self._count, self)
-        ex = _Exchange(state, version == "1.0", parser.should_keep_alive(), self.loop.time())
+        ex = _Exchange(state, version == "1.0", parser.should_keep_alive(), time.monotonic())
         ex.method = method.decode("latin-1")
         ex.target = url.decode("latin-1")
         self._parsing = ex
@@ -454,7 +455,7 @@ class H1Protocol(asyncio.Protocol):
             self._drop(ex.state, ValueError(f"request rejected with {status}"))
             self.respond_error(ex.state, status)
             return
-        rejected = _Exchange(None, False, False, self.loop.time())
+        rejected = _Exchange(None, False, False, time.monotonic())
         rejected.reject = status
         rejected.detail = detail
         if ex is not None:
@@ -666,7 +667,7 @@ class H1Protocol(asyncio.Protocol):
             client = f"{self.ip}:{self.client_port}"
             protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
         access.log(client, ex.method, ex.target, protocol, status, ex.sent,
-                   self.loop.time() - ex.started)
+                   time.monotonic() - ex.started)
 
     # -- stopping work ------------------------------------------------------------------------
     def _drop(self, state: H2State, error: BaseException) -> None:
