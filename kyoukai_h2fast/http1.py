@@ -404,6 +404,7 @@ class H1Protocol(asyncio.Protocol):
     def _complete_message(self) -> None:
         ex = self._parsing
         self._parsing = None
+        self._url = b""
         if ex is None:
             return
         ex.body_done = True
@@ -462,6 +463,12 @@ class H1Protocol(asyncio.Protocol):
             self._drop(ex.state, ValueError(f"request rejected with {status}"))
             rejected.method, rejected.target = ex.method, ex.target
             rejected.http10 = ex.http10
+        elif self._url:  # the request line was read: name it in the access log
+            rejected.target = self._url[:200].decode("latin-1")
+            try:
+                rejected.method = self._parser.get_method().decode("latin-1")
+            except Exception:  # the parser may not know one
+                pass
             if ex is self._current:
                 self._current = None
             elif ex in self._pipeline:

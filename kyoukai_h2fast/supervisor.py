@@ -136,6 +136,8 @@ class Supervisor:
                     self._signal_all(signal.SIGTERM)
                     deadline = time.monotonic() + config.shutdown_timeout + _KILL_GRACE
                     pending.clear()
+                    for sock in sockets:  # new connections are refused, not left waiting
+                        sock.close()
                 if not self.workers:
                     log.info("supervisor: all workers stopped")
                     return status
