@@ -131,6 +131,11 @@ class H1Protocol(asyncio.Protocol):
         self._idle_handle = None
         self._last_activity = 0.0
 
+    @property
+    def base_environ(self) -> dict | None:
+        """The per-connection environ constants (HTTP/1.1), as on the HTTP/2 protocol."""
+        return self._base11
+
     # == connection lifecycle =============================================================
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -168,8 +173,9 @@ class H1Protocol(asyncio.Protocol):
     def eof_received(self):
         # The client half-closed: answer the complete requests, then close. A request cut
         # short can never complete: close now.
-        if self._parsing is not None or (self._current is None and not self._pipeline):
-            return False
+        if self._parsing is not None or (self._current is None and not self._pipeline) \
+                or self.transport.get_extra_info("ssl_object") is not None:
+            return False  # (TLS cannot stay half-open: asyncio would only warn)
         self._closing = True
         self._ignore_input = True
         return True

@@ -120,3 +120,64 @@ def test_proxy_headers_from_a_peer_not_in_the_list_are_ignored(servers, impl):
     server = servers.get(impl=impl, args=["--forwarded-allow-ips", "10.0.0.0/8,::1"])
     for env in environ_over_both(server, HEADERS):
         assert (env["REMOTE_ADDR"], env["wsgi.url_scheme"]) == ("127.0.0.1", "http")
+
+
+# -- behind HAProxy as an h2c backend -------------------------------------------------------------
+HAPROXY_CONFIG = """
+global
+    maxconn 100
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend www
+    bind 127.0.0.2:{front}
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    default_backend app
+backend app
+    server app1 127.0.0.1:{back} proto h2
+"""
+
+
+def test_behind_haproxy_as_h2c_backend_with_trusted_forwarded_headers(servers, impl, tmp_path):
+    """curl (from 127.0.0.3) -> HAProxy (HTTP/1.1 in, h2c out, X-Forwarded-For) -> us
+    (trusting 127.0.0.1): the app sees the real client and the scheme the proxy reports."""
+    import shutil
+    import socket
+    import time
+
+    from conftest import require_tool
+    haproxy = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
+    if haproxy is None:
+        pytest.fail("haproxy is not installed (apt-get install -y haproxy)")
+    server = servers.get(impl=impl, args=["--forwarded-allow-ips", "127.0.0.1"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        front = probe.getsockname()[1]
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(HAPROXY_CONFIG.format(front=front, back=server.port))
+    proxy = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.2", front), timeout=1).close()
+                break
+            except OSError:
+                assert proxy.poll() is None and time.monotonic() < deadline, \
+                    proxy.stdout.read() if proxy.poll() is not None else "haproxy not ready"
+                time.sleep(0.1)
+        out = subprocess.run([require_tool("curl"), "-sS", "--http1.1", "--interface",
+                              "127.0.0.3", f"http://127.0.0.2:{front}/environ"],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+    assert out.returncode == 0, out.stderr
+    env = json.loads(out.stdout)
+    assert env["SERVER_PROTOCOL"] == "HTTP/2"  # HAProxy spoke h2c to us
+    assert (env["REMOTE_ADDR"], env["wsgi.url_scheme"]) == ("127.0.0.3", "https")
+    assert env["HTTP_X_FORWARDED_FOR"] == "127.0.0.3"
