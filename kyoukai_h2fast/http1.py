@@ -44,7 +44,7 @@ from collections import deque
 import httptools
 
 from .environ import build_environ, make_base_environ
-from .http1_wire import CONTINUE, error_response, response_head
+from .http1_wire import CONTINUE, body_chunks as _checked, error_response, response_head
 from .stream import H2State
 
 __all__ = ["H1Protocol"]
@@ -469,16 +469,16 @@ class H1Protocol(asyncio.Protocol):
             self._drop(ex.state, ValueError(f"request rejected with {status}"))
             rejected.method, rejected.target = ex.method, ex.target
             rejected.http10 = ex.http10
+            if ex is self._current:
+                self._current = None
+            elif ex in self._pipeline:
+                self._pipeline.remove(ex)
         elif self._url:  # the request line was read: name it in the access log
             rejected.target = self._url[:200].decode("latin-1")
             try:
                 rejected.method = self._parser.get_method().decode("latin-1")
             except Exception:  # the parser may not know one
                 pass
-            if ex is self._current:
-                self._current = None
-            elif ex in self._pipeline:
-                self._pipeline.remove(ex)
         if self._current is None:
             self._start(rejected)
         else:
@@ -706,13 +706,3 @@ class H1Protocol(asyncio.Protocol):
         except Exception:
             log.exception("app iterable close() failed")
 
-
-def _checked(chunks) -> list:
-    """The non-empty chunks of ``chunks``; PEP 3333 bodies are bytestrings only."""
-    out = []
-    for chunk in chunks:
-        if chunk:
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise TypeError(f"response body chunks must be bytes, got {type(chunk).__name__}")
-            out.append(chunk)
-    return out

@@ -23,7 +23,8 @@ from email.utils import formatdate
 
 from .headers import response_headers
 
-__all__ = ["Framing", "response_head", "error_response", "CONTINUE", "http_date"]
+__all__ = ["Framing", "response_head", "error_response", "body_chunks", "CONTINUE",
+           "http_date"]
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -126,3 +127,15 @@ def response_head(status: str, app_headers: list, *, http10: bool, is_head: bool
         parts.append(b"\r\n")
     return b"".join(parts), Framing(code, None if no_body else length, chunked, no_body,
                                     keep_alive)
+
+
+def body_chunks(chunks) -> list:
+    """The non-empty chunks of an app's body; PEP 3333 bodies are bytestrings only
+    (TypeError otherwise)."""
+    out = []
+    for chunk in chunks:
+        if chunk:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"response body chunks must be bytes, got {type(chunk).__name__}")
+            out.append(chunk)
+    return out

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from http1raw import H1Raw, request
+from http1raw import H1Raw
 from kyoukai_h2fast.accesslog import AccessLog
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from conftest import require_tool
-from http1raw import H1Raw, chunked, request
+from http1raw import H1Raw, request
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -77,6 +77,31 @@ def test_bad_request_gets_its_status_and_a_closed_connection(servers, impl, case
         assert client.get(server.url + "/").text == "Hello, world!"
 
 
+@pytest.mark.parametrize("app, args", [
+    ("tests.apps:wsgi_app", ["--wsgi-threads", "0"]),
+    ("tests.apps:kyoukai_app", []),
+    ("tests.apps:wsgi_app", []),
+], ids=["wsgi-inline", "kyoukai", "wsgi-pool"])
+def test_chunked_body_over_the_limit_gets_413_in_every_app_mode(servers, impl, app, args):
+    """The body grows past --max-body-size while the request is current (its app started
+    or not yet): 413 if no response started, and the connection closes."""
+    server = servers.get(app=app, impl=impl, args=LIMITS + args)
+    path = "/read-async" if "kyoukai" in app else "/echo"
+    with H1Raw(server.port) as c:
+        c.send(request("POST", path, headers=[("Transfer-Encoding", "chunked")])
+               + b"fa0\r\n" + b"a" * 4000 + b"\r\n")  # one chunk, no last-chunk yet
+        time.sleep(0.3)  # the request is current and waiting for its body
+        try:
+            c.send(chunked(b"b" * 4000, b"c" * 4000))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        reply = c.reply("POST")
+        assert reply.status == 413
+        assert c.closed_by_server()
+    with httpx.Client(http1=True, http2=False) as client:
+        assert client.get(server.url + "/").status_code == 200
+
+
 def test_bad_request_behind_a_good_one_is_answered_in_turn(servers, impl):
     server = servers.get(impl=impl, args=LIMITS)
     with H1Raw(server.port) as c:
