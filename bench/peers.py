@@ -16,6 +16,7 @@ server is started with ``bench/`` as its working directory so ``apps:...`` impor
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,9 +24,12 @@ import sys
 import venv
 
 __all__ = ["PEER_REQUIREMENTS", "ServerSpec", "TLSFiles", "all_servers", "ensure_peer_venv",
-           "peer_versions", "kyoukai_build_info", "QUICK_SERVERS", "GUNICORN_THREADS"]
+           "peer_versions", "kyoukai_build_info", "kyoukai_loop", "QUICK_SERVERS",
+           "GUNICORN_THREADS", "DOCUMENTED_LOOP"]
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+#: The loop the main kyoukai_h2fast variants are documented (and committed) with.
+DOCUMENTED_LOOP = "uvloop"
 DEFAULT_VENV = os.path.join(BENCH_DIR, ".venv-peers")
 
 # Package -> requirement installed into the peers' venv.
@@ -75,7 +79,8 @@ class ServerSpec:
     needs: tuple = ()           # peer packages that must be installed
     tls: bool = True            # supports TLS with ALPN h2
     build: str = ""             # kyoukai_h2fast: "compiled" or "pure"
-    loop: str = ""
+    loop: str = ""              # kyoukai_h2fast: the event loop it runs on
+    planned_loop: str = ""      # kyoukai_h2fast: the loop it is documented with
     notes: str = ""
     # the server closes an HTTP/2 connection after this many streams: runs stay below it
     max_requests_per_connection: int | None = None
@@ -85,6 +90,20 @@ class ServerSpec:
 
 def _venv_bin(venv_dir: str, name: str) -> str:
     return os.path.join(venv_dir, "bin", name)
+
+
+def kyoukai_loop(requested: str = "auto") -> tuple[str | None, str]:
+    """The loop for the kyoukai_h2fast variants documented with uvloop, and a note saying why
+    it is another one (empty when it is uvloop). ``requested``: ``"auto"`` (uvloop, else
+    asyncio), ``"uvloop"`` (None when uvloop is missing: stop before running anything) or
+    ``"asyncio"``. uvloop must be importable by this interpreter, which runs kyoukai_h2fast."""
+    if requested == "asyncio":
+        return "asyncio", "--loop asyncio was asked for"
+    if importlib.util.find_spec("uvloop") is not None:
+        return DOCUMENTED_LOOP, ""
+    note = (f"uvloop is not installed in {sys.executable} (pip install uvloop; it is a "
+            "dependency of kyoukai_h2fast on CPython outside Windows)")
+    return (None if requested == "uvloop" else "asyncio"), note
 
 
 def _kyoukai(build: str, app: str, loop: str, threads: int | None):
@@ -102,7 +121,9 @@ def _kyoukai(build: str, app: str, loop: str, threads: int | None):
     return argv
 
 
-def _kyoukai_specs() -> list[ServerSpec]:
+def _kyoukai_specs(loop: str) -> list[ServerSpec]:
+    """The kyoukai_h2fast variants; ``loop`` is what the main ones run on (``"uvloop"``, or
+    ``"asyncio"`` when uvloop is missing: see ``run.py --loop``)."""
     specs = []
     kinds = [
         ("async", "apps:kyoukai_app", None, "Kyoukai-style",
@@ -118,24 +139,26 @@ def _kyoukai_specs() -> list[ServerSpec]:
             specs.append(ServerSpec(
                 id=f"kyoukai-{build}-{kind}", label=f"kyoukai_h2fast {build} {kind}",
                 family="kyoukai_h2fast", interface=interface,
-                argv=_kyoukai(build, app, "uvloop", threads), env=dict(env), build=build,
-                loop="uvloop", notes=notes, h1=True))
+                argv=_kyoukai(build, app, loop, threads), env=dict(env), build=build,
+                loop=loop, planned_loop=DOCUMENTED_LOOP,
+                notes=notes if loop == DOCUMENTED_LOOP else f"{notes}, {loop} loop",
+                h1=True))
     for kind, app, threads, interface, notes in kinds[:2]:
         specs.append(ServerSpec(
             id=f"kyoukai-compiled-{kind}-asyncio", label=f"kyoukai_h2fast compiled {kind} asyncio",
             family="kyoukai_h2fast", interface=interface,
             argv=_kyoukai("compiled", app, "asyncio", threads),
             env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None}, build="compiled", loop="asyncio",
-            notes=notes + ", plain asyncio loop", h1=True))
+            planned_loop="asyncio", notes=notes + ", plain asyncio loop", h1=True))
     baseline = os.environ.get(BASELINE_ENV)
     if baseline:
         for kind, app, threads, interface, notes in kinds[:2]:
             specs.append(ServerSpec(
                 id=f"baseline-compiled-{kind}", label=f"baseline compiled {kind}",
                 family="baseline", interface=interface,
-                argv=_kyoukai("compiled", app, "uvloop", threads),
+                argv=_kyoukai("compiled", app, loop, threads),
                 env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None, "PYTHONPATH": baseline},
-                build="compiled", loop="uvloop", h1=True,
+                build="compiled", loop=loop, planned_loop=DOCUMENTED_LOOP, h1=True,
                 notes=f"{notes}; the kyoukai_h2fast checkout in {baseline}"))
     return specs
 
@@ -224,8 +247,9 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
     ]
 
 
-def all_servers(venv_dir: str, site: dict, hypercorn_config: str) -> list[ServerSpec]:
-    return _kyoukai_specs() + _peer_specs(venv_dir, site, hypercorn_config)
+def all_servers(venv_dir: str, site: dict, hypercorn_config: str,
+                kyoukai_loop: str = DOCUMENTED_LOOP) -> list[ServerSpec]:
+    return _kyoukai_specs(kyoukai_loop) + _peer_specs(venv_dir, site, hypercorn_config)
 
 
 def write_hypercorn_config(directory: str) -> str:

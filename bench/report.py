@@ -3,8 +3,16 @@
 Owns the presentation only: it reads the results dict built by ``run.py`` (``results["cells"]``:
 one entry per server x workload with a status and, when measured, median/min/max of every
 figure; ``results["ratios"]``) and writes ``<stamp>.json``, ``<stamp>.md``, ``<stamp>-rps.png``,
-``<stamp>-latency.png`` and the same files as ``latest*`` (copies, no symlinks). Nothing here
-computes a measurement, so nothing in the report is hand-edited or re-derived.
+``<stamp>-latency.png``. Nothing here computes a measurement, so nothing in the report is
+hand-edited or re-derived.
+
+``latest.*`` (the report the README shows) is replaced only by a complete run
+(:func:`incomplete_reasons` is empty): a whole ``--quick`` or full run (not narrowed by
+``--servers``/``--workloads``), every planned cell measured without errors, the kyoukai_h2fast
+variants on the loop they are documented with, both builds as requested, and the charts drawn. Any other run keeps its timestamped files only, and says so at the top of its
+Markdown; so ``latest.json``, ``latest.md`` and ``latest-*.png`` always come from one complete
+run. Without matplotlib the Markdown says that no chart was drawn (it never points at an older
+chart).
 """
 from __future__ import annotations
 
@@ -13,10 +21,15 @@ import math
 import os
 import shutil
 
-__all__ = ["write_report", "FIGURES", "HEADLINE_VARIANTS"]
+__all__ = ["write_report", "incomplete_reasons", "FIGURES", "HEADLINE_VARIANTS",
+           "COMPLETE_STATUSES", "NO_CHARTS"]
 
 # kyoukai_h2fast variants given a summary table (when they were measured)
 HEADLINE_VARIANTS = ["kyoukai-compiled-wsgi-inline", "kyoukai-compiled-async"]
+
+# Cell statuses of a complete run ("unsupported": a server without TLS on a TLS workload).
+COMPLETE_STATUSES = ("ok", "unsupported")
+NO_CHARTS = "matplotlib is not installed (pip install matplotlib, or pip install -e '.[bench]')"
 
 # figure key -> (column title, format, better)
 FIGURES = {
@@ -52,9 +65,39 @@ def _server_label(results: dict, sid: str) -> str:
     return results["servers"][sid]["label"]
 
 
+def incomplete_reasons(results: dict) -> list[str]:
+    """Why this run must not replace ``latest.*`` (empty: a complete run)."""
+    meta = results["meta"]
+    reasons = []
+    for (sid, wid), cell in _cells(results):
+        if cell.get("status") not in COMPLETE_STATUSES:
+            detail = str(cell.get("detail") or "")[:120]
+            reasons.append(f"{sid} × {wid}: {cell.get('status')}"
+                           + (f" ({detail})" if detail else ""))
+    for sid, server in results["servers"].items():
+        if server.get("family") == "kyoukai_h2fast" and server.get("planned_loop") \
+                and server.get("loop") != server["planned_loop"]:
+            reasons.append(f"{sid} ran on {server.get('loop')}, not {server['planned_loop']}: "
+                           f"{meta.get('loop_note') or 'loop fallback'}")
+    if meta.get("subset"):
+        reasons.append("servers or workloads narrowed with --servers/--workloads: only a "
+                       "whole --quick or full run replaces latest.*")
+    for build in meta.get("kyoukai_builds", {}).values():
+        if not build.get("ok"):
+            reasons.append(f"kyoukai_h2fast {build.get('requested')} build: --version says "
+                           f"extensions: {build.get('extensions')}")
+    if meta.get("charts") is False:
+        reasons.append(f"no charts: {meta.get('charts_note') or NO_CHARTS}")
+    return reasons
+
+
 def _markdown(results: dict, files: dict) -> str:
     meta = results["meta"]
     out = [f"# kyoukai_h2fast end-to-end benchmark — {meta['timestamp']}", ""]
+    incomplete = meta.get("incomplete") or []
+    if incomplete:
+        out += ["**Partial run: this report did not replace `latest.md`.** Why:", ""]
+        out += [f"* {reason}" for reason in incomplete] + [""]
     out.append(f"Command: `{meta['command']}` (exit status {meta.get('exit_code', '?')}; "
                f"{meta['wall_seconds']:.0f} s wall)")
     m = meta["machine"]
@@ -79,6 +122,9 @@ def _markdown(results: dict, files: dict) -> str:
             "means kyoukai_h2fast uses less.", ""]
     if files.get("rps_png"):
         out += [f"![req/s]({files['rps_png']})", "", f"![latency]({files['latency_png']})", ""]
+    else:
+        out += [f"**No chart: none was drawn for this run** "
+                f"({meta.get('charts_note') or NO_CHARTS}).", ""]
 
     problems = [(sid, wid, cell) for (sid, wid), cell in _cells(results)
                 if cell["status"] not in ("ok", "not planned")]
@@ -242,26 +288,53 @@ def _charts(results: dict, rps_path: str, latency_path: str) -> bool:
     return True
 
 
-def write_report(results: dict, out_dir: str, stamp: str) -> dict:
-    """Write every file; returns their paths."""
+def write_report(results: dict, out_dir: str, stamp: str, *, draw=None) -> dict:
+    """Write ``<stamp>.*``, and ``latest.*`` only for a complete run (see the module docstring).
+
+    ``draw(results, rps_path, latency_path) -> bool`` draws the charts (default: matplotlib;
+    False when it cannot). Sets ``results["meta"]`` ``files``, ``charts``, ``incomplete``,
+    ``latest_updated`` and ``exit_code`` (0 complete, 1 partial). Returns ``{"paths": {kind: path}, "latest": [paths] or [],
+    "incomplete": [reasons]}``.
+    """
+    draw = draw or _charts
+    meta = results["meta"]
     os.makedirs(out_dir, exist_ok=True)
     files = {"json": f"{stamp}.json", "md": f"{stamp}.md",
              "rps_png": f"{stamp}-rps.png", "latency_png": f"{stamp}-latency.png"}
     paths = {k: os.path.join(out_dir, v) for k, v in files.items()}
-    if not _charts(results, paths["rps_png"], paths["latency_png"]):
-        files.pop("rps_png"), files.pop("latency_png")
-        paths.pop("rps_png"), paths.pop("latency_png")
-    results["meta"]["files"] = files
+    try:
+        meta["charts"] = bool(draw(results, paths["rps_png"], paths["latency_png"]))
+    except ImportError:
+        meta["charts"] = False
+    if not meta["charts"]:
+        meta["charts_note"] = (NO_CHARTS if _matplotlib_missing()
+                               else "nothing was measured to chart")
+        for key in ("rps_png", "latency_png"):
+            files.pop(key)
+            paths.pop(key)
+    meta["incomplete"] = incomplete_reasons(results)
+    meta["latest_updated"] = not meta["incomplete"]
+    meta["exit_code"] = 1 if meta["incomplete"] else 0  # run.py's exit status
+    meta["files"] = files
     with open(paths["json"], "w") as f:
         json.dump(results, f, indent=1, sort_keys=False, default=str)
     with open(paths["md"], "w") as f:
         f.write(_markdown(results, files))
-    # latest.* copies (their Markdown points at the latest-* charts)
-    latest_files = {k: v.replace(stamp, "latest", 1) for k, v in files.items()}
-    for key, name in latest_files.items():
-        if key == "md":
-            with open(os.path.join(out_dir, name), "w") as f:
-                f.write(_markdown(results, latest_files))
-        else:
-            shutil.copyfile(paths[key], os.path.join(out_dir, name))
-    return paths
+    latest = []
+    if meta["latest_updated"]:
+        # latest.* copies (their Markdown points at the latest-* charts)
+        latest_files = {k: v.replace(stamp, "latest", 1) for k, v in files.items()}
+        for key, name in latest_files.items():
+            target = os.path.join(out_dir, name)
+            if key == "md":
+                with open(target, "w") as f:
+                    f.write(_markdown(results, latest_files))
+            else:
+                shutil.copyfile(paths[key], target)
+            latest.append(target)
+    return {"paths": paths, "latest": latest, "incomplete": meta["incomplete"]}
+
+
+def _matplotlib_missing() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("matplotlib") is None

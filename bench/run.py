@@ -2,7 +2,7 @@
 """End-to-end HTTP/2 benchmark: kyoukai_h2fast against its peers, side by side, in one run.
 
 ``python bench/run.py [--quick] [--servers a,b] [--workloads x,y] [--repeats N]
-[--duration S] [--warmup S] [--out DIR] [--no-install] [--list]``
+[--duration S] [--warmup S] [--loop auto|uvloop|asyncio] [--out DIR] [--no-install] [--list]``
 
 Owns the plan and the loop: it checks the tools (h2load, nghttpd, openssl), prepares the peers'
 venv (:mod:`peers`), a self-signed certificate, the static site and the upload file, then for
@@ -12,8 +12,14 @@ they grow until they last about ``--warmup`` seconds and give the server's rate)
 h2load run pinned to core 1 (:mod:`measure`) sized to last about ``--duration`` seconds, stop
 it. Rounds alternate their order, so slow drift of a shared machine hits every server alike. It then
 computes medians, min/max and the kyoukai_h2fast ÷ peer ratios and hands everything to
-:mod:`report`. Exit codes: 0 report written; 1 report written but no kyoukai_h2fast
-measurement succeeded; 2 bad arguments; 3 a required tool is missing.
+:mod:`report`, which writes ``<stamp>.*`` and replaces ``latest.*`` only for a complete run.
+
+The kyoukai_h2fast variants run on uvloop (a dependency on CPython outside Windows); when this
+interpreter has no uvloop, ``--loop auto`` runs them on asyncio and says so (loudly, and in the
+report, which then does not replace ``latest.*``); ``--loop uvloop`` stops before running
+anything. Exit codes: 0 complete run, report written and copied to ``latest.*``; 1 report
+written under its timestamp only (partial run: a cell failed or was not measured, no charts, a
+loop or build other than planned); 2 bad arguments; 3 a required tool or uvloop is missing.
 """
 from __future__ import annotations
 
@@ -402,6 +408,10 @@ def parse_args(argv):
                    "(count-based h2load runs sized from the warm-up rate; default 4, --quick 1.5)")
     p.add_argument("--warmup", type=float, help="about this many seconds of warm-up before "
                    "each workload (default 1, --quick 0.5)")
+    p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                   help="event loop of the kyoukai_h2fast variants documented with uvloop "
+                        "(default auto: uvloop, or asyncio with a warning when uvloop is not "
+                        "installed; the '-asyncio' variants always use asyncio)")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results"),
                    help="report directory (default bench/results; use bench/scratch for "
                         "throw-away runs, it is git-ignored)")
@@ -453,6 +463,13 @@ def main(argv=None) -> int:
               + ("\n  apt-get install -y openssl" if "openssl" in missing else ""),
               file=sys.stderr)
         return 3
+    kyoukai_loop, loop_note = peers.kyoukai_loop(args.loop)
+    if kyoukai_loop is None:
+        print(f"run.py: --loop uvloop: {loop_note}", file=sys.stderr)
+        return 3
+    if loop_note and kyoukai_loop != peers.DOCUMENTED_LOOP:
+        log(f"WARNING: the kyoukai_h2fast variants documented with uvloop run on "
+            f"{kyoukai_loop}: {loop_note}. This run will not replace latest.*.")
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     tmp = tempfile.mkdtemp(prefix="kyoukai-bench-")
@@ -466,7 +483,7 @@ def main(argv=None) -> int:
                 f"({'ok' if b.get('ok') else 'MISMATCH'}) from {b.get('package_dir')}")
         site = write_static_site(os.path.join(tmp, "site"))
         hyp_conf = peers.write_hypercorn_config(tmp)
-        specs = {s.id: s for s in peers.all_servers(args.venv, site, hyp_conf)}
+        specs = {s.id: s for s in peers.all_servers(args.venv, site, hyp_conf, kyoukai_loop)}
         upload_file = os.path.join(tmp, "upload.bin")
         with open(upload_file, "wb") as f:
             f.write(bytes(range(256)) * (UPLOAD_SIZE // 256))
@@ -490,7 +507,10 @@ def main(argv=None) -> int:
                      "pinning": "taskset" if measure.HAVE_TASKSET else "none (no taskset)",
                      "machine": machine_info(), "versions": versions,
                      "kyoukai_builds": builds, "peer_env": peer_env,
-                     "main_workload": MAIN_WORKLOAD},
+                     "main_workload": MAIN_WORKLOAD, "kyoukai_loop": kyoukai_loop,
+                     "loop_note": loop_note,
+                     # a narrowed run never replaces latest.* (see report.incomplete_reasons)
+                     "subset": bool(args.servers or args.workloads)},
             "workloads": {w: {**dataclasses.asdict(WORKLOADS[w]), "label": WORKLOADS[w].label}
                           for w in workload_ids},
             "servers": {}, "cells": {}, "runs": [],
@@ -499,7 +519,8 @@ def main(argv=None) -> int:
             s = specs[sid]
             results["servers"][sid] = {"label": s.label, "family": s.family,
                                        "interface": s.interface, "build": s.build,
-                                       "loop": s.loop, "notes": s.notes}
+                                       "loop": s.loop, "planned_loop": s.planned_loop,
+                                       "notes": s.notes}
         ctx = {"tmp": tmp, "tls": tls, "upload_file": upload_file, "peer_env": peer_env,
                "repeats": args.repeats, "duration": args.duration, "warmup": args.warmup}
         cells = plan_cells([specs[sid] for sid in server_ids], workload_ids, ctx, results)
@@ -523,12 +544,19 @@ def main(argv=None) -> int:
         meta = results["meta"]
         meta["loadavg_after"] = _loadavg()
         meta["wall_seconds"] = time.monotonic() - t_start
-        measured_kyoukai = any(c.get("stats") for sid, per in results["cells"].items()
-                               if specs[sid].family == "kyoukai_h2fast" for c in per.values())
-        meta["exit_code"] = 0 if measured_kyoukai else 1
-        paths = report.write_report(results, args.out, stamp)
-        log(f"wrote {', '.join(paths.values())} (+ latest.* copies) in "
-            f"{time.monotonic() - t_start:.0f} s")
+        # sets meta["exit_code"]: 0 for a complete run, else 1 (a run where no kyoukai_h2fast
+        # cell was measured is never complete)
+        written = report.write_report(results, args.out, stamp)
+        if not meta["charts"]:
+            log(f"WARNING: NO CHARTS were drawn: {meta['charts_note']}")
+        if written["incomplete"]:
+            log("WARNING: partial run: latest.* NOT updated; this run's report is "
+                f"{', '.join(written['paths'].values())}. Why:")
+            for reason in written["incomplete"]:
+                log(f"  - {reason}")
+        else:
+            log(f"wrote {', '.join(written['paths'].values())} and updated "
+                f"{', '.join(written['latest'])} in {time.monotonic() - t_start:.0f} s")
         main_ratios = results["ratios"].get(MAIN_WORKLOAD, {})
         for kid, row in main_ratios.items():
             log(f"{kid} req/s ÷ peer on {MAIN_WORKLOAD}: " + ", ".join(

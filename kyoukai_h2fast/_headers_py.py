@@ -2,18 +2,21 @@
 
 Owns the same things as the compiled module: checks on received request/trailer field blocks
 (RFC 9113 §8.2, §8.3; the rule list is in :mod:`kyoukai_h2fast.headers`) and the conversion of
-a WSGI status + header list into an HTTP/2 response field list. Used when the extension is not
-built or ``KYOUKAI_H2FAST_NO_EXTENSIONS=1``; the tests run every case on both.
+a WSGI status + header list into an HTTP/2 response field list, with the ``date`` (RFC 9110
+§6.6.1, cached per second) and ``server`` fields the app did not give. Used when the extension
+is not built or ``KYOUKAI_H2FAST_NO_EXTENSIONS=1``; the tests run every case on both.
 """
 from __future__ import annotations
 
 import re
 import sys
+import time
 
+from . import __version__
 from .errors import MalformedRequestError
 
 __all__ = ["validate_request_headers", "validate_trailers", "response_headers",
-           "CONNECTION_SPECIFIC_FIELDS"]
+           "http_date", "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD", "MAX_HTTP_DATE"]
 
 #: Connection-specific fields, forbidden in HTTP/2 (RFC 9113 §8.2.2).
 CONNECTION_SPECIFIC_FIELDS = frozenset(
@@ -161,6 +164,47 @@ _DROPPED_RESPONSE_FIELDS = CONNECTION_SPECIFIC_FIELDS | {b"te"}
 _STATUS = re.compile(r"[1-9][0-9][0-9](?: |\Z)", re.ASCII)
 _RESPONSE_NAME_ILLEGAL = re.compile(rb"[^\x21-\x39\x3b-\x7e]")  # after lower-casing
 
+# The fields added to every response the app did not give itself. Encoded names equal to these
+# are these very objects (see _encode_response_name), so spotting them costs an identity test.
+_DATE = b"date"
+_SERVER = b"server"
+#: ``(b"server", b"kyoukai_h2fast/<version>")``.
+SERVER_FIELD = (_SERVER, b"kyoukai_h2fast/" + __version__.encode("ascii"))
+
+_DAY_NAMES = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
+_MONTH_NAMES = (b"", b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep",
+                b"Oct", b"Nov", b"Dec")
+#: The last second IMF-fixdate can write (9999-12-31T23:59:59Z).
+MAX_HTTP_DATE = 253402300799
+
+
+def http_date(seconds: int) -> bytes:
+    """IMF-fixdate (RFC 9110 §5.6.7) of a POSIX time, e.g. ``b"Sun, 06 Nov 1994 08:49:37 GMT"``.
+
+    Day and month names are always English (no locale). ValueError outside 1970-9999.
+    """
+    if not 0 <= seconds <= MAX_HTTP_DATE:
+        raise ValueError(f"time {seconds!r} is outside 1970-01-01..9999-12-31")
+    t = time.gmtime(seconds)
+    return b"%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _DAY_NAMES[t.tm_wday], t.tm_mday, _MONTH_NAMES[t.tm_mon], t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec)
+
+
+# (end of the second, (b"date", IMF-fixdate)): made again once the second is over. One tuple,
+# replaced whole, so a thread reading it never sees a second paired with another's date.
+_date_cache = (0.0, (_DATE, b""))
+
+
+def _date_field(now=time.time) -> tuple:
+    global _date_cache
+    cache = _date_cache
+    t = now()
+    if t >= cache[0] or t < cache[0] - 1.0:  # a new second, or the clock was set back
+        second = int(t)
+        cache = _date_cache = (second + 1.0, (_DATE, http_date(second)))
+    return cache[1]
+
 
 def _latin1_bytes(obj, what: str) -> bytes:
     """A response header name or value (str or bytes) as bytes, or a clear error."""
@@ -180,6 +224,10 @@ def _encode_response_name(name) -> bytes | None:
         raise ValueError("empty response header name")
     if _RESPONSE_NAME_ILLEGAL.search(raw) is not None:
         raise ValueError(f"illegal character in response header name {name!r}")
+    if raw == _DATE:
+        return _DATE
+    if raw == _SERVER:
+        return _SERVER
     return None if raw in _DROPPED_RESPONSE_FIELDS else raw
 
 
@@ -196,8 +244,10 @@ def response_headers(status, headers) -> list:
     ``status`` is e.g. ``"200 OK"`` (3 ASCII digits, 100-999, then end or a space);
     ``headers`` are ``(str, str)`` pairs (bytes values accepted as they are). Names are
     lower-cased, names and values encoded latin-1, values stripped of surrounding SP/HTAB,
-    and connection-specific fields (and ``te``) dropped (RFC 9113 §8.2.2). Raises ValueError
-    for a status, name or value that cannot be sent.
+    and connection-specific fields (and ``te``) dropped (RFC 9113 §8.2.2). ``date`` (RFC 9110
+    §6.6.1, IMF-fixdate of the current second) and ``server`` (:data:`SERVER_FIELD`) are
+    appended unless the app gave them (any letter case). Raises ValueError for a status, name
+    or value that cannot be sent.
     """
     if not isinstance(status, str):
         raise ValueError(f"WSGI status must be a str such as '200 OK', not {status!r}")
@@ -205,6 +255,9 @@ def response_headers(status, headers) -> list:
         raise ValueError(f"invalid WSGI status {status!r}: must start with a 3-digit code")
     fields = [(b":status", status[:3].encode("ascii"))]
     names = _response_names
+    date = _DATE
+    server = _SERVER
+    has_date = has_server = False
     for name, value in headers:
         encoded = names.get(name, False)
         if encoded is False:
@@ -212,5 +265,13 @@ def response_headers(status, headers) -> list:
             if len(names) < _RESPONSE_NAME_CACHE_MAX:
                 names[name] = encoded
         if encoded is not None:
+            if encoded is date:
+                has_date = True
+            elif encoded is server:
+                has_server = True
             fields.append((encoded, _response_value(value)))
+    if not has_date:
+        fields.append(_date_field())
+    if not has_server:
+        fields.append(SERVER_FIELD)
     return fields

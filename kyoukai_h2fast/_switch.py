@@ -5,6 +5,12 @@ selector module (``frames``, ``hpack``, ``headers``, ``environ``) takes the comp
 ``kyoukai_h2fast._<name>_c`` and falls back to ``kyoukai_h2fast._<name>_py`` only when the
 compiled one was not built. Both stay importable by name through :func:`compiled` and
 :func:`pure`, which is what the differential tests use.
+
+The connection engine is chosen the same way (``engine``: the compiled core
+``kyoukai_h2fast._engine_c`` or its twin on ``h2``, ``kyoukai_h2fast._engine_py``), and
+``KYOUKAI_H2FAST_ENGINE=h2`` (also read once, here) selects the ``h2`` engine alone while the
+other hot paths stay compiled: the before/after comparison of the benchmarks and a test run
+"on the h2 engine".
 """
 from __future__ import annotations
 
@@ -12,10 +18,14 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["NO_EXTENSIONS", "MODULES", "select", "compiled", "pure", "extensions_state"]
+__all__ = ["NO_EXTENSIONS", "H2_ENGINE", "MODULES", "select", "compiled", "pure",
+           "extensions_state", "engine_state"]
 
 #: True when the user asked for the pure-Python twins.
 NO_EXTENSIONS: bool = os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in ("", "0")
+
+#: True when the user asked for the ``h2``-based engine (the other modules stay compiled).
+H2_ENGINE: bool = os.environ.get("KYOUKAI_H2FAST_ENGINE", "") == "h2"
 
 #: Every hot path that has a compiled module and a pure twin.
 MODULES = ("frames", "hpack", "headers", "environ")
@@ -38,7 +48,8 @@ def pure(name: str) -> ModuleType:
 
 def select(name: str) -> ModuleType:
     """The implementation this process uses for ``name``; records the choice."""
-    module = None if NO_EXTENSIONS else compiled(name)
+    forced_pure = NO_EXTENSIONS or (name == "engine" and H2_ENGINE)
+    module = None if forced_pure else compiled(name)
     _selected[name] = module is not None
     return module if module is not None else pure(name)
 
@@ -56,3 +67,9 @@ def missing_extensions() -> list[str]:
         return []
     extensions_state()
     return [n for n in MODULES if not _selected.get(n)]
+
+
+def engine_state() -> str:
+    """``"compiled"`` when the compiled connection engine runs, ``"h2"`` for the twin."""
+    importlib.import_module("kyoukai_h2fast.engine")
+    return "compiled" if _selected.get("engine") else "h2"

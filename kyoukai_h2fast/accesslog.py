@@ -56,22 +56,21 @@ class AccessLog:
 
     # -- HTTP/2 (hooks called by the HTTP/2 protocol) --------------------------------------
     def started(self, state) -> None:
-        """An HTTP/2 request reached its app (after its environ was built)."""
+        """An HTTP/2 request reached its app (for states without ``started_at``)."""
         self._starts[state] = time.monotonic()
 
     def finished(self, protocol, state) -> None:
         """An HTTP/2 response ended (sent in full, or its stream reset by the server)."""
-        started = self._starts.pop(state, None)
-        duration = None if started is None else time.monotonic() - started
-        wire = state.wire_headers
-        status = 0
+        started_at = getattr(state, "started_at", 0.0)
+        if started_at:  # loop time when the request arrived
+            duration = protocol.loop.time() - started_at
+        else:
+            started = self._starts.pop(state, None)
+            duration = None if started is None else time.monotonic() - started
+        status = getattr(state, "status_sent", 0) or _status_of(state)
         size = getattr(state, "body_sent", None)
-        if wire:
-            for name, value in wire:
-                if name == b":status":
-                    status = int(value)
-                elif name == b"content-length" and size is None:
-                    size = 0 if state.is_head else int(value)
+        if size is None:
+            size = 0 if state.is_head else _declared_length(state)
         environ = state.environ
         if environ is not None:
             client = f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}"
@@ -86,3 +85,22 @@ class AccessLog:
                 elif name == b":path":
                     target = value.decode("latin-1")
         self.log(client, method, target, "HTTP/2", status, size, duration)
+
+
+def _status_of(state) -> int:
+    for name, value in getattr(state, "wire_headers", None) or ():
+        if name == b":status":
+            return int(value)
+    status = state._emit_status
+    return int(status[:3]) if status and status[:3].isdigit() else 0
+
+
+def _declared_length(state) -> int | None:
+    """The response's content-length as the app declared it, or None."""
+    for name, value in state._emit_headers or ():
+        if isinstance(name, str) and name.lower() == "content-length":
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+    return None

@@ -9,11 +9,15 @@ Two kinds are detected (:func:`detect_kind`):
   app stalls no other stream; with ``wsgi_threads=0`` it runs inline on the loop.
 
 When the app starts. Thread-pool apps start as soon as the request headers arrive and may read
-the body as it streams in (reads block in the worker). Apps on the loop cannot block, so they
-start when the body is complete, or earlier when the body fills half the stream window (then a
-``read()`` beyond what has arrived raises ``BodyNotReadyError`` and ``await
-wsgi_input.read_async()`` must be used); that keeps both the memory per stream and the
-flow-control windows bounded.
+the body as it streams in (reads block in the worker, at most the body timeout). Apps on the
+loop cannot block, so they start when the body is complete (the protocol spools it); apps that
+opt in to streaming (``stream_request_bodies``) start when half the stream window is buffered
+and read with ``await wsgi_input.read_async()``.
+
+When an app raises, a client that went away (:class:`~kyoukai_h2fast.errors.ClientDisconnected`)
+or stopped sending its body (:class:`~kyoukai_h2fast.errors.BodyTimeoutError`) is logged in one
+short, rate-limited line; any other exception is the app's own and is logged with its traceback
+(the client gets a plain 500).
 
 Responses go to :meth:`H2KyoukaiProtocol.respond` as first chunks plus the rest of the app
 iterator, pulled on demand (in the worker thread for thread-pool apps). ``close()`` on the app
@@ -22,16 +26,17 @@ iterable is always called, where the iterable runs.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import logging
-import queue
+import math
 import sys
-import threading
-from collections import deque
+import time
 
-__all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner", "WorkerPool"]
+from .errors import BodyTimeoutError, ClientDisconnected
+from .execution import Mailbox, WorkerPool, start_eagerly
+
+__all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -49,9 +54,11 @@ def detect_kind(app) -> str:
                     "app (request_class + async process_request)")
 
 
-def make_runner(app, wsgi_threads: int):
+def make_runner(app, wsgi_threads: int, per_connection: int = 0):
     kind = detect_kind(app)
-    return KyoukaiRunner(app) if kind == "kyoukai" else WSGIRunner(app, wsgi_threads)
+    if kind == "kyoukai":
+        return KyoukaiRunner(app)
+    return WSGIRunner(app, wsgi_threads, per_connection)
 
 
 def _first_chunks(app_iter, greedy: int = 0):
@@ -86,82 +93,6 @@ def _first_chunks(app_iter, greedy: int = 0):
 _GREEDY_BYTES = 64 * 1024
 
 
-def start_eagerly(loop, coro):
-    """Run ``coro`` now until it first suspends; returns None if it finished, else the Task
-    that completes it (what Python 3.12 calls an eager task). Most handlers never suspend:
-    this saves a Task and a loop iteration per request. Each call gets its own context copy.
-    """
-    context = contextvars.copy_context()
-    try:
-        yielded = context.run(coro.send, None)
-    except StopIteration:
-        return None
-    if getattr(yielded, "_asyncio_future_blocking", None):
-        yielded._asyncio_future_blocking = False  # taken at once, as a Task does
-    return context.run(loop.create_task, _resume(coro, yielded))
-
-
-async def _resume(coro, yielded):
-    """Drive a started coroutine to its end the way a Task would."""
-    while True:
-        error = None
-        try:
-            if yielded is None:  # a bare yield (asyncio.sleep(0)): give the loop a turn
-                await asyncio.sleep(0)
-            elif getattr(yielded, "_asyncio_future_blocking", None) is not None:
-                try:
-                    await yielded  # wait for it; the coroutine reads its outcome itself
-                except asyncio.CancelledError:
-                    if not yielded.cancelled():
-                        raise
-                except BaseException:
-                    pass
-            else:
-                error = RuntimeError(f"bad yield from a coroutine: {yielded!r}")
-        except asyncio.CancelledError as cancel:  # we were cancelled: cancel the coroutine
-            error = cancel
-        try:
-            yielded = coro.send(None) if error is None else coro.throw(error)
-        except StopIteration:
-            return
-        if getattr(yielded, "_asyncio_future_blocking", None):
-            yielded._asyncio_future_blocking = False
-
-
-class Mailbox:
-    """Results from worker threads to the event loop, with one wake-up per batch.
-
-    ``loop.call_soon_threadsafe`` writes to the loop's self-pipe on every call; under load
-    many handlers finish within one loop iteration, so posts are queued and only the first
-    of a batch wakes the loop. (A post racing with a drain at worst schedules one extra,
-    empty drain; none is lost, because ``_drain`` clears the flag before it drains.)
-    """
-
-    def __init__(self, loop) -> None:
-        self._loop = loop
-        self._items: deque = deque()
-        self._scheduled = False
-
-    def post(self, callback, *args) -> None:
-        self._items.append((callback, args))
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                self._loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop closed during shutdown: drop it
-                pass
-
-    def _drain(self) -> None:
-        self._scheduled = False
-        items = self._items
-        while items:
-            callback, args = items.popleft()
-            try:
-                callback(*args)
-            except Exception:
-                log.exception("error handing a worker result to the connection")
-
-
 def _safe_close(close) -> None:
     if close is not None:
         try:
@@ -170,71 +101,52 @@ def _safe_close(close) -> None:
             log.exception("app iterable close() failed")
 
 
-class WorkerPool:
-    """A fixed-size pool of daemon threads running ``fn(*args)`` jobs in order.
+class _ClientGoneLog:
+    """Logs "the client went away while the app read the body" briefly (no traceback), at
+    most ``per_second`` lines a second, then one line saying how many were left out: any
+    client can cause one, so it must not be a route to flood the log."""
 
-    Lighter than ``concurrent.futures`` (no Future per job: results travel back with
-    ``loop.call_soon_threadsafe``), and its threads are daemons, so a handler stuck past the
-    shutdown timeout cannot keep the process alive. Threads start on demand.
-    """
+    def __init__(self, per_second: int = 10) -> None:
+        self._per_second = per_second
+        self._window = 0
+        self._count = 0
+        self._suppressed = 0
 
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._idle = 0
-        self._busy = 0
-        self._closed = False
+    def __call__(self, error: BaseException) -> None:
+        now = int(time.monotonic())
+        if now != self._window:
+            if self._suppressed:
+                log.info("%d more requests ended early (client aborts or resets)",
+                         self._suppressed)
+            self._window, self._count, self._suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= self._per_second:
+            log.info("request ended early: %s", error)
+        else:
+            self._suppressed += 1
 
-    def submit(self, fn, *args) -> None:
-        if self._closed:
-            raise RuntimeError("the worker pool is shut down")
-        self._jobs.put((fn, args))
-        with self._lock:
-            spawn = self._idle == 0 and len(self._threads) < self._size
-        if spawn:
-            thread = threading.Thread(target=self._work, daemon=True,
-                                      name=f"{self._name}-{len(self._threads)}")
-            self._threads.append(thread)
-            thread.start()
 
-    def _work(self) -> None:
-        jobs = self._jobs
-        lock = self._lock
-        while True:
-            with lock:
-                self._idle += 1
-            job = jobs.get()
-            with lock:
-                self._idle -= 1
-                self._busy += 1
-            try:
-                if job is None:
-                    return
-                job[0](*job[1])
-            except BaseException:  # jobs handle their errors; this is the last resort
-                log.exception("unhandled error in a WSGI worker thread")
-            finally:
-                with lock:
-                    self._busy -= 1
+_client_gone = _ClientGoneLog()
 
-    @property
-    def busy(self) -> int:
-        """Jobs running now."""
-        return self._busy
 
-    def shutdown(self) -> None:
-        """Drop queued jobs, let idle threads exit; running jobs are not waited for."""
-        self._closed = True
-        try:
-            while True:
-                self._jobs.get_nowait()
-        except queue.Empty:
-            pass
-        for _ in self._threads:
-            self._jobs.put(None)
+def _app_failed(responder, state, error: BaseException, post=None) -> None:
+    """An app raised: a client abort or a body timeout is logged briefly (the stream is gone
+    or answered 408); anything else is the app's error, logged with its traceback (500)."""
+    if isinstance(error, ClientDisconnected):
+        _client_gone(error)
+        status = 0
+    elif isinstance(error, BodyTimeoutError):
+        _client_gone(error)
+        status = 408
+    else:
+        log.error("app raised while handling stream %d", state.stream_id,
+                  exc_info=(type(error), error, error.__traceback__))
+        status = 500
+    if status:
+        if post is None:
+            responder.respond_error(state, status)
+        else:
+            post(responder.respond_error, state, status)
 
 
 class KyoukaiRunner:
@@ -254,41 +166,54 @@ class KyoukaiRunner:
         if callable(finalize):
             finalize()
 
+    async def drain(self, deadline: float) -> None:
+        pass
+
     def shutdown(self) -> None:
         pass
 
-    def dispatch(self, protocol, state) -> None:
-        state.task = start_eagerly(protocol.loop, self._run(protocol, state))
+    def forget(self, responder) -> None:
+        pass
 
-    async def _run(self, protocol, state) -> None:
+    def dispatch(self, responder, state) -> None:
+        state.task = start_eagerly(responder.loop, self._run(responder, state))
+
+    async def _run(self, responder, state) -> None:
         environ = state.environ
         try:
             request = self.app.request_class(environ)
-            response = await self.app.process_request(request, protocol.parent_context)
+            response = await self.app.process_request(request, responder.parent_context)
             app_iter = response(environ, state.start_response)
             chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
         except asyncio.CancelledError:
             return
-        except Exception:
-            log.exception("app raised while handling stream %d", state.stream_id)
-            protocol.respond_error(state)
+        except Exception as e:
+            _app_failed(responder, state, e)
             return
         finally:
             state.task = None
-        protocol.respond(state, chunks, body_iter=rest, close=close)
+        responder.respond(state, chunks, body_iter=rest, close=close)
 
 
 class WSGIRunner:
-    """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop."""
+    """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop.
+
+    Fairness: one connection runs at most ``per_connection`` jobs (handlers and pulls of
+    their response iterables) in the pool at once; its further jobs wait for its own turn,
+    so a connection whose requests block (say, uploads that stall) cannot take every thread.
+    A job whose stream is gone before its turn does not run.
+    """
 
     kind = "wsgi"
 
-    def __init__(self, app, threads: int) -> None:
+    def __init__(self, app, threads: int, per_connection: int = 0) -> None:
         self.app = app
         self.errors = sys.stderr
         self.threads = threads
         self.multithread = threads > 0
         self.dispatch_early = threads > 0
+        #: Jobs one connection may run at once (0: half the pool, rounded up).
+        self.per_connection = per_connection or max(1, math.ceil(threads / 2))
         self.executor: WorkerPool | None = None
         self.mailbox: Mailbox | None = None
 
@@ -298,67 +223,117 @@ class WSGIRunner:
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi")
             self.mailbox = Mailbox(asyncio.get_running_loop())
 
+    async def drain(self, deadline: float) -> None:
+        """Wait (until the loop time ``deadline``) for the pool's jobs, while their results
+        still reach the loop (so iterables pulled in threads get closed)."""
+        executor = self.executor
+        loop = asyncio.get_running_loop()
+        while executor is not None and executor.busy and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
     def shutdown(self) -> None:
         if self.executor is not None:
-            busy = self.executor.busy
-            if busy:
+            abandoned = self.executor.shutdown(timeout=1.0)
+            if abandoned:
                 log.warning("abandoning %d WSGI handler(s) still running after the shutdown "
-                            "timeout", busy)
-            self.executor.shutdown()
+                            "timeout", abandoned)
             self.executor = None
 
     # -- dispatch ---------------------------------------------------------------------------
-    def dispatch(self, protocol, state) -> None:
+    def dispatch(self, responder, state) -> None:
         if self.executor is None:
-            self._run_inline(protocol, state)
+            self._run_inline(responder, state)
             return
         state.enable_thread_reads()
-        self.executor.submit(self._run_in_thread, protocol, state)
+        self._submit(responder, state, self._run_in_thread, responder, state)
 
-    def _run_inline(self, protocol, state) -> None:
+    def _submit(self, responder, state, fn, *args) -> None:
+        """Run ``fn(*args)`` for ``state`` in the pool, within the connection's share."""
+        if responder.jobs_running >= self.per_connection:
+            responder.jobs_waiting.append((state, fn, args))
+            return
+        responder.jobs_running += 1
+        try:
+            self.executor.submit(self._job, responder, fn, args)
+        except RuntimeError:  # shutting down
+            responder.jobs_running -= 1
+
+    def _job(self, responder, fn, args) -> None:
+        try:
+            fn(*args)
+        finally:
+            self.mailbox.post(self._job_done, responder)
+
+    def _job_done(self, responder) -> None:
+        responder.jobs_running -= 1
+        waiting = responder.jobs_waiting
+        while waiting and responder.jobs_running < self.per_connection:
+            state, fn, args = waiting.pop(0)
+            if state.finished:  # reset or answered while it waited: nothing to run
+                if fn == self._pull:
+                    self.close_in_thread(state.iter_close)
+                    state.iter_close = None
+                continue
+            self._submit(responder, state, fn, *args)
+
+    def _run_inline(self, responder, state) -> None:
         try:
             chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response),
                                                 _GREEDY_BYTES)
-        except Exception:
-            log.exception("app raised while handling stream %d", state.stream_id)
-            protocol.respond_error(state)
+        except Exception as e:
+            _app_failed(responder, state, e)
             return
-        protocol.respond(state, chunks, body_iter=rest, close=close)
+        responder.respond(state, chunks, body_iter=rest, close=close)
 
-    def _run_in_thread(self, protocol, state) -> None:
+    def _run_in_thread(self, responder, state) -> None:
+        if state.finished:  # the stream went away before a thread was free
+            return
+        post = self.mailbox.post
         try:
             chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
-        except Exception:
-            log.exception("app raised while handling stream %d", state.stream_id)
-            self.mailbox.post(protocol.respond_error, state)
+        except Exception as e:
+            _app_failed(responder, state, e, post)
             return
-        self.mailbox.post(functools.partial(protocol.respond, state, chunks, body_iter=rest,
-                                            in_thread=True, close=close))
+        post(functools.partial(responder.respond, state, chunks, body_iter=rest,
+                               in_thread=True, close=close))
 
     # -- streaming bodies -----------------------------------------------------------------------
-    def pull_in_thread(self, protocol, state) -> None:
-        self.executor.submit(self._pull, protocol, state, state.body_iter, state.iter_close)
+    def pull_in_thread(self, responder, state) -> None:
+        self._submit(responder, state, self._pull, responder, state, state.body_iter,
+                     state.iter_close)
 
-    def _pull(self, protocol, state, it, close) -> None:
+    def _pull(self, responder, state, it, close) -> None:
         post = self.mailbox.post
         try:
             for chunk in it:
                 if chunk:
-                    post(protocol.pulled, state, (chunk,), False)
+                    post(responder.pulled, state, (chunk,), False)
                     return
         except Exception as e:
             _safe_close(close)
-            post(protocol.pulled, state, (), True, e, True)
+            post(responder.pulled, state, (), True, e, True)
             return
         _safe_close(close)
-        post(protocol.pulled, state, (), True, None, True)
+        post(responder.pulled, state, (), True, None, True)
+
+    def forget(self, responder) -> None:
+        """The connection is gone: drop its waiting jobs (closing iterables they would have
+        pulled)."""
+        waiting = responder.jobs_waiting
+        responder.jobs_waiting = []
+        for state, fn, _ in waiting:
+            if fn == self._pull:
+                self.close_in_thread(state.iter_close)
+                state.iter_close = None
 
     def close_in_thread(self, close) -> None:
+        if close is None:
+            return
         executor = self.executor
         if executor is None:
             _safe_close(close)
         else:
             try:
-                executor.submit(_safe_close, close)
+                executor.submit(_safe_close, close, kind="close")
             except RuntimeError:  # shutting down: close it here
                 _safe_close(close)

@@ -2,8 +2,9 @@
 
 It parses arguments, imports the app (``module:attribute``, current directory importable),
 builds a :class:`ServerConfig`, checks the TLS files, and runs the server until SIGINT/SIGTERM.
-Every user error (bad argument, unreadable certificate, app that does not import, port in
-use) is one line on stderr and exit code 2, never a traceback.
+Every user error (bad argument, bad certificate or key file, app that does not import, port
+in use) is one line on stderr and exit code 2, never a traceback of ours; an app that fails to
+import gets its own traceback (its frames only) printed below that line.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 import os
 import ssl
 import sys
+import traceback
 
 from . import __version__, _switch
 from .apps import detect_kind
@@ -26,7 +28,15 @@ PROG = "kyoukai-h2fast"
 
 
 class UsageError(Exception):
-    """A user error: printed as one line, exit code 2."""
+    """A user error: printed as one line, exit code 2.
+
+    ``detail`` (optional) is printed below that line as it is, e.g. the traceback of an app
+    that failed to import.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default {d.connection_window})")
     g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="SECONDS",
                    help=f"close idle connections (default {d.idle_timeout:g}; 0: never)")
+    g.add_argument("--body-timeout", type=float, default=d.body_timeout, metavar="SECONDS",
+                   help="408 for a request whose body stalls this long while the app waits "
+                        f"(default {d.body_timeout:g}; 0: never)")
+    g.add_argument("--body-spool-threshold", type=_size, default=d.body_spool_threshold,
+                   metavar="BYTES", help="apps on the event loop: request body kept in memory "
+                   f"up to this per stream, then in a temporary file "
+                   f"(default {d.body_spool_threshold})")
+    g.add_argument("--stream-request-bodies", action="store_true",
+                   help="apps on the event loop start before the body is complete (they read "
+                        "it with await wsgi_input.read_async())")
+    g.add_argument("--linger-bytes", type=_size, default=d.linger_bytes, metavar="BYTES",
+                   help="after an early response, body bytes still accepted before the stream "
+                        f"is reset (default {d.linger_bytes})")
+    g.add_argument("--linger-timeout", type=float, default=d.linger_timeout,
+                   metavar="SECONDS", help="after an early response, seconds the rest of the "
+                   f"body may take (default {d.linger_timeout:g})")
+    g.add_argument("--max-handlers-per-connection", type=int,
+                   default=d.max_handlers_per_connection, metavar="N",
+                   help="WSGI handlers one connection may run in the pool at once "
+                        "(default 0: half the pool)")
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
@@ -140,7 +170,8 @@ def version_text() -> str:
     missing = _switch.missing_extensions()
     if missing:
         print(f"{PROG}: warning: not compiled: {', '.join(missing)}", file=sys.stderr)
-    return f"kyoukai_h2fast {__version__}\nextensions: {_switch.extensions_state()}"
+    return (f"kyoukai_h2fast {__version__}\nextensions: {_switch.extensions_state()}\n"
+            f"engine: {_switch.engine_state()}")
 
 
 def load_app(spec: str | None):
@@ -156,18 +187,57 @@ def load_app(spec: str | None):
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # the app's own import error, whatever it is
-        raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}") from None
+        raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
     obj = module
     try:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except AttributeError:
         raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+    except Exception as e:  # a module __getattr__ or property of the app's that raised
+        raise UsageError(f"cannot get {attr!r} from {module_name!r}: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
     try:
         detect_kind(obj)
     except TypeError as e:
         raise UsageError(f"{spec}: {e}") from None
     return obj
+
+
+# Frames of the import machinery and of this module: not the app's, left out of its traceback.
+_NOT_APP_FILES = (os.path.abspath(__file__), os.path.abspath(importlib.__file__))
+
+
+def _is_app_frame(frame: traceback.FrameSummary) -> bool:
+    name = frame.filename
+    return not (name.startswith("<frozen importlib") or os.path.abspath(name) in _NOT_APP_FILES)
+
+
+def _app_traceback(error: BaseException) -> str:
+    """The traceback of an app's import error, its frames only (no CLI, no importlib).
+
+    Empty when nothing in it is the app's: a module that does not exist at all says all in the
+    one-line error. A SyntaxError keeps its file, line and caret.
+    """
+    report = traceback.TracebackException.from_exception(error)
+    for part in _chain(report):
+        part.stack = traceback.StackSummary.from_list(
+            [frame for frame in part.stack if _is_app_frame(frame)])
+    if not report.stack and not isinstance(error, SyntaxError) and error.__cause__ is None \
+            and (error.__context__ is None or error.__suppress_context__):
+        return ""
+    return "".join(report.format()).rstrip("\n")
+
+
+def _chain(report: traceback.TracebackException):
+    """``report`` and the exceptions it was raised from or during (each once)."""
+    seen = set()
+    while report is not None and id(report) not in seen:
+        seen.add(id(report))
+        yield report
+        report = report.__cause__ or (None if report.__suppress_context__
+                                      else report.__context__)
 
 
 def _config_from(args) -> ServerConfig:
@@ -179,6 +249,10 @@ def _config_from(args) -> ServerConfig:
             header_table_size=args.header_table_size, max_frame_size=args.max_frame_size,
             max_body_size=args.max_body_size, stream_window=args.stream_window,
             connection_window=args.connection_window, idle_timeout=args.idle_timeout,
+            body_timeout=args.body_timeout, body_spool_threshold=args.body_spool_threshold,
+            stream_request_bodies=args.stream_request_bodies, linger_bytes=args.linger_bytes,
+            linger_timeout=args.linger_timeout,
+            max_handlers_per_connection=args.max_handlers_per_connection,
             shutdown_timeout=args.shutdown_timeout, http1=args.http1, workers=args.workers,
             access_log=args.access_log, forwarded_allow_ips=args.forwarded_allow_ips,
         ).validate()
@@ -187,12 +261,15 @@ def _config_from(args) -> ServerConfig:
 
 
 def _check_tls(config: ServerConfig) -> None:
+    """Load the certificate and key once before serving: a bad file is a one-line error."""
     if not config.tls:
         return
-    from .server import make_ssl_context
+    from .tls import TLSFileError, make_ssl_context
     try:
         make_ssl_context(config.certfile, config.keyfile)
-    except (OSError, ssl.SSLError) as e:
+    except TLSFileError as e:
+        raise UsageError(f"--{e.which} {e.path}: {e.reason}") from None
+    except (OSError, ssl.SSLError) as e:  # not explained by tls.diagnose: say what OpenSSL said
         reason = e.strerror or getattr(e, "reason", None) or str(e)
         raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "
                          f"{config.keyfile}): {reason}") from None
@@ -229,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        if e.detail:
+            print(e.detail, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

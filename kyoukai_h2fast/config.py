@@ -55,8 +55,26 @@ class ServerConfig:
     stream_window: int = 1 * MiB
     #: Connection-level receive window: unconsumed body bytes buffered per connection, at most.
     connection_window: int = 16 * MiB
-    #: Close a connection with no open stream after this many seconds (0: never).
+    #: Close a connection after this many seconds without receiving anything, unless the
+    #: server is still working on one of its streams (0: never).
     idle_timeout: float = 120.0
+    #: A stream whose app waits for body bytes that do not come for this long gets 408 (or
+    #: RST_STREAM(CANCEL) once its response started); the app's read fails (0: never).
+    body_timeout: float = 30.0
+    #: Apps on the event loop get the whole body: kept in memory up to this many bytes per
+    #: stream, beyond it in a temporary file.
+    body_spool_threshold: int = 1 * MiB
+    #: Let apps on the event loop start before the body is complete (they must read it with
+    #: ``await wsgi_input.read_async()``). An app attribute ``stream_request_bodies = True``
+    #: does the same.
+    stream_request_bodies: bool = False
+    #: After a response that ended before its request body, keep taking (and discarding) up to
+    #: this many body bytes for up to ``linger_timeout`` seconds, then reset the stream, so
+    #: clients still uploading read the answer.
+    linger_bytes: int = 4 * MiB
+    linger_timeout: float = 5.0
+    #: WSGI handlers one connection may run in the thread pool at once (0: half the pool).
+    max_handlers_per_connection: int = 0
     #: On SIGINT/SIGTERM, wait this long for in-flight streams before closing.
     shutdown_timeout: float = 10.0
     #: A peer that resets more than this many streams within 10 s is sent
@@ -94,6 +112,14 @@ class ServerConfig:
         _check_range("max-resets-per-10s", self.max_resets_per_10s, 1, 2**31 - 1)
         if self.idle_timeout < 0:
             raise ConfigError(f"idle-timeout must be >= 0, got {self.idle_timeout}")
+        if self.body_timeout < 0:
+            raise ConfigError(f"body-timeout must be >= 0, got {self.body_timeout}")
+        if self.linger_timeout < 0:
+            raise ConfigError(f"linger-timeout must be >= 0, got {self.linger_timeout}")
+        _check_range("body-spool-threshold", self.body_spool_threshold, 0, 2**63 - 1)
+        _check_range("linger-bytes", self.linger_bytes, 0, 2**63 - 1)
+        _check_range("max-handlers-per-connection", self.max_handlers_per_connection, 0,
+                     2**31 - 1)
         if self.shutdown_timeout < 0:
             raise ConfigError(f"shutdown-timeout must be >= 0, got {self.shutdown_timeout}")
         _check_range("workers", self.workers, 0, 1024)

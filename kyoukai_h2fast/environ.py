@@ -6,7 +6,9 @@ Two halves:
   ``wsgi.version`` ``(1, 0)``, ``wsgi.url_scheme`` (``"https"`` on TLS, else ``"http"``: from
   the connection, never from the client's ``:scheme``), ``wsgi.errors``,
   ``wsgi.multithread``, ``wsgi.multiprocess`` False, ``wsgi.run_once`` False,
-  ``wsgi.input_terminated`` True, ``SCRIPT_NAME`` ``""``, ``SERVER_PROTOCOL`` ``"HTTP/2"``,
+  ``wsgi.input_terminated`` True, ``wsgi.file_wrapper``
+  (:class:`~kyoukai_h2fast.filewrapper.FileWrapper`, PEP 3333's optional extension: large
+  blocks, the file always closed), ``SCRIPT_NAME`` ``""``, ``SERVER_PROTOCOL`` ``"HTTP/2"``,
   ``REMOTE_ADDR``/``REMOTE_PORT`` (str) of the peer, and the socket's ``SERVER_NAME``/
   ``SERVER_PORT`` as defaults.
 * :func:`build_environ` (compiled :mod:`kyoukai_h2fast._environ_c`, pure twin
@@ -40,6 +42,7 @@ Two halves:
 from __future__ import annotations
 
 from ._switch import select
+from .filewrapper import FileWrapper
 
 _impl = select("environ")
 
@@ -76,6 +79,7 @@ def make_base_environ(*, url_scheme: str, server_addr, peer_addr, multithread: b
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
         "SCRIPT_NAME": "",
         "SERVER_PROTOCOL": "HTTP/2",
         "SERVER_NAME": server[0],

@@ -9,6 +9,8 @@ from __future__ import annotations
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from hyperframe.exceptions import InvalidPaddingError
+from werkzeug.exceptions import ClientDisconnected as _WerkzeugClientDisconnected
+from werkzeug.exceptions import RequestTimeout as _WerkzeugRequestTimeout
 
 __all__ = [
     "MalformedRequestError",
@@ -16,6 +18,8 @@ __all__ = [
     "CompressionError",
     "ConnectionFailed",
     "BodyNotReadyError",
+    "ClientDisconnected",
+    "BodyTimeoutError",
     "ConfigError",
 ]
 
@@ -58,12 +62,43 @@ class ConnectionFailed(Exception):
 
 
 class BodyNotReadyError(RuntimeError):
-    """A blocking read of the request body was attempted on the event loop thread.
+    """A blocking read of body bytes that have not arrived, on the event loop thread.
 
-    Apps running on the loop (Kyoukai-style, or WSGI with ``--wsgi-threads 0``) see the whole
-    body through ``read()`` when it fits the per-stream buffer; larger bodies must be read with
-    ``await environ['wsgi.input'].read_async()``.
+    Apps running on the loop (Kyoukai-style, or WSGI with ``--wsgi-threads 0``) start once the
+    whole body is in and never see this, unless they opted in to start early
+    (``stream_request_bodies``); those read with ``await environ['wsgi.input'].read_async()``.
     """
+
+
+class ClientDisconnected(_WerkzeugClientDisconnected, ConnectionResetError):
+    """The request's stream is gone (reset by the client, or by the server for bad input)
+    while the app was reading its body.
+
+    It is a ``ConnectionResetError`` and werkzeug's ``ClientDisconnected`` (a 400
+    ``HTTPException``): Flask and werkzeug apps turn it into a response without logging a
+    traceback, and the server logs it once, briefly, without a traceback (there is nobody to
+    answer). ``str()`` says who reset the stream and why.
+    """
+
+    def __init__(self, message: str) -> None:
+        _WerkzeugClientDisconnected.__init__(self, description=message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class BodyTimeoutError(_WerkzeugRequestTimeout, TimeoutError):
+    """The client sent no request body bytes for ``body_timeout`` seconds while the app
+    waited for them (``--body-timeout``). The server answers 408 (or resets the stream when
+    the response has started) and frees the app's thread."""
+
+    def __init__(self, message: str) -> None:
+        _WerkzeugRequestTimeout.__init__(self, description=message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class ConfigError(ValueError):

@@ -29,14 +29,18 @@ __all__ = [
 
 
 class Event:
-    """Base of every event: equality and repr over the ``__slots__`` fields."""
+    """Base of every event: equality and repr over the ``__slots__`` fields (free-text fields
+    listed in ``_uncompared`` are printed but not compared: engines word them differently)."""
 
     __slots__ = ()
+    _uncompared: tuple = ()
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+        skip = self._uncompared
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__
+                   if f not in skip)
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -99,15 +103,18 @@ class StreamReset(Event):
     The protocol must stop all work for the stream and forget it.
     """
 
-    __slots__ = ("stream_id", "error_code", "remote")
+    __slots__ = ("stream_id", "error_code", "remote", "reason")
+    _uncompared = ("reason",)
 
-    def __init__(self, stream_id: int, error_code: int, remote: bool) -> None:
+    def __init__(self, stream_id: int, error_code: int, remote: bool, reason: str = "") -> None:
         self.stream_id = stream_id
         #: RFC 9113 §7 error code.
         self.error_code = error_code
         #: True when the peer sent RST_STREAM; False when the engine reset the stream
         #: (malformed request, refused stream, content-length mismatch).
         self.remote = remote
+        #: Why the engine reset the stream (for logs; empty for peer resets).
+        self.reason = reason
 
 
 class WindowUpdated(Event):

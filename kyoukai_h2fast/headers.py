@@ -43,7 +43,12 @@ the host/``:authority``/``:path`` rules do not apply.
 :func:`response_headers` turns a WSGI ``start_response(status, headers)`` into the field
 list to send: ``(b":status", b"200")`` first, names lower-cased, latin-1 bytes, values stripped
 of surrounding SP/HTAB (a peer must treat them as malformed, §8.2.1), connection-specific
-fields and ``te`` dropped (§8.2.2); ValueError for what cannot be sent.
+fields and ``te`` dropped (§8.2.2); ValueError for what cannot be sent. It appends the fields
+an origin server adds, unless the app gave them (any letter case; the app's win):
+
+* ``date``: the current second as an IMF-fixdate (RFC 9110 §6.6.1, §5.6.7), e.g.
+  ``Sun, 06 Nov 1994 08:49:37 GMT``, made once per second (:func:`http_date`);
+* ``server``: ``kyoukai_h2fast/<version>`` (:data:`SERVER_FIELD`).
 """
 from __future__ import annotations
 
@@ -54,7 +59,9 @@ _impl = select("headers")
 validate_request_headers = _impl.validate_request_headers
 validate_trailers = _impl.validate_trailers
 response_headers = _impl.response_headers
+http_date = _impl.http_date
 CONNECTION_SPECIFIC_FIELDS = _impl.CONNECTION_SPECIFIC_FIELDS
+SERVER_FIELD = _impl.SERVER_FIELD
 
-__all__ = ["validate_request_headers", "validate_trailers", "response_headers",
-           "CONNECTION_SPECIFIC_FIELDS"]
+__all__ = ["validate_request_headers", "validate_trailers", "response_headers", "http_date",
+           "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD"]

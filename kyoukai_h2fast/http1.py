@@ -17,10 +17,12 @@ plus the body window. Each response ends in order; the next request then becomes
 * Keep-alive by default for HTTP/1.1, on ``connection: keep-alive`` for HTTP/1.0; the
   connection closes after a response when the client or the app asked for it, when the
   request body was not read to its end, on shutdown, and after every error response.
-* Request bodies: ``content-length`` or chunked. Body bytes count against ``stream_window``
-  until the app consumes them; past it reading pauses (HTTP/1.1's flow control is TCP's).
-  Apps on the loop start when the body is complete or half a window is buffered, thread-pool
-  apps at once, as over HTTP/2.
+* Request bodies: ``content-length`` or chunked, held as over HTTP/2: *streamed* to apps that
+  start at once (thread-pool WSGI; loop apps that opted in with ``stream_request_bodies``,
+  which start when half of ``stream_window`` is buffered), counting against ``stream_window``
+  until the app consumes them (past it reading pauses: HTTP/1.1's flow control is TCP's); or
+  *spooled* for apps on the loop (memory up to ``body_spool_threshold``, then a temporary
+  file), which start once the body is complete.
 * ``Expect: 100-continue``: ``100 Continue`` as soon as the request is current and passed
   the limits (a body over ``max_body_size`` gets ``413`` instead); other expectations 417.
 * Limits: request line + fields over ``max_header_list_size`` (counted as HTTP/2 counts a
@@ -30,8 +32,10 @@ plus the body window. Each response ends in order; the next request then becomes
 * ``Upgrade`` is ignored (RFC 9110 §7.8: no h2c upgrade, RFC 9113 §3.1), so ``curl --http2``
   on ``http://`` gets HTTP/1.1. llhttp leaves the body of an upgrade request unparsed: a
   ``content-length`` body is then taken by count; a chunked one gets 400.
-* Idle keep-alive connections close after ``idle_timeout``; shutdown closes idle
-  connections at once and the others after their current response.
+* Timeouts: a request whose body stops arriving for ``body_timeout`` gets 408 (the
+  connection closes if its response started); an idle keep-alive connection, or one whose
+  request head stalls, closes after ``idle_timeout``. Shutdown closes idle connections at once
+  and the others after their current response.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ from collections import deque
 import httptools
 
 from .environ import build_environ, make_base_environ
+from .errors import BodyTimeoutError, ClientDisconnected
 from .http1_wire import CONTINUE, body_chunks as _checked, error_response, response_head
 from .stream import H2State
 
@@ -98,7 +103,14 @@ class H1Protocol(asyncio.Protocol):
         self.loop = asyncio.get_event_loop()
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
-        self.body_timeout = self.config.idle_timeout or None
+        self.body_timeout = self.config.body_timeout or None
+        #: App jobs of this connection in the worker pool, and those waiting for a turn (the
+        #: per-connection cap, kept by the runner).
+        self.jobs_running = 0
+        self.jobs_waiting: list = []
+        self._spool = not self.runner.dispatch_early and not (
+            self.config.stream_request_bodies
+            or getattr(component.app, "stream_request_bodies", False))
         self.access_log = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
         self.transport: asyncio.Transport | None = None
@@ -128,7 +140,7 @@ class H1Protocol(asyncio.Protocol):
         self._reading_paused = False
         self._closing = False
         self._closed = False
-        self._idle_handle = None
+        self._watchdog = None
         self._last_activity = 0.0
 
     @property
@@ -152,16 +164,16 @@ class H1Protocol(asyncio.Protocol):
         self._base10 = dict(base, SERVER_PROTOCOL="HTTP/1.0")
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
-        if self.config.idle_timeout:
-            self._idle_handle = self.loop.call_later(self.config.idle_timeout, self._idle_check)
+        self._arm_watchdog()
 
     def connection_lost(self, exc) -> None:
         self._closed = True
         self.component.connections.discard(self)
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
-        error = ConnectionResetError("the HTTP/1.1 connection was closed")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self.runner.forget(self)
+        error = ClientDisconnected("the HTTP/1.1 connection was closed")
         states = {id(ex.state): ex.state for ex in (self._current, self._parsing,
                                                     *self._pipeline)
                   if ex is not None and ex.state is not None}
@@ -206,18 +218,51 @@ class H1Protocol(asyncio.Protocol):
             else:
                 self.transport.resume_reading()
 
-    def _idle_check(self) -> None:
-        self._idle_handle = None
+    def _arm_watchdog(self, delay: float | None = None) -> None:
+        config = self.config
+        if delay is None:
+            delay = min(t for t in (config.idle_timeout, config.body_timeout, 3600.0) if t)
+        self._watchdog = self.loop.call_later(max(delay, 0.05), self._check_timeouts)
+
+    def _check_timeouts(self) -> None:
+        """The body timeout of the request being received, then the idle timeout."""
+        self._watchdog = None
         if self._closed:
             return
-        timeout = self.config.idle_timeout
-        idle_for = self.loop.time() - self._last_activity
-        if self._current is not None or self._pipeline or idle_for < timeout:
-            self._idle_handle = self.loop.call_later(max(timeout - idle_for, 0.05),
-                                                     self._idle_check)
-            return
-        log.debug("closing idle HTTP/1.1 connection from %s:%s", self.ip, self.client_port)
-        self.transport.close()
+        config = self.config
+        now = self.loop.time()
+        next_check = now + (config.idle_timeout or 3600.0)
+        ex = self._parsing
+        if ex is not None and config.body_timeout and not self._in_head \
+                and ex.state.waiting_for_body:
+            deadline = ex.state.last_progress + config.body_timeout
+            if deadline <= now:
+                self._body_timed_out(ex)
+                return
+            next_check = min(next_check, deadline)
+        idle = config.idle_timeout
+        if idle:
+            idle_for = now - self._last_activity
+            if self._current is None and not self._pipeline and ex is None and idle_for >= idle:
+                log.debug("closing idle HTTP/1.1 connection from %s:%s", self.ip,
+                          self.client_port)
+                self._ignore_input = True
+                self.transport.close()
+                return
+            next_check = min(next_check, self._last_activity + idle)
+        self._arm_watchdog(next_check - now)
+
+    def _body_timed_out(self, ex: _Exchange) -> None:
+        error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s")
+        log.info("HTTP/1.1 request from %s:%s: %s", self.ip, self.client_port, error)
+        self._ignore_input = True
+        self._parsing = None
+        if ex is self._current and not ex.state.headers_sent:
+            self._drop(ex.state, error)
+            self._send_error(ex, 408)
+        else:  # its response started, or it waits behind others: nothing can follow it
+            self._drop(ex.state, error)
+            self.transport.close()
 
     def shutdown(self) -> None:
         """Graceful close: now when idle, else after the response in progress."""
@@ -227,7 +272,7 @@ class H1Protocol(asyncio.Protocol):
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
             if ex.state is not None:
-                self._drop(ex.state, ConnectionResetError("the server is shutting down"))
+                self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
             self._ignore_input = True
             self.transport.close()
@@ -376,9 +421,12 @@ class H1Protocol(asyncio.Protocol):
                 ex.expect_continue = has_body and not ex.http10
         if upgrade_body:
             self._raw_left = length
+        state.started_at = state.last_progress = self._last_activity
         if not has_body:
             ex.body_done = True
             state._eof = True
+        else:
+            state.spooled = self._spool
         if self._current is None:
             self._start(ex)
         else:
@@ -395,6 +443,10 @@ class H1Protocol(asyncio.Protocol):
         state.received += len(data)
         if state.received > self.config.max_body_size:
             raise _Reject(413, "body larger than the server accepts")
+        state.last_progress = self._last_activity
+        if state.spooled:
+            state.spool_data(data, self.config.body_spool_threshold)
+            return
         self._unconsumed += len(data)
         state.insert_data(data)
         if self._unconsumed >= self.config.stream_window:
@@ -430,8 +482,9 @@ class H1Protocol(asyncio.Protocol):
         state = ex.state
         if ex.expect_continue and not ex.body_done:
             self.transport.write(CONTINUE)
-        if self.runner.dispatch_early or ex.body_done or (
-                state.buffered >= self.config.stream_window // 2):
+        if ex.body_done or not state.spooled and (
+                self.runner.dispatch_early
+                or state.buffered >= self.config.stream_window // 2):
             self._dispatch(ex)
 
     def _dispatch(self, ex: _Exchange) -> None:
@@ -459,14 +512,14 @@ class H1Protocol(asyncio.Protocol):
         self._parsing = None
         if ex is not None and ex is self._current and ex.state.dispatched:
             # The app runs (reading the body): fail its reads, answer or cut the response.
-            self._drop(ex.state, ValueError(f"request rejected with {status}"))
+            self._drop(ex.state, ClientDisconnected(f"request rejected with {status}"))
             self.respond_error(ex.state, status)
             return
         rejected = _Exchange(None, False, False, time.monotonic())
         rejected.reject = status
         rejected.detail = detail
         if ex is not None:
-            self._drop(ex.state, ValueError(f"request rejected with {status}"))
+            self._drop(ex.state, ClientDisconnected(f"request rejected with {status}"))
             rejected.method, rejected.target = ex.method, ex.target
             rejected.http10 = ex.http10
             if ex is self._current:
@@ -505,6 +558,9 @@ class H1Protocol(asyncio.Protocol):
             return
         try:
             chunks = _checked(chunks)
+            if state.out:  # output of the legacy write() callable comes first
+                chunks = [*state.out, *chunks]
+                state.out.clear()
             size = sum(map(len, chunks)) if body_iter is None else None
             head, framing = response_head(
                 state._emit_status, state._emit_headers or [], http10=ex.http10,
@@ -540,11 +596,11 @@ class H1Protocol(asyncio.Protocol):
         if state.headers_sent:  # too late for a status: cut the response short
             self._log(ex, ex.framing.status if ex.framing else status)
             self._current = None
-            self._drop(state, ConnectionResetError("the response failed"))
+            self._drop(state, ClientDisconnected("the response failed"))
             self.transport.close()
             return
         state.headers_sent = True
-        self._drop(state, ConnectionResetError("the response failed"))
+        self._drop(state, ClientDisconnected("the response failed"))
         self._send_error(ex, status)
 
     def pulled(self, state: H2State, chunks, done: bool, error: BaseException | None = None,
@@ -646,8 +702,7 @@ class H1Protocol(asyncio.Protocol):
         self._current = None
         if not ex.body_done:
             framing.keep_alive = False
-        discarded = state.abort(ConnectionResetError("the response is complete"))
-        self._unconsumed -= discarded
+        self._release(state, ClientDisconnected("the response is complete"))
         if not framing.keep_alive or self._closing:
             self._ignore_input = True
             self.transport.close()
@@ -686,13 +741,19 @@ class H1Protocol(asyncio.Protocol):
     def _drop(self, state: H2State, error: BaseException) -> None:
         """Stop all work for a request that is gone."""
         state.finished = True
-        self._unconsumed -= state.abort(error)
+        self._release(state, error)
         if state.task is not None and not state.task.done():
             state.task.cancel()
         if state.iter_close is not None and not state.pulling:
             self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = None
         state.body_iter = None
+
+    def _release(self, state: H2State, error: BaseException) -> None:
+        """Fail the request's body reads and free its buffered body (and spool file)."""
+        discarded = state.abort(error)
+        if not state.spooled:
+            self._unconsumed -= discarded
 
     def _close_iter(self, close, in_thread: bool) -> None:
         """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""

@@ -13,13 +13,14 @@ and ``connection``), and the framing of the body:
 * else ``transfer-encoding: chunked`` for HTTP/1.1 clients, or a close-delimited body for
   HTTP/1.0 ones (RFC 9112 §6.3).
 
-The error responses the server sends by itself (400, 413, 414, 417, 431, 500, 501, 505) are
-constants here too.
+The error responses the server sends by itself (400, 408, 413, 414, 417, 431, 500, 501, 505)
+are made here too.
 """
 from __future__ import annotations
 
 import time
 from email.utils import formatdate
+from http import HTTPStatus
 
 from .headers import response_headers
 
@@ -29,7 +30,7 @@ __all__ = ["Framing", "response_head", "error_response", "body_chunks", "CONTINU
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _REASONS = {
-    400: "Bad Request", 413: "Content Too Large", 414: "URI Too Long",
+    400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
     417: "Expectation Failed", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 501: "Not Implemented", 505: "HTTP Version Not Supported",
 }
@@ -49,11 +50,18 @@ def http_date() -> bytes:
 
 def error_response(status: int, detail: str = "") -> bytes:
     """A complete plain-text error response that closes the connection."""
-    reason = _REASONS[status]
+    reason = _REASONS.get(status) or _phrase(status)
     body = f"{reason}{': ' + detail if detail else ''}\n".encode("latin-1", "replace")
     return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: %d\r\ndate: %s\r\nconnection: close\r\n\r\n%s"
             % (status, reason.encode("ascii"), len(body), http_date(), body))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class Framing:

@@ -2,16 +2,30 @@
 
 It owns the orchestration and nothing else: it feeds received bytes to the connection engine
 (:mod:`kyoukai_h2fast.engine`), reacts to the engine's events through a dispatch table, hands
-requests to the app runner (:mod:`kyoukai_h2fast.apps`), sends responses as the flow-control
-windows and the transport allow, and runs the connection's lifecycle (server preface, idle
-timeout, graceful GOAWAY, teardown). It never parses frames or headers itself.
+requests to the app runner (:mod:`kyoukai_h2fast.apps`), writes what the engine produces as the
+transport allows, and runs the connection's lifecycle (server preface, timeouts, graceful
+GOAWAY, teardown). It never parses frames or headers itself.
 
-Theory of operation for sending: a response is a header list plus a queue of body chunks
-(``H2State.out``) and, for streaming apps, an iterator to pull more from. :meth:`_pump` moves
-bytes from the queue into the engine while the stream window, the connection window and the
-transport allow; a stream that cannot progress waits in ``_blocked`` until a WINDOW_UPDATE,
-a SETTINGS change or ``resume_writing`` wakes it. Iterators are pulled only when the queue is
-empty, so at most one chunk per stream is buffered ahead of the window.
+Receiving. A request's body is *streamed* to apps that start at once (thread-pool WSGI, and
+loop apps that opted in with ``stream_request_bodies``): the windows reopen as the app reads.
+For apps on the event loop it is *spooled* (memory up to ``body_spool_threshold``, then a
+temporary file) and the app starts once it is complete; the windows reopen as bytes arrive, so
+the client never waits on flow control (see :mod:`kyoukai_h2fast.stream`).
+
+Sending. A response is a header block and body chunks handed to the engine (``send_headers``,
+``queue_data``), which frames them as the flow-control windows allow and in the order its
+scheduler picks. :meth:`_flush` writes what the engine produced, a bounded amount per loop
+iteration and nothing while the transport is paused, then reacts to what went out:
+``StreamDrained`` pulls the next chunk of a streaming app's iterator (kept about one chunk ahead
+of the window, so memory per stream stays bounded), ``ResponseSent`` frees the stream. A
+response that ends before its request body does lets the rest of the body arrive (discarded,
+bounded in bytes and time: ``linger_bytes``, ``linger_timeout``) before the stream is reset, so
+clients see the answer (RFC 9113 §8.1).
+
+Timeouts. A stream whose client sends no body bytes for ``body_timeout`` while the app waits for
+them gets ``408`` (or RST_STREAM(CANCEL) once the response started) and the app's read fails; a
+connection with nothing received for ``idle_timeout`` and no stream the server is working on is
+closed with GOAWAY.
 """
 from __future__ import annotations
 
@@ -19,17 +33,18 @@ import asyncio
 import logging
 import threading
 
-from .engine import H2Engine
+from .constants import CLIENT_PREFACE as _PREFACE, ErrorCode
+from .engine import Engine
 from .environ import build_environ, make_base_environ
-from .errors import ConnectionFailed
+from .errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed
 from .events import (
     ConnectionTerminated,
     DataReceived,
     RequestReceived,
-    SettingsChanged,
+    ResponseSent,
+    StreamDrained,
     StreamReset,
     TrailersReceived,
-    WindowUpdated,
 )
 from .headers import response_headers
 from .stream import H2State
@@ -38,20 +53,33 @@ __all__ = ["H2KyoukaiProtocol"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_NO_ERROR = 0x0
-_INTERNAL_ERROR = 0x2
-_CANCEL = 0x8
+_NO_ERROR = ErrorCode.NO_ERROR
+_INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR
+_CANCEL = ErrorCode.CANCEL
+#: DATA payload bytes written per flush at most (then the loop gets a turn), which also bounds
+#: what sits in the transport's buffer beyond its high-water mark.
+_FLUSH_DATA = 512 * 1024
+#: A streaming response is pulled ahead while less than this is queued in the engine.
+_PULL_AHEAD = 64 * 1024
 _HTTP1_BODY = b"This server speaks HTTP/2 only: use TLS with ALPN h2, or h2c prior knowledge.\n"
 _HTTP1_REPLY = (
     b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_HTTP1_BODY), _HTTP1_BODY)
 )
-_ERROR_HEADERS = {
-    413: [(b":status", b"413"), (b"content-type", b"text/plain"), (b"content-length", b"25")],
-    500: [(b":status", b"500"), (b"content-type", b"text/plain"), (b"content-length", b"22")],
+_ERROR_STATUS = {
+    408: "408 Request Timeout",
+    413: "413 Request Entity Too Large",
+    500: "500 Internal Server Error",
 }
-_ERROR_BODIES = {413: b"Request Entity Too Large\n", 500: b"Internal Server Error\n"}
+_CONTINUE = [(b":status", b"100")]
+
+
+def _error_response(status: int) -> tuple[list, bytes]:
+    """Header list and body of a plain-text error response (date/server added per call)."""
+    line = _ERROR_STATUS[status]
+    body = line[4:].encode() + b"\n"
+    fields = [("content-type", "text/plain"), ("content-length", str(len(body)))]
+    return response_headers(line, fields), body
 
 
 class H2KyoukaiProtocol(asyncio.Protocol):
@@ -60,41 +88,51 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def __init__(self, component, parent_context=None) -> None:
         self.component = component
         self.parent_context = parent_context
-        self.config = component.config
+        self.config = config = component.config
         self.runner = component.runner
         self.logger = log
         self.loop = asyncio.get_event_loop()
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
-        self.body_timeout = self.config.idle_timeout or None
+        self.body_timeout = config.body_timeout or None
         #: Access log / proxy headers (kyoukai_h2fast.accesslog, .forwarded); None when off.
         self.request_hook = getattr(component, "request_hook", None)
         self.response_hook = getattr(component, "response_hook", None)
         self.transport: asyncio.Transport | None = None
-        self.engine: H2Engine | None = None
+        self.engine: Engine | None = None
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
         self.streams: dict[int, H2State] = {}
         self.ip = None
         self.client_port = None
         self.base_environ: dict | None = None
-        self._blocked: dict[int, H2State] = {}
+        #: App jobs of this connection running in the worker pool, and those waiting for a
+        #: turn (the per-connection cap, kept by the runner).
+        self.jobs_running = 0
+        self.jobs_waiting: list = []
+        self._stream_bodies = config.stream_request_bodies or getattr(
+            component.app, "stream_request_bodies", False)
+        self._spool = not self.runner.dispatch_early and not self._stream_bodies
         self._preface_pending = len(_PREFACE)
         self._write_paused = False
         self._flush_scheduled = False
         self._in_receive = False
         self._closing = False
         self._closed = False
+        #: Streamed body bytes received and not yet read by apps (window not reopened).
         self._unconsumed = 0
-        self._idle_handle = None
+        #: Spooled body bytes held in memory, and in temporary files, by this connection.
+        self._spool_memory = 0
+        self._spool_disk = 0
+        self._watchdog = None
         self._last_activity = 0.0
         self._handlers = {
             RequestReceived: self._on_request,
             DataReceived: self._on_data,
             TrailersReceived: self._on_trailers,
             StreamReset: self._on_reset,
-            WindowUpdated: self._on_window,
-            SettingsChanged: self._on_settings,
             ConnectionTerminated: self._on_goaway,
+            StreamDrained: self._on_drained,
+            ResponseSent: self._on_sent,
         }
 
     # == connection lifecycle =============================================================
@@ -111,23 +149,25 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             multithread=self.runner.multithread,
             errors=self.runner.errors,
         )
-        self.engine = H2Engine(self.config)
+        self.engine = Engine(self.config)
         self.component.connections.add(self)
-        if self.config.idle_timeout:
-            self._last_activity = self.loop.time()
-            self._idle_handle = self.loop.call_later(self.config.idle_timeout, self._idle_check)
+        self._last_activity = self.loop.time()
+        self._arm_watchdog()
 
     def connection_lost(self, exc) -> None:
         self._closed = True
         self.component.connections.discard(self)
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
-        error = ConnectionResetError("the HTTP/2 connection was closed")
-        for state in list(self.streams.values()):
-            self._drop_stream(state, error)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
+
+    def _drop_all(self, error: BaseException) -> None:
+        streams = list(self.streams.values())
         self.streams.clear()
-        self._blocked.clear()
+        self.runner.forget(self)
+        for state in streams:
+            self._drop_stream(state, error)
 
     def pause_writing(self) -> None:
         # Stop producing body data and stop reading (which bounds control-frame replies a
@@ -140,21 +180,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._write_paused = False
         if not self._closed:
             self.transport.resume_reading()
-            self._pump_blocked()
             self._flush()
-
-    def _idle_check(self) -> None:
-        self._idle_handle = None
-        if self._closed:
-            return
-        timeout = self.config.idle_timeout
-        idle_for = self.loop.time() - self._last_activity
-        if self.streams or idle_for < timeout:
-            self._idle_handle = self.loop.call_later(max(timeout - idle_for, 0.05),
-                                                     self._idle_check)
-            return
-        log.debug("closing idle connection from %s:%s", self.ip, self.client_port)
-        self.shutdown()
 
     def shutdown(self) -> None:
         """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8)."""
@@ -177,19 +203,75 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.transport.close()
 
     def _fail(self, error_code: int, message: str) -> None:
-        """A connection error: the engine queued GOAWAY; flush it and close."""
+        """A connection error: the engine queued GOAWAY; flush it and close. Work still under
+        way for the connection's streams is dropped (late results are ignored)."""
         log.info("closing connection from %s:%s: %s (error 0x%x)",
                  self.ip, self.client_port, message, error_code)
         self._flush()
         self._closing = True
         self.transport.close()
+        self._drop_all(ClientDisconnected(f"the connection was closed: {message}"))
+
+    # == timeouts =========================================================================
+    def _arm_watchdog(self, delay: float | None = None) -> None:
+        config = self.config
+        if delay is None:
+            delay = min(t for t in (config.idle_timeout, config.body_timeout, 3600.0) if t)
+        self._watchdog = self.loop.call_later(max(delay, 0.05), self._check_timeouts)
+
+    def _check_timeouts(self) -> None:
+        """Body timeouts per stream, then the idle timeout of the connection."""
+        self._watchdog = None
+        if self._closed:
+            return
+        config = self.config
+        now = self.loop.time()
+        next_check = now + (config.idle_timeout or 3600.0)
+        busy = False
+        body_timeout = config.body_timeout
+        for state in list(self.streams.values()):
+            if state.waiting_for_body and not state.reject_status:
+                if body_timeout:
+                    deadline = state.last_progress + body_timeout
+                    if deadline <= now:
+                        self._body_timed_out(state)
+                        continue
+                    next_check = min(next_check, deadline)
+            elif not self._stalled_on_peer(state):
+                busy = True  # the app (or the server) is working on it
+        idle = config.idle_timeout
+        if idle:
+            idle_for = now - self._last_activity
+            if not busy and idle_for >= idle:
+                log.debug("closing idle connection from %s:%s", self.ip, self.client_port)
+                self._closing = True
+                self.engine.goaway(_NO_ERROR)
+                self._flush()
+                self.transport.close()
+                return
+            next_check = min(next_check, self._last_activity + idle)
+        self._arm_watchdog(next_check - now)
+
+    def _stalled_on_peer(self, state: H2State) -> bool:
+        """True when ``state`` waits for the peer to read (its response is queued)."""
+        return state.headers_sent and not state.pulling and self.engine.queued(state.stream_id) > 0
+
+    def _body_timed_out(self, state: H2State) -> None:
+        error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s "
+                                 f"on stream {state.stream_id}")
+        log.info("stream %d from %s:%s: %s", state.stream_id, self.ip, self.client_port, error)
+        self._discard_body(state, error)
+        if state.headers_sent:
+            self._reset(state, _CANCEL)
+        else:
+            self.respond_error(state, 408)
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
         if self._preface_pending:
             if not self._check_preface(data):
                 return
-        self._last_activity = self.loop.time() if self._idle_handle is not None else 0.0
+        self._last_activity = self.loop.time()
         self._in_receive = True
         try:
             events = self.engine.receive(data)
@@ -232,13 +314,19 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
+        state.started_at = state.last_progress = self._last_activity
         self.streams[event.stream_id] = state
         if event.end_stream:
             state._eof = True
         if event.content_length > self.config.max_body_size:
             self._reject(state, 413)
             return
-        if self.runner.dispatch_early or event.end_stream:
+        if not event.end_stream:
+            state.spooled = self._spool
+            if _expects_continue(event.headers):
+                # RFC 9110 §10.1.1: the client waits for this before sending the body.
+                self.engine.send_headers(event.stream_id, _CONTINUE, False)
+        if event.end_stream or not state.spooled and not self._stream_bodies:
             self._dispatch(state)
 
     def _dispatch(self, state: H2State) -> None:
@@ -259,28 +347,52 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state = self.streams.get(sid)
         data = event.data
         flow = event.flow_controlled_length
+        engine = self.engine
         if state is None or state.reject_status or state.finished:
             # Nobody will read it: hand the window straight back.
-            self.engine.acknowledge(sid, flow)
+            engine.acknowledge(sid, flow)
             return
-        if flow > len(data):  # padding is never read by the app
-            self.engine.acknowledge(sid, flow - len(data))
-        if data:
-            state.received += len(data)
+        n = len(data)
+        if flow > n:  # padding is never read by the app
+            engine.acknowledge(sid, flow - n)
+        if n:
+            state.received += n
             if state.received > self.config.max_body_size:
                 self._reject(state, 413)
                 return
-            self._unconsumed += len(data)
-            state.insert_data(data)
+            state.last_progress = self._last_activity
+            if state.spooled:
+                self._spool_data(state, data)
+            else:
+                self._unconsumed += n
+                state.insert_data(data)
         if event.end_stream:
             state.feed_eof()
             if not state.dispatched:
                 self._dispatch(state)
-        elif not state.dispatched and (
+        elif not state.dispatched and not state.spooled and (
                 state.buffered >= self.config.stream_window // 2
                 or self._unconsumed >= self.config.connection_window // 2):
-            # The app must start reading before the windows run dry (see apps.py).
+            # A loop app streaming its body must start reading before the windows run dry.
             self._dispatch_waiting()
+
+    def _spool_data(self, state: H2State, data: bytes) -> None:
+        """Keep a spooled body's bytes and reopen the windows for them at once, within the
+        connection's memory and disk allowances (past the disk one, the window waits)."""
+        config = self.config
+        limit = config.body_spool_threshold
+        if self._spool_memory + len(data) > config.connection_window:
+            limit = 0  # the connection holds enough in memory: this stream goes to disk
+        disk = state.spooled_on_disk
+        state.spool_data(data, limit)
+        memory = state.buffered  # (before the app reads, memory only changes here)
+        self._spool_memory += memory - state.spool_memory_counted
+        state.spool_memory_counted = memory
+        self._spool_disk += state.spooled_on_disk - disk
+        if self._spool_disk <= config.max_body_size:
+            self.engine.acknowledge(state.stream_id, len(data))
+        else:
+            state.unacked += len(data)
 
     def _dispatch_waiting(self) -> None:
         for state in list(self.streams.values()):
@@ -298,24 +410,13 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _on_reset(self, event: StreamReset) -> None:
         state = self.streams.pop(event.stream_id, None)
-        self._blocked.pop(event.stream_id, None)
         if state is not None:
-            self._drop_stream(state, ConnectionResetError(
-                f"stream {event.stream_id} was reset (error 0x{event.error_code:x})"))
-        self.engine.forget(event.stream_id)
+            if event.remote:
+                why = f"was reset by the client (error 0x{event.error_code:x})"
+            else:
+                why = f"was reset by the server: {event.reason or 'protocol error'}"
+            self._drop_stream(state, ClientDisconnected(f"stream {event.stream_id} {why}"))
         self._maybe_close()
-
-    def _on_window(self, event: WindowUpdated) -> None:
-        if event.stream_id == 0:
-            self._pump_blocked()
-        else:
-            state = self._blocked.pop(event.stream_id, None)
-            if state is not None:
-                self._pump(state)
-
-    def _on_settings(self, event: SettingsChanged) -> None:
-        if event.initial_window_size_changed:
-            self._pump_blocked()
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
         if event.error_code != _NO_ERROR:
@@ -335,6 +436,23 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.engine.acknowledge(state.stream_id, size)
             self._schedule_flush()
 
+    def _discard_body(self, state: H2State, error: BaseException) -> None:
+        """Fail the stream's body reads, free its buffers and hand the windows back."""
+        disk = state.spooled_on_disk
+        discarded = state.abort(error)
+        unacked = state.unacked
+        state.unacked = 0
+        if state.spooled:
+            self._spool_memory -= state.spool_memory_counted
+            state.spool_memory_counted = 0
+            self._spool_disk -= disk
+            credit = unacked
+        else:
+            self._unconsumed -= discarded
+            credit = discarded
+        if credit and not self._closed:
+            self.engine.acknowledge(state.stream_id, credit)
+
     # == responding =======================================================================
     def respond(self, state: H2State, chunks, *, body_iter=None, in_thread: bool = False,
                 close=None) -> None:
@@ -352,16 +470,33 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
+        if state.out:  # the legacy write() callable's output goes first
+            chunks[:0] = state.out
+            state.out.clear()
         if state.is_head:
             self._close_iter(close, in_thread)
             chunks, body_iter, close = [], None, None
-        state.out.extend(chunks)
         state.body_iter = body_iter
         state.iter_in_thread = in_thread
         state.iter_close = close
-        state.out_done = body_iter is None
-        state.wire_headers = headers
-        self._pump(state)
+        self._send(state, headers, chunks, body_iter is None)
+        if body_iter is not None:
+            self._pull(state)  # one chunk ahead of the window
+
+    def _send(self, state: H2State, headers: list, chunks: list, done: bool) -> None:
+        """Queue the header block and the first chunks in the engine."""
+        engine = self.engine
+        sid = state.stream_id
+        state.headers_sent = True
+        state.status_sent = int(headers[0][1])
+        if done and not chunks:
+            engine.send_headers(sid, headers, True)
+        else:
+            engine.send_headers(sid, headers, False)
+            last = len(chunks) - 1
+            for i, chunk in enumerate(chunks):
+                engine.queue_data(sid, chunk, done and i == last)
+        self._schedule_flush()
 
     def respond_error(self, state: H2State, status: int = 500) -> None:
         """A plain error response, or RST_STREAM(INTERNAL_ERROR) if headers already went."""
@@ -373,94 +508,33 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
         state.out.clear()
-        state.wire_headers = _ERROR_HEADERS[status]
-        if not state.is_head:
-            state.out.append(_ERROR_BODIES[status])
-        state.out_done = True
-        self._pump(state)
+        headers, body = _error_response(status)
+        self._send(state, headers, [] if state.is_head else [body], True)
 
     def _reject(self, state: H2State, status: int) -> None:
         """Answer without running the app (body too large)."""
         state.reject_status = status
         state.dispatched = True
-        self._discard_body(state, ValueError(f"request rejected with {status}"))
+        self._discard_body(state, ClientDisconnected(f"request rejected with {status}"))
         if state.task is not None:
             state.task.cancel()
         self.respond_error(state, status)
 
-    def _discard_body(self, state: H2State, error: BaseException) -> None:
-        """Fail the stream's body reads and hand its buffered bytes' window back."""
-        discarded = state.abort(error)
-        if discarded:
-            self._unconsumed -= discarded
-            if not self._closed:
-                self.engine.acknowledge(state.stream_id, discarded)
-
-    def _pump(self, state: H2State) -> None:
-        """Send what ``state`` has queued, as far as windows and the transport allow."""
-        if self._write_paused:
-            self._blocked[state.stream_id] = state
-            return
-        engine = self.engine
-        sid = state.stream_id
-        try:
-            if not state.headers_sent:
-                state.headers_sent = True
-                end = state.out_done and not state.out
-                engine.send_headers(sid, state.wire_headers, end)
-                if end:
-                    self._finish(state)
-                    return
-            out = state.out
-            while out:
-                chunk = out[0]
-                last = state.out_done and len(out) == 1
-                sent = engine.send_data(sid, chunk, last)
-                if sent < len(chunk):
-                    out[0] = memoryview(chunk)[sent:]
-                    self._blocked[sid] = state
-                    self._schedule_flush()
-                    return
-                out.popleft()
-                if last:
-                    self._finish(state)
-                    return
-            if state.out_done:
-                engine.send_data(sid, b"", True)
-                self._finish(state)
-                return
-        except Exception:  # engine refused (stream closed under us): drop the stream
-            log.debug("cannot send on stream %d", sid, exc_info=True)
-            self._reset(state, _INTERNAL_ERROR)
-            return
-        self._schedule_flush()
-        if state.body_iter is not None and not state.pulling:
-            self._pull(state)
-
-    def _pump_blocked(self) -> None:
-        blocked = self._blocked
-        if blocked:
-            self._blocked = {}
-            for state in blocked.values():
-                self._pump(state)
-
     def _pull(self, state: H2State) -> None:
         """Get the next chunk(s) from a streaming app iterator."""
+        state.pulling = True
         if state.iter_in_thread:
-            state.pulling = True
             self.runner.pull_in_thread(self, state)
             return
-        # On the loop: pull until something is queued, then let _pump send it. Chunks from
-        # a long generator are interleaved with other work by rescheduling after each one.
+        # On the loop: one chunk per loop iteration, so a long generator is interleaved with
+        # other work.
         try:
             chunk = next(state.body_iter)
         except StopIteration:
-            self.pulled(state, (), done=True)
-        except Exception:
-            log.exception("app iterator failed on stream %d", state.stream_id)
-            self.respond_error(state)
+            self.loop.call_soon(self.pulled, state, (), True)
+        except Exception as e:
+            self.loop.call_soon(self.pulled, state, (), True, e)
         else:
-            state.pulling = True
             self.loop.call_soon(self.pulled, state, (chunk,), False)
 
     def pulled(self, state: H2State, chunks, done: bool, error: BaseException | None = None,
@@ -480,35 +554,58 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.respond_error(state)
             return
         try:
-            state.out.extend(_checked(chunks))
+            chunks = _checked(chunks)
         except TypeError as e:
             log.error("app iterator on stream %d: %s", state.stream_id, e)
             self.respond_error(state)
             return
+        engine = self.engine
+        sid = state.stream_id
+        last = len(chunks) - 1
+        for i, chunk in enumerate(chunks):
+            engine.queue_data(sid, chunk, done and i == last)
         if done:
+            if not chunks:
+                engine.queue_data(sid, b"", True)
             state.body_iter = None
-            state.out_done = True
             self._close_iter(state.iter_close, state.iter_in_thread)
             state.iter_close = None
-        if state.stream_id not in self._blocked:
-            self._pump(state)
+        elif engine.queued(sid) < _PULL_AHEAD:
+            self._pull(state)
+        self._schedule_flush()
 
-    def _finish(self, state: H2State) -> None:
+    def _on_drained(self, event: StreamDrained) -> None:
+        state = self.streams.get(event.stream_id)
+        if state is not None and state.body_iter is not None and not state.pulling:
+            self._pull(state)
+
+    def _on_sent(self, event: ResponseSent) -> None:
+        state = self.streams.get(event.stream_id)
+        if state is not None:
+            self._finish(state, event.request_complete)
+
+    def _finish(self, state: H2State, request_complete: bool) -> None:
         """The response is fully sent: free the stream now."""
         state.finished = True
         sid = state.stream_id
         self.streams.pop(sid, None)
-        self._blocked.pop(sid, None)
-        if not state._eof:
-            # RFC 9113 §8.1: a complete response may end the request with NO_ERROR.
-            self.engine.reset_stream(sid, _NO_ERROR)
-        else:
-            self.engine.forget(sid)
-        self._discard_body(state, ConnectionResetError("the response is complete"))
+        self._discard_body(state, ClientDisconnected(
+            f"stream {sid}: the response is complete"))
+        if not request_complete:
+            # The rest of the body may still come: take it (bounded) so the client reads
+            # the answer, then reset with NO_ERROR (RFC 9113 §8.1).
+            config = self.config
+            self.engine.stop_reading(sid, config.linger_bytes)
+            self.loop.call_later(config.linger_timeout, self._linger_over, sid)
         self._schedule_flush()
         if self.response_hook is not None:
             self.response_hook(self, state)
         self._maybe_close()
+
+    def _linger_over(self, stream_id: int) -> None:
+        if not self._closed:
+            self.engine.reset_stream(stream_id, _NO_ERROR)  # no-op if the client finished
+            self._schedule_flush()
 
     def _reset(self, state: H2State, error_code: int) -> None:
         sid = state.stream_id
@@ -517,8 +614,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._schedule_flush()
             if self.response_hook is not None:
                 self.response_hook(self, state)
-        self._blocked.pop(sid, None)
-        self._drop_stream(state, ConnectionResetError(f"stream {sid} was reset by the server"))
+        self._drop_stream(state, ClientDisconnected(f"stream {sid} was reset by the server"))
         self._maybe_close()
 
     def _drop_stream(self, state: H2State, error: BaseException) -> None:
@@ -529,7 +625,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             state.task.cancel()
         if state.iter_close is not None and not state.pulling:
             self._close_iter(state.iter_close, state.iter_in_thread)
-        state.iter_close = None
+            state.iter_close = None
         state.body_iter = None
 
     def _close_iter(self, close, in_thread: bool) -> None:
@@ -551,12 +647,29 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what the engine has (control frames, then DATA up to a bound per pass), and
+        react to what went out; continue in a later loop iteration if more is ready."""
         self._flush_scheduled = False
-        if self._closed or self.engine is None:
+        if self._closed or self._write_paused or self.engine is None:
             return
-        data = self.engine.data_to_send()
+        engine = self.engine
+        data = engine.data_to_send(_FLUSH_DATA)
         if data:
             self.transport.write(data)
+        events = engine.send_events()
+        if events:
+            handlers = self._handlers
+            for event in events:
+                handlers[event.__class__](event)
+        if engine.wants_write:
+            self._schedule_flush()
+
+
+def _expects_continue(headers: list) -> bool:
+    for name, value in headers:
+        if name == b"expect":
+            return value.lower() == b"100-continue"
+    return False
 
 
 def _checked(chunks) -> list:

@@ -1,6 +1,6 @@
 """The server: the seed's ``H2KyoukaiComponent`` (an asphalt component when asphalt is
-installed, a plain object otherwise), the TLS context, and :func:`serve` / :func:`start_server`
-for users without asphalt.
+installed, a plain object otherwise), the TLS context (made by :mod:`kyoukai_h2fast.tls`), and
+:func:`serve` / :func:`start_server` for users without asphalt.
 
 It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
 connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
@@ -21,6 +21,8 @@ from .config import ServerConfig
 from .forwarded import ProxyHeaders
 from .listener import Listener
 from .protocol import H2KyoukaiProtocol
+from .stream import H2State
+from .tls import alpn_protocols, make_ssl_context
 
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
@@ -31,23 +33,6 @@ except ImportError:  # pragma: no cover - exercised in environments without asph
 __all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
 
 log = logging.getLogger("kyoukai_h2fast")
-
-
-def make_ssl_context(certfile: str, keyfile: str, http1: bool = True) -> _ssl.SSLContext:
-    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2`` (then
-    ``http/1.1`` when ``http1``), no compression, AEAD ciphers with ephemeral key exchange
-    for TLS 1.2."""
-    context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = _ssl.TLSVersion.TLSv1_2
-    context.options |= _ssl.OP_NO_COMPRESSION
-    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
-    context.load_cert_chain(certfile=certfile, keyfile=keyfile)
-    context.set_alpn_protocols(_alpn(http1))
-    return context
-
-
-def _alpn(http1: bool) -> list[str]:
-    return ["h2", "http/1.1"] if http1 else ["h2"]
 
 
 class H2KyoukaiComponent(_ComponentBase):
@@ -71,7 +56,8 @@ class H2KyoukaiComponent(_ComponentBase):
         self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
-        self.runner = make_runner(app, self.config.wsgi_threads)
+        self.runner = make_runner(app, self.config.wsgi_threads,
+                                  self.config.max_handlers_per_connection)
         #: Access log and trusted proxy headers (None when off); the HTTP/2 protocol calls
         #: ``request_hook(state)`` after building a request's environ and
         #: ``response_hook(protocol, state)`` when its response ends, when they are set.
@@ -114,9 +100,10 @@ class H2KyoukaiComponent(_ComponentBase):
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
         if context is None and self.config.tls:
-            context = make_ssl_context(self.config.certfile, self.config.keyfile)
+            context = make_ssl_context(self.config.certfile, self.config.keyfile,
+                                       self.config.http1)
         elif context is not None:
-            context.set_alpn_protocols(_alpn(self.config.http1))
+            context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
@@ -149,6 +136,9 @@ class H2KyoukaiComponent(_ComponentBase):
             connection.abort()
         if self.server is not None:
             await self.server.wait_closed()
+        # Handlers still running get what is left of the timeout (at least a moment, so that
+        # iterables whose responses completed are closed in their threads).
+        await self.runner.drain(max(deadline, loop.time() + 1.0))
         self.runner.shutdown()
 
 
@@ -160,6 +150,8 @@ def _modes(tls: bool, http1: bool) -> str:
 
 def _request_hook(access_log, forwarded):
     """What the HTTP/2 protocol calls once a request's environ is built (None: nothing)."""
+    if access_log is not None and "started_at" in H2State.__slots__:
+        access_log = None  # the state records its start itself
     if forwarded is None:
         return access_log.started if access_log is not None else None
 

@@ -1,23 +1,34 @@
-"""Per-stream state: the request (headers, body buffer as ``wsgi.input``) and the response queue.
+"""Per-stream state: the request (headers, body as ``wsgi.input``) and the response record.
 
 :class:`H2State` is the seed's public class, kept drop-in: ``H2State(headers, stream_id,
 protocol)``, ``read``, ``read_async``, ``get_chunk``, ``insert_data``, ``start_response``,
 ``get_response_headers``. It does no protocol work itself: the protocol feeds it body bytes
-(:meth:`insert_data`), and every byte an app takes out is reported back through
-``protocol.body_consumed`` so the flow-control window reopens only for consumed data. The
-buffer is therefore bounded by the stream's receive window.
+(:meth:`insert_data`, :meth:`spool_data`) and decides when the app starts.
 
-Reads block only where blocking is allowed: in a worker thread (WSGI thread pool) ``read``
-waits for data; on the event loop thread it returns what is buffered and raises
-:class:`~kyoukai_h2fast.errors.BodyNotReadyError` rather than stall the loop.
+Two ways to hold a request body:
+
+* **streamed** (thread-pool apps, and loop apps that opted in to start early): bytes wait in
+  memory until the app reads them, and every byte taken is reported back through
+  ``protocol.body_consumed``, so the flow-control window reopens only for consumed data and
+  the buffer is bounded by the stream's receive window. In a worker thread ``read`` waits for
+  data (at most the body timeout); on the event loop thread it never blocks and raises
+  :class:`~kyoukai_h2fast.errors.BodyNotReadyError` for bytes that have not arrived.
+* **spooled** (apps on the event loop, which start once the body is complete): bytes are kept
+  in memory up to a threshold and beyond it in an anonymous temporary file, and the protocol
+  reopens the windows as they arrive, so the client never waits on flow control and memory
+  per stream stays bounded by the threshold. Reads then never block.
+
+A stream that is gone makes reads raise :class:`~kyoukai_h2fast.errors.ClientDisconnected`
+(or :class:`~kyoukai_h2fast.errors.BodyTimeoutError`); its temporary file is closed at once.
 """
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections import deque
 
-from .errors import BodyNotReadyError
+from .errors import BodyNotReadyError, BodyTimeoutError
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
@@ -51,11 +62,12 @@ class H2State:
     """One HTTP/2 stream: request data in, response data out."""
 
     __slots__ = (
-        "stream_id", "headers", "_protocol", "_buf", "_eof", "_error", "_waiter", "_cond",
-        "_loop_thread", "received", "_emit_status", "_emit_headers", "headers_sent",
-        "out", "out_done", "body_iter", "iter_in_thread", "iter_close", "pulling", "is_head",
-        "task", "dispatched", "finished", "trailers", "environ", "reject_status", "wire_headers",
-        "__weakref__",
+        "stream_id", "headers", "_protocol", "_buf", "_file", "_eof", "_error", "_waiter",
+        "_cond", "_loop_thread", "received", "spooled", "last_progress", "_emit_status",
+        "_emit_headers", "headers_sent", "out", "body_iter", "iter_in_thread", "iter_close",
+        "pulling", "is_head", "task", "dispatched", "finished", "trailers", "environ",
+        "reject_status", "started_at", "status_sent", "unacked", "spooled_on_disk",
+        "spool_memory_counted", "__weakref__",
     )
 
     def __init__(self, headers: list, stream_id: int, protocol) -> None:
@@ -65,6 +77,8 @@ class H2State:
         self._protocol = protocol
         # -- request body --
         self._buf = bytearray()
+        #: Spooled body beyond the memory threshold (an anonymous temporary file), or None.
+        self._file = None
         self._eof = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future | None = None
@@ -72,30 +86,39 @@ class H2State:
         self._loop_thread = getattr(protocol, "loop_thread", None)
         #: Body bytes received so far (for the max-body-size limit).
         self.received = 0
+        #: True when the body is spooled (windows reopened by the protocol on arrival).
+        self.spooled = False
+        #: Loop time of the last body bytes received (or of the request): stall detection.
+        self.last_progress = 0.0
+        #: Spooled bytes whose window the protocol has not reopened yet.
+        self.unacked = 0
+        #: Spooled bytes written to the temporary file.
+        self.spooled_on_disk = 0
+        #: Memory the protocol counts for this stream against its connection's allowance.
+        self.spool_memory_counted = 0
         #: Trailer header list, when the client sent trailers.
         self.trailers: list | None = None
         # -- response --
         self._emit_status: str | None = None
         self._emit_headers: list | None = None
         self.headers_sent = False
-        #: Body chunks waiting for window or transport room.
+        #: Output of the legacy ``write()`` callable, sent before the app iterable's.
         self.out: deque = deque()
-        #: True once no chunk will be added to ``out`` any more.
-        self.out_done = False
         #: Remaining app iterator to pull chunks from, or None.
         self.body_iter = None
         self.iter_in_thread = False
         self.iter_close = None
         self.pulling = False
         self.is_head = False
-        #: The encoded response header block to send (``(bytes, bytes)`` pairs).
-        self.wire_headers: list | None = None
         # -- lifecycle --
         self.task: asyncio.Task | None = None
         self.dispatched = False
         self.finished = False
         self.environ: dict | None = None
         self.reject_status = 0
+        #: Loop time when the request arrived, and the status sent (for the access log).
+        self.started_at = 0.0
+        self.status_sent = 0
 
     @property
     def protocol(self):
@@ -104,7 +127,7 @@ class H2State:
 
     # -- feeding (event loop thread only) --------------------------------------------------
     def insert_data(self, data: bytes) -> None:
-        """Append received body bytes and wake a waiting reader."""
+        """Append received body bytes (streamed body) and wake a waiting reader."""
         cond = self._cond
         if cond is None:
             self._buf += data
@@ -114,8 +137,26 @@ class H2State:
                 cond.notify_all()
         self._wake()
 
+    def spool_data(self, data: bytes, memory_limit: int) -> None:
+        """Keep received body bytes of a spooled body: in memory while the stream's memory
+        stays within ``memory_limit``, else (all of it, in order) in the temporary file."""
+        file = self._file
+        if file is None:
+            if len(self._buf) + len(data) <= memory_limit:
+                self._buf += data
+                return
+            file = self._file = tempfile.TemporaryFile(prefix="kyoukai-h2fast-body-")
+            if self._buf:
+                file.write(self._buf)
+                self.spooled_on_disk += len(self._buf)
+                self._buf = bytearray()
+        file.write(data)
+        self.spooled_on_disk += len(data)
+
     def feed_eof(self) -> None:
         """The request body is complete."""
+        if self._file is not None:
+            self._file.seek(0)
         cond = self._cond
         if cond is None:
             self._eof = True
@@ -126,7 +167,8 @@ class H2State:
         self._wake()
 
     def abort(self, error: BaseException) -> int:
-        """The stream is gone: drop buffered bytes (returns how many); reads raise ``error``."""
+        """The stream is gone: drop buffered bytes (returns how many were in memory); reads
+        raise ``error``."""
         cond = self._cond
         if cond is None:
             self._error = error
@@ -138,6 +180,10 @@ class H2State:
                 discarded = len(self._buf)
                 self._buf.clear()
                 cond.notify_all()
+        file = self._file
+        if file is not None:
+            self._file = None
+            file.close()
         self._wake()
         return discarded
 
@@ -153,15 +199,27 @@ class H2State:
 
     @property
     def buffered(self) -> int:
-        """Body bytes received and not yet read by the app."""
+        """Body bytes received and held in memory, not yet read by the app."""
         return len(self._buf)
 
     @property
     def body_complete(self) -> bool:
         return self._eof
 
+    @property
+    def waiting_for_body(self) -> bool:
+        """True when the app reads, or will read, body bytes that have not arrived."""
+        return not self._eof and self._error is None
+
     # -- taking (any thread; the lock is held by the caller when threads read) -------------
     def _take(self, size: int) -> bytes:
+        file = self._file
+        if file is not None:  # a spooled body, complete: the file holds all of it
+            data = file.read(size if size >= 0 else -1)
+            if size < 0 or len(data) < size:
+                self._file = None
+                file.close()
+            return data
         buf = self._buf
         if not buf:
             return b""
@@ -174,7 +232,7 @@ class H2State:
         return data
 
     def _consumed(self, n: int) -> None:
-        if n:
+        if n and not self.spooled:
             protocol = self._protocol
             if threading.get_ident() == self._loop_thread:
                 protocol.body_consumed(self, n)
@@ -196,6 +254,8 @@ class H2State:
 
     def _read_nowait(self, size: int) -> bytes:
         self._check_error()
+        if self._file is not None:
+            return self._take(size)
         if not self._eof and (size < 0 or len(self._buf) < size):
             raise BodyNotReadyError(
                 "the request body has not fully arrived; read it with "
@@ -231,7 +291,8 @@ class H2State:
                 if found or self._eof or (size >= 0 and got >= size):
                     break
                 if not cond.wait(timeout):
-                    raise TimeoutError("timed out waiting for the request body")
+                    raise BodyTimeoutError(
+                        f"no request body bytes for {timeout:g} s on stream {self.stream_id}")
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -240,6 +301,8 @@ class H2State:
             size = -1
         if self._cond is None or threading.get_ident() == self._loop_thread:
             self._check_error()
+            if self._file is not None:
+                return self._file.readline(size)
             buf = self._buf
             end = buf.find(b"\n")
             if end < 0 and not self._eof and (size < 0 or len(buf) < size):
@@ -283,8 +346,10 @@ class H2State:
                 if not to_end:
                     return data
                 parts.append(data)
-            if self._eof:
+            if self._eof and self._file is None:
                 break
+            if self._eof:
+                continue
             waiter = self._waiter = self._protocol.loop.create_future()
             try:
                 await waiter

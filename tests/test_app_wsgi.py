@@ -2,6 +2,8 @@
 HEAD, the environ, Flask — through a real HTTP/2 client (httpx)."""
 from __future__ import annotations
 
+import hashlib
+
 import asyncio
 import time
 
@@ -180,10 +182,29 @@ def test_inline_mode_reads_bodies_that_fit_the_stream_window(servers, impl):
     assert r.content == payload
 
 
-def test_inline_mode_rejects_unreadable_large_body_with_500(servers, impl):
-    """Inline apps cannot block the loop; a body larger than the buffer is a clear 500, and
-    the stream is then ended with RST_STREAM(NO_ERROR) after the complete response (§8.1)."""
-    server = servers.get(impl=impl, args=INLINE + ("--stream-window", "65536"))
+def test_inline_mode_gets_bodies_far_larger_than_the_stream_window_spooled(servers, impl):
+    """Loop apps start once the body is complete; the server reopens the windows as the body
+    arrives (memory, then a temporary file), so a 5 MB upload through a 64 KiB stream window
+    completes (the raw client sends only what the windows allow)."""
+    server = servers.get(impl=impl, args=INLINE + ("--stream-window", "65536",
+                                                   "--body-spool-threshold", "256K"))
+    payload = bytes(range(256)) * 20_000
+    c = H2Client("127.0.0.1", server.port)
+    try:
+        sid = c.request("/sha256", "POST", body=payload)
+        headers, body = c.response(sid)
+        assert headers[":status"] == "200"
+        assert body == f"{len(payload)} {hashlib.sha256(payload).hexdigest()}".encode()
+    finally:
+        c.close()
+
+
+def test_inline_mode_streaming_opt_in_rejects_unreadable_large_body_with_500(servers, impl):
+    """With --stream-request-bodies inline apps start before the body is complete and cannot
+    block the loop: a read() of bytes that have not arrived is a clear 500, and the stream
+    ends once the response is out (§8.1)."""
+    server = servers.get(impl=impl, args=INLINE + ("--stream-window", "65536",
+                                                   "--stream-request-bodies"))
     c = H2Client("127.0.0.1", server.port)
     try:
         sid = c.request("/echo", "POST", body=b"x" * 1_000_000)

@@ -33,6 +33,18 @@ def test_version_says_compiled_or_pure_on_its_own_line():
     assert pure.stdout.splitlines()[1] == "extensions: pure"
 
 
+def test_version_names_the_connection_engine_on_its_own_line():
+    from kyoukai_h2fast import _switch
+    default = run_cli("--version", env={"KYOUKAI_H2FAST_NO_EXTENSIONS": ""})
+    forced = run_cli("--version", env={"KYOUKAI_H2FAST_NO_EXTENSIONS": "",
+                                       "KYOUKAI_H2FAST_ENGINE": "h2"})
+    pure = run_cli("--version", env={"KYOUKAI_H2FAST_NO_EXTENSIONS": "1"})
+    expected = "engine: compiled" if _switch.compiled("engine") is not None else "engine: h2"
+    assert default.stdout.splitlines()[2] == expected
+    assert forced.stdout.splitlines()[2] == "engine: h2"
+    assert pure.stdout.splitlines()[2] == "engine: h2"
+
+
 def test_console_script_is_installed():
     import shutil
     script = shutil.which("kyoukai-h2fast")
@@ -65,23 +77,28 @@ def test_bad_arguments_give_one_line_and_exit_code_2(args, message):
 
 
 def test_unreadable_certificate_is_one_line_exit_2(tmp_path):
+    # every kind of bad TLS file: tests/test_cli_errors.py
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
     out = run_cli("--certfile", str(bad), "--keyfile", str(bad))
     assert out.returncode == 2
-    assert len(out.stderr.strip().splitlines()) == 1
-    assert "cannot load TLS certificate/key" in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"kyoukai-h2fast: error: --certfile {bad}: is not a PEM certificate "
+        "(no '-----BEGIN CERTIFICATE-----' line)"]
     missing = run_cli("--certfile", str(tmp_path / "nope.pem"), "--keyfile", str(bad))
-    assert missing.returncode == 2 and "cannot load TLS certificate/key" in missing.stderr
+    assert missing.returncode == 2
+    assert f"--certfile {tmp_path / 'nope.pem'}: cannot read it" in missing.stderr
 
 
 def test_app_whose_import_raises_is_one_line_exit_2(tmp_path):
+    # the traceback printed below the line: tests/test_cli_errors.py
     (tmp_path / "broken_app.py").write_text("raise ValueError('boom at import')\n")
     out = subprocess.run([sys.executable, "-m", "kyoukai_h2fast", "broken_app:app"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=30)
+                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT),
+                         capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
-    assert out.stderr.strip() == ("kyoukai-h2fast: error: cannot import 'broken_app': "
-                                  "ValueError: boom at import")
+    assert out.stderr.splitlines()[0] == ("kyoukai-h2fast: error: cannot import 'broken_app': "
+                                          "ValueError: boom at import")
 
 
 def test_app_from_current_directory_is_importable(tmp_path):
@@ -89,7 +106,7 @@ def test_app_from_current_directory_is_importable(tmp_path):
         "def app(environ, start_response):\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'from cwd']\n")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=ROOT)  # this tree, not the installed
     proc = subprocess.Popen([sys.executable, "-m", "kyoukai_h2fast", "myapp:app", "--port", "0"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -8,7 +8,7 @@ import contextvars
 
 import pytest
 
-from kyoukai_h2fast.apps import start_eagerly
+from kyoukai_h2fast.execution import start_eagerly
 
 var = contextvars.ContextVar("var", default="unset")
 

@@ -262,6 +262,13 @@ def test_large_upload_and_download_over_http11_are_byte_identical(servers, impl,
     assert down.content == (bytes(range(256)) * 256 * 64)[: 4 * 1024 * 1024]
 
 
+def test_legacy_write_callable_output_comes_first_pep3333(servers, impl):
+    server = servers.get(impl=impl)
+    with H1Raw(server.port) as c:
+        c.send(request("GET", "/write"))
+        assert c.reply().body == b"written returned"
+
+
 def test_app_error_gives_500_without_traceback_and_closes(servers, impl):
     server = servers.get(impl=impl)
     with H1Raw(server.port) as c:

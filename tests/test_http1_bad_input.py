@@ -155,16 +155,23 @@ def test_stalled_request_head_is_closed_by_the_idle_timeout(servers, impl):
     assert received == b""
 
 
-def test_body_that_stops_arriving_fails_the_waiting_app_not_the_server(servers, impl):
-    """A thread-pool app blocked on a body that never comes is released by the body timeout
-    (the idle timeout), answers 500 and the connection closes."""
-    server = servers.get(impl=impl, args=["--idle-timeout", "1"])
+@pytest.mark.parametrize("app, args", [
+    ("tests.apps:wsgi_app", []),                          # the app waits in a thread
+    ("tests.apps:wsgi_app", ["--wsgi-threads", "0"]),     # spooled: the app has not started
+    ("tests.apps:kyoukai_app", []),
+], ids=["wsgi-pool", "wsgi-inline", "kyoukai"])
+def test_body_that_stops_arriving_gets_408_rfc9110_15_5_9(servers, impl, app, args):
+    """A body that stops arriving: after --body-timeout the request gets 408 (the app's
+    blocked read is released) and the connection closes; the server goes on."""
+    server = servers.get(app=app, impl=impl, args=["--body-timeout", "1"] + args)
+    path = "/read-async" if "kyoukai" in app else "/echo"
     with H1Raw(server.port, timeout=30) as c:
-        c.send(request("POST", "/echo", headers=[("Content-Length", "1000")]) + b"x" * 10)
+        c.send(request("POST", path, headers=[("Content-Length", "1000")]) + b"x" * 10)
         reply = c.reply("POST")
-        assert reply.status == 500
+        assert reply.status == 408
         assert c.closed_by_server()
-    assert server.alive()
+    with httpx.Client(http1=True, http2=False) as client:
+        assert client.get(server.url + "/").status_code == 200
 
 
 def test_client_that_half_closes_mid_body_is_dropped(servers, impl):

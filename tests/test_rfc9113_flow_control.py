@@ -284,7 +284,8 @@ def test_connection_window_bounds_unconsumed_data_across_streams_5_2(servers, im
     exactly ``--connection-window`` bytes in all (each stream at most ``--stream-window``)
     until the apps read; then every upload completes."""
     server = servers.get("tests.apps_protocol:wsgi_app", impl=impl,
-                         args=["--stream-window", "65535", "--connection-window", "131072"])
+                         args=["--stream-window", "65535", "--connection-window", "131072",
+                               "--wsgi-threads", "8", "--max-handlers-per-connection", "4"])
     keys = [uuid.uuid4().hex for _ in range(4)]
     payloads = [os.urandom(200_000) for _ in keys]
     with connect(server) as c, connect(server) as control:

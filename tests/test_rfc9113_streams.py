@@ -124,26 +124,69 @@ def test_streams_over_max_concurrent_streams_are_refused_5_1_2(servers, impl):
 
 
 # -- responses and request bodies (§8.1) ----------------------------------------------------------
-def test_response_complete_before_request_body_ends_with_rst_no_error_8_1(servers, impl):
+def test_early_response_lets_the_upload_finish_then_the_stream_closes_cleanly_8_1(
+        servers, impl):
     """The app answers without reading a large upload: the server sends the complete
-    response (END_STREAM), then RST_STREAM(NO_ERROR) to stop the upload (§8.1). The unread
-    bytes are credited back to the connection window, so with a small connection window a
-    following upload still goes through."""
+    response (END_STREAM), then keeps crediting the windows so the client can finish its
+    upload (as nginx's lingering close does), and no RST_STREAM follows when it does. The
+    discarded bytes are credited back, so a following upload larger than the whole
+    connection window still goes through."""
     server = servers.get(impl=impl, args=["--connection-window", "131072",
                                           "--stream-window", "65535"])
     with connect(server) as c:
         sid = c.request("/no-read", "POST", end_stream=False)
-        c.send_body(sid, os.urandom(1_000_000))
-        c.wait_for(lambda ev: c.stream_reset(sid) is not None)
+        c.send_body(sid, os.urandom(20_000), end_stream=False)
+        c.wait_for(lambda ev: c.stream_ended(sid))
         assert c.headers(sid)[":status"] == "200"
         assert c.body(sid) == b"not reading"
-        assert c.rst_codes(sid) == [NO_ERROR]
-        assert (event_index(c, sid, h2.events.StreamEnded)
-                < event_index(c, sid, h2.events.StreamReset))
+        rest = memoryview(os.urandom(1_000_000))  # more than both windows, after the answer
+        while rest:
+            c.wait_for(lambda ev: c.conn.local_flow_control_window(sid) > 0)
+            n = min(c.conn.local_flow_control_window(sid), 16384, len(rest))
+            c.conn.send_data(sid, rest[:n].tobytes(), end_stream=n == len(rest))
+            c.flush()
+            rest = rest[n:]
+        c.read_for(0.3)
+        assert c.rst_codes(sid) == []
         payload = os.urandom(400_000)  # > the whole connection window
         up = c.request("/echo", "POST", body=payload)
         assert c.response(up, timeout=30)[1] == payload
         assert not c.goaway_frames()
+
+
+def test_early_response_then_upload_past_linger_bytes_is_reset_with_no_error_8_1(
+        servers, impl):
+    """Past ``--linger-bytes`` more body bytes after the response, the stream is reset with
+    NO_ERROR (§8.1), after the complete response."""
+    server = servers.get(impl=impl, args=["--linger-bytes", "100K"])
+    with connect(server) as c:
+        sid = c.request("/no-read", "POST", end_stream=False)
+        c.send_body(sid, os.urandom(10_000), end_stream=False)
+        c.wait_for(lambda ev: c.stream_ended(sid))
+        for _ in range(20):  # 320 KB, far past the allowance
+            if c.stream_reset(sid) is not None:
+                break
+            c.conn.send_data(sid, os.urandom(16384))
+            c.flush()
+            c.read_for(0.02)
+        c.wait_for(lambda ev: c.stream_reset(sid) is not None)
+        assert c.rst_codes(sid) == [NO_ERROR]
+        assert (event_index(c, sid, h2.events.StreamEnded)
+                < event_index(c, sid, h2.events.StreamReset))
+        assert c.body(sid) == b"not reading"
+
+
+def test_early_response_then_stalled_upload_is_reset_after_linger_timeout_8_1(servers, impl):
+    """A client that stops sending after an early response is reset with NO_ERROR once
+    ``--linger-timeout`` has passed (the stream's state is not kept forever)."""
+    server = servers.get(impl=impl, args=["--linger-timeout", "0.5"])
+    with connect(server) as c:
+        sid = c.request("/no-read", "POST", end_stream=False)
+        c.send_body(sid, os.urandom(10_000), end_stream=False)
+        c.wait_for(lambda ev: c.stream_ended(sid))
+        c.wait_for(lambda ev: c.stream_reset(sid) is not None, timeout=10)
+        assert c.rst_codes(sid) == [NO_ERROR]
+        assert c.body(sid) == b"not reading"
 
 
 def test_request_trailers_end_the_body_8_1(servers, impl):

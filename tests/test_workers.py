@@ -5,7 +5,7 @@ import asyncio
 import threading
 import time
 
-from kyoukai_h2fast.apps import Mailbox, WorkerPool
+from kyoukai_h2fast.execution import Mailbox, WorkerPool
 
 
 def test_pool_runs_jobs_concurrently_up_to_its_size():

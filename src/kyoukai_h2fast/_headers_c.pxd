@@ -68,5 +68,6 @@ cdef Py_ssize_t field_block_check_finish(FieldBlockCheck* check) except -2
 cdef Py_ssize_t validate_request_c(list headers) except -2
 cdef int validate_trailers_c(list headers) except -1
 
-# start_response status + header pairs -> the response field list (see response_headers).
+# start_response status + header pairs -> the response field list (see response_headers),
+# with date (RFC 9110 §6.6.1, made once per second) and server appended unless the app gave them.
 cdef list response_headers_c(object status, object headers)

@@ -4,7 +4,8 @@
 Owns: the checks on received request and trailer field blocks that ``h2`` skips because the
 server runs it with ``validate_inbound_headers=False`` (see :mod:`kyoukai_h2fast.headers` for
 the full rule list, including the checks that are stricter than ``h2``), and the conversion of
-a WSGI ``start_response`` status + header list into an HTTP/2 response field list.
+a WSGI ``start_response`` status + header list into an HTTP/2 response field list, with the
+``date`` (RFC 9110 §6.6.1, cached per second) and ``server`` fields the app did not give.
 
 The pure-Python twin is :mod:`kyoukai_h2fast._headers_py`; both give the same public names and
 raise the same errors. The C-level API (``.pxd``) lets the future connection core validate
@@ -17,12 +18,14 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsLatin1String, PyUnicode_Check
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
+from libc.time cimport time as c_time, time_t
 
+from kyoukai_h2fast import __version__
 from kyoukai_h2fast.errors import MalformedRequestError
 
 __all__ = ["validate_request_headers", "validate_trailers", "response_headers",
-           "CONNECTION_SPECIFIC_FIELDS"]
+           "http_date", "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD", "MAX_HTTP_DATE"]
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -329,6 +332,95 @@ cdef Py_ssize_t RESPONSE_NAME_CACHE_MAX = 512
 _DROPPED_RESPONSE_FIELDS = CONNECTION_SPECIFIC_FIELDS | {b"te"}
 cdef list _status_codes = [None] * 1000
 
+# The fields added to every response the app did not give itself. Encoded names equal to these
+# are these very objects (see _encode_response_name), so spotting them is an identity test.
+cdef bytes _DATE = b"date"
+cdef bytes _SERVER = b"server"
+#: ``(b"server", b"kyoukai_h2fast/<version>")``.
+SERVER_FIELD = (_SERVER, b"kyoukai_h2fast/" + __version__.encode("ascii"))
+cdef tuple _server_field = SERVER_FIELD
+
+
+# ---- the date field (RFC 9110 §6.6.1) -------------------------------------------------------
+# IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT": English names whatever the C locale, and the
+# civil date computed here (days since 1970-01-01 -> year/month/day, Howard Hinnant's
+# algorithm), so nothing depends on gmtime's thread-safety or on the platform.
+cdef const char* DAY_NAMES = b"ThuFriSatSunMonTueWed"   # 1970-01-01 was a Thursday
+cdef const char* MONTH_NAMES = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+
+
+cdef inline void _two_digits(char* out, long value) noexcept nogil:
+    out[0] = <char>(48 + value // 10)
+    out[1] = <char>(48 + value % 10)
+
+
+#: The last second IMF-fixdate can write (9999-12-31T23:59:59Z).
+MAX_HTTP_DATE = 253402300799
+cdef long long MAX_HTTP_DATE_C = 253402300799
+
+
+cdef bytes _format_http_date(long long seconds):
+    """``seconds`` in 0..MAX_HTTP_DATE (the caller checks)."""
+    cdef long long days = seconds // 86400
+    cdef long long rest = seconds - days * 86400
+    cdef long long z, era, doe, yoe, year, doy, mp
+    cdef long day, month, weekday
+    cdef char out[29]
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    year = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = <long>(doy - (153 * mp + 2) // 5 + 1)
+    month = <long>(mp + 3 if mp < 10 else mp - 9)
+    if month <= 2:
+        year += 1
+    weekday = <long>(((days % 7) + 7) % 7)
+    memcpy(out, DAY_NAMES + 3 * weekday, 3)
+    out[3] = b","
+    out[4] = b" "
+    _two_digits(out + 5, day)
+    out[7] = b" "
+    memcpy(out + 8, MONTH_NAMES + 3 * (month - 1), 3)
+    out[11] = b" "
+    _two_digits(out + 12, <long>(year // 100))
+    _two_digits(out + 14, <long>(year % 100))
+    out[16] = b" "
+    _two_digits(out + 17, <long>(rest // 3600))
+    out[19] = b":"
+    _two_digits(out + 20, <long>(rest // 60 % 60))
+    out[22] = b":"
+    _two_digits(out + 23, <long>(rest % 60))
+    memcpy(out + 25, b" GMT", 4)
+    return PyBytes_FromStringAndSize(out, 29)
+
+
+def http_date(seconds) -> bytes:
+    """IMF-fixdate (RFC 9110 §5.6.7) of a POSIX time, e.g. ``b"Sun, 06 Nov 1994 08:49:37 GMT"``.
+
+    Day and month names are always English (no locale). ValueError outside 1970-9999.
+    """
+    if not 0 <= seconds <= MAX_HTTP_DATE:
+        raise ValueError(f"time {seconds!r} is outside 1970-01-01..9999-12-31")
+    return _format_http_date(seconds)
+
+
+# The current second's (b"date", IMF-fixdate) field, made again when the second changes. The
+# GIL is held throughout, so the second and its field always match.
+cdef time_t _date_second = -1
+cdef tuple _date_field = (_DATE, b"")
+
+
+cdef inline tuple _current_date_field():
+    global _date_second, _date_field
+    cdef time_t now = c_time(NULL)
+    if now != _date_second and 0 <= now <= MAX_HTTP_DATE_C:
+        _date_field = (_DATE, _format_http_date(now))
+        _date_second = now
+    return _date_field
+
 
 cdef bytes _latin1_bytes(object obj, str what):
     """A response header name or value (str or bytes) as bytes, or a clear error."""
@@ -354,6 +446,10 @@ cdef object _encode_response_name(object name):
     for i in range(length):
         if NAME_CLASS[data[i]] != NAME_OK:  # lower-cased, so only illegal chars and ':' left
             raise ValueError(f"illegal character in response header name {name!r}")
+    if raw == _DATE:
+        return _DATE
+    if raw == _SERVER:
+        return _SERVER
     return None if raw in _DROPPED_RESPONSE_FIELDS else raw
 
 
@@ -416,11 +512,20 @@ cdef bytes _status_code(object status):
 
 cdef list response_headers_c(object status, object headers):
     cdef list fields = [(b":status", _status_code(status))]
+    cdef bint has_date = False, has_server = False
     for pair in headers:
         name, value = pair
         encoded = _response_name(name)
         if encoded is not None:
+            if encoded is _DATE:
+                has_date = True
+            elif encoded is _SERVER:
+                has_server = True
             fields.append((encoded, _response_value(value)))
+    if not has_date:
+        fields.append(_current_date_field())
+    if not has_server:
+        fields.append(_server_field)
     return fields
 
 
@@ -430,7 +535,9 @@ def response_headers(status, headers) -> list:
     ``status`` is e.g. ``"200 OK"`` (3 ASCII digits, 100-999, then end or a space);
     ``headers`` are ``(str, str)`` pairs (bytes values accepted as they are). Names are
     lower-cased, names and values encoded latin-1, values stripped of surrounding SP/HTAB,
-    and connection-specific fields (and ``te``) dropped (RFC 9113 §8.2.2). Raises ValueError
-    for a status, name or value that cannot be sent.
+    and connection-specific fields (and ``te``) dropped (RFC 9113 §8.2.2). ``date`` (RFC 9110
+    §6.6.1, IMF-fixdate of the current second) and ``server`` (:data:`SERVER_FIELD`) are
+    appended unless the app gave them (any letter case). Raises ValueError for a status, name
+    or value that cannot be sent.
     """
     return response_headers_c(status, headers)
