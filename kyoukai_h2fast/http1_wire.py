@@ -1,9 +1,9 @@
 """HTTP/1.1 response heads and body framing (RFC 9112 §4, §6, §7): bytes only, no I/O.
 
 Owns what goes on the wire for an HTTP/1.1 response: the status line, the header section
-(the app's fields, validated and stripped of connection-specific ones by the same
-:func:`kyoukai_h2fast.headers.response_headers` as HTTP/2, plus ``date``, the framing fields
-and ``connection``), and the framing of the body:
+(the app's fields, validated, stripped of connection-specific ones and completed with
+``date``/``server`` by the same :func:`kyoukai_h2fast.headers.response_headers` as HTTP/2,
+then the framing fields and ``connection``), and the framing of the body:
 
 * no body for ``HEAD``, ``1xx``, ``204`` and ``304`` (RFC 9110 §6.4.1); the app's
   ``content-length`` is kept, as it describes the representation;
@@ -18,14 +18,11 @@ are made here too.
 """
 from __future__ import annotations
 
-import time
-from email.utils import formatdate
 from http import HTTPStatus
 
 from .headers import response_headers
 
-__all__ = ["Framing", "response_head", "error_response", "body_chunks", "CONTINUE",
-           "http_date"]
+__all__ = ["Framing", "response_head", "error_response", "body_chunks", "CONTINUE"]
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -36,25 +33,15 @@ _REASONS = {
 }
 _NO_BODY_STATUS = frozenset({204, 304})
 
-_date_cache = [0, b""]
-
-
-def http_date() -> bytes:
-    """The ``date`` field value for now (RFC 9110 §6.6.1), recomputed once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
-    return _date_cache[1]
-
-
 def error_response(status: int, detail: str = "") -> bytes:
     """A complete plain-text error response that closes the connection."""
     reason = _REASONS.get(status) or _phrase(status)
     body = f"{reason}{': ' + detail if detail else ''}\n".encode("latin-1", "replace")
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\ndate: %s\r\nconnection: close\r\n\r\n%s"
-            % (status, reason.encode("ascii"), len(body), http_date(), body))
+    head, _ = response_head(f"{status} {reason}",
+                            [("Content-Type", "text/plain; charset=utf-8"),
+                             ("Content-Length", str(len(body)))],
+                            http10=False, is_head=False, keep_alive=False, body_size=None)
+    return head + body
 
 
 def _phrase(status: int) -> str:
@@ -126,7 +113,6 @@ def response_head(status: str, app_headers: list, *, http10: bool, is_head: bool
         else:
             chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")
-    parts.append(b"date: %s\r\n" % http_date())
     if not keep_alive:
         parts.append(b"connection: close\r\n\r\n")
     elif http10:

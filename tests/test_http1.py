@@ -318,3 +318,14 @@ def test_sigterm_lets_the_http11_response_in_flight_finish_then_exits_0(servers,
     reply = result["reply"]
     assert (reply.status, reply.body, reply.header("connection")) == (200, b"slow done", "close")
     assert result["closed"]
+
+
+def test_response_head_has_one_date_and_one_server_rfc9110_6_6_1(servers, impl):
+    server = servers.get(impl=impl)
+    for payload in (request("GET", "/", headers=[("Connection", "close")]),
+                    request("GET", "/", host=None)):  # an app response, a server error
+        with H1Raw(server.port) as c:
+            c.send(payload)
+            head = c.read_all().split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
+        assert sum(line.startswith(b"date: ") for line in head) == 1, head
+        assert sum(line.startswith(b"server: kyoukai_h2fast/") for line in head) == 1, head
