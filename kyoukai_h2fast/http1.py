@@ -57,6 +57,8 @@ __all__ = ["H1Protocol"]
 log = logging.getLogger("kyoukai_h2fast")
 
 _TERMINATOR = b"0\r\n\r\n"
+#: Request fields the protocol itself reads (noted as they are parsed).
+_FRAMING_FIELDS = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect"})
 
 
 class _Reject(Exception):
@@ -124,6 +126,8 @@ class H1Protocol(asyncio.Protocol):
         self._parsing: _Exchange | None = None
         self._url = b""
         self._fields: list = []
+        #: The fields of the head in _FRAMING_FIELDS, in order.
+        self._special: list = []
         self._head_size = 0
         self._in_head = False
         self._head_fresh = False
@@ -343,6 +347,7 @@ class H1Protocol(asyncio.Protocol):
             raise _Reject(0)
         self._url = b""
         self._fields = []
+        self._special = []
         self._head_size = 0
         self._in_head = True
         self._head_fresh = True
@@ -358,7 +363,10 @@ class H1Protocol(asyncio.Protocol):
         if self._head_size + len(self._url) > self.config.max_header_list_size:
             raise _Reject(431, "header section too large")
         if self._in_head:
-            self._fields.append((name.lower(), value))
+            name = name.lower()
+            self._fields.append((name, value))
+            if name in _FRAMING_FIELDS:
+                self._special.append((name, value))
         else:  # a trailer field of a chunked body
             state = self._parsing.state if self._parsing is not None else None
             if state is not None:
@@ -376,8 +384,20 @@ class H1Protocol(asyncio.Protocol):
         if method == b"CONNECT":
             raise _Reject(501, "CONNECT is not supported")
         fields = self._fields
-        hosts = [v for n, v in fields if n == b"host"]
-        if len(hosts) > 1 or (not hosts and version == "1.1"):
+        hosts = 0
+        length = expect = None
+        has_body = False
+        for name, value in self._special:
+            if name == b"host":
+                hosts += 1
+            elif name == b"content-length":
+                length = int(value)  # llhttp checked the syntax and agreement
+                has_body = length > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+            else:
+                expect = value
+        if hosts > 1 or (not hosts and version == "1.1"):
             raise _Reject(400, "an HTTP/1.1 request needs exactly one Host field")
         url = self._url
         head = [(b":method", method)]
@@ -395,14 +415,6 @@ class H1Protocol(asyncio.Protocol):
             head.append((b":path", path + (b"?" + parsed.query if parsed.query else b"")))
             head.append((b":authority", authority))
             fields = [(n, authority if n == b"host" else v) for n, v in fields]
-        length = None
-        has_body = False
-        for name, value in fields:
-            if name == b"content-length":
-                length = int(value)  # llhttp checked the syntax and agreement
-                has_body = length > 0
-            elif name == b"transfer-encoding":
-                has_body = True
         upgrade_body = parser.should_upgrade() and has_body
         if upgrade_body and length is None:
             raise _Reject(400, "an Upgrade request with a chunked body is not supported")
@@ -414,11 +426,10 @@ class H1Protocol(asyncio.Protocol):
         self._parsing = ex
         if length is not None and length > self.config.max_body_size:
             raise _Reject(413, "body larger than the server accepts")
-        for name, value in fields:
-            if name == b"expect":
-                if value.lower() != b"100-continue":
-                    raise _Reject(417, "only 100-continue is supported")
-                ex.expect_continue = has_body and not ex.http10
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                raise _Reject(417, "only 100-continue is supported")
+            ex.expect_continue = has_body and not ex.http10
         if upgrade_body:
             self._raw_left = length
         state.started_at = state.last_progress = self._last_activity
@@ -702,7 +713,8 @@ class H1Protocol(asyncio.Protocol):
         self._current = None
         if not ex.body_done:
             framing.keep_alive = False
-        self._release(state, ClientDisconnected("the response is complete"))
+        if not ex.body_done or state.buffered or state.spooled:  # something to free
+            self._release(state, ClientDisconnected("the response is complete"))
         if not framing.keep_alive or self._closing:
             self._ignore_input = True
             self.transport.close()

@@ -88,6 +88,7 @@ def response_head(status: str, app_headers: list, *, http10: bool, is_head: bool
         if name.lower() == "connection" and "close" in value.lower():
             keep_alive = False
     parts = [b"HTTP/1.1 %d %s\r\n" % (code, reason.encode("latin-1"))]
+    append = parts.append
     length = None
     for name, value in fields[1:]:
         if name == b"content-length":
@@ -98,7 +99,10 @@ def response_head(status: str, app_headers: list, *, http10: bool, is_head: bool
             if length is not None:
                 continue
             length = int(value)
-        parts.append(b"%s: %s\r\n" % (name, value))
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
     no_body = is_head or code < 200 or code in _NO_BODY_STATUS
     chunked = False
     if no_body:
