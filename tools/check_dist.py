@@ -31,7 +31,12 @@ import venv
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HOT_PATHS = ("frames", "hpack", "headers", "environ")
+
+
+def compiled_modules(src: str) -> list[str]:
+    """``_<name>_c`` for every ``src/kyoukai_h2fast/_<name>_c.pyx`` of the checkout."""
+    return sorted(os.path.splitext(os.path.basename(p))[0]
+                  for p in glob.glob(os.path.join(src, "src", "kyoukai_h2fast", "*.pyx")))
 
 
 class Failed(Exception):
@@ -52,15 +57,15 @@ def run(cmd: list[str], cwd: str | None = None, timeout: float = 900, env=None) 
     return done.stdout
 
 
-def check_wheel(path: str) -> None:
+def check_wheel(path: str, modules: list[str]) -> None:
     names = zipfile.ZipFile(path).namelist()
     problems = []
-    for hot in HOT_PATHS:
-        if not any(n.startswith(f"kyoukai_h2fast/_{hot}_c.") and n.endswith(".so")
+    for module in modules:
+        if not any(n.startswith(f"kyoukai_h2fast/{module}.") and n.endswith(".so")
                    for n in names):
-            problems.append(f"no compiled kyoukai_h2fast/_{hot}_c.*.so")
-        if f"kyoukai_h2fast/_{hot}_c.pxd" not in names:
-            problems.append(f"no kyoukai_h2fast/_{hot}_c.pxd")
+            problems.append(f"no compiled kyoukai_h2fast/{module}.*.so")
+        if f"kyoukai_h2fast/{module}.pxd" not in names:
+            problems.append(f"no kyoukai_h2fast/{module}.pxd")
     for required in ("kyoukai_h2fast/__init__.pxd", "kyoukai_h2fast/py.typed",
                      "kyoukai_h2fast/http1.py", "kyoukai_h2fast/workers.py"):
         if required not in names:
@@ -75,13 +80,13 @@ def check_wheel(path: str) -> None:
           "no sources")
 
 
-def check_sdist(path: str) -> None:
+def check_sdist(path: str, modules: list[str]) -> None:
     names = [n.split("/", 1)[1] for n in tarfile.open(path).getnames() if "/" in n]
     problems = []
-    for hot in HOT_PATHS:
+    for module in modules:
         for ext in ("pyx", "pxd"):
-            if f"src/kyoukai_h2fast/_{hot}_c.{ext}" not in names:
-                problems.append(f"no src/kyoukai_h2fast/_{hot}_c.{ext}")
+            if f"src/kyoukai_h2fast/{module}.{ext}" not in names:
+                problems.append(f"no src/kyoukai_h2fast/{module}.{ext}")
     for required in ("setup.py", "pyproject.toml", "README.md", "tools/smoke_installed.py"):
         if required not in names:
             problems.append(f"missing {required}")
@@ -121,6 +126,10 @@ def main(argv=None) -> int:
         shutil.rmtree(src, ignore_errors=True)
         run(["git", "clone", "--quiet", "--no-local", ROOT, src])
         print(run(["git", "log", "-1", "--oneline"], cwd=src).strip())
+        modules = compiled_modules(src)
+        if not modules:
+            raise Failed(f"no Cython sources in {src}/src/kyoukai_h2fast")
+        print("compiled modules expected: " + ", ".join(modules))
 
         step("python -m build (sdist, then a wheel from the sdist)")
         dist = os.path.join(work, "dist")
@@ -130,8 +139,8 @@ def main(argv=None) -> int:
         wheels = glob.glob(os.path.join(dist, "*.whl"))
         if len(sdists) != 1 or len(wheels) != 1:
             raise Failed(f"expected one sdist and one wheel in {dist}: {os.listdir(dist)}")
-        check_sdist(sdists[0])
-        check_wheel(wheels[0])
+        check_sdist(sdists[0], modules)
+        check_wheel(wheels[0], modules)
 
         step("auditwheel repair to a manylinux wheel")
         house = os.path.join(work, "wheelhouse")
@@ -145,7 +154,7 @@ def main(argv=None) -> int:
         if len(repaired) != 1 or "manylinux" not in os.path.basename(repaired[0]):
             raise Failed(f"auditwheel made no manylinux wheel: {repaired}")
         print(run([sys.executable, "-m", "auditwheel", "show", repaired[0]]).strip())
-        check_wheel(repaired[0])
+        check_wheel(repaired[0], modules)
 
         smoke = os.path.join(src, "tools", "smoke_installed.py")
         step("the manylinux wheel in a clean venv")

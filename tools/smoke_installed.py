@@ -28,7 +28,6 @@ import threading
 import time
 
 SERVING = re.compile(r"serving (\w+) app on (\S+) .*extensions: (\w+)\)")
-HOT_PATHS = ("frames", "hpack", "headers", "environ")
 
 
 def fail(message: str) -> None:
@@ -45,12 +44,14 @@ def check_version(cwd: str) -> None:
 
 
 def check_files(cwd: str) -> str:
-    code = "import kyoukai_h2fast, os; print(os.path.dirname(kyoukai_h2fast.__file__))"
-    package = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
-                             text=True, timeout=60, check=True).stdout.strip()
+    code = ("import kyoukai_h2fast, os; from kyoukai_h2fast import _switch; "
+            "print(os.path.dirname(kyoukai_h2fast.__file__)); print(*_switch.MODULES)")
+    package, hot_paths = subprocess.run([sys.executable, "-c", code], cwd=cwd,
+                                        capture_output=True, text=True, timeout=60,
+                                        check=True).stdout.strip().splitlines()
     if os.path.abspath(package).startswith(os.path.abspath(os.path.dirname(__file__) + "/..")):
         fail(f"imported the source tree ({package}), not the installed package")
-    for name in HOT_PATHS:
+    for name in hot_paths.split():
         if not glob.glob(os.path.join(package, f"_{name}_c.*.so")) + \
                 glob.glob(os.path.join(package, f"_{name}_c.*.pyd")):
             fail(f"no compiled module _{name}_c in {package}")
