@@ -1,13 +1,15 @@
 """HTTP/1.1 connections (RFC 9112): the same apps, runners and environ rules as HTTP/2.
 
-:class:`H1Protocol` is an asyncio protocol for one HTTP/1.x connection. Requests are parsed
-by httptools (llhttp, strict mode: no request smuggling through conflicting framing), each
-becomes an :class:`~kyoukai_h2fast.stream.H2State` (its body is ``wsgi.input``, its
-``start_response`` collects the response) and goes to the server's runner exactly like an
-HTTP/2 stream: the protocol implements the :class:`~kyoukai_h2fast.contracts.Responder`
-contract (``respond``, ``respond_error``, ``pulled``, ``body_consumed``, ``loop``,
-``parent_context``) and what ``H2State`` reads from its connection (``loop_thread``,
-``body_timeout``). Response heads and body framing are :mod:`kyoukai_h2fast.http1_wire`.
+:class:`H1Protocol` is an asyncio protocol for one HTTP/1.x connection. Requests are read
+by :class:`~kyoukai_h2fast.http1_parse.RequestReader` (httptools), each as an
+:class:`~kyoukai_h2fast.stream.H2State` (its body is ``wsgi.input``, its ``start_response``
+collects the response) that goes to the server's runner exactly like an HTTP/2 stream: the
+protocol implements the :class:`~kyoukai_h2fast.contracts.Responder` contract (``respond``,
+``respond_error``, ``pulled``, ``body_consumed``, ``loop``, ``parent_context``, and the
+runner's ``jobs_running``/``jobs_waiting``) and what ``H2State`` reads from its connection
+(``loop_thread``, ``body_timeout``). Response heads and body framing are
+:mod:`kyoukai_h2fast.http1_wire`; this module owns the connection: requests in turn,
+responses, flow of reading, timeouts and shutdown.
 
 Theory of operation. One request is *current*: its app runs and its response is written.
 Requests that arrive behind it (pipelining) wait in ``_pipeline`` with their bodies buffered,
@@ -45,10 +47,9 @@ import threading
 import time
 from collections import deque
 
-import httptools
-
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected
+from .http1_parse import Exchange as _Exchange, RequestReader
 from .http1_wire import CONTINUE, body_chunks as _checked, error_response, response_head
 from .stream import H2State
 
@@ -57,43 +58,6 @@ __all__ = ["H1Protocol"]
 log = logging.getLogger("kyoukai_h2fast")
 
 _TERMINATOR = b"0\r\n\r\n"
-#: Request fields the protocol itself reads (noted as they are parsed).
-_FRAMING_FIELDS = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect"})
-
-
-class _Reject(Exception):
-    """Raised in a parser callback: answer ``status`` and close (0: just stop parsing)."""
-
-    def __init__(self, status: int, detail: str = "") -> None:
-        super().__init__(status, detail)
-        self.status = status
-        self.detail = detail
-
-
-class _Exchange:
-    """One request/response on the connection, around its :class:`H2State`."""
-
-    __slots__ = ("state", "http10", "keep_alive", "expect_continue", "started", "body_done",
-                 "framing", "sent", "reject", "detail", "target", "method")
-
-    def __init__(self, state: H2State | None, http10: bool, keep_alive: bool,
-                 started: float) -> None:
-        self.state = state
-        self.http10 = http10
-        self.keep_alive = keep_alive
-        self.expect_continue = False
-        self.started = started
-        self.body_done = False
-        self.framing = None
-        #: Body bytes written so far.
-        self.sent = 0
-        #: A status to answer without running the app (then close), or 0.
-        self.reject = 0
-        self.detail = ""
-        self.target = ""
-        self.method = ""
-
-
 class H1Protocol(asyncio.Protocol):
     """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
 
@@ -118,23 +82,9 @@ class H1Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ip = None
         self.client_port = None
-        self._parser = httptools.HttpRequestParser(self)
+        self._reader = RequestReader(self, self.config)
         self._base11: dict | None = None
         self._base10: dict | None = None
-        self._count = 0
-        # -- parsing --
-        self._parsing: _Exchange | None = None
-        self._url = b""
-        self._fields: list = []
-        #: The fields of the head in _FRAMING_FIELDS, in order.
-        self._special: list = []
-        self._head_size = 0
-        self._in_head = False
-        self._head_fresh = False
-        self._head_bytes = 0
-        self._ignore_input = False
-        #: Body bytes of an Upgrade request still to take by count (llhttp skips them).
-        self._raw_left = 0
         # -- responding --
         self._current: _Exchange | None = None
         self._pipeline: deque[_Exchange] = deque()
@@ -178,10 +128,10 @@ class H1Protocol(asyncio.Protocol):
             self._watchdog = None
         self.runner.forget(self)
         error = ClientDisconnected("the HTTP/1.1 connection was closed")
-        states = {id(ex.state): ex.state for ex in (self._current, self._parsing,
+        states = {id(ex.state): ex.state for ex in (self._current, self._reader.parsing,
                                                     *self._pipeline)
                   if ex is not None and ex.state is not None}
-        self._current = self._parsing = None
+        self._current = self._reader.parsing = None
         self._pipeline.clear()
         for state in states.values():
             self._drop(state, error)
@@ -189,11 +139,11 @@ class H1Protocol(asyncio.Protocol):
     def eof_received(self):
         # The client half-closed: answer the complete requests, then close. A request cut
         # short can never complete: close now.
-        if self._parsing is not None or (self._current is None and not self._pipeline) \
+        if self._reader.parsing is not None or (self._current is None and not self._pipeline) \
                 or self.transport.get_extra_info("ssl_object") is not None:
             return False  # (TLS cannot stay half-open: asyncio would only warn)
         self._closing = True
-        self._ignore_input = True
+        self._reader.stopped = True
         return True
 
     def pause_writing(self) -> None:
@@ -236,8 +186,8 @@ class H1Protocol(asyncio.Protocol):
         config = self.config
         now = self.loop.time()
         next_check = now + (config.idle_timeout or 3600.0)
-        ex = self._parsing
-        if ex is not None and config.body_timeout and not self._in_head \
+        ex = self._reader.parsing
+        if ex is not None and config.body_timeout and not self._reader.in_head \
                 and ex.state.waiting_for_body:
             deadline = ex.state.last_progress + config.body_timeout
             if deadline <= now:
@@ -250,7 +200,7 @@ class H1Protocol(asyncio.Protocol):
             if self._current is None and not self._pipeline and ex is None and idle_for >= idle:
                 log.debug("closing idle HTTP/1.1 connection from %s:%s", self.ip,
                           self.client_port)
-                self._ignore_input = True
+                self._reader.stopped = True
                 self.transport.close()
                 return
             next_check = min(next_check, self._last_activity + idle)
@@ -259,8 +209,8 @@ class H1Protocol(asyncio.Protocol):
     def _body_timed_out(self, ex: _Exchange) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s")
         log.info("HTTP/1.1 request from %s:%s: %s", self.ip, self.client_port, error)
-        self._ignore_input = True
-        self._parsing = None
+        self._reader.stopped = True
+        self._reader.parsing = None
         if ex is self._current and not ex.state.headers_sent:
             self._drop(ex.state, error)
             self._send_error(ex, 408)
@@ -278,7 +228,7 @@ class H1Protocol(asyncio.Protocol):
             if ex.state is not None:
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
-            self._ignore_input = True
+            self._reader.stopped = True
             self.transport.close()
 
     def abort(self) -> None:
@@ -288,173 +238,32 @@ class H1Protocol(asyncio.Protocol):
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
-        if self._ignore_input:
+        reader = self._reader
+        if reader.stopped:
             return
-        self._last_activity = self.loop.time()
+        self._last_activity = reader.now = self.loop.time()
         try:
-            self._feed(data)
+            rejected = reader.feed(data)
         except Exception:  # a bug of ours must not take the process down
             log.exception("internal error on HTTP/1.1 connection from %s:%s", self.ip,
                           self.client_port)
-            self._reject(500)
+            rejected = (500, "")
+        if rejected is not None:
+            self._reject(*rejected)
 
-    def _feed(self, data: bytes) -> None:
-        while True:
-            if self._raw_left:
-                taken = data[:self._raw_left]
-                data = data[len(taken):]
-                self._raw_left -= len(taken)
-                try:
-                    self.on_body(taken)
-                except _Reject as e:
-                    self._reject(e.status, e.detail)
-                    return
-                if not self._raw_left:
-                    self._complete_message()
-                if not data or self._ignore_input:
-                    return
-            try:
-                self._parser.feed_data(data)
-            except httptools.HttpParserUpgrade as e:
-                # A GET-like request with Upgrade was complete; go on after it.
-                offset = e.args[0] if e.args else len(data)
-                data = data[offset:]
-                if (data or self._raw_left) and not self._ignore_input:
-                    continue
-            except httptools.HttpParserCallbackError as e:
-                cause = e.__context__
-                if isinstance(cause, _Reject):
-                    if cause.status:
-                        self._reject(cause.status, cause.detail)
-                    return
-                raise
-            except httptools.HttpParserError as e:
-                if not self._ignore_input:  # e.g. bytes after a request that closes
-                    self._reject(400, str(e))
-                return
-            break
-        if self._in_head:  # bound what the parser buffers for one unfinished head
-            if self._head_fresh:
-                self._head_fresh = False
-            else:
-                self._head_bytes += len(data)
-                if self._head_bytes > self.config.max_header_list_size:
-                    self._reject(431, "header section too large")
-
-    # -- parser callbacks (httptools) -----------------------------------------------------
-    def on_message_begin(self) -> None:
-        if self._ignore_input:  # the connection closes: parse no further request
-            raise _Reject(0)
-        self._url = b""
-        self._fields = []
-        self._special = []
-        self._head_size = 0
-        self._in_head = True
-        self._head_fresh = True
-        self._head_bytes = 0
-
-    def on_url(self, piece: bytes) -> None:
-        self._url += piece
-        if len(self._url) > self.config.max_header_list_size:
-            raise _Reject(414, "request target too long")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 32
-        if self._head_size + len(self._url) > self.config.max_header_list_size:
-            raise _Reject(431, "header section too large")
-        if self._in_head:
-            name = name.lower()
-            self._fields.append((name, value))
-            if name in _FRAMING_FIELDS:
-                self._special.append((name, value))
-        else:  # a trailer field of a chunked body
-            state = self._parsing.state if self._parsing is not None else None
-            if state is not None:
-                if state.trailers is None:
-                    state.trailers = []
-                state.trailers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        parser = self._parser
-        version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise _Reject(505)
-        method = parser.get_method()
-        if method == b"CONNECT":
-            raise _Reject(501, "CONNECT is not supported")
-        fields = self._fields
-        hosts = 0
-        length = expect = None
-        has_body = False
-        for name, value in self._special:
-            if name == b"host":
-                hosts += 1
-            elif name == b"content-length":
-                length = int(value)  # llhttp checked the syntax and agreement
-                has_body = length > 0
-            elif name == b"transfer-encoding":
-                has_body = True
-            else:
-                expect = value
-        if hosts > 1 or (not hosts and version == "1.1"):
-            raise _Reject(400, "an HTTP/1.1 request needs exactly one Host field")
-        url = self._url
-        head = [(b":method", method)]
-        if url[:1] == b"/" or (url == b"*" and method == b"OPTIONS"):
-            head.append((b":path", url))
-        else:  # absolute-form (RFC 9112 §3.2.2): its authority replaces Host
-            try:
-                parsed = httptools.parse_url(url)
-            except httptools.HttpParserInvalidURLError:
-                raise _Reject(400, "invalid request target") from None
-            if not parsed.host:
-                raise _Reject(400, "invalid request target")
-            authority = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
-            path = parsed.path or b"/"
-            head.append((b":path", path + (b"?" + parsed.query if parsed.query else b"")))
-            head.append((b":authority", authority))
-            fields = [(n, authority if n == b"host" else v) for n, v in fields]
-        upgrade_body = parser.should_upgrade() and has_body
-        if upgrade_body and length is None:
-            raise _Reject(400, "an Upgrade request with a chunked body is not supported")
-        self._count += 1
-        state = H2State(head + fields, self._count, self)
-        ex = _Exchange(state, version == "1.0", parser.should_keep_alive(), time.monotonic())
-        ex.method = method.decode("latin-1")
-        ex.target = url.decode("latin-1")
-        self._parsing = ex
-        if length is not None and length > self.config.max_body_size:
-            raise _Reject(413, "body larger than the server accepts")
-        if expect is not None:
-            if expect.lower() != b"100-continue":
-                raise _Reject(417, "only 100-continue is supported")
-            ex.expect_continue = has_body and not ex.http10
-        if upgrade_body:
-            self._raw_left = length
-        state.started_at = state.last_progress = self._last_activity
-        if not has_body:
-            ex.body_done = True
-            state._eof = True
-        else:
-            state.spooled = self._spool
+    # -- what the request reader reports ------------------------------------------------------
+    def request_received(self, ex: _Exchange) -> None:
+        """A request head: run it now, or after the requests before it (pipelining)."""
+        if not ex.body_done:
+            ex.state.spooled = self._spool
         if self._current is None:
             self._start(ex)
         else:
             self._pipeline.append(ex)
             self._update_reading()
 
-    def on_body(self, data: bytes) -> None:
-        ex = self._parsing
-        if ex is None:
-            return
+    def request_body(self, ex: _Exchange, data: bytes) -> None:
         state = ex.state
-        if state.finished:
-            return  # the response went out already; the connection closes after it
-        state.received += len(data)
-        if state.received > self.config.max_body_size:
-            raise _Reject(413, "body larger than the server accepts")
-        state.last_progress = self._last_activity
         if state.spooled:
             state.spool_data(data, self.config.body_spool_threshold)
             return
@@ -466,20 +275,9 @@ class H1Protocol(asyncio.Protocol):
                 and state.buffered >= self.config.stream_window // 2):
             self._dispatch(ex)
 
-    def on_message_complete(self) -> None:
-        if not self._raw_left:  # else: when the counted body is complete
-            self._complete_message()
-
-    def _complete_message(self) -> None:
-        ex = self._parsing
-        self._parsing = None
-        self._url = b""
-        if ex is None:
-            return
+    def request_complete(self, ex: _Exchange) -> None:
         ex.body_done = True
         ex.state.feed_eof()
-        if not ex.keep_alive:
-            self._ignore_input = True  # nothing after a request that closes (RFC 9112 §9.6)
         if ex is self._current and not ex.state.dispatched:
             self._dispatch(ex)
 
@@ -518,9 +316,10 @@ class H1Protocol(asyncio.Protocol):
         """Bad input: answer ``status`` in turn (after earlier pipelined responses), close."""
         log.debug("HTTP/1.1 request from %s:%s rejected with %d %s", self.ip,
                   self.client_port, status, detail)
-        self._ignore_input = True
-        ex = self._parsing
-        self._parsing = None
+        reader = self._reader
+        reader.stopped = True
+        ex = reader.parsing
+        reader.parsing = None
         if ex is not None and ex is self._current and ex.state.dispatched:
             # The app runs (reading the body): fail its reads, answer or cut the response.
             self._drop(ex.state, ClientDisconnected(f"request rejected with {status}"))
@@ -537,12 +336,9 @@ class H1Protocol(asyncio.Protocol):
                 self._current = None
             elif ex in self._pipeline:
                 self._pipeline.remove(ex)
-        elif self._url:  # the request line was read: name it in the access log
-            rejected.target = self._url[:200].decode("latin-1")
-            try:
-                rejected.method = self._parser.get_method().decode("latin-1")
-            except Exception:  # the parser may not know one
-                pass
+        elif reader.url:  # the request line was read: name it in the access log
+            rejected.target = reader.url[:200].decode("latin-1")
+            rejected.method = reader.method_name()
         if self._current is None:
             self._start(rejected)
         else:
@@ -557,7 +353,7 @@ class H1Protocol(asyncio.Protocol):
         self._log(ex, status)
         self._current = None
         self._closing = True
-        self._ignore_input = True
+        self._reader.stopped = True
         self.transport.close()
 
     # == responding (the Responder contract) =================================================
@@ -716,7 +512,7 @@ class H1Protocol(asyncio.Protocol):
         if not ex.body_done or state.buffered or state.spooled:  # something to free
             self._release(state, ClientDisconnected("the response is complete"))
         if not framing.keep_alive or self._closing:
-            self._ignore_input = True
+            self._reader.stopped = True
             self.transport.close()
             return
         self._last_activity = self.loop.time()
