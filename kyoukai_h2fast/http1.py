@@ -58,6 +58,8 @@ __all__ = ["H1Protocol"]
 log = logging.getLogger("kyoukai_h2fast")
 
 _TERMINATOR = b"0\r\n\r\n"
+
+
 class H1Protocol(asyncio.Protocol):
     """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
 
