@@ -13,6 +13,7 @@ import os
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NO_EXTENSIONS = os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in ("", "0")
@@ -63,4 +64,19 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions())
+class build_py_with_pxd(build_py):
+    """Ship the ``.pxd`` declarations inside the package, next to the compiled modules, so
+    Cython users can ``cimport kyoukai_h2fast._hpack_c`` from an installed wheel (the
+    ``.pyx``/``.c`` sources stay in the sdist only)."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads src/ directly
+        target = os.path.join(self.build_lib, "kyoukai_h2fast")
+        self.mkpath(target)
+        for pxd in sorted(glob.glob(os.path.join(HERE, "src", "kyoukai_h2fast", "*.pxd"))):
+            self.copy_file(pxd, os.path.join(target, os.path.basename(pxd)))
+
+
+setup(ext_modules=extensions(), cmdclass={"build_py": build_py_with_pxd})

@@ -169,15 +169,18 @@ class ServerProcess:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def wait_ready(self, url: str, timeout: float = 30.0) -> tuple[bool, str, float]:
-        """Poll until one h2load request succeeds; (ready, reason, seconds)."""
+    def wait_ready(self, url: str, timeout: float = 30.0,
+                   h1: bool = False) -> tuple[bool, str, float]:
+        """Poll until one h2load request (HTTP/1.1 with ``h1``) succeeds; (ready, reason,
+        seconds)."""
         deadline = self.started_at + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False, f"exited with code {self.proc.returncode} during start-up", \
                     time.monotonic() - self.started_at
             try:
-                probe = subprocess.run(["h2load", "-n", "1", "-c", "1", url],
+                probe = subprocess.run(["h2load", *(["--h1"] if h1 else []), "-n", "1",
+                                        "-c", "1", url],
                                        capture_output=True, text=True, timeout=5)
                 if re.search(r"\b1 succeeded\b", probe.stdout):
                     return True, "", time.monotonic() - self.started_at

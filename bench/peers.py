@@ -41,7 +41,11 @@ PEER_REQUIREMENTS = {
     "granian": "granian",
     "uvloop": "uvloop",
     "werkzeug": "werkzeug",
+    "httptools": "httptools",
 }
+# Another kyoukai_h2fast checkout (built in place) to compare with in the same run: its
+# variants appear as "baseline-*" (e.g. the commit before a change, for an A/B of the hot path).
+BASELINE_ENV = "KYOUKAI_BENCH_BASELINE"
 
 # gunicorn's gthread worker serves one HTTP/2 connection per busy thread; 32 threads was its
 # best setting of 6/32/128 tried on the 10- and 100-connection GET workloads on this machine.
@@ -80,6 +84,8 @@ class ServerSpec:
     notes: str = ""
     # the server closes an HTTP/2 connection after this many streams: runs stay below it
     max_requests_per_connection: int | None = None
+    h1: bool = False            # runs the HTTP/1.1 workloads (h2load --h1)
+    h2: bool = True             # runs the HTTP/2 workloads
 
 
 def _venv_bin(venv_dir: str, name: str) -> str:
@@ -135,14 +141,25 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
                 family="kyoukai_h2fast", interface=interface,
                 argv=_kyoukai(build, app, loop, threads), env=dict(env), build=build,
                 loop=loop, planned_loop=DOCUMENTED_LOOP,
-                notes=notes if loop == DOCUMENTED_LOOP else f"{notes}, {loop} loop"))
+                notes=notes if loop == DOCUMENTED_LOOP else f"{notes}, {loop} loop",
+                h1=True))
     for kind, app, threads, interface, notes in kinds[:2]:
         specs.append(ServerSpec(
             id=f"kyoukai-compiled-{kind}-asyncio", label=f"kyoukai_h2fast compiled {kind} asyncio",
             family="kyoukai_h2fast", interface=interface,
             argv=_kyoukai("compiled", app, "asyncio", threads),
             env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None}, build="compiled", loop="asyncio",
-            planned_loop="asyncio", notes=notes + ", plain asyncio loop"))
+            planned_loop="asyncio", notes=notes + ", plain asyncio loop", h1=True))
+    baseline = os.environ.get(BASELINE_ENV)
+    if baseline:
+        for kind, app, threads, interface, notes in kinds[:2]:
+            specs.append(ServerSpec(
+                id=f"baseline-compiled-{kind}", label=f"baseline compiled {kind}",
+                family="baseline", interface=interface,
+                argv=_kyoukai("compiled", app, loop, threads),
+                env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None, "PYTHONPATH": baseline},
+                build="compiled", loop=loop, planned_loop=DOCUMENTED_LOOP, h1=True,
+                notes=f"{notes}; the kyoukai_h2fast checkout in {baseline}"))
     return specs
 
 
@@ -181,6 +198,21 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
             cmd += ["--ssl-certificate", tls.certfile, "--ssl-keyfile", tls.keyfile]
         return cmd + ["apps:wsgi_app"]
 
+    def uvicorn_h1(port, tls):
+        cmd = [b("uvicorn"), "--http", "httptools", "--loop", "uvloop",
+               "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning", "--no-access-log"]
+        if tls:
+            cmd += ["--ssl-certfile", tls.certfile, "--ssl-keyfile", tls.keyfile]
+        return cmd + ["apps:asgi_app"]
+
+    def granian_h1(port, tls):
+        cmd = [b("granian"), "--interface", "wsgi", "--http", "1", "--workers", "1",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        if tls:
+            cmd += ["--ssl-certificate", tls.certfile, "--ssl-keyfile", tls.keyfile]
+        return cmd + ["apps:wsgi_app"]
+
     def nghttpd(port, tls):
         cmd = ["nghttpd", "-a", "127.0.0.1", "-d", site["htdocs"],
                f"--mime-types-file={site['mime_types']}", "--echo-upload", "-n", "1"]
@@ -204,6 +236,12 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
                          "connection", max_requests_per_connection=4000),
         ServerSpec("granian", "granian WSGI", "peer", "WSGI", granian, needs=("granian",),
                    notes="--interface wsgi --http 2, 1 worker"),
+        ServerSpec("uvicorn-h1", "uvicorn httptools HTTP/1.1", "peer", "ASGI", uvicorn_h1,
+                   needs=("uvicorn", "httptools", "uvloop"), h1=True, h2=False,
+                   notes="--http httptools --loop uvloop, 1 worker"),
+        ServerSpec("granian-h1", "granian WSGI HTTP/1.1", "peer", "WSGI", granian_h1,
+                   needs=("granian",), h1=True, h2=False,
+                   notes="--interface wsgi --http 1, 1 worker"),
         ServerSpec("nghttpd", "nghttpd (static, C)", "ceiling", "static files", nghttpd,
                    notes="nghttp2's C server, static files, --echo-upload, 1 thread"),
     ]

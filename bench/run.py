@@ -57,9 +57,16 @@ class Workload:
     tls: bool = False
     headers: int = 0          # extra request headers (HPACK-heavy)
     upload: bool = False      # POST the 1 MiB file (-d)
+    h1: bool = False          # HTTP/1.1 (h2load --h1; streams = requests pipelined)
+
+    @property
+    def protocol(self) -> str:
+        """What h2load must report as the application protocol."""
+        return "http/1.1" if self.h1 else "h2" if self.tls else "h2c"
 
     def h2load_args(self, upload_file: str) -> list[str]:
-        args = ["-c", str(self.connections), "-m", str(self.streams)]
+        args = ["--h1"] if self.h1 else []
+        args += ["-c", str(self.connections), "-m", str(self.streams)]
         for i in range(self.headers):
             args += ["-H", f"x-bench-header-{i:02d}: value-{i:02d}-abcdefghijklmnopqrstuvwxyz"]
         if self.upload:
@@ -76,6 +83,8 @@ WORKLOADS = {
                             streams=1, upload=True),
     "download-4mib": Workload("GET /download 4 MiB, 10 × 1, h2c", path="/download", streams=1),
     "tls-get-c10-m10": Workload("GET /, 10 × 10, TLS 1.3 + ALPN h2", tls=True),
+    "h1-get-c10": Workload("GET /, 10 keep-alive HTTP/1.1 connections, 1 request in flight "
+                           "each (h2load --h1)", streams=1, h1=True),
 }
 MAIN_WORKLOAD = "get-c10-m10"
 QUICK_WORKLOADS = ["get-c10-m10", "tls-get-c10-m10"]
@@ -220,6 +229,10 @@ def plan_cells(specs: list, workload_ids: list[str], ctx: dict, results: dict) -
                 final[wid] = {"status": "not installed", "detail": why}
             elif WORKLOADS[wid].tls and not spec.tls:
                 final[wid] = {"status": "unsupported", "detail": "no TLS with ALPN h2"}
+            elif WORKLOADS[wid].h1 and not spec.h1:
+                final[wid] = {"status": "unsupported", "detail": "not run on HTTP/1.1"}
+            elif not WORKLOADS[wid].h1 and not spec.h2:
+                final[wid] = {"status": "unsupported", "detail": "HTTP/1.1 only"}
             else:
                 cells.append(Cell(spec, wid))
     return cells
@@ -276,7 +289,7 @@ def measure_round(cell: Cell, r: int, ctx: dict, results: dict) -> None:
         cell.closed = {"status": "did not start", "detail": f"{type(e).__name__}: {e}"}
         return
     record["command"] = shlex.join(server.command)
-    ready, why, seconds = server.wait_ready(base + "/")
+    ready, why, seconds = server.wait_ready(base + "/", h1=wl.h1)
     record["ready_seconds"] = round(seconds, 3)
     if not ready:
         detail = f"{why}; log: {server.log_tail()}"
@@ -287,7 +300,7 @@ def measure_round(cell: Cell, r: int, ctx: dict, results: dict) -> None:
         else:
             cell.problems.append(f"round {r + 1}: did not start: {detail}")
         return
-    expected_protocol = "h2" if wl.tls else "h2c"
+    expected_protocol = wl.protocol
     url = base + wl.path
     args = wl.h2load_args(ctx["upload_file"])
     cap = (spec.max_requests_per_connection * wl.connections

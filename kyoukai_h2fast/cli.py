@@ -19,7 +19,7 @@ import traceback
 
 from . import __version__, _switch
 from .apps import detect_kind
-from .config import ServerConfig, default_wsgi_threads
+from .config import ServerConfig, default_wsgi_threads, parse_ip_list, resolve_workers
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -73,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info",
                    choices=("debug", "info", "warning", "error", "critical"))
     p.add_argument("--version", action="store_true", help="print version and build, then exit")
+    s = p.add_argument_group("production")
+    s.add_argument("--http1", action=argparse.BooleanOptionalAction, default=d.http1,
+                   help="serve HTTP/1.1 on the same port (TLS: ALPN http/1.1; cleartext: "
+                        "told apart from the HTTP/2 preface); --no-http1: HTTP/2 only "
+                        "(default on)")
+    s.add_argument("--workers", type=_workers, default=d.workers, metavar="N",
+                   help="worker processes on one listening socket, run by a supervisor that "
+                        "restarts dead ones; 0 or 'auto': one per CPU (default 1: this "
+                        "process serves)")
+    s.add_argument("--access-log", action="store_true",
+                   help="one line per response on the 'kyoukai_h2fast.access' logger")
+    s.add_argument("--log-config", metavar="FILE",
+                   help="stdlib logging configuration: a .json dictConfig or an .ini/.conf "
+                        "fileConfig (replaces --log-level's default setup)")
+    s.add_argument("--forwarded-allow-ips", type=parse_ip_list, default=d.forwarded_allow_ips,
+                   metavar="LIST", help="comma list of proxy addresses/networks, or '*', "
+                   "whose X-Forwarded-For/-Proto and Forwarded headers set REMOTE_ADDR and "
+                   "wsgi.url_scheme (default: trust no one)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
                    metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
@@ -116,6 +134,36 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
     return p
+
+
+def _workers(text: str) -> int:
+    """``N`` (>= 0) or ``auto`` (= 0: one per CPU)."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
+
+
+def _setup_logging(args) -> None:
+    if not args.log_config:
+        logging.basicConfig(level=args.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return
+    import json
+    from logging import config as logging_config
+    path = args.log_config
+    try:
+        if path.endswith(".json"):
+            with open(path) as f:
+                logging_config.dictConfig(json.load(f))
+        else:
+            logging_config.fileConfig(path, disable_existing_loggers=False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError) as e:
+        raise UsageError(f"--log-config {path}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # configparser errors and whatever a handler raises
+        raise UsageError(f"--log-config {path}: {type(e).__name__}: {e}") from None
 
 
 def version_text() -> str:
@@ -205,7 +253,8 @@ def _config_from(args) -> ServerConfig:
             stream_request_bodies=args.stream_request_bodies, linger_bytes=args.linger_bytes,
             linger_timeout=args.linger_timeout,
             max_handlers_per_connection=args.max_handlers_per_connection,
-            shutdown_timeout=args.shutdown_timeout,
+            shutdown_timeout=args.shutdown_timeout, http1=args.http1, workers=args.workers,
+            access_log=args.access_log, forwarded_allow_ips=args.forwarded_allow_ips,
         ).validate()
     except ConfigError as e:
         raise UsageError(str(e)) from None
@@ -234,12 +283,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = _config_from(args)
         _check_tls(config)
-        logging.basicConfig(level=args.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _setup_logging(args)
         app = load_app(args.app)
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
                              "(pip install 'kyoukai_h2fast[uvloop]')")
+        if resolve_workers(config.workers) > 1:
+            from .supervisor import Supervisor
+            try:
+                return Supervisor(app, config, args.loop).run()
+            except OSError as e:
+                raise UsageError(f"cannot listen on {config.host}:{config.port}: "
+                                 f"{e.strerror or e}") from None
         from .server import H2KyoukaiComponent, run
         component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
                                        port=config.port, config=config)

@@ -8,11 +8,12 @@ one-line message naming the setting.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 
 from .errors import ConfigError
 
-__all__ = ["ServerConfig", "default_wsgi_threads"]
+__all__ = ["ServerConfig", "default_wsgi_threads", "resolve_workers", "parse_ip_list"]
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -80,6 +81,19 @@ class ServerConfig:
     #: GOAWAY(ENHANCE_YOUR_CALM) (the "rapid reset" attack, CVE-2023-44487).
     max_resets_per_10s: int = 1000
 
+    # -- production serving (HTTP/1.1, processes, logging, proxies) --
+    #: Serve HTTP/1.1 on the same port (TLS: ALPN ``http/1.1``; cleartext: told apart from
+    #: the HTTP/2 preface by the first bytes). False: HTTP/2 only (HTTP/1.x gets a 505).
+    http1: bool = True
+    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
+    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`).
+    workers: int = 1
+    #: One line per response on the ``kyoukai_h2fast.access`` logger.
+    access_log: bool = False
+    #: Peers whose X-Forwarded-For/-Proto and Forwarded headers are trusted: addresses or
+    #: networks (``10.0.0.0/8``), or ``"*"`` for any peer. Empty: trust no one.
+    forwarded_allow_ips: tuple = ()
+
     def validate(self) -> "ServerConfig":
         """Check every value; return self. Raises ConfigError naming the first bad one."""
         if (self.certfile is None) != (self.keyfile is None):
@@ -108,6 +122,17 @@ class ServerConfig:
                      2**31 - 1)
         if self.shutdown_timeout < 0:
             raise ConfigError(f"shutdown-timeout must be >= 0, got {self.shutdown_timeout}")
+        _check_range("workers", self.workers, 0, 1024)
+        if not isinstance(self.forwarded_allow_ips, tuple):
+            raise ConfigError("forwarded-allow-ips must be a tuple of addresses, networks "
+                              f"or '*', got {self.forwarded_allow_ips!r}")
+        for entry in self.forwarded_allow_ips:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except (TypeError, ValueError):
+                    raise ConfigError("forwarded-allow-ips: not an address, network or '*': "
+                                      f"{entry!r}") from None
         return self
 
     @property
@@ -116,6 +141,21 @@ class ServerConfig:
 
     def replace(self, **changes) -> "ServerConfig":
         return dataclasses.replace(self, **changes).validate()
+
+
+def resolve_workers(workers: int) -> int:
+    """The number of worker processes for ``workers`` (0: one per CPU this process may use)."""
+    if workers:
+        return workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS has no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_ip_list(text: str) -> tuple:
+    """``"10.0.0.1, 192.168.0.0/16"`` -> a tuple of entries (``"*"`` kept as it is)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

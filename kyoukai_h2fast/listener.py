@@ -61,6 +61,13 @@ class Listener:
         for sock in self.sockets:
             self._loop.add_reader(sock.fileno(), self._accept, sock)
 
+    def adopt(self, sockets: list[socket.socket]) -> None:
+        """Serve sockets already bound and listening (e.g. shared by worker processes)."""
+        for sock in sockets:
+            sock.setblocking(False)
+            self.sockets.append(sock)
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
     @property
     def port(self) -> int:
         return self.sockets[0].getsockname()[1]

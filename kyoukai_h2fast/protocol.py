@@ -99,6 +99,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         #: client may always send that much unread); see ``_wake_readers`` for the connection.
         self.read_wake_limit = max(1, config.stream_window // 2)
         self._congested_at = config.connection_window // 2
+        #: Access log / proxy headers (kyoukai_h2fast.accesslog, .forwarded); None when off.
+        self.request_hook = getattr(component, "request_hook", None)
+        self.response_hook = getattr(component, "response_hook", None)
         self.transport: asyncio.Transport | None = None
         self.engine: Engine | None = None
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
@@ -333,6 +336,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         try:
             state.environ = build_environ(self.base_environ, state.headers, state)
             state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
+            if self.request_hook is not None:
+                self.request_hook(state)
         except Exception:
             log.exception("cannot build the WSGI environ for stream %d", state.stream_id)
             self.respond_error(state)
@@ -602,6 +607,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.engine.stop_reading(sid, config.linger_bytes)
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
         self._schedule_flush()
+        if self.response_hook is not None:
+            self.response_hook(self, state)
         self._maybe_close()
 
     def _linger_over(self, stream_id: int) -> None:
@@ -614,6 +621,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self.streams.pop(sid, None) is not None:
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
+            if self.response_hook is not None:
+                self.response_hook(self, state)
         self._drop_stream(state, f"stream {sid} was reset by the server")
         self._maybe_close()
 

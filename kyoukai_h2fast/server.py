@@ -15,11 +15,14 @@ import signal
 import ssl as _ssl
 
 from . import __version__, _switch
+from .accesslog import AccessLog
 from .apps import make_runner
 from .config import ServerConfig
+from .forwarded import ProxyHeaders
 from .listener import Listener
 from .protocol import H2KyoukaiProtocol
-from .tls import make_ssl_context
+from .stream import H2State
+from .tls import alpn_protocols, make_ssl_context
 
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
@@ -55,6 +58,16 @@ class H2KyoukaiComponent(_ComponentBase):
         self.ssl_context = ssl_context
         self.runner = make_runner(app, self.config.wsgi_threads,
                                   self.config.max_handlers_per_connection)
+        #: Access log and trusted proxy headers (None when off); the HTTP/2 protocol calls
+        #: ``request_hook(state)`` after building a request's environ and
+        #: ``response_hook(protocol, state)`` when its response ends, when they are set.
+        self.access_log = AccessLog() if self.config.access_log else None
+        self.forwarded = (ProxyHeaders(self.config.forwarded_allow_ips)
+                          if self.config.forwarded_allow_ips else None)
+        self.request_hook = _request_hook(self.access_log, self.forwarded)
+        self.response_hook = self.access_log.finished if self.access_log else None
+        #: Already listening sockets to serve instead of binding (worker processes).
+        self.sockets = None
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
         #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
@@ -67,6 +80,16 @@ class H2KyoukaiComponent(_ComponentBase):
     def get_protocol(self, ctx, serv_info) -> H2KyoukaiProtocol:
         return H2KyoukaiProtocol(self, ctx)
 
+    def _connection_factory(self, ctx, serv_info):
+        """The listener's protocol factory: HTTP/2 only, or the HTTP/2-or-HTTP/1.1 choice."""
+        make_h2 = functools.partial(self.get_protocol, ctx, serv_info)
+        if not self.config.http1:
+            return make_h2
+        from .http1 import H1Protocol
+        from .sniff import ProtocolSniffer
+        make_h1 = functools.partial(H1Protocol, self, ctx)
+        return functools.partial(ProtocolSniffer, self, make_h2, make_h1)
+
     @property
     def url(self) -> str:
         scheme = "https" if (self.ssl_context or self.config.tls) else "http"
@@ -77,18 +100,22 @@ class H2KyoukaiComponent(_ComponentBase):
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
         if context is None and self.config.tls:
-            context = make_ssl_context(self.config.certfile, self.config.keyfile)
+            context = make_ssl_context(self.config.certfile, self.config.keyfile,
+                                       self.config.http1)
         elif context is not None:
-            context.set_alpn_protocols(["h2"])
+            context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
         loop = asyncio.get_running_loop()
-        factory = functools.partial(self.get_protocol, ctx, (self._server_name, self.port))
+        factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
-        await self.server.bind(self.ip, self.port)
+        if self.sockets:
+            self.server.adopt(self.sockets)
+        else:
+            await self.server.bind(self.ip, self.port)
         if self.port == 0:
             self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
-                 self.runner.kind, self.url, "TLS+ALPN h2" if context else "h2c prior knowledge",
+                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
                  and self.config.wsgi_threads else "on the event loop",
                  _switch.extensions_state())
@@ -113,6 +140,26 @@ class H2KyoukaiComponent(_ComponentBase):
         # iterables whose responses completed are closed in their threads).
         await self.runner.drain(max(deadline, loop.time() + 1.0))
         self.runner.shutdown()
+
+
+def _modes(tls: bool, http1: bool) -> str:
+    if tls:
+        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
+    return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
+
+
+def _request_hook(access_log, forwarded):
+    """What the HTTP/2 protocol calls once a request's environ is built (None: nothing)."""
+    if access_log is not None and "started_at" in H2State.__slots__:
+        access_log = None  # the state records its start itself
+    if forwarded is None:
+        return access_log.started if access_log is not None else None
+
+    def rewrite(state) -> None:
+        forwarded.apply(state.environ, state.protocol.ip)
+        if access_log is not None:
+            access_log.started(state)
+    return rewrite
 
 
 async def start_server(app, host: str = "127.0.0.1", port: int = 4444, *,

@@ -18,7 +18,7 @@ import ssl
 
 from .errors import ConfigError
 
-__all__ = ["make_ssl_context", "TLSFileError"]
+__all__ = ["make_ssl_context", "alpn_protocols", "TLSFileError"]
 
 _CERTIFICATE = re.compile(rb"-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----")
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:(?:RSA|EC|DSA|ENCRYPTED) )?PRIVATE KEY-----")
@@ -45,9 +45,16 @@ def _refuse_pass_phrase():
     raise _PassPhraseNeeded
 
 
-def make_ssl_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
-    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2``, no
-    compression, AEAD ciphers with ephemeral key exchange for TLS 1.2.
+def alpn_protocols(http1: bool = True) -> list[str]:
+    """What ALPN offers: ``h2``, then ``http/1.1`` when HTTP/1.1 is served too."""
+    return ["h2", "http/1.1"] if http1 else ["h2"]
+
+
+def make_ssl_context(certfile: str, keyfile: str | None = None,
+                     http1: bool = True) -> ssl.SSLContext:
+    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2`` (then
+    ``http/1.1`` when ``http1``), no compression, AEAD ciphers with ephemeral key exchange
+    for TLS 1.2.
 
     ``keyfile`` None: the private key is in ``certfile``. Raises :class:`TLSFileError` when
     the files cannot be used (see the module docstring).
@@ -57,7 +64,7 @@ def make_ssl_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContex
     context.options |= ssl.OP_NO_COMPRESSION
     context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
     load_cert_chain(context, certfile, keyfile)
-    context.set_alpn_protocols(["h2"])
+    context.set_alpn_protocols(alpn_protocols(http1))
     return context
 
 

@@ -100,9 +100,9 @@ def test_nghttp_multiplexes_requests_on_one_connection(servers, impl):
     assert all(row[4] == "200" for row in stats), out.stdout
 
 
-def test_http1_client_gets_a_clear_505_not_garbage(servers, impl):
+def test_http1_client_gets_a_clear_505_not_garbage_when_http1_is_off(servers, impl):
     curl = require_tool("curl")
-    server = servers.get(impl=impl)
+    server = servers.get(impl=impl, args=["--no-http1"])
     out = subprocess.run([curl, "-sS", "-i", "--http1.1", server.url + "/"], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0, out.stderr
