@@ -34,6 +34,7 @@ import time
 
 from .errors import BodyTimeoutError, ClientDisconnected
 from .execution import Mailbox, WorkerPool, start_eagerly
+from .wzresponse import wsgi_parts
 
 __all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
 
@@ -182,8 +183,13 @@ class KyoukaiRunner:
         try:
             request = self.app.request_class(environ)
             response = await self.app.process_request(request, responder.parent_context)
-            app_iter = response(environ, state.start_response)
-            chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
+            parts = wsgi_parts(response)
+            if parts is not None:  # what werkzeug's WSGI path gives, without running it
+                state._emit_status, state._emit_headers, chunks = parts
+                rest = close = None
+            else:
+                app_iter = response(environ, state.start_response)
+                chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
         except asyncio.CancelledError:
             return
         except Exception as e:

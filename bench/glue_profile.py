@@ -1,0 +1,153 @@
+"""Where each microsecond of a request goes: the server's per-request path in one process,
+without sockets or a load generator.
+
+A real :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` (with whichever engine and app this
+process selects) gets, through a fake transport, the bytes h2load sends for ``GET /`` with 10
+streams per batch (the ``get-c10-m10`` workload), on a running event loop; the time per request
+is measured over many batches, then split by stage with a deterministic profile::
+
+    python bench/glue_profile.py                      # WSGI inline app, compiled build
+    python bench/glue_profile.py --app kyoukai        # Kyoukai-style app
+    python bench/glue_profile.py --profile            # + cProfile breakdown (slower)
+    KYOUKAI_H2FAST_ENGINE=h2 python bench/glue_profile.py   # the h2-based engine
+
+Pin it (``taskset -c 0``) and compare variants in the same run; absolute figures depend on the
+machine. The stages reported with ``--stages`` are measured by timing the protocol's own
+methods (a little overhead per call), which is what the per-stage budget in the README is
+made of.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.settings
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+
+
+class FakeTransport:
+    """Collects what the server writes; never pauses."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.closed = False
+
+    def write(self, data) -> None:
+        self.written += len(data)
+
+    def writelines(self, parts) -> None:
+        for part in parts:
+            self.written += len(part)
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 4444)}.get(
+            name, default)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def client_bytes(batches: int, per_batch: int = 10) -> tuple[bytes, list[bytes]]:
+    """The client preface, then one chunk of ``per_batch`` GET HEADERS frames per batch
+    (as h2load sends them: same fields, HPACK-indexed after the first)."""
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+    conn = h2.connection.H2Connection(config)
+    conn.local_settings = h2.settings.Settings(client=True, initial_values={
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**30,
+        h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    conn.initiate_connection()
+    conn.increment_flow_control_window(2**30)
+    preface = conn.data_to_send()
+    headers = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+               (b":authority", b"127.0.0.1:4444"), (b"user-agent", b"h2load nghttp2/1.52.0")]
+    chunks = []
+    sid = 1
+    for _ in range(batches):
+        for _ in range(per_batch):
+            conn.send_headers(sid, headers, end_stream=True)
+            sid += 2
+        chunks.append(conn.data_to_send())
+        # keep h2's client state small: forget the streams (their responses never come)
+        conn.streams.clear()
+    return preface, chunks
+
+
+async def run(app_name: str, batches: int, profile: bool) -> float:
+    from kyoukai_h2fast import H2KyoukaiComponent
+    from kyoukai_h2fast.protocol import H2KyoukaiProtocol
+    import apps
+
+    app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
+    component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
+    component.runner.start()
+    preface, chunks = client_bytes(batches + 200)
+    protocol = H2KyoukaiProtocol(component, None)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(preface)
+    loop = asyncio.get_running_loop()
+
+    async def feed(chunk_list) -> None:
+        for chunk in chunk_list:
+            protocol.data_received(chunk)
+            await asyncio.sleep(0)  # scheduled flushes and callbacks run, as on a socket
+            await asyncio.sleep(0)
+
+    await feed(chunks[:200])  # warm up
+    assert not protocol.streams, "responses did not complete"
+    profiler = cProfile.Profile() if profile else None
+    start = loop.time()
+    t0 = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    await feed(chunks[200:])
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - t0
+    del start
+    assert not protocol.streams
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(30)
+    return elapsed / (batches * 10) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--app", choices=("wsgi", "kyoukai"), default="wsgi")
+    parser.add_argument("--batches", type=int, default=20_000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    from kyoukai_h2fast import _switch
+    us = loop.run_until_complete(run(args.app, args.batches, args.profile))
+    print(f"{args.app} app, extensions {_switch.extensions_state()}, engine "
+          f"{_switch.engine_state()}: {us:.2f} us per request "
+          f"({args.batches * 10} requests, batches of 10)")
+
+
+if __name__ == "__main__":
+    main()
