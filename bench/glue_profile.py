@@ -12,9 +12,9 @@ is measured over many batches, then split by stage with a deterministic profile:
     KYOUKAI_H2FAST_ENGINE=h2 python bench/glue_profile.py   # the h2-based engine
 
 Pin it (``taskset -c 0``) and compare variants in the same run; absolute figures depend on the
-machine. The stages reported with ``--stages`` are measured by timing the protocol's own
-methods (a little overhead per call), which is what the per-stage budget in the README is
-made of.
+machine. Under ``valgrind --tool=callgrind`` (run twice with different ``--batches`` and
+subtract) it gives instructions per request, which do not depend on what else the machine
+is doing.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import pickle
 import pstats
 import sys
 import time
@@ -67,7 +68,22 @@ class FakeTransport:
 
 def client_bytes(batches: int, per_batch: int = 10) -> tuple[bytes, list[bytes]]:
     """The client preface, then one chunk of ``per_batch`` GET HEADERS frames per batch
-    (as h2load sends them: same fields, HPACK-indexed after the first)."""
+    (as h2load sends them: same fields, HPACK-indexed after the first). Cached in
+    ``bench/scratch`` (making them runs h2's client, which would blur instruction counts)."""
+    cache = os.path.join(BENCH, "scratch", f"glue-client-{batches}x{per_batch}.pickle")
+    try:
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    except OSError:
+        pass
+    made = _client_bytes(batches, per_batch)
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, "wb") as f:
+        pickle.dump(made, f)
+    return made
+
+
+def _client_bytes(batches: int, per_batch: int) -> tuple[bytes, list[bytes]]:
     config = h2.config.H2Configuration(client_side=True, header_encoding=None)
     conn = h2.connection.H2Connection(config)
     conn.local_settings = h2.settings.Settings(client=True, initial_values={

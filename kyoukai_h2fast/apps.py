@@ -266,8 +266,11 @@ class WSGIRunner:
 
     def _run_inline(self, responder, state) -> None:
         try:
-            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response),
-                                                _GREEDY_BYTES)
+            app_iter = self.app(state.environ, state.start_response)
+            if type(app_iter) is list:  # the common case: the whole body at once
+                chunks, rest, close = app_iter, None, None
+            else:
+                chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
         except Exception as e:
             _app_failed(responder, state, e)
             return

@@ -72,6 +72,7 @@ _ERROR_STATUS = {
     500: "500 Internal Server Error",
 }
 _CONTINUE = [(b":status", b"100")]
+_NO_FIELDS: list = []
 
 
 def _error_response(status: int) -> tuple[list, bytes]:
@@ -473,16 +474,18 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(close, in_thread)  # reset meanwhile
             return
         try:
-            headers = response_headers(state._emit_status, state._emit_headers or [])
-            chunks = _checked(chunks)
+            headers = response_headers(state._emit_status, state._emit_headers or _NO_FIELDS)
+            if not (type(chunks) is list and len(chunks) == 1 and type(chunks[0]) is bytes
+                    and chunks[0]):
+                chunks = _checked(chunks)
         except (TypeError, ValueError) as e:
             log.error("app gave an invalid response on stream %d: %s", state.stream_id, e)
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
         if state.out:  # the legacy write() callable's output goes first
-            chunks[:0] = state.out
-            state.out.clear()
+            chunks = state.out + chunks
+            state.out = None
         if state.is_head:
             self._close_iter(close, in_thread)
             chunks, body_iter, close = [], None, None
@@ -503,10 +506,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             engine.send_headers(sid, headers, True)
         else:
             engine.send_headers(sid, headers, False)
-            last = len(chunks) - 1
-            for i, chunk in enumerate(chunks):
-                engine.queue_data(sid, chunk, done and i == last)
-        self._schedule_flush()
+            if len(chunks) == 1:
+                engine.queue_data(sid, chunks[0], done)
+            else:
+                last = len(chunks) - 1
+                for i, chunk in enumerate(chunks):
+                    engine.queue_data(sid, chunk, done and i == last)
+        if not self._in_receive:
+            self._schedule_flush()
 
     def respond_error(self, state: H2State, status: int = 500) -> None:
         """A plain error response, or RST_STREAM(INTERNAL_ERROR) if headers already went."""
@@ -517,7 +524,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             return
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
-        state.out.clear()
+        state.out = None
         headers, body = _error_response(status)
         self._send(state, headers, [] if state.is_head else [body], True)
 
@@ -593,23 +600,26 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state = self.streams.get(event.stream_id)
         if state is not None:
             self._finish(state, event.request_complete)
+            if not event.request_complete:
+                self._schedule_flush()
 
     def _finish(self, state: H2State, request_complete: bool) -> None:
         """The response is fully sent: free the stream now."""
         state.finished = True
         sid = state.stream_id
-        self.streams.pop(sid, None)
-        self._discard_body(state, "the response is complete")
+        del self.streams[sid]
+        if state.holds_body:
+            self._discard_body(state, "the response is complete")
         if not request_complete:
             # The rest of the body may still come: take it (bounded) so the client reads
             # the answer, then reset with NO_ERROR (RFC 9113 §8.1).
             config = self.config
             self.engine.stop_reading(sid, config.linger_bytes)
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
-        self._schedule_flush()
         if self.response_hook is not None:
             self.response_hook(self, state)
-        self._maybe_close()
+        if self._closing:
+            self._maybe_close()
 
     def _linger_over(self, stream_id: int) -> None:
         if not self._closed:
