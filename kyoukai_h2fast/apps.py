@@ -224,6 +224,8 @@ class WSGIRunner:
 
     def start(self) -> None:
         """Create the pool (called on the running loop that will serve)."""
+        if not self.threads:
+            self.dispatch = self._run_inline  # one call less per request
         if self.threads and self.executor is None:
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
                                        per_owner=self.per_connection)
