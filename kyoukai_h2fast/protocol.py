@@ -33,7 +33,7 @@ import asyncio
 import logging
 import threading
 
-from .constants import CLIENT_PREFACE as _PREFACE, ErrorCode
+from .constants import ErrorCode
 from .engine import Engine
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed
@@ -61,11 +61,6 @@ _CANCEL = ErrorCode.CANCEL
 _FLUSH_DATA = 512 * 1024
 #: A streaming response is pulled ahead while less than this is queued in the engine.
 _PULL_AHEAD = 64 * 1024
-_HTTP1_BODY = b"This server speaks HTTP/2 only: use TLS with ALPN h2, or h2c prior knowledge.\n"
-_HTTP1_REPLY = (
-    b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
-    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_HTTP1_BODY), _HTTP1_BODY)
-)
 _ERROR_STATUS = {
     408: "408 Request Timeout",
     413: "413 Request Entity Too Large",
@@ -113,7 +108,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._stream_bodies = config.stream_request_bodies or getattr(
             component.app, "stream_request_bodies", False)
         self._spool = not self.runner.dispatch_early and not self._stream_bodies
-        self._preface_pending = len(_PREFACE)
+        self._started = False
         self._write_paused = False
         self._flush_scheduled = False
         self._in_receive = False
@@ -188,7 +183,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self._closed or self._closing:
             return
         self._closing = True
-        if self._preface_pending == 0:
+        if self._started:
             self.engine.goaway(_NO_ERROR)
             self._flush()
         self._maybe_close()
@@ -271,9 +266,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
-        if self._preface_pending:
-            if not self._check_preface(data):
-                return
+        if not self._started:
+            self._start()
         self._last_activity = self.loop.time()
         self._in_receive = True
         try:
@@ -295,25 +289,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._in_receive = False
         self._flush()
 
-    def _check_preface(self, data: bytes) -> bool:
-        """Sniff the client preface; answer HTTP/1.x clients with a plain 505 and close."""
-        offset = len(_PREFACE) - self._preface_pending
-        seen = data[: self._preface_pending]
-        if seen != _PREFACE[offset: offset + len(seen)]:
-            if offset == 0 and b"HTTP/1." in data[:8192]:
-                self.transport.write(_HTTP1_REPLY)
-                self.transport.close()
-                self._closed = True
-                return False
-            self._preface_pending = 0  # let the engine reject it with GOAWAY
-        else:
-            self._preface_pending -= len(seen)
-        if offset == 0:
-            # Server preface (SETTINGS) goes out once we know the client speaks HTTP/2.
-            self.engine.initiate()
-            if self._closing:
-                self.engine.goaway(_NO_ERROR)
-        return True
+    def _start(self) -> None:
+        """The first bytes arrived: the server preface (SETTINGS) goes out. The engine checks
+        the client preface (a connection error if it is wrong); the sniffer in front
+        (:mod:`kyoukai_h2fast.sniff`) already sent HTTP/1.x requests elsewhere."""
+        self._started = True
+        self.engine.initiate()
+        if self._closing:
+            self.engine.goaway(_NO_ERROR)
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
