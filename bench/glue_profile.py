@@ -71,20 +71,26 @@ def client_bytes(batches: int, per_batch: int = 10) -> tuple[bytes, list[bytes]]
     """The client preface, then one chunk of ``per_batch`` GET HEADERS frames per batch
     (as h2load sends them: same fields, HPACK-indexed after the first). Cached in
     ``bench/scratch`` (making them runs h2's client, which would blur instruction counts)."""
-    cache = os.path.join(BENCH, "scratch", f"glue-client-{batches}x{per_batch}.pickle")
+    return _cached(f"glue-client-{batches}x{per_batch}", _client_bytes, batches, per_batch)
+
+
+def _cached(name: str, make, *args):
+    """``make(*args)``, kept in ``bench/scratch/<name>.pickle`` for the next run."""
+    cache = os.path.join(BENCH, "scratch", f"{name}.pickle")
     try:
         with open(cache, "rb") as f:
             return pickle.load(f)
     except OSError:
         pass
-    made = _client_bytes(batches, per_batch)
+    made = make(*args)
     os.makedirs(os.path.dirname(cache), exist_ok=True)
     with open(cache, "wb") as f:
         pickle.dump(made, f)
     return made
 
 
-def _client_bytes(batches: int, per_batch: int) -> tuple[bytes, list[bytes]]:
+def _client() -> tuple[h2.connection.H2Connection, bytes]:
+    """An h2 client as h2load configures itself (huge receive windows), and its preface."""
     config = h2.config.H2Configuration(client_side=True, header_encoding=None)
     conn = h2.connection.H2Connection(config)
     conn.local_settings = h2.settings.Settings(client=True, initial_values={
@@ -92,7 +98,11 @@ def _client_bytes(batches: int, per_batch: int) -> tuple[bytes, list[bytes]]:
         h2.settings.SettingCodes.ENABLE_PUSH: 0})
     conn.initiate_connection()
     conn.increment_flow_control_window(2**30)
-    preface = conn.data_to_send()
+    return conn, conn.data_to_send()
+
+
+def _client_bytes(batches: int, per_batch: int) -> tuple[bytes, list[bytes]]:
+    conn, preface = _client()
     headers = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
                (b":authority", b"127.0.0.1:4444"), (b"user-agent", b"h2load nghttp2/1.52.0")]
     chunks = []
@@ -110,20 +120,11 @@ def _client_bytes(batches: int, per_batch: int) -> tuple[bytes, list[bytes]]:
 def upload_bytes(requests: int, size: int = 1 << 20) -> tuple[bytes, list[bytes]]:
     """The client preface, then per request a POST /echo HEADERS and ``size`` bytes of DATA
     in 16 KiB frames (raw frames: the server's windows reopen as it takes the bytes)."""
-    cache = os.path.join(BENCH, "scratch", f"glue-upload-{requests}x{size}.pickle")
-    try:
-        with open(cache, "rb") as f:
-            return pickle.load(f)
-    except OSError:
-        pass
-    config = h2.config.H2Configuration(client_side=True, header_encoding=None)
-    conn = h2.connection.H2Connection(config)
-    conn.local_settings = h2.settings.Settings(client=True, initial_values={
-        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**30,
-        h2.settings.SettingCodes.ENABLE_PUSH: 0})
-    conn.initiate_connection()
-    conn.increment_flow_control_window(2**30)
-    preface = conn.data_to_send()
+    return _cached(f"glue-upload-{requests}x{size}", _upload_bytes, requests, size)
+
+
+def _upload_bytes(requests: int, size: int) -> tuple[bytes, list[bytes]]:
+    conn, preface = _client()
     payload = bytes(range(256)) * 64  # 16 KiB
     out = []
     sid = 1
@@ -141,11 +142,7 @@ def upload_bytes(requests: int, size: int = 1 << 20) -> tuple[bytes, list[bytes]
         out.append(b"".join(parts))
         conn.streams.clear()
         sid += 2
-    made = (preface, out)
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "wb") as f:
-        pickle.dump(made, f)
-    return made
+    return preface, out
 
 
 async def run_upload(app_name: str, requests: int) -> float:
