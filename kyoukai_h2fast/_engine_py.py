@@ -146,6 +146,8 @@ class Engine:
             buffer.max_frame_size = conn.max_inbound_frame_size
             count = 0
             for frame in buffer:
+                if not conn.settings_seen:
+                    conn.first_frame(frame)
                 cls = frame.__class__
                 if cls is DataFrame:
                     name = budgets.frame(0, 1 if "END_STREAM" in frame.flags else 0,

@@ -198,13 +198,15 @@ class ServerConnection(H2Connection):
         self._data_to_send += _frames.goaway_frame(last, int(error_code), debug)
 
     # -- inbound dispatch -----------------------------------------------------------------
+    def first_frame(self, frame) -> None:
+        """The first frame after the client preface must be SETTINGS (§3.4)."""
+        if frame.__class__ is not SettingsFrame or "ACK" in frame.flags:
+            raise ProtocolError("the client preface must be followed by a SETTINGS frame")
+        self.settings_seen = True
+
     def receive_frame(self, frame) -> list:
         """Process one frame; h2's events (and ours). ProtocolError: a connection error."""
         cls = frame.__class__
-        if not self.settings_seen:         # §3.4: the preface, then SETTINGS
-            if cls is not SettingsFrame or "ACK" in frame.flags:
-                raise ProtocolError("the client preface must be followed by a SETTINGS frame")
-            self.settings_seen = True
         sid = frame.stream_id
         if sid and cls in _STREAM_FRAMES:
             stream = self.streams.get(sid)

@@ -98,7 +98,7 @@ def peer_frame(draw):
 def server_call(draw):
     kind = draw(st.sampled_from(["respond", "respond", "respond", "more", "more", "reset",
                                  "acknowledge", "stop_reading", "priority", "goaway", "send",
-                                 "send"]))
+                                 "send", "drained", "resume"]))
     sid = draw(st.sampled_from([1, 3, 5, 7, 9]))
     if kind == "respond":
         return ("server", kind, (sid, draw(st.sampled_from(["103", "200", "204"])),
@@ -117,6 +117,8 @@ def server_call(draw):
         return ("server", kind, (sid, draw(st.integers(-1, 8)), draw(st.booleans())))
     if kind == "goaway":
         return ("server", kind, (draw(CODES),))
+    if kind in ("drained", "resume"):
+        return ("server", kind, ())
     return ("server", kind, (draw(st.sampled_from([-1, -1, 0, 100, 20_000])),))
 
 
@@ -175,9 +177,10 @@ def _peer_bytes(ff: FrameFactory, kind: str, args: tuple) -> bytes:
 class _Side:
     """One engine under test, with its own HPACK decoder for its header blocks."""
 
-    def __init__(self, engine_cls, config) -> None:
+    def __init__(self, engine_cls, config, max_frames: int = -1) -> None:
         from hpack import Decoder
         self.engine = engine_cls(config)
+        self.max_frames = max_frames
         self.decoder = Decoder(max_header_list_size=1 << 30)
         self.decoder.max_allowed_table_size = 1 << 32
         self.partial = []
@@ -212,13 +215,15 @@ class _Side:
         max_data = args[0] if kind == "send" else -1
         out = engine.data_to_send(max_data) if max_data >= 0 else engine.data_to_send()
         return (error, result, list(events), list(engine.send_events()), self.frames(out),
-                engine.queued_total)
+                engine.queued_total, engine.input_pending)
 
     def _act(self, side, kind, args, data):
         engine = self.engine
         result = None
         if side == "peer":
-            return None, engine.receive(data)
+            return None, engine.receive(data, self.max_frames)
+        if kind == "resume":       # the rest of a read stopped at max_frames
+            return None, engine.receive(b"", self.max_frames)
         if kind == "respond":
             sid, status, size, end = args
             headers = [(b":status", status.encode())]
@@ -240,13 +245,15 @@ class _Side:
             engine.set_priority(*args)
         elif kind == "goaway":
             result = engine.goaway(args[0])
+        elif kind == "drained":
+            engine.output_drained()
         return result, []
 
 
-def _run_session(session, config) -> None:
+def _run_session(session, config, max_frames: int = -1) -> None:
     compiled_cls, twin_cls = _pair()
-    compiled = _Side(compiled_cls, config)
-    twin = _Side(twin_cls, config) if twin_cls is not None else None
+    compiled = _Side(compiled_cls, config, max_frames)
+    twin = _Side(twin_cls, config, max_frames) if twin_cls is not None else None
     ff = FrameFactory()
     for side in (compiled, twin):
         if side is not None:
@@ -286,7 +293,7 @@ class _Invariants:
         self.failed = False
 
     def check(self, action, got) -> None:
-        error, result, events, send_events, frames, queued_total = got
+        error, result, events, send_events, frames, queued_total, _ = got
         assert not (isinstance(result, str) and result.startswith("raised")), (action, result)
         if self.failed:                    # after a connection error: silence
             assert (error, events, send_events, frames) == (None, [], [], []), (action, got)
@@ -317,7 +324,7 @@ def _report(history) -> str:
         lines.append(f"  {action}")
         if got != expected:
             for name, a, b in zip(("error", "result", "events", "send_events", "frames",
-                                   "queued_total"), got, expected):
+                                   "queued_total", "input_pending"), got, expected):
                 if a != b:
                     lines.append(f"    {name}:\n      compiled {a}\n      twin     {b}")
     return "\n".join(lines)
@@ -325,7 +332,8 @@ def _report(history) -> str:
 
 # -- known faults of the twin (RFC 9113 decides) ----------------------------------------------------
 def _same_but(got, expected, *fields) -> bool:
-    names = ("error", "result", "events", "send_events", "frames", "queued_total")
+    names = ("error", "result", "events", "send_events", "frames", "queued_total",
+             "input_pending")
     return all(a == b for name, a, b in zip(names, got, expected) if name not in fields)
 
 
@@ -349,14 +357,19 @@ CONFIGS = {
     "default": ServerConfig(),
     "small": ServerConfig(stream_window=65_535, connection_window=65_535,
                           max_concurrent_streams=2, max_header_list_size=4096),
+    # Flood budgets crossed within a session, one frame per receive() (fairness mode).
+    "tight": ServerConfig(max_pings_per_10s=1, max_settings_per_10s=2,
+                          max_empty_frames_per_10s=2, max_resets_per_10s=1,
+                          max_queued_control_frames=4, max_concurrent_streams=4),
 }
+MAX_FRAMES = {"tight": 1}
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(session=SESSIONS)
 def test_engines_agree_on_random_sessions(config, session):
-    _run_session(session, CONFIGS[config])
+    _run_session(session, CONFIGS[config], MAX_FRAMES.get(config, -1))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
