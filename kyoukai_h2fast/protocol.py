@@ -714,15 +714,19 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._pull(state)
 
     def _output_drained(self) -> None:
-        """Room in the output: pull waiting responses, then start waiting requests, in turn."""
+        """Room in the output: pull waiting responses, then start waiting requests, in turn
+        (a pull's chunk arrives later: each is reckoned a ``_PULL_AHEAD`` of the room)."""
         streams = self.streams
+        reserved = 0
         for waiting, go in ((self._pull_waiting, self._resume_pull),
                             (self._deferred, self._dispatch_now)):
-            while waiting and not self._output_full():
+            while waiting and (self.engine.queued_total + self.transport.get_write_buffer_size()
+                               + reserved < self._max_output):
                 sid = next(iter(waiting))
                 state = waiting.pop(sid)
                 if streams.get(sid) is state and not state.finished:
                     go(state)
+                    reserved += _PULL_AHEAD
 
     def _resume_pull(self, state: H2State) -> None:
         if state.body_iter is not None and not state.pulling:

@@ -3,16 +3,20 @@
 Hypothesis writes a session: frames from the peer (valid and invalid: every frame type, bad
 lengths and stream ids, window overflows, CONTINUATION interleaving, resets at every stage) and
 calls from the server side (responses queued in pieces, resets, acknowledgements,
-stop_reading, priorities, GOAWAY, ``data_to_send`` with random bounds). Both engines get the
-same session; after every step the test compares the events, the connection errors (codes),
-the return values, the send events and the *parsed* output frames (header blocks compared by
-their decoded fields, each engine's blocks decoded in its own HPACK context).
+stop_reading, priorities, GOAWAY, ``data_to_send`` with random bounds, ``output_drained``,
+the rest of a read stopped at ``max_frames``). Both engines get the same session; after every
+step the test compares the events, the connection errors (codes), the return values, the send
+events, whether input is pending and the *parsed* output frames (header blocks compared by
+their decoded fields, each engine's blocks decoded in its own HPACK context). The "tight"
+configuration has flood budgets small enough to be crossed within a session and lets each
+``receive`` handle one frame.
 
 Where the engines differ, RFC 9113 decides. A difference that is a known fault of the twin is
 described in ``engine_frames.TWIN_FAULTS`` (with the RFC text) and recognised by its check in
-:data:`TWIN_DEVIATIONS`, which also asserts that the compiled engine did what the RFC asks; the session stops being compared there
-(the engines' states have diverged), and the test goes on with the next session. Any other
-difference fails the test with the shrunk session.
+:data:`TWIN_DEVIATIONS` (none is left that a session can reach), which also asserts that the
+compiled engine did what the RFC asks; the session stops being compared there (the engines'
+states have diverged), and the test goes on with the next session. Any other difference fails
+the test with the shrunk session.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ what sits under it:
 * ``IdMap``: a uint32 -> pointer hash map (live streams, closed-stream memory), and
   ``ClosedStream``: one remembered closed stream;
 * ``RecvWindow``: a receive window with h2's WINDOW_UPDATE batching;
+* ``RateWindow``: a flood budget (events in the last 10 s against a limit);
 * ``_Stream`` (one per live stream) and ``Engine``.
 
 Everything that affects the state machines lives in the tables; the handlers in

@@ -11,8 +11,9 @@ to send (:meth:`Engine.data_to_send`); no I/O. The interface is the ``Engine`` c
 
 Layout: the class and the C types are declared in ``_engine_c.pxd``; the state tables are in
 ``_engine_c_tables.pxi``, the stream id map and closed-stream memory in ``_engine_c_map.pxi``,
-event construction in ``_engine_c_events.pxi``, the frame handlers in ``_engine_c_recv.pxi``
-and the send queues and scheduler in ``_engine_c_send.pxi``. Live streams and remembered
+event construction in ``_engine_c_events.pxi``, the frame handlers in ``_engine_c_recv.pxi``,
+the flood budgets in ``_engine_c_budgets.pxi`` and the send queues and scheduler in
+``_engine_c_send.pxi``. Live streams and remembered
 closed streams are found through a C hash map keyed by stream id (about 3 ns a lookup,
 against about 40 ns for a dict, which needs an int object per lookup). The hot path makes no Python object per frame or per header field but
 the request's header list (``(bytes, bytes)`` tuples, sharing the decoder's ``bytes`` objects
