@@ -4,39 +4,23 @@ contract on top of ``h2``'s state machine; the oracle of the compiled engine's d
 Theory of operation. The protocol hands received bytes to :meth:`Engine.receive` and gets
 back a list of :mod:`kyoukai_h2fast.events`; it queues response headers and body bytes and
 takes what to write from :meth:`Engine.data_to_send`. The engine does no I/O. ``h2`` keeps the
-connection and stream state, with our pieces plugged in (the frame buffer
-:mod:`kyoukai_h2fast.frames`, the HPACK coder :mod:`kyoukai_h2fast.hpack` and request header
-validation :mod:`kyoukai_h2fast.headers`, compiled when built); the send queues and their
-scheduler (:class:`_SendQueue`, :meth:`Engine.data_to_send`) are ours.
-
-Where we differ from plain ``h2`` (each in :class:`_ServerConnection`):
-
-* malformed requests and content-length mismatches are *stream* errors (RFC 9113 §8.1.1), not
-  connection errors, and HPACK failures are COMPRESSION_ERROR (§4.3);
-* streams above SETTINGS_MAX_CONCURRENT_STREAMS, or opened after our GOAWAY, are refused with
-  RST_STREAM(REFUSED_STREAM) after their field block is decoded (keeping HPACK in sync),
-  instead of failing the connection;
-* GOAWAY (sent or received) does not freeze the connection: in-flight streams may finish
-  (§6.8), which ``h2``'s connection state machine does not allow;
-* DATA on a stream we reset is ignored after crediting the connection window (§5.1);
-* closed streams are forgotten at once and received frames are not ``repr()``-ed on the hot
-  path;
-* late frames have one outcome whatever our side did meanwhile: a WINDOW_UPDATE overflowing
-  the send window of a stream that already closed normally still gets
-  RST_STREAM(FLOW_CONTROL_ERROR) (§6.9.1; ``h2`` ignores it once the stream is gone), using a
-  bounded memory of closed streams' last send windows;
-* responses are sent without frame objects: the engine makes ``h2``'s state transitions and
-  window accounting itself, encodes with our HPACK encoder and writes frames with our
-  serializer.
+state of live streams, in :class:`~kyoukai_h2fast._engine_py_h2.ServerConnection` with our
+pieces plugged in (the frame buffer :mod:`kyoukai_h2fast.frames`, the HPACK coder
+:mod:`kyoukai_h2fast.hpack`, request header validation :mod:`kyoukai_h2fast.headers`, compiled
+when built) and RFC 9113 where plain ``h2`` differs from it (listed in that module). Frames
+are handled one at a time: each frame's ``h2`` events become ours at once, the flood budgets
+(:mod:`kyoukai_h2fast._engine_py_budgets`) are counted per frame, and ``receive`` may stop
+after ``max_frames`` frames, keeping the rest. The send queues and their scheduler
+(:class:`_SendQueue`, :meth:`Engine.data_to_send`) are ours; responses are sent without frame
+objects: the engine makes ``h2``'s state transitions and window accounting itself, encodes
+with our HPACK encoder and writes frames with our serializer.
 """
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 
-from h2.config import H2Configuration
-from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection
+from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
 from h2.events import (
     DataReceived as H2DataReceived,
@@ -44,25 +28,17 @@ from h2.events import (
     StreamReset as H2StreamReset,
     WindowUpdated as H2WindowUpdated,
 )
-from h2.exceptions import (
-    DenialOfServiceError,
-    InvalidBodyLengthError,
-    NoSuchStreamError,
-    ProtocolError,
-    StreamClosedError,
-    StreamIDTooLowError,
-)
-from h2.settings import SettingCodes, Settings
-from h2.stream import StreamClosedBy, StreamInputs, StreamState
-from h2.utilities import SizeLimitDict
-from hpack.exceptions import HPACKError, OversizedHeaderListError
-from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes
+from h2.stream import StreamInputs, StreamState
+from hyperframe.exceptions import InvalidPaddingError
+from hyperframe.frame import DataFrame, ExtensionFrame, WindowUpdateFrame
 
 from . import frames as _frames
-from . import headers as _headers
-from . import hpack as _hpack
+from ._engine_py_budgets import REASONS, Budgets
+from ._engine_py_h2 import ServerConnection
 from .config import ServerConfig
-from .errors import CompressionError, ConnectionFailed, MalformedRequestError
+from .errors import ConnectionFailed
 from .events import (
     ConnectionTerminated,
     DataReceived,
@@ -78,10 +54,8 @@ __all__ = ["Engine"]
 log = logging.getLogger("kyoukai_h2fast.engine")
 
 _PROTOCOL_ERROR = int(ErrorCodes.PROTOCOL_ERROR)
-_REFUSED_STREAM = int(ErrorCodes.REFUSED_STREAM)
 _NO_ERROR = int(ErrorCodes.NO_ERROR)
 _ENHANCE_YOUR_CALM = int(ErrorCodes.ENHANCE_YOUR_CALM)
-_INTERNAL_ERROR = int(ErrorCodes.INTERNAL_ERROR)
 _FLOW_CONTROL_ERROR = int(ErrorCodes.FLOW_CONTROL_ERROR)
 _MAX_WINDOW = 2**31 - 1
 _INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
@@ -94,212 +68,8 @@ _headers_frames = _frames.headers_frames
 _data_frames = _frames.data_frames
 
 
-class _ServerConnection(H2Connection):
-    """``h2``'s connection with our compiled frame/HPACK path and server-side fixes."""
-
-    # Remember how this many recently closed streams ended (RST vs END_STREAM), which decides
-    # between stream and connection errors for late frames; bounded memory.
-    MAX_CLOSED_STREAMS = 4096
-
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            # Our compiled path validates request headers (kyoukai_h2fast.headers) and builds
-            # response headers correctly by construction (kyoukai_h2fast.headers.response_headers).
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-        ))
-        self.local_settings = Settings(client=False, initial_values={
-            SettingCodes.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams,
-            SettingCodes.INITIAL_WINDOW_SIZE: config.stream_window,
-            SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
-            SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
-            SettingCodes.ENABLE_PUSH: 0,
-        })
-        self.max_inbound_frame_size = config.max_frame_size
-        self.incoming_buffer = _frames.FrameBuffer(server=True)
-        # One header block (HEADERS + CONTINUATIONs) may not exceed what it could decode to:
-        # a field costs at least as much decoded (+32 B) as encoded (+ a few prefix bytes).
-        self.incoming_buffer.max_header_block_size = config.max_header_list_size + 1024
-        self.encoder = _hpack.Encoder()
-        self.decoder = _hpack.Decoder()
-        self.decoder.max_header_list_size = config.max_header_list_size
-        self._serialize = _frames.serialize_frame
-        self._max_streams = config.max_concurrent_streams
-        #: Set once we sent GOAWAY: streams above it are refused.
-        self.goaway_last_stream_id: int | None = None
-        #: Last send window of streams that closed normally (bounded like _closed_streams).
-        self._closed_windows = SizeLimitDict(size_limit=self.MAX_CLOSED_STREAMS)
-
-    # -- outbound -------------------------------------------------------------------------
-    def _prepare_for_sending(self, frames: list) -> None:
-        if frames:
-            serialize = self._serialize
-            out = self._data_to_send
-            for frame in frames:
-                out += serialize(frame)
-
-    # -- inbound dispatch -----------------------------------------------------------------
-    def _receive_frame(self, frame):
-        # Same outcomes as h2's version, without its repr(frame) per frame for a trace log.
-        try:
-            frames, events = self._frame_dispatch_table[frame.__class__](frame)
-        except StreamClosedError as e:
-            # A frame on a stream closed by RST_STREAM is a stream error; otherwise the
-            # error propagates as a connection error (RFC 9113 §5.1, "closed").
-            if not self._stream_is_closed_by_reset(e.stream_id):
-                raise
-            frames = [RstStreamFrame(e.stream_id, error_code=e.error_code)]
-            events = e._events
-        except StreamIDTooLowError as e:
-            if self._stream_is_closed_by_reset(e.stream_id):
-                frames = [RstStreamFrame(e.stream_id, error_code=ErrorCodes.STREAM_CLOSED)]
-                events = []
-            elif self._stream_is_closed_by_end(e.stream_id):
-                raise StreamClosedError(e.stream_id) from e
-            else:
-                raise
-        self._prepare_for_sending(frames)
-        return events
-
-    def _decode_field_block(self, data: bytes) -> list:
-        try:
-            return self.decoder.decode(data, raw=True)
-        except OversizedHeaderListError as e:
-            raise DenialOfServiceError(f"header list over the limit: {e}") from e
-        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as e:
-            raise CompressionError(f"cannot decode field block: {e}") from e
-
-    def _receive_headers_frame(self, frame):
-        stream_id = frame.stream_id
-        end_stream = "END_STREAM" in frame.flags
-        is_new = stream_id not in self.streams
-        refuse = False
-        if is_new:
-            refuse = ((self.goaway_last_stream_id is not None
-                       and stream_id > self.goaway_last_stream_id)
-                      or self.open_inbound_streams >= self._max_streams)
-        # Decode first, always: skipping a block would desynchronise the HPACK table.
-        headers = self._decode_field_block(frame.data)
-        conn_events = self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
-        stream = self._get_or_create_stream(stream_id, AllowedStreamIDs.ODD)
-        if "PRIORITY" in frame.flags:
-            self._receive_priority_frame(frame)  # validates; priority itself is ignored
-        try:
-            frames, h2_events = stream.receive_headers(headers, end_stream, None)
-        except NoSuchStreamError:
-            raise
-        except ProtocolError as e:  # content-length syntax, trailers without END_STREAM
-            return self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=not is_new)
-        if refuse:
-            return self._stream_error(stream, _REFUSED_STREAM, "over the stream limit or "
-                                      "after GOAWAY", notify=False)
-        try:
-            if is_new:
-                content_length = _headers.validate_request_headers(headers)
-                if end_stream and content_length > 0:
-                    # §8.1.1: content-length must equal the DATA received (none here).
-                    raise MalformedRequestError(
-                        f"content-length {content_length} but the request has no body")
-                event = RequestReceived(stream_id, headers, end_stream, content_length)
-            else:
-                _headers.validate_trailers(headers)
-                expected = stream._expected_content_length
-                if expected is not None and expected != stream._actual_content_length:
-                    raise MalformedRequestError(
-                        f"content-length {expected} but {stream._actual_content_length} "
-                        "bytes of body before the trailers")
-                event = TrailersReceived(stream_id, headers)
-        except MalformedRequestError as e:
-            return self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=not is_new)
-        del h2_events  # RequestReceived/TrailersReceived/StreamEnded, replaced by ours
-        return frames, conn_events + [event]
-
-    def _stream_error(self, stream, error_code: int, reason: str, notify: bool):
-        """RST_STREAM ``stream`` (RFC 9113 §5.4.2); ``notify``: the protocol knows the stream
-        and gets a StreamReset event."""
-        log.debug("stream %d reset with error 0x%x: %s", stream.stream_id, error_code, reason)
-        try:
-            frames = stream.reset_stream(error_code)
-        except ProtocolError:  # the stream's state machine already closed it
-            frames = [RstStreamFrame(stream.stream_id, error_code=error_code)]
-            stream.state_machine.state = StreamState.CLOSED
-            stream.state_machine.stream_closed_by = StreamClosedBy.SEND_RST_STREAM
-        self._forget(stream.stream_id)
-        events = [StreamReset(stream.stream_id, error_code, False, reason)] if notify else []
-        return frames, events
-
-    def _receive_data_frame(self, frame):
-        try:
-            return super()._receive_data_frame(frame)
-        except InvalidBodyLengthError as e:  # RFC 9113 §8.1.1: malformed, a stream error
-            stream = self.streams[frame.stream_id]
-            frames, events = self._stream_error(stream, _PROTOCOL_ERROR,
-                                                f"content-length mismatch ({e})", notify=True)
-            increment = self._inbound_flow_control_window_manager.process_bytes(
-                frame.flow_controlled_length)
-            if increment:
-                frames.extend(self._window_update(0, increment))
-            return frames, events
-
-    def _window_update(self, stream_id: int, increment: int) -> list:
-        return [WindowUpdateFrame(stream_id, window_increment=increment)]
-
-    def _receive_window_update_frame(self, frame):
-        stream_id = frame.stream_id
-        if stream_id and stream_id not in self.streams:
-            window = self._closed_windows.get(stream_id)
-            if window is not None:
-                # Closed normally (END_STREAM both ways): the window is still checked, so the
-                # outcome does not depend on whether our response already finished (§6.9.1).
-                window += frame.window_increment
-                if window > _MAX_WINDOW:
-                    del self._closed_windows[stream_id]
-                    return [RstStreamFrame(stream_id, error_code=_FLOW_CONTROL_ERROR)], []
-                self._closed_windows[stream_id] = window
-                return [], []
-        return super()._receive_window_update_frame(frame)
-
-    def _handle_data_on_closed_stream(self, events, exc, frame):
-        if exc._events or (self._stream_closed_by(frame.stream_id)
-                           is not StreamClosedBy.SEND_RST_STREAM):
-            # h2 resets the stream now (DATA on half-closed(remote): STREAM_CLOSED, §5.1), or
-            # the stream ended normally: h2's answer (RST_STREAM, window credit) is right.
-            frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
-            self._forget(frame.stream_id)
-            return frames, events
-        # We reset it; RFC 9113 §5.1: ignore, but the bytes still count on the connection.
-        increment = self._inbound_flow_control_window_manager.process_bytes(
-            frame.flow_controlled_length)
-        frames = self._window_update(0, increment) if increment else []
-        return frames, events
-
-    def _receive_goaway_frame(self, frame):
-        # Unlike h2, keep the connection usable so in-flight streams can finish (§6.8): no
-        # transition to CLOSED and no dropping of queued output. The protocol decides.
-        event = ConnectionTerminated(int(frame.error_code), frame.last_stream_id,
-                                     frame.additional_data or None)
-        return [], [event]
-
-    # -- bookkeeping ----------------------------------------------------------------------
-    def _forget(self, stream_id: int) -> bool:
-        """Free a closed stream (remember how it ended, bounded); False if it is not closed."""
-        stream = self.streams.get(stream_id)
-        if stream is None:
-            return True
-        if not stream.closed:
-            return False
-        del self.streams[stream_id]
-        closed_by = stream.closed_by
-        self._closed_streams[stream_id] = closed_by
-        if closed_by is StreamClosedBy.SEND_END_STREAM or closed_by is StreamClosedBy.RECV_END_STREAM:
-            self._closed_windows[stream_id] = stream.outbound_flow_control_window
-        return True
-
-
+class _BudgetExceeded(Exception):
+    """A flood budget was crossed (the name of the budget in REASONS)."""
 
 
 class _SendQueue:
@@ -324,14 +94,14 @@ class _SendQueue:
 class Engine:
     """Server-side HTTP/2 connection state on ``h2``; see :class:`kyoukai_h2fast.contracts.Engine`."""
 
-    __slots__ = ("_conn", "_config", "_resets", "_closed", "_queues", "_ready", "_waiting",
-                 "_sent", "_queued_total", "_discard", "__weakref__")
+    __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_ready", "_waiting",
+                 "_sent", "_queued_total", "_discard", "_input_pending", "__weakref__")
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
-        self._conn = _ServerConnection(config)
-        #: Timestamps of recent peer resets, for the rapid-reset guard.
-        self._resets: list[float] = []
+        self._conn = ServerConnection(config)
+        #: Flood budgets (counted per received frame).
+        self._budgets = Budgets(config)
         #: Set after a connection error: every later call is ignored.
         self._closed = False
         #: Send queues of the streams whose response has started (headers queued).
@@ -345,27 +115,91 @@ class Engine:
         self._queued_total = 0
         #: Streams whose request body is no longer wanted: bytes still allowed before reset.
         self._discard: dict[int, int] = {}
+        #: The last receive() stopped at max_frames.
+        self._input_pending = False
 
     # -- lifecycle ------------------------------------------------------------------------
     def initiate(self) -> None:
         conn = self._conn
+        if conn.pending_acks or self._closed:
+            return
         conn.initiate_connection()
-        if self._config.header_table_size != 4096:
-            conn.update_settings({SettingCodes.HEADER_TABLE_SIZE: self._config.header_table_size})
+        if conn.table_size != 4096:
+            conn.send_table_size()
         extra = self._config.connection_window - 65_535
         if extra > 0:
             conn.increment_flow_control_window(extra)
+        conn.control_frames = 0
 
-    def receive(self, data: bytes) -> list:
+    def receive(self, data: bytes, max_frames: int = -1) -> list:
         if self._closed:
             return []
         conn = self._conn
+        buffer = conn.incoming_buffer
+        budgets = self._budgets
+        events: list = []
+        self._input_pending = False
+        conn.receiving = True
         try:
-            h2_events = conn.receive_data(data)
-        except ProtocolError as e:  # h2 queued GOAWAY already
-            self._close()
-            raise ConnectionFailed(int(e.error_code), str(e) or type(e).__name__) from e
-        events = []
+            if data:
+                buffer.add_data(data)
+            buffer.max_frame_size = conn.max_inbound_frame_size
+            count = 0
+            for frame in buffer:
+                if not conn.settings_seen:
+                    conn.first_frame(frame)
+                cls = frame.__class__
+                if cls is DataFrame:
+                    name = budgets.frame(0, 1 if "END_STREAM" in frame.flags else 0,
+                                         len(frame.data), 0)
+                elif cls is WindowUpdateFrame:
+                    name = budgets.frame(8, 0, 0, frame.window_increment)
+                elif cls is ExtensionFrame:
+                    name = budgets.frame(frame.type, 0, 0, 0)
+                else:
+                    name = budgets.frame(frame.type, 1 if "ACK" in frame.flags else 0, 0, 0)
+                if name is not None:
+                    raise _BudgetExceeded(name)
+                conn.provoked_resets = 0
+                h2_events = conn.receive_frame(frame)
+                peer_resets = self._translate(h2_events, events) if h2_events else 0
+                resets = peer_resets + conn.provoked_resets
+                if resets and budgets.resets.add(resets):
+                    raise _BudgetExceeded("resets")
+                if conn.control_frames > budgets.max_control:
+                    raise _BudgetExceeded("control")
+                count += 1
+                if count == max_frames:
+                    self._input_pending = True
+                    break
+        except InvalidPaddingError as e:
+            self._fail(_PROTOCOL_ERROR, f"Received frame with invalid padding: {e}")
+        except ProtocolError as e:
+            self._fail(int(e.error_code), str(e) or type(e).__name__)
+        except _BudgetExceeded as e:
+            message, debug = REASONS[e.args[0]]
+            self._fail(_ENHANCE_YOUR_CALM, message, debug)
+        finally:
+            conn.receiving = False
+        return events
+
+    @property
+    def input_pending(self) -> bool:
+        return self._input_pending and not self._closed
+
+    def output_drained(self) -> None:
+        self._conn.control_frames = 0
+
+    def _fail(self, error_code: int, message: str, debug: bytes = b"") -> None:
+        """A connection error: GOAWAY, close, raise ConnectionFailed."""
+        self._conn.terminate(error_code, debug)
+        self._close()
+        raise ConnectionFailed(error_code, message)
+
+    def _translate(self, h2_events: list, events: list) -> int:
+        """h2's events of one frame -> ours (appended to ``events``); the peer's resets."""
+        conn = self._conn
+        peer_resets = 0
         for event in h2_events:
             cls = event.__class__
             if cls is H2DataReceived:
@@ -390,12 +224,10 @@ class Engine:
                     remote = bool(event.remote_reset)
                     event = StreamReset(event.stream_id, code, remote,
                                         "" if remote else _RESET_REASONS.get(code, f"0x{code:x}"))
+                if event.remote:
+                    peer_resets += 1
                 self._drop_queue(event.stream_id)
-                conn._forget(event.stream_id)
-                if event.remote and self._reset_flood():
-                    self.goaway(_ENHANCE_YOUR_CALM, b"too many stream resets")
-                    self._close()
-                    raise ConnectionFailed(_ENHANCE_YOUR_CALM, "rapid reset flood")
+                conn.forget(event.stream_id)
                 if self._discard.pop(event.stream_id, None) is None:
                     events.append(event)  # (else the protocol is done with it already)
             elif cls is H2WindowUpdated:
@@ -411,7 +243,7 @@ class Engine:
             # SettingsAcknowledged, PingReceived (h2 queued the ACK), PingAckReceived,
             # PriorityUpdated (RFC 7540 priorities are ignored, RFC 9113 §5.3.2),
             # UnknownFrameReceived (§5.5), AlternativeServiceAvailable.
-        return events
+        return peer_resets
 
     def _close(self) -> None:
         self._closed = True
@@ -421,19 +253,17 @@ class Engine:
         self._waiting = 0
         self._queued_total = 0
         self._discard.clear()
-
-    def _reset_flood(self) -> bool:
-        now = time.monotonic()
-        resets = self._resets
-        resets.append(now)
-        if len(resets) > self._config.max_resets_per_10s:
-            if now - resets[0] < 10.0:
-                return True
-            del resets[: len(resets) // 2]
-        return False
+        self._input_pending = False
+        # Nothing is read any more: let go of the received bytes.
+        self._conn.incoming_buffer = _frames.FrameBuffer(server=True)
 
     def _request_ended(self, stream_id: int) -> None:
-        self._conn._forget(stream_id)  # if our response is done too, the stream is closed
+        self._forget(stream_id)  # if our response is done too, the stream is closed
+
+    def _forget(self, stream_id: int) -> None:
+        """Free ``stream_id`` if it is closed (with what we kept for it)."""
+        if self._conn.forget(stream_id):
+            self._discard.pop(stream_id, None)
 
     def _discarded(self, stream_id: int, size: int, ended: bool) -> None:
         """DATA on a stream whose body nobody reads: credit it, reset past the allowance."""
@@ -442,8 +272,8 @@ class Engine:
             conn.acknowledge_received_data(size, stream_id)
         left = self._discard[stream_id] - size
         if ended:
-            del self._discard[stream_id]
-            conn._forget(stream_id)
+            self._discard[stream_id] = 0      # (kept while the stream lives: still stopped)
+            self._forget(stream_id)
             # Some clients (curl 7.88) that got the whole response before they finished the
             # upload wait for the server to send anything more before they notice the stream
             # is done: a PING is a harmless wake-up.
@@ -485,10 +315,15 @@ class Engine:
     def goaway(self, error_code: int = _NO_ERROR, debug: bytes = b"",
                last_stream_id: int | None = None) -> int:
         conn = self._conn
+        earlier = conn.goaway_last_stream_id
+        if self._closed:
+            return earlier if earlier is not None else conn.highest_inbound_stream_id
         if last_stream_id is None:
             last_stream_id = conn.highest_inbound_stream_id
-        if self._closed:
-            return last_stream_id
+        else:
+            last_stream_id = min(max(int(last_stream_id), 0), _MAX_WINDOW)
+        if earlier is not None and last_stream_id > earlier:
+            last_stream_id = earlier          # §6.8: never raised
         conn.goaway_last_stream_id = last_stream_id
         conn._data_to_send += _frames.goaway_frame(last_stream_id, error_code, debug)
         return last_stream_id
@@ -512,6 +347,8 @@ class Engine:
             return False
         conn = self._conn
         if headers[0][1][:1] == b"1":  # informational (1xx): h2's own path knows the rules
+            if end_stream:             # never the end of the response (RFC 9110 §15.2)
+                return False
             conn.send_headers(stream_id, headers, end_stream=False)
             return True
         conn.state_machine.process_input(_SEND_HEADERS)
@@ -582,8 +419,16 @@ class Engine:
         queue.incremental = bool(incremental)
 
     def acknowledge(self, stream_id: int, size: int) -> None:
-        if size and not self._closed:
-            self._conn.acknowledge_received_data(size, stream_id)
+        if size <= 0 or self._closed:
+            return
+        conn = self._conn
+        if stream_id in conn.streams:
+            conn.acknowledge_received_data(size, stream_id)
+            return
+        # A stream that is gone (or never was): only the connection window is owed.
+        increment = conn._inbound_flow_control_window_manager.process_bytes(size)
+        if increment:
+            conn._prepare_for_sending([WindowUpdateFrame(0, window_increment=increment)])
 
     def stop_reading(self, stream_id: int, max_bytes: int) -> None:
         if self._closed:
@@ -601,7 +446,7 @@ class Engine:
         self._discard.pop(stream_id, None)
         if stream is not None and not stream.closed:
             conn.reset_stream(stream_id, error_code)
-        conn._forget(stream_id)
+        conn.forget(stream_id)
 
     # -- the scheduler --------------------------------------------------------------------
     def _drop_queue(self, stream_id: int) -> None:
@@ -689,7 +534,7 @@ class Engine:
         complete = stream.closed
         self._sent.append(ResponseSent(stream_id, complete))
         if complete:
-            self._conn._forget(stream_id)
+            self._forget(stream_id)
 
 
 #: PING sent when a client ends an upload after our early response (see ``_discarded``).

@@ -133,6 +133,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
+    f = p.add_argument_group("flood budgets (per connection; beyond them: GOAWAY(ENHANCE_YOUR_CALM))")
+    f.add_argument("--max-resets-per-10s", type=int, default=d.max_resets_per_10s, metavar="N",
+                   help="streams the peer resets, or makes us reset, within 10 s "
+                        f"(default {d.max_resets_per_10s})")
+    f.add_argument("--max-pings-per-10s", type=int, default=d.max_pings_per_10s, metavar="N",
+                   help=f"PING frames within 10 s (default {d.max_pings_per_10s})")
+    f.add_argument("--max-settings-per-10s", type=int, default=d.max_settings_per_10s,
+                   metavar="N", help=f"SETTINGS frames within 10 s (default "
+                   f"{d.max_settings_per_10s})")
+    f.add_argument("--max-empty-frames-per-10s", type=int, default=d.max_empty_frames_per_10s,
+                   metavar="N", help="frames without progress (empty DATA, tiny WINDOW_UPDATE, "
+                   f"PRIORITY, ...) within 10 s (default {d.max_empty_frames_per_10s})")
+    f.add_argument("--max-queued-control-frames", type=int,
+                   default=d.max_queued_control_frames, metavar="N",
+                   help="control frames queued for a peer that does not read "
+                        f"(default {d.max_queued_control_frames})")
+    g.add_argument("--max-frames-per-read", type=int, default=d.max_frames_per_read,
+                   metavar="N", help="frames handled per turn before other connections get "
+                   f"theirs (default {d.max_frames_per_read})")
+    g.add_argument("--max-queued-output", type=_size, default=d.max_queued_output,
+                   metavar="BYTES", help="response bytes queued per connection beyond which "
+                   "streaming responses are not pulled and new requests wait "
+                   f"(default {d.max_queued_output})")
     return p
 
 
@@ -255,6 +278,13 @@ def _config_from(args) -> ServerConfig:
             max_handlers_per_connection=args.max_handlers_per_connection,
             shutdown_timeout=args.shutdown_timeout, http1=args.http1, workers=args.workers,
             access_log=args.access_log, forwarded_allow_ips=args.forwarded_allow_ips,
+            max_resets_per_10s=args.max_resets_per_10s,
+            max_pings_per_10s=args.max_pings_per_10s,
+            max_settings_per_10s=args.max_settings_per_10s,
+            max_empty_frames_per_10s=args.max_empty_frames_per_10s,
+            max_queued_control_frames=args.max_queued_control_frames,
+            max_frames_per_read=args.max_frames_per_read,
+            max_queued_output=args.max_queued_output,
         ).validate()
     except ConfigError as e:
         raise UsageError(str(e)) from None

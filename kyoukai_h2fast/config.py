@@ -78,8 +78,27 @@ class ServerConfig:
     #: On SIGINT/SIGTERM, wait this long for in-flight streams before closing.
     shutdown_timeout: float = 10.0
     #: A peer that resets more than this many streams within 10 s is sent
-    #: GOAWAY(ENHANCE_YOUR_CALM) (the "rapid reset" attack, CVE-2023-44487).
+    #: GOAWAY(ENHANCE_YOUR_CALM) (the "rapid reset" attack, CVE-2023-44487); the resets it
+    #: *provokes* count too: every RST_STREAM we send for a frame it sent (stream errors,
+    #: refused streams, late frames; "MadeYouReset", CVE-2025-8671).
     max_resets_per_10s: int = 1000
+    #: PING frames a peer may send within 10 s (CVE-2019-9512); beyond: ENHANCE_YOUR_CALM.
+    max_pings_per_10s: int = 1000
+    #: SETTINGS frames a peer may send within 10 s (CVE-2019-9515); beyond: ENHANCE_YOUR_CALM.
+    max_settings_per_10s: int = 100
+    #: Frames that carry no progress a peer may send within 10 s: DATA without payload or
+    #: END_STREAM, WINDOW_UPDATE below 1 KiB, PRIORITY, ACKs, GOAWAY, ignored frame types
+    #: (CVE-2019-9518, 9513, 9511); beyond: ENHANCE_YOUR_CALM.
+    max_empty_frames_per_10s: int = 1000
+    #: Control frames (RST_STREAM, WINDOW_UPDATE, PING/SETTINGS ACKs) queued for a peer whose
+    #: reading lags (our output has not drained since); beyond: ENHANCE_YOUR_CALM.
+    max_queued_control_frames: int = 1000
+    #: Frames handled per read before the event loop serves other connections (the rest of
+    #: the read waits, and reading pauses until it is handled).
+    max_frames_per_read: int = 100
+    #: Response bytes queued per connection (in the engine and the transport) beyond which
+    #: streaming responses are not pulled and new requests wait (backpressure, no error).
+    max_queued_output: int = 1 * MiB
 
     # -- production serving (HTTP/1.1, processes, logging, proxies) --
     #: Serve HTTP/1.1 on the same port (TLS: ALPN ``http/1.1``; cleartext: told apart from
@@ -110,6 +129,13 @@ class ServerConfig:
         _check_range("stream-window", self.stream_window, 1, _MAX_WINDOW)
         _check_range("connection-window", self.connection_window, 65_535, _MAX_WINDOW)
         _check_range("max-resets-per-10s", self.max_resets_per_10s, 1, 2**31 - 1)
+        _check_range("max-pings-per-10s", self.max_pings_per_10s, 1, 2**31 - 1)
+        _check_range("max-settings-per-10s", self.max_settings_per_10s, 1, 2**31 - 1)
+        _check_range("max-empty-frames-per-10s", self.max_empty_frames_per_10s, 1, 2**31 - 1)
+        _check_range("max-queued-control-frames", self.max_queued_control_frames, 1,
+                     2**31 - 1)
+        _check_range("max-frames-per-read", self.max_frames_per_read, 1, 2**31 - 1)
+        _check_range("max-queued-output", self.max_queued_output, 65_536, 2**63 - 1)
         if self.idle_timeout < 0:
             raise ConfigError(f"idle-timeout must be >= 0, got {self.idle_timeout}")
         if self.body_timeout < 0:

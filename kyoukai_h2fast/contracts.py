@@ -52,8 +52,20 @@ class Engine(Protocol):
 
     Receiving. Bytes of request bodies count against the receive windows until the protocol
     calls :meth:`acknowledge` for them (the app consumed them); the engine then sends
-    WINDOW_UPDATE frames, batched. Padding and DATA the protocol will never see (streams the
-    engine reset, streams after :meth:`stop_reading`) are credited by the engine itself.
+    WINDOW_UPDATE frames, batched. Padding is the protocol's to hand back too:
+    ``DataReceived.flow_controlled_length`` counts the payload, the Pad Length field and the
+    padding, and the protocol acknowledges ``flow_controlled_length - len(data)`` at once
+    (the app never reads padding). DATA the protocol never sees (on streams the engine reset,
+    on streams after :meth:`stop_reading`) is credited by the engine itself.
+
+    Budgets (RFC 9113 §10.5: denial of service). Per received frame, the engine counts what
+    a peer can make it do without progress: PINGs, SETTINGS, frames without progress (empty
+    DATA, tiny WINDOW_UPDATEs, PRIORITY, ...), stream resets the peer sends or provokes, and
+    control frames queued while the protocol has not reported its output drained
+    (:meth:`output_drained`); crossing a budget of the ``ServerConfig`` is a connection error
+    ENHANCE_YOUR_CALM (:mod:`kyoukai_h2fast._engine_py_budgets` says what counts). For
+    fairness, :meth:`receive` can stop after ``max_frames`` frames and keep the rest
+    (:attr:`input_pending`); both engines stop at the same frame.
 
     Errors. A connection error makes :meth:`receive` queue GOAWAY with the RFC 9113 §7 error
     code and raise :class:`~kyoukai_h2fast.errors.ConnectionFailed`; the engine is closed from
@@ -66,8 +78,20 @@ class Engine(Protocol):
         """Queue the server preface: our SETTINGS, then a connection WINDOW_UPDATE when the
         configured connection window is larger than 65,535."""
 
-    def receive(self, data: bytes) -> list[Event]:
-        """Feed bytes from the peer (the client preface included); return the events."""
+    def receive(self, data: bytes, max_frames: int = -1) -> list[Event]:
+        """Feed bytes from the peer (the client preface included); return the events of at
+        most ``max_frames`` frames (negative: all). Frames beyond that stay buffered
+        (:attr:`input_pending`) until the next call, which may pass ``b""``."""
+
+    @property
+    def input_pending(self) -> bool:
+        """True when the last :meth:`receive` stopped at ``max_frames`` (more frames may be
+        buffered)."""
+
+    def output_drained(self) -> None:
+        """Everything :meth:`data_to_send` returned so far has been written out (the
+        transport's buffer is empty): the control frames queued until now no longer count
+        against ``max_queued_control_frames``."""
 
     def data_to_send(self, max_data: int = -1) -> bytes:
         """Take the bytes to write: every queued control frame and header block, then DATA

@@ -176,6 +176,9 @@ class WorkerPool:
                         self._give_slot(owner)
                     if not self._backlog and not any(self._running.values()):
                         self._drained.notify_all()
+                # An idle thread must not keep its last job's arguments (a closed app
+                # iterable, a request's state) alive until its next job.
+                job = fn = args = owner = None
 
     def _begin_wait(self) -> None:
         owner = _current.owner

@@ -22,6 +22,15 @@ response that ends before its request body does lets the rest of the body arrive
 bounded in bytes and time: ``linger_bytes``, ``linger_timeout``) before the stream is reset, so
 clients see the answer (RFC 9113 §8.1).
 
+Fairness and backpressure. Each read is handled at most ``max_frames_per_read`` frames at a
+time: the engine keeps the rest, reading pauses, and the rest is handled in later loop
+iterations, so one connection flooding frames cannot starve the others; reading also pauses
+while the transport's buffer is above its high-water mark (the peer is not reading). Response
+bytes queued for the connection (in the engine's send queues and the transport) are bounded
+by ``max_queued_output``: beyond it, streaming responses are not pulled and new requests wait
+for their app until the output drains. The flood budgets themselves (PINGs, SETTINGS, empty
+frames, resets, unread control frames) are the engine's.
+
 Timeouts. A stream whose client sends no body bytes for ``body_timeout`` while the app waits for
 them gets ``408`` (or RST_STREAM(CANCEL) once the response started) and the app's read fails; a
 connection with nothing received for ``idle_timeout`` and no stream the server is working on is
@@ -32,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 from .constants import ErrorCode
 from .engine import Engine
@@ -47,6 +57,7 @@ from .events import (
     TrailersReceived,
 )
 from .headers import response_headers
+from .memory import release_soon
 from .stream import H2State
 
 __all__ = ["H2KyoukaiProtocol"]
@@ -61,6 +72,10 @@ _CANCEL = ErrorCode.CANCEL
 _FLUSH_DATA = 512 * 1024
 #: A streaming response is pulled ahead while less than this is queued in the engine.
 _PULL_AHEAD = 64 * 1024
+#: Frames of a connection's first turn, and how long a turn should last (seconds).
+_FIRST_TURN = 16
+_TURN_SLICE = 0.002
+_clock = time.perf_counter
 _ERROR_STATUS = {
     408: "408 Request Timeout",
     413: "413 Request Entity Too Large",
@@ -110,6 +125,20 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._spool = not self.runner.dispatch_early and not self._stream_bodies
         self._started = False
         self._write_paused = False
+        #: Frames handled per turn (at most max_frames_per_read, fewer while frames are
+        #: expensive: see ``_receive``); the engine keeps the rest (``_input_backlog``).
+        self._max_frames = config.max_frames_per_read
+        self._turn_frames = min(_FIRST_TURN, self._max_frames)
+        self._input_backlog = False
+        self._continue_scheduled = False
+        self._read_paused = False
+        self._max_output = config.max_queued_output
+        #: Streams waiting for the output to drain: requests not yet given to the app, and
+        #: streaming responses not pulled (stream id -> state, in arrival order).
+        self._deferred: dict[int, H2State] = {}
+        #: Requests of the read being handled, started once all its frames are handled.
+        self._starting: list[H2State] = []
+        self._pull_waiting: dict[int, H2State] = {}
         self._flush_scheduled = False
         self._in_receive = False
         self._closing = False
@@ -157,10 +186,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._watchdog.cancel()
             self._watchdog = None
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
+        release_soon(self.loop)  # what a burst on it took goes back to the OS
 
     def _drop_all(self, error: BaseException) -> None:
         streams = list(self.streams.values())
         self.streams.clear()
+        self._deferred.clear()
+        self._pull_waiting.clear()
+        self._starting.clear()
         self.runner.forget(self)
         for state in streams:
             self._drop_stream(state, error)
@@ -169,14 +202,25 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         # Stop producing body data and stop reading (which bounds control-frame replies a
         # peer could make us queue) until the transport drains.
         self._write_paused = True
-        if not self._closed:
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         if not self._closed:
-            self.transport.resume_reading()
+            self._update_reading()
             self._flush()
+            if self._input_backlog:
+                self._continue_soon()
+
+    def _update_reading(self) -> None:
+        """Read while the output drains and no received frames wait (see the docstring)."""
+        pause = self._write_paused or self._input_backlog
+        if pause != self._read_paused and not self._closed:
+            self._read_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def shutdown(self) -> None:
         """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8)."""
@@ -203,8 +247,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _fail(self, error_code: int, message: str) -> None:
         """A connection error: the engine queued GOAWAY; flush it and close. Work still under
         way for the connection's streams is dropped (late results are ignored)."""
-        log.info("closing connection from %s:%s: %s (error 0x%x)",
-                 self.ip, self.client_port, message, error_code)
+        _closing_log("closing connection from %s:%s: %s (error 0x%x)",
+                     self.ip, self.client_port, message, error_code)
         self._flush()
         self._closing = True
         self.transport.close()
@@ -251,8 +295,11 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._arm_watchdog(next_check - now)
 
     def _stalled_on_peer(self, state: H2State) -> bool:
-        """True when ``state`` waits for the peer to read (its response is queued)."""
-        return state.headers_sent and not state.pulling and self.engine.queued(state.stream_id) > 0
+        """True when ``state`` waits for the peer to read (its response is queued, or it
+        waits for the connection's output to drain)."""
+        sid = state.stream_id
+        return (sid in self._deferred or sid in self._pull_waiting
+                or state.headers_sent and not state.pulling and self.engine.queued(sid) > 0)
 
     def _body_timed_out(self, state: H2State) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s "
@@ -267,14 +314,23 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
         if not self._started:
-            self._start()
+            self._begin()
         self._last_activity = self.loop.time()
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        """Hand ``data`` (b"": the rest of an earlier read) to the engine, at most
+        ``max_frames_per_read`` frames; the rest waits for a later loop iteration."""
         self._in_receive = True
+        engine = self.engine
+        started = _clock()
         try:
-            events = self.engine.receive(data)
+            events = engine.receive(data, self._turn_frames)
             handlers = self._handlers
             for event in events:
                 handlers[event.__class__](event)
+            while self._starting and not engine.input_pending:
+                self._start_batch()
         except ConnectionFailed as e:
             self._in_receive = False
             self._fail(e.error_code, str(e))
@@ -283,13 +339,54 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             log.exception("internal error while handling data from %s:%s",
                           self.ip, self.client_port)
             self._in_receive = False
-            self.engine.goaway(_INTERNAL_ERROR, b"internal error")
+            engine.goaway(_INTERNAL_ERROR, b"internal error")
             self._fail(_INTERNAL_ERROR, "internal error")
             return
         self._in_receive = False
+        # A turn lasts about _TURN_SLICE whatever its frames cost (a pure-Python HPACK decode
+        # of a 600-field block takes milliseconds): fewer frames after a long turn, more after
+        # a short one that did not handle everything.
+        elapsed = _clock() - started
+        if elapsed > _TURN_SLICE:
+            self._turn_frames = (self._turn_frames >> 1) or 1
+        elif elapsed < _TURN_SLICE / 4 and engine.input_pending:
+            self._turn_frames = min(self._turn_frames * 2, self._max_frames)
         self._flush()
+        if engine.input_pending:
+            if not self._input_backlog:
+                self._input_backlog = True
+                self._update_reading()
+            # A connection whose turns are long waits as long before its next one: it gets
+            # at most about half of the loop (and of the GIL: worker threads run meanwhile).
+            self._continue_soon(elapsed if elapsed > _TURN_SLICE else 0.0)
+        elif self._input_backlog:
+            self._input_backlog = False
+            self._update_reading()
 
-    def _start(self) -> None:
+    def _start_batch(self) -> None:
+        starting = self._starting
+        self._starting = []
+        streams = self.streams
+        for state in starting:
+            if streams.get(state.stream_id) is state and not state.finished:
+                self._start(state)
+
+    def _continue_soon(self, delay: float = 0.0) -> None:
+        if not self._continue_scheduled and not self._write_paused:
+            self._continue_scheduled = True
+            if delay:
+                self.loop.call_later(delay, self._continue_input)
+            else:
+                self.loop.call_soon(self._continue_input)
+
+    def _continue_input(self) -> None:
+        """The next frames of a read stopped at ``max_frames_per_read`` (unless the
+        connection closed, or its output stopped draining: resume_writing goes on)."""
+        self._continue_scheduled = False
+        if self._input_backlog and not self._closed and not self._write_paused:
+            self._receive(b"")
+
+    def _begin(self) -> None:
         """The first bytes arrived: the server preface (SETTINGS) goes out. The engine checks
         the client preface (a connection error if it is wrong); the sniffer in front
         (:mod:`kyoukai_h2fast.sniff`) already sent HTTP/1.x requests elsewhere."""
@@ -315,8 +412,23 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if event.end_stream or not state.spooled and not self._stream_bodies:
             self._dispatch(state)
 
-    def _dispatch(self, state: H2State) -> None:
+    def _dispatch(self, state: H2State, gate: bool = True) -> None:
         state.dispatched = True
+        if gate and (self._deferred or self._output_full()):
+            # The peer is not reading what we queued: the app waits (its response would only
+            # add to the queue); in arrival order, when the output drains (_flush).
+            self._deferred[state.stream_id] = state
+            return
+        if self._in_receive:
+            # Started once all the frames of this read are handled (over several turns when
+            # the read is large): a stream reset by a later frame of the same read (rapid
+            # reset, MadeYouReset) never reaches the app.
+            self._starting.append(state)
+            return
+        self._start(state)
+
+    def _start(self, state: H2State) -> None:
+        """Build the environ and hand the request to the app runner."""
         try:
             state.environ = build_environ(self.base_environ, state.headers, state)
             state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
@@ -414,7 +526,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
         if event.error_code != _NO_ERROR:
-            log.info("peer %s:%s sent GOAWAY with error 0x%x", self.ip, self.client_port,
+            _closing_log("peer %s:%s sent GOAWAY with error 0x%x", self.ip, self.client_port,
                      event.error_code)
             self.transport.close()
             return
@@ -477,7 +589,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state.iter_close = close
         self._send(state, headers, chunks, body_iter is None)
         if body_iter is not None:
-            self._pull(state)  # one chunk ahead of the window
+            self._pull_if_room(state)  # one chunk ahead of the window
 
     def _send(self, state: H2State, headers: list, chunks: list, done: bool) -> None:
         """Queue the header block and the first chunks in the engine."""
@@ -571,13 +683,48 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(state.iter_close, state.iter_in_thread)
             state.iter_close = None
         elif engine.queued(sid) < _PULL_AHEAD:
-            self._pull(state)
+            self._pull_if_room(state)
         self._schedule_flush()
 
     def _on_drained(self, event: StreamDrained) -> None:
         state = self.streams.get(event.stream_id)
         if state is not None and state.body_iter is not None and not state.pulling:
+            self._pull_if_room(state)
+
+    def _output_full(self) -> bool:
+        """Response bytes queued for the connection reached ``max_queued_output``."""
+        return (self.engine.queued_total + self.transport.get_write_buffer_size()
+                >= self._max_output)
+
+    def _pull_if_room(self, state: H2State) -> None:
+        """Pull the next chunk unless the connection's output is full: then when it drains."""
+        if self._pull_waiting or self._output_full():
+            self._pull_waiting[state.stream_id] = state
+        else:
             self._pull(state)
+
+    def _output_drained(self) -> None:
+        """Room in the output: pull waiting responses, then start waiting requests, in turn
+        (a pull's chunk arrives later: each is reckoned a ``_PULL_AHEAD`` of the room)."""
+        streams = self.streams
+        reserved = 0
+        for waiting, go in ((self._pull_waiting, self._resume_pull),
+                            (self._deferred, self._dispatch_now)):
+            while waiting and (self.engine.queued_total + self.transport.get_write_buffer_size()
+                               + reserved < self._max_output):
+                sid = next(iter(waiting))
+                state = waiting.pop(sid)
+                if streams.get(sid) is state and not state.finished:
+                    go(state)
+                    reserved += _PULL_AHEAD
+
+    def _resume_pull(self, state: H2State) -> None:
+        if state.body_iter is not None and not state.pulling:
+            self._pull(state)
+
+    def _dispatch_now(self, state: H2State) -> None:
+        if not state.reject_status:
+            self._dispatch(state, gate=False)
 
     def _on_sent(self, event: ResponseSent) -> None:
         state = self.streams.get(event.stream_id)
@@ -590,7 +737,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         """The response is fully sent: free the stream now."""
         state.finished = True
         sid = state.stream_id
-        del self.streams[sid]
+        self.streams.pop(sid, None)
+        if self._pull_waiting or self._deferred:
+            self._pull_waiting.pop(sid, None)
+            self._deferred.pop(sid, None)
         if state.holds_body:
             self._discard_body(state, "the response is complete")
         if not request_complete:
@@ -622,6 +772,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _drop_stream(self, state: H2State, error: BaseException | str) -> None:
         """Stop all work for a stream that is gone."""
         state.finished = True
+        if self._deferred or self._pull_waiting:
+            self._deferred.pop(state.stream_id, None)
+            self._pull_waiting.pop(state.stream_id, None)
         self._discard_body(state, error)
         if state.task is not None and not state.task.done():
             state.task.cancel()
@@ -655,16 +808,47 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self._closed or self._write_paused or self.engine is None:
             return
         engine = self.engine
+        transport = self.transport
         data = engine.data_to_send(_FLUSH_DATA)
         if data:
-            self.transport.write(data)
+            transport.write(data)
+        if not transport.get_write_buffer_size():
+            engine.output_drained()  # the control frames we queued are out
         events = engine.send_events()
         if events:
             handlers = self._handlers
             for event in events:
                 handlers[event.__class__](event)
+        if (self._pull_waiting or self._deferred) and not self._write_paused:
+            self._output_drained()
         if engine.wants_write:
             self._schedule_flush()
+
+
+class _RateLimitedLog:
+    """INFO lines about connections we close, at most ``per_second`` a second, then one line
+    saying how many were left out: a flood of bad connections must not become a log flood."""
+
+    def __init__(self, per_second: int = 10) -> None:
+        self._per_second = per_second
+        self._window = 0
+        self._count = 0
+        self._suppressed = 0
+
+    def __call__(self, message: str, *args) -> None:
+        now = int(time.monotonic())
+        if now != self._window:
+            if self._suppressed:
+                log.info("%d more connections closed for errors", self._suppressed)
+            self._window, self._count, self._suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= self._per_second:
+            log.info(message, *args)
+        else:
+            self._suppressed += 1
+
+
+_closing_log = _RateLimitedLog()
 
 
 def _expects_continue(headers: list) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine_frames import ENGINE_PARAMS, Peer, twin_fault
+from engine_frames import ENGINE_PARAMS, Peer
 from kyoukai_h2fast import _engine_c
 from kyoukai_h2fast.constants import ErrorCode
 from kyoukai_h2fast.events import (DataReceived, RequestReceived, StreamReset,
@@ -203,38 +203,11 @@ def test_the_exported_table_is_a_copy():
     assert _engine_c.stream_transitions()["OPEN", "RECV_DATA"] == ("OPEN", "OK")
 
 
-# The h2-based twin's known faults (engine_frames.TWIN_FAULTS), as they show in this table:
-# (state, input): (next state as the probe sees it, outcome, fault). The probe itself sees the
-# twin's RESET_LOCAL as answering a field block with RST_STREAM(STREAM_CLOSED).
-_CONN = ("=", "CONN_PROTOCOL", "priority-self-dependency")
-TWIN_TABLE = {
-    **{(state, "RECV_PRIORITY_SELF"): _CONN for state in STATES if state != "IDLE"},
-    ("CLOSED", "RECV_DATA"): ("CLOSED", "STREAM_CLOSED", "ignored-after-our-reset"),
-    ("CLOSED", "RECV_DATA_END"): ("CLOSED", "STREAM_CLOSED", "ignored-after-our-reset"),
-    ("CLOSED", "RECV_RST_STREAM"): ("CLOSED", "OK", "peer-reset-after-close"),
-    ("RESET_LOCAL", "RECV_HEADERS"): ("RESET_LOCAL", "STREAM_CLOSED", "ignored-after-our-reset"),
-    ("RESET_LOCAL", "RECV_HEADERS_END"):
-        ("RESET_LOCAL", "STREAM_CLOSED", "ignored-after-our-reset"),
-    **{("RESET_REMOTE", i): ("RESET_REMOTE", "STREAM_CLOSED", "ignored-after-our-reset")
-       for i in ("RECV_HEADERS", "RECV_HEADERS_END", "RECV_DATA", "RECV_DATA_END")},
-    ("CLOSED_UNKNOWN", "RECV_DATA"):
-        ("CLOSED_UNKNOWN", "STREAM_CLOSED", "ignored-after-our-reset"),
-    ("CLOSED_UNKNOWN", "RECV_DATA_END"):
-        ("CLOSED_UNKNOWN", "STREAM_CLOSED", "ignored-after-our-reset"),
-}
-TWIN_PROBE = {"RESET_LOCAL": ((False, (), (ErrorCode.STREAM_CLOSED,)), "ignored-after-our-reset")}
-
-
 @pytest.mark.parametrize("engine_cls", ENGINE_PARAMS)
 @pytest.mark.parametrize("state,name", PAIRS, ids=[f"{s}-{i}" for s, i in PAIRS])
 def test_stream_transition_5_1(engine_cls, state, name):
     next_state, outcome = TABLE[state, name]
     probe = PROBE
-    if (state, name) in TWIN_TABLE and twin_fault(engine_cls, TWIN_TABLE[state, name][2]):
-        next_state, outcome, _ = TWIN_TABLE[state, name]
-        next_state = state if next_state == "=" else next_state
-    if twin_fault(engine_cls, TWIN_PROBE["RESET_LOCAL"][1]):
-        probe = {**PROBE, "RESET_LOCAL": TWIN_PROBE["RESET_LOCAL"][0]}
     peer = Peer(engine_cls)
     _into(peer, state)
     events, frames, accepted, error = _apply(peer, state, name)

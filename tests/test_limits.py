@@ -265,16 +265,18 @@ def test_connection_with_a_stream_in_progress_is_not_idle(servers, impl):
 
 
 # -- floods ------------------------------------------------------------------------------------
-def test_ping_flood_from_a_peer_that_never_reads_is_bounded_by_backpressure(servers, impl):
-    """PINGs sent by a client that reads nothing: the server stops reading once its replies
-    back up (so our sending stalls) instead of queueing PING ACKs without bound."""
+def test_ping_flood_from_a_peer_that_never_reads_is_stopped(servers, impl):
+    """PINGs sent by a client that reads nothing: the server never queues PING ACKs without
+    bound; the flood budgets end the connection (GOAWAY(ENHANCE_YOUR_CALM), then close:
+    unread, it arrives as a reset) long before 128 MB were sent (tests/test_attacks.py has
+    the reading variant)."""
     server = servers.fresh(impl=impl)
     rss_before = server.rss_kib()
     flood = raw_frame(PING, 0, 0, b"12345678") * 60_000  # ~1 MB per send
     with connect(server) as c:
-        c.sock.settimeout(2)
+        c.sock.settimeout(10)
         sent = 0
-        with pytest.raises(socket.timeout):
+        with pytest.raises((ConnectionResetError, BrokenPipeError)):
             while sent < 128 * 1024 * 1024:
                 c.sock.sendall(flood)
                 sent += len(flood)

@@ -15,6 +15,7 @@ what sits under it:
 * ``IdMap``: a uint32 -> pointer hash map (live streams, closed-stream memory), and
   ``ClosedStream``: one remembered closed stream;
 * ``RecvWindow``: a receive window with h2's WINDOW_UPDATE batching;
+* ``RateWindow``: a flood budget (events in the last 10 s against a limit);
 * ``_Stream`` (one per live stream) and ``Engine``.
 
 Everything that affects the state machines lives in the tables; the handlers in
@@ -96,7 +97,8 @@ cdef enum:
     CLOSED_MEMORY = 4096              # closed streams remembered (how they ended)
     N_URGENCIES = 8                   # RFC 9218 urgency 0..7
     DEFAULT_URGENCY = 3
-    RESET_BUCKETS = 20                # rapid-reset guard: 20 buckets of 0.5 s = 10 s
+    RATE_BUCKETS = 20                 # flood budgets: 20 buckets of 0.5 s = 10 s
+    TINY_WINDOW_UPDATE = 1024         # a WINDOW_UPDATE below this carries no progress
 
 
 # ---- uint32 -> pointer-sized value hash map (open addressing, linear probing) -------------------
@@ -111,6 +113,14 @@ cdef struct ClosedStream:
     uint32_t stream_id
     uint8_t state             # S_CLOSED, S_RESET_LOCAL or S_RESET_REMOTE
     int64_t window            # S_CLOSED: its send window when it closed (WINDOW_UPDATEs add)
+
+# ---- a flood budget: events in the last 10 s against a limit (_engine_c_budgets.pxi) ----------------
+cdef struct RateWindow:
+    double epoch              # time.monotonic() - 1 at the first event (0: none yet)
+    long long bucket          # the current 0.5 s bucket, counted from ``epoch``
+    long long total           # events in the 20 buckets
+    long long limit
+    int counts[20]
 
 # ---- a receive window with h2's WindowManager batching --------------------------------------------
 cdef struct RecvWindow:
@@ -159,7 +169,6 @@ cdef class Engine:
     cdef Py_ssize_t _max_streams          # SETTINGS_MAX_CONCURRENT_STREAMS we advertise
     cdef int64_t _local_initial_window    # SETTINGS_INITIAL_WINDOW_SIZE we advertise
     cdef int64_t _connection_window       # configured connection receive window
-    cdef Py_ssize_t _max_resets           # config.max_resets_per_10s
     cdef long long _header_table_size     # our SETTINGS_HEADER_TABLE_SIZE
     # connection state
     cdef uint8_t _phase                   # ConnPhase
@@ -200,10 +209,15 @@ cdef class Engine:
     cdef ByteBuffer _block                # scratch for encoded header blocks
     cdef list _send_events
     cdef object _malformed                # why the last field block was malformed (a str)
-    # rapid-reset guard
-    cdef double _reset_epoch
-    cdef Py_ssize_t _reset_counts[20]
-    cdef long long _reset_bucket
+    # flood budgets (_engine_c_budgets.pxi) and fairness
+    cdef RateWindow _rate_resets          # streams reset by the peer or on its provocation
+    cdef RateWindow _rate_pings
+    cdef RateWindow _rate_settings
+    cdef RateWindow _rate_empty           # frames without progress
+    cdef int _frame_resets                # resets of the frame being handled
+    cdef long long _ctrl_queued           # control frames queued since the output drained
+    cdef long long _max_ctrl              # config.max_queued_control_frames
+    cdef bint _input_pending              # receive() stopped at max_frames
 
     # shared helpers (_engine_c.pyx); the frame handlers and the scheduler are module-level
     # functions in _engine_c_recv.pxi and _engine_c_send.pxi
@@ -215,6 +229,7 @@ cdef class Engine:
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,
                            bint notify, list events, str reason=*) except -1
     cdef int _fail(self, uint32_t error_code, str message, bytes debug=*) except -1
+    cdef int _queue_rst(self, uint32_t stream_id, uint32_t error_code, bint provoked) except -1
     cdef int _ring_add(self, _Stream stream) except -1
     cdef int _ring_remove(self, _Stream stream) noexcept
     cdef bint _sendable(self, _Stream stream) noexcept

@@ -11,8 +11,9 @@ to send (:meth:`Engine.data_to_send`); no I/O. The interface is the ``Engine`` c
 
 Layout: the class and the C types are declared in ``_engine_c.pxd``; the state tables are in
 ``_engine_c_tables.pxi``, the stream id map and closed-stream memory in ``_engine_c_map.pxi``,
-event construction in ``_engine_c_events.pxi``, the frame handlers in ``_engine_c_recv.pxi``
-and the send queues and scheduler in ``_engine_c_send.pxi``. Live streams and remembered
+event construction in ``_engine_c_events.pxi``, the frame handlers in ``_engine_c_recv.pxi``,
+the flood budgets in ``_engine_c_budgets.pxi`` and the send queues and scheduler in
+``_engine_c_send.pxi``. Live streams and remembered
 closed streams are found through a C hash map keyed by stream id (about 3 ns a lookup,
 against about 40 ns for a dict, which needs an int object per lookup). The hot path makes no Python object per frame or per header field but
 the request's header list (``(bytes, bytes)`` tuples, sharing the decoder's ``bytes`` objects
@@ -183,7 +184,11 @@ cdef class Engine:
         self._max_streams = config.max_concurrent_streams
         self._local_initial_window = config.stream_window
         self._connection_window = config.connection_window
-        self._max_resets = config.max_resets_per_10s
+        _rate_init(&self._rate_resets, config.max_resets_per_10s)
+        _rate_init(&self._rate_pings, config.max_pings_per_10s)
+        _rate_init(&self._rate_settings, config.max_settings_per_10s)
+        _rate_init(&self._rate_empty, config.max_empty_frames_per_10s)
+        self._max_ctrl = config.max_queued_control_frames
         self._header_table_size = config.header_table_size
         # A peer may use the default window until it acknowledged ours (RFC 9113 §6.9.2).
         self._recv_initial = (self._local_initial_window
@@ -226,24 +231,46 @@ cdef class Engine:
             self._conn_recv.current += extra
             if self._conn_recv.current > self._conn_recv.max_size:
                 self._conn_recv.max_size = self._conn_recv.current
+        self._ctrl_queued = 0
 
-    def receive(self, data):
-        """Feed bytes from the peer (the client preface included); return the events.
+    def receive(self, data, Py_ssize_t max_frames=-1):
+        """Feed bytes from the peer (the client preface included); return the events of at
+        most ``max_frames`` frames (negative: all; the rest stays buffered, see
+        :attr:`input_pending`).
 
         Raises :class:`~kyoukai_h2fast.errors.ConnectionFailed` on a connection error, after
         queueing GOAWAY; the engine ignores every call from then on.
         """
         cdef FrameView view
         cdef list events = []
+        cdef Py_ssize_t count = 0
         if self._phase == P_CLOSED:
             return events
+        self._input_pending = False
         try:
-            self._frames.add_data(data)
+            if len(data):
+                self._frames.add_data(data)
             while self._frames.next_frame(&view):
                 _frame_dispatch(self, &view, events)
+                if self._frame_resets or self._ctrl_queued > self._max_ctrl:
+                    _after_frame(self)
+                count += 1
+                if count == max_frames:
+                    self._input_pending = True
+                    break
         except ProtocolError as e:     # the frame layer's errors (h2.exceptions)
             self._fail(int(e.error_code), str(e) or type(e).__name__)
         return events
+
+    @property
+    def input_pending(self):
+        """True when the last :meth:`receive` stopped at ``max_frames``."""
+        return self._input_pending and self._phase != P_CLOSED
+
+    def output_drained(self):
+        """Everything handed out by :meth:`data_to_send` was written: the control frames
+        queued so far no longer count against ``max_queued_control_frames``."""
+        self._ctrl_queued = 0
 
     def data_to_send(self, Py_ssize_t max_data=-1):
         """Take the bytes to write: every queued control frame and header block, then DATA
@@ -360,7 +387,7 @@ cdef class Engine:
         t = STREAM_TABLE[stream.state][I_SEND_RST_STREAM]
         if t.outcome != O_OK:
             return
-        self._ctrl.append_rst_stream(stream_id, error_code)
+        self._queue_rst(stream_id, error_code, False)
         self._free(stream, t.next_state)
 
     def set_priority(self, uint32_t stream_id, int urgency, bint incremental):
@@ -446,17 +473,28 @@ cdef class Engine:
         cdef int64_t increment = _rw_process(&self._conn_recv, size)
         if increment:
             self._ctrl.append_window_update(0, <uint32_t>increment)
+            self._ctrl_queued += 1
         if stream is not None:
             increment = _rw_process(&stream.recv, size)
             if increment:
                 self._ctrl.append_window_update(stream.stream_id, <uint32_t>increment)
+                self._ctrl_queued += 1
+        return 0
+
+    cdef int _queue_rst(self, uint32_t stream_id, uint32_t error_code, bint provoked) except -1:
+        """RST_STREAM into the output; ``provoked``: a frame of the peer's caused it (it counts
+        with the peer's own resets, see _engine_c_budgets.pxi)."""
+        self._ctrl.append_rst_stream(stream_id, error_code)
+        self._ctrl_queued += 1
+        if provoked:
+            self._frame_resets += 1
         return 0
 
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,
                            bint notify, list events, str reason=None) except -1:
         """RST_STREAM (RFC 9113 §5.4.2); the stream ends in RESET_LOCAL. ``notify``: the
         protocol knows the stream (it is live) and gets a StreamReset (saying ``reason``)."""
-        self._ctrl.append_rst_stream(stream_id, error_code)
+        self._queue_rst(stream_id, error_code, True)
         if stream is not None:
             self._free(stream, S_RESET_LOCAL)
             if notify and not stream.stop_reading:
@@ -541,5 +579,6 @@ cdef int _drop_streams(Engine self) except -1:
     return 0
 
 
+include "_engine_c_budgets.pxi"
 include "_engine_c_recv.pxi"
 include "_engine_c_send.pxi"

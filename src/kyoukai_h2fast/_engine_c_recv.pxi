@@ -87,8 +87,8 @@ cdef int _outcome_not_live(Engine self, uint32_t sid, Transition t, uint32_t str
     if outcome == O_CONN_STREAM_CLOSED:
         return self._fail(E_STREAM_CLOSED, f"{what} on closed stream {sid}")
     if outcome == O_STREAM_CLOSED or outcome == O_STREAM_PROTOCOL:
-        self._ctrl.append_rst_stream(sid, E_STREAM_CLOSED if outcome == O_STREAM_CLOSED
-                                     else stream_error)
+        self._queue_rst(sid, E_STREAM_CLOSED if outcome == O_STREAM_CLOSED else stream_error,
+                        True)
         self._remember(sid, t.next_state, 0)
     return 0
 
@@ -230,7 +230,7 @@ cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
             # upload wait for anything from the server before they see the exchange is over.
             self._ctrl.append_ping(_ZERO_PING, False)
         elif stream.discard_left < 0:      # enough: end the request (§8.1)
-            self._ctrl.append_rst_stream(sid, E_NO_ERROR)
+            self._queue_rst(sid, E_NO_ERROR, True)
             self._free(stream, S_RESET_LOCAL)
         return 0
     # The protocol hands ``flow`` back with acknowledge() (padding included).
@@ -262,7 +262,7 @@ cdef int _recv_window_update(Engine self, FrameView* v, list events) except -1:
     t = STREAM_TABLE[self._state_of(sid, &memory)][I_RECV_WINDOW_UPDATE]
     if t.outcome == O_OK and memory != NULL:    # closed by END_STREAM: the window still counts
         if memory.window + increment > MAX_WINDOW:
-            self._ctrl.append_rst_stream(sid, E_FLOW_CONTROL_ERROR)
+            self._queue_rst(sid, E_FLOW_CONTROL_ERROR, True)
             memory.state = S_RESET_LOCAL
         else:
             memory.window += increment
@@ -281,7 +281,8 @@ cdef int _recv_rst_stream(Engine self, FrameView* v, list events) except -1:
         self._free(stream, t.next_state)
         if not stream.stop_reading:
             events.append(_stream_reset(sid, v.error_code, True))
-        return _count_peer_reset(self)
+        self._frame_resets += 1            # (counted by _after_frame: rapid reset)
+        return 0
     t = STREAM_TABLE[self._state_of(sid, &memory)][I_RECV_RST_STREAM]
     if t.outcome == O_OK and memory != NULL:
         memory.state = t.next_state        # closed normally, then reset by the peer
@@ -336,6 +337,7 @@ cdef int _recv_settings(Engine self, FrameView* v, list events) except -1:
                 return self._fail(E_PROTOCOL_ERROR, f"SETTINGS_MAX_FRAME_SIZE {value}")
             self._peer_max_frame_size = value
     self._ctrl.append_frame(FRAME_SETTINGS, FLAG_ACK, 0, NULL, 0)
+    self._ctrl_queued += 1
     return 0
 
 
@@ -420,6 +422,8 @@ cdef int _frame_dispatch(Engine self, FrameView* v, list events) except -1:
             return self._fail(E_PROTOCOL_ERROR,
                               "the client preface must be followed by a SETTINGS frame")
         self._phase = t.next_state
+    if ftype != FRAME_HEADERS:
+        _count_frame(self, v)              # flood budgets (_engine_c_budgets.pxi)
     if ftype == FRAME_HEADERS:
         return _recv_headers(self, v, events)
     if ftype == FRAME_DATA:
@@ -433,6 +437,7 @@ cdef int _frame_dispatch(Engine self, FrameView* v, list events) except -1:
     if ftype == FRAME_PING:
         if not (v.flags & FLAG_ACK):
             self._ctrl.append_ping(v.data, True)
+            self._ctrl_queued += 1
         return 0
     if ftype == FRAME_PRIORITY:
         return _recv_priority(self, v, events)

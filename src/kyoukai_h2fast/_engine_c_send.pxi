@@ -142,30 +142,6 @@ cdef int _frame_now(Engine self, _Stream stream, object data, Py_ssize_t n,
     return 0
 
 
-cdef int _count_peer_reset(Engine self) except -1:
-    """Rapid-reset guard (CVE-2023-44487): more than ``max_resets_per_10s`` streams reset by
-    the peer within 10 s (20 buckets of 0.5 s) is GOAWAY(ENHANCE_YOUR_CALM)."""
-    cdef double now = time.monotonic()     # looked up each time: tests may replace it
-    cdef long long bucket, b
-    cdef Py_ssize_t i, total = 0
-    if self._reset_epoch == 0.0:
-        self._reset_epoch = now - 1.0
-    bucket = <long long>((now - self._reset_epoch) * 2.0)
-    if bucket > self._reset_bucket:
-        if bucket - self._reset_bucket >= RESET_BUCKETS:
-            memset(self._reset_counts, 0, sizeof(self._reset_counts))
-        else:
-            for b in range(self._reset_bucket + 1, bucket + 1):
-                self._reset_counts[b % RESET_BUCKETS] = 0
-        self._reset_bucket = bucket
-    self._reset_counts[self._reset_bucket % RESET_BUCKETS] += 1
-    for i in range(RESET_BUCKETS):
-        total += self._reset_counts[i]
-    if total > self._max_resets:
-        return self._fail(E_ENHANCE_YOUR_CALM, "rapid reset flood", b"too many stream resets")
-    return 0
-
-
 # ---- the scheduler --------------------------------------------------------------------------------
 cdef int _plan_add(Engine self, _Stream stream, Py_ssize_t length, bint end,
                    Py_ssize_t* count) except -1:
