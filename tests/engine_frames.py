@@ -114,9 +114,6 @@ TWIN_FAULTS = {
         "RFC 9113 §6.5.3: 'The values in the SETTINGS frame MUST be processed in the order they "
         "appear.' The twin (hyperframe's dict) keeps only the last value of a repeated setting, "
         "so an invalid earlier one passes.",
-    "no-rfc7540-priorities-validated":
-        "RFC 9218 §2.1: SETTINGS_NO_RFC7540_PRIORITIES other than 0 or 1 'MUST' be a "
-        "connection error PROTOCOL_ERROR. The twin (h2) does not know the setting.",
 }
 
 

@@ -30,7 +30,7 @@ def test_server_preface_is_our_settings_then_the_connection_window_3_4(engine_cl
         Setting.HEADER_TABLE_SIZE: 4096, Setting.ENABLE_PUSH: 0,
         Setting.INITIAL_WINDOW_SIZE: 100_000, Setting.MAX_FRAME_SIZE: 32_768,
         Setting.ENABLE_CONNECT_PROTOCOL: 0, Setting.MAX_CONCURRENT_STREAMS: 7,
-        Setting.MAX_HEADER_LIST_SIZE: 8192}
+        Setting.MAX_HEADER_LIST_SIZE: 8192, Setting.NO_RFC7540_PRIORITIES: 1}   # RFC 9218 §2.1
     assert frames[1].settings == {Setting.HEADER_TABLE_SIZE: 1024}
     assert (frames[2].stream_id, frames[2].window_increment) == (0, (1 << 20) - 65_535)
 
@@ -201,8 +201,5 @@ def test_settings_values_are_processed_in_the_order_they_appear_6_5_3(engine_cls
 def test_no_rfc7540_priorities_is_0_or_1_rfc9218_2_1(engine_cls):
     peer = Peer(engine_cls)
     peer.recv(peer.ff.settings_raw([(Setting.NO_RFC7540_PRIORITIES, 1)]))
-    if twin_fault(engine_cls, "no-rfc7540-priorities-validated"):
-        peer.recv(peer.ff.settings_raw([(Setting.NO_RFC7540_PRIORITIES, 2)]))
-        return
     assert peer.recv_error(peer.ff.settings_raw([(Setting.NO_RFC7540_PRIORITIES, 2)])) == \
         ErrorCode.PROTOCOL_ERROR
