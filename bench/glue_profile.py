@@ -12,9 +12,9 @@ is measured over many batches, then split by stage with a deterministic profile:
     KYOUKAI_H2FAST_ENGINE=h2 python bench/glue_profile.py   # the h2-based engine
 
 Pin it (``taskset -c 0``) and compare variants in the same run; absolute figures depend on the
-machine. The stages reported with ``--stages`` are measured by timing the protocol's own
-methods (a little overhead per call), which is what the per-stage budget in the README is
-made of.
+machine. Under ``valgrind --tool=callgrind`` (run twice with different ``--batches`` and
+subtract) it gives instructions per request, which do not depend on what else the machine
+is doing.
 """
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ import argparse
 import asyncio
 import cProfile
 import os
+import pickle
 import pstats
+import struct
 import sys
 import time
 
@@ -67,7 +69,28 @@ class FakeTransport:
 
 def client_bytes(batches: int, per_batch: int = 10) -> tuple[bytes, list[bytes]]:
     """The client preface, then one chunk of ``per_batch`` GET HEADERS frames per batch
-    (as h2load sends them: same fields, HPACK-indexed after the first)."""
+    (as h2load sends them: same fields, HPACK-indexed after the first). Cached in
+    ``bench/scratch`` (making them runs h2's client, which would blur instruction counts)."""
+    return _cached(f"glue-client-{batches}x{per_batch}", _client_bytes, batches, per_batch)
+
+
+def _cached(name: str, make, *args):
+    """``make(*args)``, kept in ``bench/scratch/<name>.pickle`` for the next run."""
+    cache = os.path.join(BENCH, "scratch", f"{name}.pickle")
+    try:
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    except OSError:
+        pass
+    made = make(*args)
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, "wb") as f:
+        pickle.dump(made, f)
+    return made
+
+
+def _client() -> tuple[h2.connection.H2Connection, bytes]:
+    """An h2 client as h2load configures itself (huge receive windows), and its preface."""
     config = h2.config.H2Configuration(client_side=True, header_encoding=None)
     conn = h2.connection.H2Connection(config)
     conn.local_settings = h2.settings.Settings(client=True, initial_values={
@@ -75,7 +98,11 @@ def client_bytes(batches: int, per_batch: int = 10) -> tuple[bytes, list[bytes]]
         h2.settings.SettingCodes.ENABLE_PUSH: 0})
     conn.initiate_connection()
     conn.increment_flow_control_window(2**30)
-    preface = conn.data_to_send()
+    return conn, conn.data_to_send()
+
+
+def _client_bytes(batches: int, per_batch: int) -> tuple[bytes, list[bytes]]:
+    conn, preface = _client()
     headers = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
                (b":authority", b"127.0.0.1:4444"), (b"user-agent", b"h2load nghttp2/1.52.0")]
     chunks = []
@@ -88,6 +115,65 @@ def client_bytes(batches: int, per_batch: int = 10) -> tuple[bytes, list[bytes]]
         # keep h2's client state small: forget the streams (their responses never come)
         conn.streams.clear()
     return preface, chunks
+
+
+def upload_bytes(requests: int, size: int = 1 << 20) -> tuple[bytes, list[bytes]]:
+    """The client preface, then per request a POST /echo HEADERS and ``size`` bytes of DATA
+    in 16 KiB frames (raw frames: the server's windows reopen as it takes the bytes)."""
+    return _cached(f"glue-upload-{requests}x{size}", _upload_bytes, requests, size)
+
+
+def _upload_bytes(requests: int, size: int) -> tuple[bytes, list[bytes]]:
+    conn, preface = _client()
+    payload = bytes(range(256)) * 64  # 16 KiB
+    out = []
+    sid = 1
+    for _ in range(requests):
+        conn.send_headers(sid, [(b":method", b"POST"), (b":path", b"/echo"),
+                                (b":scheme", b"http"), (b":authority", b"127.0.0.1:4444"),
+                                (b"content-length", str(size).encode())])
+        parts = [conn.data_to_send()]
+        left = size
+        while left:
+            n = min(left, len(payload))
+            left -= n
+            parts.append(struct.pack(">I", n)[1:] + bytes([0, 1 if not left else 0])
+                         + struct.pack(">I", sid) + payload[:n])
+        out.append(b"".join(parts))
+        conn.streams.clear()
+        sid += 2
+    return preface, out
+
+
+async def run_upload(app_name: str, requests: int) -> float:
+    """Microseconds per 1 MiB echoed (inline WSGI or Kyoukai-style: apps on the loop)."""
+    from kyoukai_h2fast import H2KyoukaiComponent
+    from kyoukai_h2fast.protocol import H2KyoukaiProtocol
+    import apps
+
+    app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
+    component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
+    component.runner.start()
+    preface, bodies = upload_bytes(requests + 20)
+    protocol = H2KyoukaiProtocol(component, None)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(preface)
+    read = 256 * 1024  # what a socket read hands over at most
+
+    async def feed(items) -> None:
+        for body in items:
+            view = memoryview(body)
+            for i in range(0, len(body), read):
+                protocol.data_received(bytes(view[i:i + read]))
+                await asyncio.sleep(0)
+            while protocol.streams:
+                await asyncio.sleep(0)
+
+    await feed(bodies[:20])
+    t0 = time.perf_counter()
+    await feed(bodies[20:])
+    return (time.perf_counter() - t0) / requests * 1e6
 
 
 async def run(app_name: str, batches: int, profile: bool) -> float:
@@ -136,6 +222,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20_000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--upload", type=int, metavar="N", default=0,
+                        help="instead of GETs: N POSTs of 1 MiB echoed (apps on the loop)")
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop
@@ -143,6 +231,11 @@ def main() -> None:
     else:
         loop = asyncio.new_event_loop()
     from kyoukai_h2fast import _switch
+    if args.upload:
+        us = loop.run_until_complete(run_upload(args.app, args.upload))
+        print(f"{args.app} app, extensions {_switch.extensions_state()}, engine "
+              f"{_switch.engine_state()}: {us:.1f} us per 1 MiB echo ({args.upload} requests)")
+        return
     us = loop.run_until_complete(run(args.app, args.batches, args.profile))
     print(f"{args.app} app, extensions {_switch.extensions_state()}, engine "
           f"{_switch.engine_state()}: {us:.2f} us per request "

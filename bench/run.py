@@ -56,7 +56,7 @@ class Workload:
     streams: int = 10
     tls: bool = False
     headers: int = 0          # extra request headers (HPACK-heavy)
-    upload: bool = False      # POST the 1 MiB file (-d)
+    upload: int = 0           # POST a body of this many bytes to /echo (-d); 0: GET
     h1: bool = False          # HTTP/1.1 (h2load --h1; streams = requests pipelined)
 
     @property
@@ -64,13 +64,13 @@ class Workload:
         """What h2load must report as the application protocol."""
         return "http/1.1" if self.h1 else "h2" if self.tls else "h2c"
 
-    def h2load_args(self, upload_file: str) -> list[str]:
+    def h2load_args(self, upload_files: dict) -> list[str]:
         args = ["--h1"] if self.h1 else []
         args += ["-c", str(self.connections), "-m", str(self.streams)]
         for i in range(self.headers):
             args += ["-H", f"x-bench-header-{i:02d}: value-{i:02d}-abcdefghijklmnopqrstuvwxyz"]
         if self.upload:
-            args += ["-d", upload_file]
+            args += ["-d", upload_files[self.upload]]
         return args
 
 
@@ -80,14 +80,20 @@ WORKLOADS = {
     "get-c100-m10": Workload("GET /, 100 connections × 10 streams, h2c", connections=100),
     "headers30": Workload("GET / with 30 extra request headers, 10 × 10, h2c", headers=30),
     "upload-1mib": Workload("POST /echo 1 MiB body echoed, 10 × 1, h2c", path="/echo",
-                            streams=1, upload=True),
+                            streams=1, upload=UPLOAD_SIZE),
+    "post-1mib-c4": Workload("POST /echo 1 MiB body echoed, 4 × 1, h2c", path="/echo",
+                             connections=4, streams=1, upload=UPLOAD_SIZE),
+    "post-64mib-c1": Workload("POST /echo 64 MiB body echoed, 1 × 1, h2c (MB/s)",
+                              path="/echo", connections=1, streams=1, upload=64 * UPLOAD_SIZE),
     "download-4mib": Workload("GET /download 4 MiB, 10 × 1, h2c", path="/download", streams=1),
     "tls-get-c10-m10": Workload("GET /, 10 × 10, TLS 1.3 + ALPN h2", tls=True),
+    "tls-get-c10-m1": Workload("GET /, 10 × 1, TLS 1.3 + ALPN h2", streams=1, tls=True),
     "h1-get-c10": Workload("GET /, 10 keep-alive HTTP/1.1 connections, 1 request in flight "
                            "each (h2load --h1)", streams=1, h1=True),
 }
 MAIN_WORKLOAD = "get-c10-m10"
-QUICK_WORKLOADS = ["get-c10-m10", "tls-get-c10-m10"]
+QUICK_WORKLOADS = ["get-c10-m10", "get-c10-m1", "tls-get-c10-m10", "tls-get-c10-m1",
+                   "post-1mib-c4", "post-64mib-c1"]
 FIGURE_KEYS = list(report.FIGURES)
 
 
@@ -302,7 +308,7 @@ def measure_round(cell: Cell, r: int, ctx: dict, results: dict) -> None:
         return
     expected_protocol = wl.protocol
     url = base + wl.path
-    args = wl.h2load_args(ctx["upload_file"])
+    args = wl.h2load_args(ctx["upload_files"])
     cap = (spec.max_requests_per_connection * wl.connections
            if spec.max_requests_per_connection else None)
     try:
@@ -484,9 +490,11 @@ def main(argv=None) -> int:
         site = write_static_site(os.path.join(tmp, "site"))
         hyp_conf = peers.write_hypercorn_config(tmp)
         specs = {s.id: s for s in peers.all_servers(args.venv, site, hyp_conf, kyoukai_loop)}
-        upload_file = os.path.join(tmp, "upload.bin")
-        with open(upload_file, "wb") as f:
-            f.write(bytes(range(256)) * (UPLOAD_SIZE // 256))
+        upload_files = {}
+        for size in sorted({w.upload for w in WORKLOADS.values() if w.upload}):
+            upload_files[size] = os.path.join(tmp, f"upload-{size}.bin")
+            with open(upload_files[size], "wb") as f:
+                f.write(bytes(range(256)) * (size // 256))
         tls = make_certificate(tmp)
         versions = {"kyoukai_h2fast": (builds["compiled"].get("version_output") or "?")
                     .splitlines()[0].split()[-1],
@@ -521,7 +529,7 @@ def main(argv=None) -> int:
                                        "interface": s.interface, "build": s.build,
                                        "loop": s.loop, "planned_loop": s.planned_loop,
                                        "notes": s.notes}
-        ctx = {"tmp": tmp, "tls": tls, "upload_file": upload_file, "peer_env": peer_env,
+        ctx = {"tmp": tmp, "tls": tls, "upload_files": upload_files, "peer_env": peer_env,
                "repeats": args.repeats, "duration": args.duration, "warmup": args.warmup}
         cells = plan_cells([specs[sid] for sid in server_ids], workload_ids, ctx, results)
         for r in range(args.repeats):   # rounds; alternate order so drift hits all alike

@@ -18,6 +18,7 @@ from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPa
 from hyperframe.frame import (ContinuationFrame, ExtensionFrame, Frame, HeadersFrame,
                               PushPromiseFrame, SettingsFrame)
 
+from .constants import CLIENT_PREFACE
 from .errors import FramePaddingError
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
@@ -25,8 +26,6 @@ __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
            "ping_frame", "rst_stream_frame", "goaway_frame", "parse_frame_header",
            "scan_frames", "count_frames", "CLIENT_PREFACE", "DEFAULT_MAX_HEADER_BLOCK_SIZE"]
 
-#: RFC 9113 §3.4: the client connection preface a server receives first.
-CLIENT_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #: Default bound of one (joined) header block, in bytes: h2's 64 frames x 4096 bytes.
 DEFAULT_MAX_HEADER_BLOCK_SIZE = 262144
 #: h2's CONTINUATION_BACKLOG: frames (HEADERS + CONTINUATIONs) allowed in one header block.

@@ -224,6 +224,8 @@ class WSGIRunner:
 
     def start(self) -> None:
         """Create the pool (called on the running loop that will serve)."""
+        if not self.threads:
+            self.dispatch = self._run_inline  # one call less per request
         if self.threads and self.executor is None:
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
                                        per_owner=self.per_connection)
@@ -266,8 +268,11 @@ class WSGIRunner:
 
     def _run_inline(self, responder, state) -> None:
         try:
-            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response),
-                                                _GREEDY_BYTES)
+            app_iter = self.app(state.environ, state.start_response)
+            if type(app_iter) is list:  # the common case: the whole body at once
+                chunks, rest, close = app_iter, None, None
+            else:
+                chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
         except Exception as e:
             _app_failed(responder, state, e)
             return

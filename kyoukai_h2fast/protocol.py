@@ -33,7 +33,7 @@ import asyncio
 import logging
 import threading
 
-from .constants import CLIENT_PREFACE as _PREFACE, ErrorCode
+from .constants import ErrorCode
 from .engine import Engine
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed
@@ -61,17 +61,13 @@ _CANCEL = ErrorCode.CANCEL
 _FLUSH_DATA = 512 * 1024
 #: A streaming response is pulled ahead while less than this is queued in the engine.
 _PULL_AHEAD = 64 * 1024
-_HTTP1_BODY = b"This server speaks HTTP/2 only: use TLS with ALPN h2, or h2c prior knowledge.\n"
-_HTTP1_REPLY = (
-    b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
-    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_HTTP1_BODY), _HTTP1_BODY)
-)
 _ERROR_STATUS = {
     408: "408 Request Timeout",
     413: "413 Request Entity Too Large",
     500: "500 Internal Server Error",
 }
 _CONTINUE = [(b":status", b"100")]
+_NO_FIELDS: list = []
 
 
 def _error_response(status: int) -> tuple[list, bytes]:
@@ -112,7 +108,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._stream_bodies = config.stream_request_bodies or getattr(
             component.app, "stream_request_bodies", False)
         self._spool = not self.runner.dispatch_early and not self._stream_bodies
-        self._preface_pending = len(_PREFACE)
+        self._started = False
         self._write_paused = False
         self._flush_scheduled = False
         self._in_receive = False
@@ -187,7 +183,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self._closed or self._closing:
             return
         self._closing = True
-        if self._preface_pending == 0:
+        if self._started:
             self.engine.goaway(_NO_ERROR)
             self._flush()
         self._maybe_close()
@@ -270,9 +266,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
-        if self._preface_pending:
-            if not self._check_preface(data):
-                return
+        if not self._started:
+            self._start()
         self._last_activity = self.loop.time()
         self._in_receive = True
         try:
@@ -294,25 +289,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._in_receive = False
         self._flush()
 
-    def _check_preface(self, data: bytes) -> bool:
-        """Sniff the client preface; answer HTTP/1.x clients with a plain 505 and close."""
-        offset = len(_PREFACE) - self._preface_pending
-        seen = data[: self._preface_pending]
-        if seen != _PREFACE[offset: offset + len(seen)]:
-            if offset == 0 and b"HTTP/1." in data[:8192]:
-                self.transport.write(_HTTP1_REPLY)
-                self.transport.close()
-                self._closed = True
-                return False
-            self._preface_pending = 0  # let the engine reject it with GOAWAY
-        else:
-            self._preface_pending -= len(seen)
-        if offset == 0:
-            # Server preface (SETTINGS) goes out once we know the client speaks HTTP/2.
-            self.engine.initiate()
-            if self._closing:
-                self.engine.goaway(_NO_ERROR)
-        return True
+    def _start(self) -> None:
+        """The first bytes arrived: the server preface (SETTINGS) goes out. The engine checks
+        the client preface (a connection error if it is wrong); the sniffer in front
+        (:mod:`kyoukai_h2fast.sniff`) already sent HTTP/1.x requests elsewhere."""
+        self._started = True
+        self.engine.initiate()
+        if self._closing:
+            self.engine.goaway(_NO_ERROR)
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
@@ -473,16 +457,18 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(close, in_thread)  # reset meanwhile
             return
         try:
-            headers = response_headers(state._emit_status, state._emit_headers or [])
-            chunks = _checked(chunks)
+            headers = response_headers(state._emit_status, state._emit_headers or _NO_FIELDS)
+            if not (type(chunks) is list and len(chunks) == 1 and type(chunks[0]) is bytes
+                    and chunks[0]):
+                chunks = _checked(chunks)
         except (TypeError, ValueError) as e:
             log.error("app gave an invalid response on stream %d: %s", state.stream_id, e)
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
         if state.out:  # the legacy write() callable's output goes first
-            chunks[:0] = state.out
-            state.out.clear()
+            chunks = state.out + chunks
+            state.out = None
         if state.is_head:
             self._close_iter(close, in_thread)
             chunks, body_iter, close = [], None, None
@@ -503,10 +489,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             engine.send_headers(sid, headers, True)
         else:
             engine.send_headers(sid, headers, False)
-            last = len(chunks) - 1
-            for i, chunk in enumerate(chunks):
-                engine.queue_data(sid, chunk, done and i == last)
-        self._schedule_flush()
+            if len(chunks) == 1:
+                engine.queue_data(sid, chunks[0], done)
+            else:
+                last = len(chunks) - 1
+                for i, chunk in enumerate(chunks):
+                    engine.queue_data(sid, chunk, done and i == last)
+        if not self._in_receive:
+            self._schedule_flush()
 
     def respond_error(self, state: H2State, status: int = 500) -> None:
         """A plain error response, or RST_STREAM(INTERNAL_ERROR) if headers already went."""
@@ -517,7 +507,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             return
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
-        state.out.clear()
+        state.out = None
         headers, body = _error_response(status)
         self._send(state, headers, [] if state.is_head else [body], True)
 
@@ -593,23 +583,26 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         state = self.streams.get(event.stream_id)
         if state is not None:
             self._finish(state, event.request_complete)
+            if not event.request_complete:
+                self._schedule_flush()
 
     def _finish(self, state: H2State, request_complete: bool) -> None:
         """The response is fully sent: free the stream now."""
         state.finished = True
         sid = state.stream_id
-        self.streams.pop(sid, None)
-        self._discard_body(state, "the response is complete")
+        del self.streams[sid]
+        if state.holds_body:
+            self._discard_body(state, "the response is complete")
         if not request_complete:
             # The rest of the body may still come: take it (bounded) so the client reads
             # the answer, then reset with NO_ERROR (RFC 9113 §8.1).
             config = self.config
             self.engine.stop_reading(sid, config.linger_bytes)
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
-        self._schedule_flush()
         if self.response_hook is not None:
             self.response_hook(self, state)
-        self._maybe_close()
+        if self._closing:
+            self._maybe_close()
 
     def _linger_over(self, stream_id: int) -> None:
         if not self._closed:

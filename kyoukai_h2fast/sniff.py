@@ -12,6 +12,10 @@ directly, so the HTTP/2 hot path costs nothing more than before.
   HTTP/2 protocol (which answers what is not a preface with GOAWAY, as before). A request line
   (``token SP ...``, RFC 9112 §3, optionally after empty lines) goes to HTTP/1.1.
 
+When HTTP/1.1 is off (``--no-http1``) an HTTP/1.x request gets a plain ``505`` explaining
+that the server speaks HTTP/2 only, and the connection is closed: this module is the one place
+that tells the two protocols apart (the HTTP/2 engine checks the preface itself).
+
 A connection that sends too little to decide within ``idle_timeout`` is closed. While it
 waits it is in the server's connection set, so shutdown closes it too.
 """
@@ -29,6 +33,13 @@ _MAX_SNIFF = 64
 
 H2 = "h2"
 HTTP11 = "http/1.1"
+
+_HTTP1_BODY = b"This server speaks HTTP/2 only: use TLS with ALPN h2, or h2c prior knowledge.\n"
+#: The answer to an HTTP/1.x request when HTTP/1.1 is off.
+HTTP1_REFUSAL = (
+    b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_HTTP1_BODY), _HTTP1_BODY)
+)
 
 
 def classify(data: bytes) -> str | None:
@@ -48,7 +59,7 @@ def classify(data: bytes) -> str | None:
 class ProtocolSniffer(asyncio.Protocol):
     """The first protocol of a connection: chooses HTTP/2 or HTTP/1.1, then steps aside."""
 
-    def __init__(self, component, make_h2, make_h1) -> None:
+    def __init__(self, component, make_h2, make_h1=None) -> None:
         self._component = component
         self._make_h2 = make_h2
         self._make_h1 = make_h1
@@ -75,8 +86,16 @@ class ProtocolSniffer(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         kind = classify(self._buffer)
-        if kind is not None:
-            self._hand_over(self._make_h2() if kind == H2 else self._make_h1())
+        if kind is None:
+            return
+        if kind == H2:
+            self._hand_over(self._make_h2())
+        elif self._make_h1 is not None:
+            self._hand_over(self._make_h1())
+        else:  # HTTP/1.1 is off
+            self._stop()
+            self._transport.write(HTTP1_REFUSAL)
+            self._transport.close()
 
     def eof_received(self):
         return False

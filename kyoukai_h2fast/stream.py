@@ -33,6 +33,9 @@ from .execution import blocking
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
+#: The chunks of a body nothing arrived for yet (shared, empty; replaced by a deque).
+_NO_CHUNKS: tuple = ()
+
 #: A worker thread reading a body reports consumed bytes (reopening the windows) in batches of
 #: this size, and before it waits for more; a waiting reader is woken once this much (or what
 #: it asked for) has arrived, not on every DATA frame.
@@ -83,15 +86,15 @@ class H2State:
         self.headers = headers
         self._protocol = protocol
         # -- request body: received chunks, the first read up to ``_offset`` --
-        self._chunks: deque = deque()
+        self._chunks: deque | tuple = _NO_CHUNKS  # a deque once bytes arrive
         self._offset = 0
         self._size = 0
         #: A reader thread waiting for data wants to be woken once this much is buffered.
         self._wake_at = 0
         #: ... at most this much: what the connection lets the client send unread (the
         #: protocol's ``read_wake_limit``, e.g. half the stream window), so a waiting reader
-        #: is always woken before the client runs out of window.
-        self._wake_limit = min(getattr(protocol, "read_wake_limit", 16384), _ACK_BATCH)
+        #: is always woken before the client runs out of window (set for thread reads).
+        self._wake_limit = 16384
         #: Bytes a worker thread read whose window is not reported to the protocol yet.
         self._pending = 0
         #: Spooled body beyond the memory threshold (an anonymous temporary file), or None.
@@ -119,8 +122,9 @@ class H2State:
         self._emit_status: str | None = None
         self._emit_headers: list | None = None
         self.headers_sent = False
-        #: Output of the legacy ``write()`` callable, sent before the app iterable's.
-        self.out: deque = deque()
+        #: Output of the legacy ``write()`` callable, sent before the app iterable's (a list
+        #: once it wrote something).
+        self.out: list | None = None
         #: Remaining app iterator to pull chunks from, or None.
         self.body_iter = None
         self.iter_in_thread = False
@@ -146,6 +150,8 @@ class H2State:
     def insert_data(self, data: bytes) -> None:
         """Append received body bytes (streamed body); wake a waiting reader once what it
         waits for is there (not on every DATA frame)."""
+        if self._chunks is _NO_CHUNKS:
+            self._chunks = deque()
         cond = self._cond
         if cond is None:
             self._chunks.append(data)
@@ -164,6 +170,8 @@ class H2State:
         file = self._file
         if file is None:
             if self._size + len(data) <= memory_limit:
+                if self._chunks is _NO_CHUNKS:
+                    self._chunks = deque()
                 self._chunks.append(data)
                 self._size += len(data)
                 return
@@ -213,7 +221,7 @@ class H2State:
         return discarded
 
     def _clear(self) -> None:
-        self._chunks.clear()
+        self._chunks = _NO_CHUNKS
         self._offset = 0
         self._size = 0
 
@@ -230,6 +238,8 @@ class H2State:
         """Allow blocking reads from worker threads (called before handing to a thread)."""
         if self._cond is None and not self._eof:
             self._cond = threading.Condition()
+            self._wake_limit = min(getattr(self._protocol, "read_wake_limit", 16384),
+                                   _ACK_BATCH)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -244,6 +254,14 @@ class H2State:
     @property
     def body_complete(self) -> bool:
         return self._eof
+
+    @property
+    def holds_body(self) -> bool:
+        """True when something of the body is still held or may be read: bytes buffered or
+        spooled, a reader that could wait, or a body still to come."""
+        return bool(self._size or self._file is not None or self._cond is not None
+                    or self._waiter is not None or not self._eof or self.spooled
+                    or self._pending or self.unacked)
 
     @property
     def waiting_for_body(self) -> bool:
@@ -480,6 +498,8 @@ class H2State:
     def _write(self, data: bytes) -> None:
         # The legacy write() callable: queued before the iterable's output.
         if data:
+            if self.out is None:
+                self.out = []
             self.out.append(bytes(data))
 
     def get_response_headers(self) -> list:

@@ -328,6 +328,17 @@ class H2Client:
             self.conn.acknowledge_received_data(n, sid)
             self.flush()
 
+    def end_order(self) -> list[int]:
+        """Stream ids in the order their responses ended (END_STREAM received)."""
+        return [e.stream_id for e in self.events if isinstance(e, h2.events.StreamEnded)]
+
+    def assert_answered_before(self, slow: int, fast: list[int], timeout: float = 30) -> None:
+        """Wait for ``slow``; every stream of ``fast`` ended before it (the order of the frames
+        on the wire decides, not time)."""
+        self.wait_for(lambda ev: self.stream_ended(slow), timeout)
+        ended = self.end_order()
+        assert ended[-1] == slow and sorted(ended[:-1]) == sorted(fast), ended
+
     def stream_ended(self, sid: int) -> bool:
         return bool(self.of(sid, h2.events.StreamEnded))
 

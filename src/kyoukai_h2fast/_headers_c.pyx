@@ -19,7 +19,8 @@ from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsLatin1String, PyUnicode_Check
 from libc.string cimport memcmp, memcpy
-from libc.time cimport time as c_time, time_t
+from libc.time cimport time_t
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 from kyoukai_h2fast import __version__
 from kyoukai_h2fast.errors import MalformedRequestError
@@ -415,7 +416,11 @@ cdef tuple _date_field = (_DATE, b"")
 
 cdef inline tuple _current_date_field():
     global _date_second, _date_field
-    cdef time_t now = c_time(NULL)
+    # The clock Python's time.time() reads (time(NULL) may lag it by a tick at a second's
+    # boundary).
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    cdef time_t now = ts.tv_sec
     if now != _date_second and 0 <= now <= MAX_HTTP_DATE_C:
         _date_field = (_DATE, _format_http_date(now))
         _date_second = now
