@@ -301,6 +301,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
         state.started_at = state.last_progress = self._last_activity
+        state.priority = event.priority
         self.streams[event.stream_id] = state
         if event.end_stream:
             state._eof = True
@@ -318,7 +319,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _dispatch(self, state: H2State) -> None:
         state.dispatched = True
         try:
-            state.environ = build_environ(self.base_environ, state.headers, state)
+            state.environ = environ = build_environ(self.base_environ, state.headers, state)
+            environ["kyoukai_h2fast.priority"] = state.priority
             state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
             if self.request_hook is not None:
                 self.request_hook(state)
