@@ -227,9 +227,19 @@ class _ServerConnection(H2Connection):
                     # §8.1.1: content-length must equal the DATA received (none here).
                     raise MalformedRequestError(
                         f"content-length {content_length} but the request has no body")
-                priority = remembered or _priority.request_priority(
-                    [value for name, value in headers if name == b"priority"])
-                stream.kh2_priority = priority
+                priority = remembered
+                if priority is None:
+                    for name, _ in headers:
+                        if name == b"priority":
+                            priority = _priority.request_priority(
+                                [value for name, value in headers if name == b"priority"])
+                            break
+                    else:
+                        priority = _UNSIGNALLED
+                if priority is not _UNSIGNALLED:
+                    # (only then: a new attribute unshares the stream's __dict__, which
+                    # costs every request that carries no signal)
+                    stream.kh2_priority = priority
                 event = RequestReceived(stream_id, headers, end_stream, content_length, priority)
             else:
                 _headers.validate_trailers(headers)
@@ -580,9 +590,11 @@ class Engine(Scheduler):
             self._response_sent(stream_id, stream)
             return True
         priority = getattr(stream, "kh2_priority", _UNSIGNALLED)
-        lines = [value for name, value in headers if name == b"priority"]
-        if lines:                               # the response's own priority (RFC 9218 §8)
-            priority = stream.kh2_priority = _priority.response_priority(lines, priority)
+        for name, _ in headers:
+            if name == b"priority":             # the response's own priority (RFC 9218 §8)
+                priority = _priority.response_priority(
+                    [value for name, value in headers if name == b"priority"], priority)
+                break
         self._queues[stream_id] = SendQueue(priority)
         return True
 

@@ -43,7 +43,7 @@ class SendQueue:
         self.size = 0
         #: The last chunk of the response is queued.
         self.end = False
-        #: RFC 9218 priority (the stream's ``kh2_priority``, kept in step).
+        #: RFC 9218 priority (from the stream's ``kh2_priority`` when the response started).
         self.urgency, self.incremental = priority
         #: In the scheduler (has data, or an END_STREAM to send, and window).
         self.ready = False
@@ -87,9 +87,11 @@ class Scheduler:
         stream = self._conn.streams.get(stream_id)
         if stream is None or stream.closed:
             return
-        stream.kh2_priority = priority
         queue = self._queues.get(stream_id)
-        if queue is None or (queue.urgency, queue.incremental) == priority:
+        if queue is None:                       # the response has not started
+            stream.kh2_priority = priority
+            return
+        if (queue.urgency, queue.incremental) == priority:
             return
         if queue.ready:
             self._ring_remove(stream_id, queue)

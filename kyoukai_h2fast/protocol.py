@@ -145,6 +145,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             multithread=self.runner.multithread,
             errors=self.runner.errors,
         )
+        # (in the base, so that setting it per request never grows the copied dict)
+        self.base_environ["kyoukai_h2fast.priority"] = (3, True)
         self.engine = Engine(self.config)
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
