@@ -11,9 +11,11 @@ when built) and RFC 9113 where plain ``h2`` differs from it (listed in that modu
 are handled one at a time: each frame's ``h2`` events become ours at once, the flood budgets
 (:mod:`kyoukai_h2fast._engine_py_budgets`) are counted per frame, and ``receive`` may stop
 after ``max_frames`` frames, keeping the rest. The send queues and their scheduler
-(:class:`_SendQueue`, :meth:`Engine.data_to_send`) are ours; responses are sent without frame
-objects: the engine makes ``h2``'s state transitions and window accounting itself, encodes
-with our HPACK encoder and writes frames with our serializer.
+(:mod:`kyoukai_h2fast._engine_py_send`, RFC 9218 §10) are ours; responses are sent without
+frame objects: the engine makes ``h2``'s state transitions and window accounting itself,
+encodes with our HPACK encoder and writes frames with our serializer. RFC 9218 signals (the
+request's ``priority`` field, PRIORITY_UPDATE frames, the response's ``priority`` field) are
+read by :mod:`kyoukai_h2fast.priority` and drive that scheduler.
 """
 from __future__ import annotations
 
@@ -35,16 +37,16 @@ from hyperframe.exceptions import InvalidPaddingError
 from hyperframe.frame import DataFrame, ExtensionFrame, WindowUpdateFrame
 
 from . import frames as _frames
+from . import priority as _priority
 from ._engine_py_budgets import REASONS, Budgets
-from ._engine_py_h2 import ServerConnection
+from ._engine_py_h2 import PriorityUpdated, ServerConnection
+from ._engine_py_send import FRAME_NOW_LIMIT, Scheduler, SendQueue
 from .config import ServerConfig
 from .errors import ConnectionFailed
 from .events import (
     ConnectionTerminated,
     DataReceived,
     RequestReceived,
-    ResponseSent,
-    StreamDrained,
     StreamReset,
     TrailersReceived,
 )
@@ -60,42 +62,23 @@ _FLOW_CONTROL_ERROR = int(ErrorCodes.FLOW_CONTROL_ERROR)
 _MAX_WINDOW = 2**31 - 1
 _INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
 _SEND_HEADERS = ConnectionInputs.SEND_HEADERS
-_SEND_DATA = ConnectionInputs.SEND_DATA
 _STREAM_SEND_HEADERS = StreamInputs.SEND_HEADERS
-_STREAM_SEND_DATA = StreamInputs.SEND_DATA
 _STREAM_SEND_END_STREAM = StreamInputs.SEND_END_STREAM
 _headers_frames = _frames.headers_frames
-_data_frames = _frames.data_frames
+_PRIORITIES = _priority.PRIORITIES
+_UNSIGNALLED = _priority.UNSIGNALLED
 
 
 class _BudgetExceeded(Exception):
     """A flood budget was crossed (the name of the budget in REASONS)."""
 
 
-class _SendQueue:
-    """A stream's response body waiting to be framed: chunks in order, and its scheduling."""
-
-    __slots__ = ("chunks", "size", "end", "urgency", "incremental", "ready")
-
-    def __init__(self) -> None:
-        #: Body chunks (bytes-like), the first possibly partly sent already (then a memoryview
-        #: of its rest).
-        self.chunks: deque = deque()
-        #: Bytes in ``chunks``.
-        self.size = 0
-        #: The last chunk of the response is queued.
-        self.end = False
-        self.urgency = 3
-        self.incremental = False
-        #: In the scheduler's rotation (has data, or an END_STREAM to send, and window).
-        self.ready = False
-
-
-class Engine:
+class Engine(Scheduler):
     """Server-side HTTP/2 connection state on ``h2``; see :class:`kyoukai_h2fast.contracts.Engine`."""
 
-    __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_ready", "_waiting",
-                 "_sent", "_queued_total", "_discard", "_input_pending", "__weakref__")
+    __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_rings", "_seqs",
+                 "_waiting", "_framed_now", "_sent", "_queued_total", "_discard",
+                 "_input_pending", "__weakref__")
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
@@ -105,11 +88,16 @@ class Engine:
         #: Set after a connection error: every later call is ignored.
         self._closed = False
         #: Send queues of the streams whose response has started (headers queued).
-        self._queues: dict[int, _SendQueue] = {}
-        #: Stream ids in the scheduler's rotation, one deque per urgency (RFC 9218: 0 first).
-        self._ready: list[deque] = [deque() for _ in range(8)]
-        #: Stream ids in all of ``_ready``.
+        self._queues: dict[int, SendQueue] = {}
+        #: The scheduler (RFC 9218 §10; _engine_py_send), per urgency (0 first): a ring of the
+        #: incremental streams' ids and of 0, the marker of the non-incremental ones, whose ids
+        #: are in the sequence, sorted.
+        self._rings: list[deque] = [deque() for _ in range(8)]
+        self._seqs: list[list] = [[] for _ in range(8)]
+        #: Streams in the scheduler.
         self._waiting = 0
+        #: DATA payload framed by queue_data since the last data_to_send.
+        self._framed_now = 0
         #: Send-side events recorded since the last ``send_events()``.
         self._sent: list = []
         self._queued_total = 0
@@ -239,17 +227,20 @@ class Engine:
                         self._wake(sid)
             elif cls is ConnectionTerminated:
                 events.append(event)
+            elif cls is PriorityUpdated:
+                self._reprioritize(event.stream_id, event.priority)
             # Not needed by the protocol: StreamEnded (folded into end_stream flags),
             # SettingsAcknowledged, PingReceived (h2 queued the ACK), PingAckReceived,
-            # PriorityUpdated (RFC 7540 priorities are ignored, RFC 9113 §5.3.2),
+            # h2's PriorityUpdated (RFC 7540 priorities are ignored, RFC 9113 §5.3.2),
             # UnknownFrameReceived (§5.5), AlternativeServiceAvailable.
         return peer_resets
 
     def _close(self) -> None:
         self._closed = True
         self._queues.clear()
-        for ready in self._ready:
-            ready.clear()
+        for ring, seq in zip(self._rings, self._seqs):
+            ring.clear()
+            seq.clear()
         self._waiting = 0
         self._queued_total = 0
         self._discard.clear()
@@ -286,6 +277,7 @@ class Engine:
 
     def data_to_send(self, max_data: int = -1) -> bytes:
         conn = self._conn
+        self._framed_now = 0
         if self._waiting and not self._closed:
             self._schedule(max_data)
         data = conn._data_to_send
@@ -300,17 +292,6 @@ class Engine:
             return sent
         self._sent = []
         return sent
-
-    @property
-    def wants_write(self) -> bool:
-        if self._conn._data_to_send:
-            return True
-        if self._closed or not self._waiting:
-            return False
-        if self._conn.outbound_flow_control_window > 0:
-            return True
-        queues = self._queues  # only a bare END_STREAM can go out without window
-        return any(queues[sid].size == 0 for ready in self._ready for sid in ready)
 
     def goaway(self, error_code: int = _NO_ERROR, debug: bytes = b"",
                last_stream_id: int | None = None) -> int:
@@ -360,8 +341,14 @@ class Engine:
                                               end_stream, conn.max_outbound_frame_size)
         if end_stream:
             self._response_sent(stream_id, stream)
-        else:
-            self._queues[stream_id] = _SendQueue()
+            return True
+        priority = getattr(stream, "kh2_priority", _UNSIGNALLED)
+        for name, _ in headers:
+            if name == b"priority":             # the response's own priority (RFC 9218 §8)
+                priority = _priority.response_priority(
+                    [value for name, value in headers if name == b"priority"], priority)
+                break
+        self._queues[stream_id] = SendQueue(priority)
         return True
 
     def queue_data(self, stream_id: int, data, end_stream: bool) -> bool:
@@ -377,28 +364,18 @@ class Engine:
             queue.end = True
         if not queue.ready and (n or end_stream):
             size = queue.size
+            stream = self._conn.streams[stream_id]
             if not self._waiting and len(queue.chunks) <= 1 and \
-                    size <= self._conn.max_outbound_frame_size:
+                    size <= self._conn.max_outbound_frame_size and \
+                    self._framed_now + size <= FRAME_NOW_LIMIT:
                 # Nothing else waits: framing now is what the scheduler would do (one frame).
-                stream = self._conn.streams[stream_id]
                 if size <= stream.outbound_flow_control_window and \
                         size <= self._conn.outbound_flow_control_window:
                     self._send_now(stream, queue)
                     return True
-            queue.ready = True
-            self._waiting += 1
-            self._ready[queue.urgency].append(stream_id)
+            if size == 0 or stream.outbound_flow_control_window > 0:
+                self._ring_add(stream_id, queue)
         return True
-
-    def _send_now(self, stream, queue: _SendQueue) -> None:
-        """Frame a stream's whole (single-frame) queue at once."""
-        n = queue.size
-        piece = queue.chunks.popleft() if n else b""
-        queue.size = 0
-        self._queued_total -= n
-        stream.outbound_flow_control_window -= n
-        self._conn.outbound_flow_control_window -= n
-        self._send_frame(stream, queue, piece, queue.end, self._conn._data_to_send)
 
     def queued(self, stream_id: int) -> int:
         queue = self._queues.get(stream_id)
@@ -408,15 +385,15 @@ class Engine:
     def queued_total(self) -> int:
         return self._queued_total
 
+    @property
+    def priorities_remembered(self) -> int:
+        """PRIORITY_UPDATEs kept for streams not yet open (RFC 9218 §7; bounded)."""
+        return len(self._conn.idle_priorities)
+
     def set_priority(self, stream_id: int, urgency: int, incremental: bool) -> None:
-        queue = self._queues.get(stream_id)
-        if queue is None or not 0 <= urgency <= 7:
+        if self._closed or not 0 <= urgency <= 7:
             return
-        if queue.ready and urgency != queue.urgency:
-            self._ready[queue.urgency].remove(stream_id)
-            self._ready[urgency].append(stream_id)  # (same count)
-        queue.urgency = urgency
-        queue.incremental = bool(incremental)
+        self._reprioritize(stream_id, _PRIORITIES[2 * urgency + bool(incremental)])
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         if size <= 0 or self._closed:
@@ -447,94 +424,6 @@ class Engine:
         if stream is not None and not stream.closed:
             conn.reset_stream(stream_id, error_code)
         conn.forget(stream_id)
-
-    # -- the scheduler --------------------------------------------------------------------
-    def _drop_queue(self, stream_id: int) -> None:
-        queue = self._queues.pop(stream_id, None)
-        if queue is not None:
-            self._queued_total -= queue.size
-            if queue.ready:
-                self._ready[queue.urgency].remove(stream_id)
-                self._waiting -= 1
-
-    def _wake(self, stream_id: int) -> None:
-        """A send window opened: put a waiting stream back in the rotation."""
-        queue = self._queues.get(stream_id)
-        if queue is not None and not queue.ready and (queue.size or queue.end):
-            queue.ready = True
-            self._waiting += 1
-            self._ready[queue.urgency].append(stream_id)
-
-    def _schedule(self, max_data: int) -> None:
-        """Frame queued DATA: lowest urgency first, round-robin within one urgency in slices
-        of at most one frame, while the connection window and ``max_data`` allow."""
-        conn = self._conn
-        streams = conn.streams
-        queues = self._queues
-        budget = max_data if max_data >= 0 else _MAX_WINDOW * 2
-        frame_size = conn.max_outbound_frame_size
-        out = conn._data_to_send
-        for ready in self._ready:
-            if not self._waiting:
-                return
-            while ready:
-                sid = ready[0]
-                queue = queues[sid]
-                stream = streams[sid]
-                if queue.size == 0:  # only END_STREAM left: no window needed
-                    self._send_frame(stream, queue, b"", True, out)
-                    continue
-                window = min(stream.outbound_flow_control_window,
-                             conn.outbound_flow_control_window, budget)
-                if window <= 0:
-                    if stream.outbound_flow_control_window <= 0:
-                        ready.popleft()  # waits for its own WINDOW_UPDATE
-                        self._waiting -= 1
-                        queue.ready = False
-                        continue
-                    return  # connection window or budget spent
-                chunk = queue.chunks[0]
-                n = len(chunk)
-                if n > frame_size or n > window:
-                    n = min(frame_size, window)
-                    piece = memoryview(chunk)[:n]
-                    queue.chunks[0] = memoryview(chunk)[n:]
-                else:
-                    piece = chunk
-                    queue.chunks.popleft()
-                queue.size -= n
-                self._queued_total -= n
-                budget -= n
-                stream.outbound_flow_control_window -= n
-                conn.outbound_flow_control_window -= n
-                self._send_frame(stream, queue, piece, queue.end and queue.size == 0, out)
-                if queue.ready and len(ready) > 1 and ready[0] == sid:
-                    ready.rotate(-1)  # round-robin: the next stream's turn
-
-    def _send_frame(self, stream, queue: _SendQueue, piece, last: bool, out) -> None:
-        conn = self._conn
-        sid = stream.stream_id
-        conn.state_machine.process_input(_SEND_DATA)
-        machine = stream.state_machine
-        machine.process_input(_STREAM_SEND_DATA)
-        if last:
-            machine.process_input(_STREAM_SEND_END_STREAM)
-        out += _data_frames(sid, piece, last, conn.max_outbound_frame_size)
-        if last:
-            self._drop_queue(sid)
-            self._response_sent(sid, stream)
-        elif queue.size == 0 and not queue.end:
-            if queue.ready:
-                self._ready[queue.urgency].remove(sid)
-                self._waiting -= 1
-                queue.ready = False
-            self._sent.append(StreamDrained(sid))
-
-    def _response_sent(self, stream_id: int, stream) -> None:
-        complete = stream.closed
-        self._sent.append(ResponseSent(stream_id, complete))
-        if complete:
-            self._forget(stream_id)
 
 
 #: PING sent when a client ends an upload after our early response (see ``_discarded``).

@@ -24,7 +24,11 @@ else the way the compiled engine's tables do (``_engine_c_tables.pxi``), written
   GOAWAYs never raise the last stream id (§6.8);
 * our SETTINGS_INITIAL_WINDOW_SIZE, when below the default, applies from the peer's ACK on
   (§6.9.2; h2 takes its initial settings as in force at once), and a changed header table
-  size from the ACK of the SETTINGS frame that carried it.
+  size from the ACK of the SETTINGS frame that carried it;
+* RFC 9218: SETTINGS_NO_RFC7540_PRIORITIES = 1 is advertised (§2.1), a request's
+  ``priority`` field is read as its block is decoded (``RequestReceived.priority``), and
+  PRIORITY_UPDATE frames (§7.1) reprioritize live streams (:class:`PriorityUpdated`) or are
+  remembered, bounded, for streams not yet open; other unknown frames are ignored (§5.5).
 
 It also counts, for the twin's budgets, the control frames it queues and the RST_STREAM
 frames that the peer's frames provoked.
@@ -38,6 +42,7 @@ from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection
 from h2.exceptions import (
     DenialOfServiceError,
     FlowControlError,
+    FrameDataMissingError,
     InvalidBodyLengthError,
     NoSuchStreamError,
     ProtocolError,
@@ -60,12 +65,13 @@ from hyperframe.frame import (
 from . import frames as _frames
 from . import headers as _headers
 from . import hpack as _hpack
+from . import priority as _priority
 from .config import ServerConfig
 from .constants import DEFAULT_WINDOW, MAX_WINDOW, ErrorCode
 from .errors import CompressionError, MalformedRequestError
 from .events import ConnectionTerminated, RequestReceived, StreamReset, TrailersReceived
 
-__all__ = ["ServerConnection"]
+__all__ = ["ServerConnection", "PriorityUpdated", "IDLE_PRIORITY_MEMORY"]
 
 log = logging.getLogger("kyoukai_h2fast.engine")
 
@@ -86,6 +92,21 @@ _STREAM_FRAMES = frozenset((HeadersFrame, DataFrame, WindowUpdateFrame, RstStrea
                             PriorityFrame))
 #: Control frames we queue (RFC 9113 §6): counted against ``max_queued_control_frames``.
 _CONTROL = frozenset((RstStreamFrame, WindowUpdateFrame, PingFrame, SettingsFrame))
+_NO_RFC7540_PRIORITIES = 0x9
+_PRIORITY_UPDATE = 0x10
+#: PRIORITY_UPDATEs remembered for streams not yet open, at most (RFC 9218 §7).
+IDLE_PRIORITY_MEMORY = 256
+_UNSIGNALLED = _priority.UNSIGNALLED
+
+
+class PriorityUpdated:
+    """A PRIORITY_UPDATE changed the priority of a live stream (for the engine's scheduler)."""
+
+    __slots__ = ("stream_id", "priority")
+
+    def __init__(self, stream_id: int, priority: tuple) -> None:
+        self.stream_id = stream_id
+        self.priority = priority
 
 
 class ServerConnection(H2Connection):
@@ -113,6 +134,7 @@ class ServerConnection(H2Connection):
             SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
             SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
             SettingCodes.ENABLE_PUSH: 0,
+            _NO_RFC7540_PRIORITIES: 1,      # RFC 9218 §2.1: we schedule by RFC 9218 signals
         })
         self.max_inbound_frame_size = config.max_frame_size
         self.incoming_buffer = _frames.FrameBuffer(server=True)
@@ -141,6 +163,8 @@ class ServerConnection(H2Connection):
         #: RST_STREAM frames queued while ``receiving`` (provoked by the peer's frames).
         self.provoked_resets = 0
         self.receiving = False
+        #: RFC 9218 §7: PRIORITY_UPDATEs for streams not yet open, by stream id (bounded).
+        self.idle_priorities: dict[int, tuple] = {}
 
     # -- outbound -------------------------------------------------------------------------
     def _prepare_for_sending(self, frames: list) -> None:
@@ -318,6 +342,49 @@ class ServerConnection(H2Connection):
                     raise ProtocolError(f"SETTINGS_MAX_FRAME_SIZE {value}")
         return super()._receive_settings_frame(frame)
 
+    def _receive_unknown_frame(self, frame):
+        if frame.type != _PRIORITY_UPDATE:
+            return [], []                   # RFC 9113 §5.5: ignored
+        # RFC 9218 §7.1 (the compiled engine's _recv_priority_update).
+        if frame.stream_id:
+            raise ProtocolError(f"PRIORITY_UPDATE on stream {frame.stream_id}")
+        body = frame.body
+        if len(body) < 4:
+            raise FrameDataMissingError(f"PRIORITY_UPDATE of {len(body)} bytes")
+        sid = int.from_bytes(body[:4], "big") & 0x7FFF_FFFF
+        if sid == 0:
+            raise ProtocolError("PRIORITY_UPDATE for stream 0")
+        if sid & 1 == 0:                    # we never push: an idle push stream
+            raise ProtocolError(f"PRIORITY_UPDATE for push stream {sid}")
+        stream = self.streams.get(sid)
+        idle = sid > self.highest_inbound_stream_id
+        if (stream is None or stream.closed) and not idle:
+            return [], []                   # closed: nothing to send any more
+        priority = _priority.update_priority(bytes(body[4:]))
+        if priority is None:
+            return [], []                   # not a Dictionary: ignored, never an error
+        if not idle:
+            return [], [PriorityUpdated(sid, priority)]
+        remembered = self.idle_priorities
+        if sid not in remembered:
+            if len(remembered) + 1 + self.open_inbound_streams > self._max_streams:
+                raise ProtocolError(f"PRIORITY_UPDATE for stream {sid}: more streams "
+                                    "prioritized while idle and open than "
+                                    "SETTINGS_MAX_CONCURRENT_STREAMS")
+            if len(remembered) >= IDLE_PRIORITY_MEMORY:
+                return [], []
+        remembered[sid] = priority          # the most recent one counts
+        return [], []
+
+    def _idle_take(self, stream_id: int):
+        """Stream ``stream_id`` opens: its remembered priority (or None); the entries up to it
+        are dropped (those below can no longer open, RFC 9113 §5.1.1)."""
+        remembered = self.idle_priorities
+        priority = remembered.pop(stream_id, None)
+        for sid in [sid for sid in remembered if sid < stream_id]:
+            del remembered[sid]
+        return priority
+
     def _decode_field_block(self, data: bytes) -> list:
         try:
             return self.decoder.decode(data, raw=True)
@@ -339,6 +406,9 @@ class ServerConnection(H2Connection):
         # Decode first, always: skipping a block would desynchronise the HPACK table.
         headers = self._decode_field_block(frame.data)
         conn_events = self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+        remembered = None
+        if self.idle_priorities and stream_id > self.highest_inbound_stream_id and stream_id & 1:
+            remembered = self._idle_take(stream_id)
         stream = self._get_or_create_stream(stream_id, AllowedStreamIDs.ODD)
         # §8.1.1: content-length against the body so far (h2 re-reads it from trailers).
         expected = stream._expected_content_length
@@ -363,7 +433,20 @@ class ServerConnection(H2Connection):
                 if end_stream and content_length > 0:
                     raise MalformedRequestError(
                         f"content-length {content_length} but the request has no body")
-                event = RequestReceived(stream_id, headers, end_stream, content_length)
+                priority = remembered
+                if priority is None:
+                    for name, _ in headers:
+                        if name == b"priority":
+                            priority = _priority.request_priority(
+                                [value for name, value in headers if name == b"priority"])
+                            break
+                    else:
+                        priority = _UNSIGNALLED
+                if priority is not _UNSIGNALLED:
+                    # (only then: a new attribute unshares the stream's __dict__, which
+                    # costs every request that carries no signal)
+                    stream.kh2_priority = priority
+                event = RequestReceived(stream_id, headers, end_stream, content_length, priority)
             else:
                 _headers.validate_trailers(headers)
                 if expected is not None and expected != received:

@@ -34,7 +34,12 @@ class Engine(Protocol):
     handles the returned events in order. Responses go the other way: :meth:`send_headers`
     queues a header block at once; :meth:`queue_data` appends body bytes to the stream's
     *send queue*, which the engine drains as the flow-control windows allow, in the order its
-    scheduler picks (RFC 9218 priorities, round-robin otherwise). Nothing is written until the
+    scheduler picks (RFC 9218 §10: lower urgency first; within one urgency non-incremental
+    responses one at a time by stream id, incremental ones and requests without any priority
+    signal sharing frame by frame). Priorities come from the request's ``priority`` field and
+    PRIORITY_UPDATE frames (read by the engine, reported in
+    :class:`~kyoukai_h2fast.events.RequestReceived`), the response's ``priority`` field (see
+    :meth:`send_headers`) and :meth:`set_priority`. Nothing is written until the
     protocol calls :meth:`data_to_send`: control frames and header blocks first, in the order
     they were queued, then DATA frames from the send queues, at most ``max_data`` payload
     bytes. Window updates from the peer and SETTINGS changes are handled inside the engine;
@@ -110,8 +115,9 @@ class Engine(Protocol):
     def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]],
                      end_stream: bool) -> bool:
         """Queue a response header block (``:status`` first). A ``1xx`` block may precede the
-        final one (never with ``end_stream``). Returns False when the stream is not open for
-        sending (then nothing is queued)."""
+        final one (never with ``end_stream``). A ``priority`` field in the final block changes
+        the response's priority by the parameters it has (RFC 9218 §8); it is sent as well.
+        Returns False when the stream is not open for sending (then nothing is queued)."""
 
     def queue_data(self, stream_id: int, data: bytes | bytearray | memoryview,
                    end_stream: bool) -> bool:

@@ -14,6 +14,8 @@ Send side (returned by ``Engine.send_events`` after ``Engine.data_to_send``):
 """
 from __future__ import annotations
 
+from .priority import UNSIGNALLED
+
 __all__ = [
     "Event",
     "RequestReceived",
@@ -56,10 +58,10 @@ class Event:
 class RequestReceived(Event):
     """A complete, validated request header block opened ``stream_id``."""
 
-    __slots__ = ("stream_id", "headers", "end_stream", "content_length")
+    __slots__ = ("stream_id", "headers", "end_stream", "content_length", "priority")
 
     def __init__(self, stream_id: int, headers: list, end_stream: bool,
-                 content_length: int) -> None:
+                 content_length: int, priority: tuple = UNSIGNALLED) -> None:
         #: The stream the request arrived on.
         self.stream_id = stream_id
         #: Decoded header list: ``(name: bytes, value: bytes)`` pairs, pseudo-headers first.
@@ -68,6 +70,11 @@ class RequestReceived(Event):
         self.end_stream = end_stream
         #: The declared ``content-length``, or -1 when absent.
         self.content_length = content_length
+        #: RFC 9218 ``(urgency, incremental)`` the engine schedules the response with from
+        #: the start: a PRIORITY_UPDATE that came before the request, else the request's
+        #: ``priority`` field (defaults ``u=3``, not incremental, for what it leaves out), else
+        #: ``(3, True)``: no signal, shared fairly (:mod:`kyoukai_h2fast.priority`).
+        self.priority = priority
 
 
 class DataReceived(Event):

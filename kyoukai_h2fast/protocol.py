@@ -174,6 +174,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             multithread=self.runner.multithread,
             errors=self.runner.errors,
         )
+        # (in the base, so that setting it per request never grows the copied dict)
+        self.base_environ["kyoukai_h2fast.priority"] = (3, True)
         self.engine = Engine(self.config)
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
@@ -398,6 +400,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
         state.started_at = state.last_progress = self._last_activity
+        state.priority = event.priority
         self.streams[event.stream_id] = state
         if event.end_stream:
             state._eof = True
@@ -430,7 +433,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _start(self, state: H2State) -> None:
         """Build the environ and hand the request to the app runner."""
         try:
-            state.environ = build_environ(self.base_environ, state.headers, state)
+            state.environ = environ = build_environ(self.base_environ, state.headers, state)
+            environ["kyoukai_h2fast.priority"] = state.priority
             state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
             if self.request_hook is not None:
                 self.request_hook(state)

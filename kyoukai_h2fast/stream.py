@@ -77,7 +77,7 @@ class H2State:
         "_emit_headers", "headers_sent", "out", "body_iter", "iter_in_thread", "iter_close",
         "pulling", "is_head", "task", "dispatched", "finished", "trailers", "environ",
         "reject_status", "started_at", "status_sent", "unacked", "spooled_on_disk",
-        "spool_memory_counted", "__weakref__",
+        "spool_memory_counted", "priority", "__weakref__",
     )
 
     def __init__(self, headers: list, stream_id: int, protocol) -> None:
@@ -140,6 +140,8 @@ class H2State:
         #: Loop time when the request arrived, and the status sent (for the access log).
         self.started_at = 0.0
         self.status_sent = 0
+        #: RFC 9218 ``(urgency, incremental)`` of the response (``RequestReceived.priority``).
+        self.priority = (3, True)
 
     @property
     def protocol(self):

@@ -4,12 +4,14 @@ Hypothesis writes a session: frames from the peer (valid and invalid: every fram
 lengths and stream ids, window overflows, CONTINUATION interleaving, resets at every stage) and
 calls from the server side (responses queued in pieces, resets, acknowledgements,
 stop_reading, priorities, GOAWAY, ``data_to_send`` with random bounds, ``output_drained``,
-the rest of a read stopped at ``max_frames``). Both engines get the same session; after every
-step the test compares the events, the connection errors (codes), the return values, the send
-events, whether input is pending and the *parsed* output frames (header blocks compared by
-their decoded fields, each engine's blocks decoded in its own HPACK context). The "tight"
-configuration has flood budgets small enough to be crossed within a session and lets each
-``receive`` handle one frame.
+the rest of a read stopped at ``max_frames``). RFC 9218 signals are part of it: requests with
+``priority`` fields (valid, repeated, invalid), PRIORITY_UPDATE frames (for open, closed and not
+yet open streams, malformed), responses with a ``priority`` field, ``set_priority`` calls.
+Both engines get the same session; after every step the test compares the events, the
+connection errors (codes), the return values, the send events, whether input is pending and
+the *parsed* output frames (header blocks compared by their decoded fields, each engine's
+blocks decoded in its own HPACK context). The "tight" configuration has flood budgets small
+enough to be crossed within a session and lets each ``receive`` handle one frame.
 
 Where the engines differ, RFC 9113 decides. A difference that is a known fault of the twin is
 described in ``engine_frames.TWIN_FAULTS`` (with the RFC text) and recognised by its check in
@@ -52,7 +54,14 @@ FIELDS = [
     [("Upper", "x")],                    # malformed
     [("connection", "close")],           # malformed
     [("te", "trailers")],
+    [("priority", "u=0")],               # RFC 9218 signals
+    [("priority", "u=6, i")],
+    [("priority", "i"), ("priority", "u=1")],
+    [("priority", "u=1,")],              # not a Dictionary: no signal
+    [("priority", "u=9, i=?0")],
 ]
+#: PRIORITY_UPDATE field values (RFC 9218 §7), and response ``priority`` fields (§8).
+PRIORITY_VALUES = ["u=0", "u=7", "u=2, i", "i", "", "u=1,", "u=8"]
 
 
 @st.composite
@@ -61,7 +70,8 @@ def peer_frame(draw):
     kind = draw(st.sampled_from([
         "request", "request", "request", "data", "data", "data", "window_update",
         "rst_stream", "priority", "settings", "settings_ack", "ping", "goaway", "trailers",
-        "trailers", "split_request", "split_request", "interleaved_block", "raw"]))
+        "trailers", "split_request", "split_request", "interleaved_block", "raw",
+        "priority_update", "priority_update"]))
     sid = draw(IDS)
     if kind == "request":
         return ("peer", kind, (sid, draw(st.booleans()), draw(st.sampled_from(range(len(FIELDS)))),
@@ -91,6 +101,11 @@ def peer_frame(draw):
         return ("peer", kind, (sid, draw(st.integers(1, 4))))
     if kind == "interleaved_block":
         return ("peer", kind, (sid, draw(st.sampled_from(["ping", "data", "other-stream"]))))
+    if kind == "priority_update":
+        return ("peer", kind, (draw(st.sampled_from([1, 3, 5, 7, 9, 11, 13, 21, 99, 2, 0])),
+                               draw(st.sampled_from(PRIORITY_VALUES)),
+                               draw(st.sampled_from([0, 0, 0, 0, 0, 1])),        # frame's stream
+                               draw(st.sampled_from([None, None, None, None, 2]))))  # length
     if kind == "raw":
         return ("peer", kind, (draw(st.sampled_from([0, 1, 2, 3, 4, 6, 7, 8, 9, 0xA, 0x10, 0xFA])),
                                draw(st.integers(0, 255)), draw(st.sampled_from([0, 1, 2, 3])),
@@ -107,7 +122,8 @@ def server_call(draw):
     if kind == "respond":
         return ("server", kind, (sid, draw(st.sampled_from(["103", "200", "204"])),
                                  draw(st.sampled_from([0, 5, 1000, 20_000, 70_000])),
-                                 draw(st.booleans())))
+                                 draw(st.booleans()),
+                                 draw(st.sampled_from([None, None, None] + PRIORITY_VALUES))))
     if kind == "more":
         return ("server", kind, (sid, draw(st.sampled_from([0, 7, 16_384, 40_000])),
                                  draw(st.booleans())))
@@ -172,6 +188,10 @@ def _peer_bytes(ff: FrameFactory, kind: str, args: tuple) -> bytes:
         out += {"ping": ff.ping(), "data": ff.data(sid, b"x"),
                 "other-stream": ff.continuation(sid + 2, block[3:])}[other]
         return out + ff.continuation(sid, block[3:])
+    if kind == "priority_update":
+        target, value, frame_sid, length = args
+        payload = target.to_bytes(4, "big") + value.encode()
+        return raw_frame(0x10, 0, frame_sid, payload[:length] if length else payload)
     if kind == "garbage":
         return args[0]
     ftype, flags, sid, payload = args
@@ -229,8 +249,10 @@ class _Side:
         if kind == "resume":       # the rest of a read stopped at max_frames
             return None, engine.receive(b"", self.max_frames)
         if kind == "respond":
-            sid, status, size, end = args
+            sid, status, size, end, priority = args
             headers = [(b":status", status.encode())]
+            if priority is not None:
+                headers.append((b"priority", priority.encode()))
             if size or not end:
                 result = (engine.send_headers(sid, headers, False),
                           engine.queue_data(sid, b"r" * size, end))
@@ -381,3 +403,60 @@ def test_engines_agree_on_random_sessions(config, session):
        garbage=st.binary(max_size=64))
 def test_engines_agree_on_garbage_after_a_session(session, garbage):
     _run_session(list(session) + [("peer", "garbage", (garbage,))], CONFIGS["default"])
+
+
+# -- sessions heavy with scheduling (RFC 9218) ---------------------------------------------------------
+_REQUEST_FIELDS = [0, 7, 8, 9, 10, 11]              # FIELDS: none, and the priority fields
+
+
+@st.composite
+def _scheduling_session(draw):
+    """Well-formed sessions where several responses wait for the connection window at once
+    (stream windows are wide) while priorities change by every signal: requests with
+    ``priority`` fields, all answered at once, then window updates, PRIORITY_UPDATEs,
+    ``set_priority``, more body, bounded ``data_to_send`` calls and window changes."""
+    sids = sorted(draw(st.lists(st.sampled_from([1, 3, 5, 7, 9, 11]), min_size=2, max_size=6,
+                                unique=True)))
+    values = PRIORITY_VALUES
+    actions = [("peer", "settings", (((Setting.INITIAL_WINDOW_SIZE, 1 << 24),),))]
+    for sid in sids:
+        actions.append(("peer", "request", (sid, True, draw(st.sampled_from(_REQUEST_FIELDS)),
+                                            "GET")))
+    for sid in draw(st.permutations(sids)):
+        actions.append(("server", "respond", (sid, "200", draw(st.sampled_from(
+            [1000, 20_000, 70_000, 150_000])), draw(st.booleans()),
+            draw(st.sampled_from([None, None, None] + values)))))
+    steps = st.one_of(
+        st.tuples(st.just("peer"), st.just("window_update"), st.tuples(
+            st.just(0), st.sampled_from([1000, 20_000, 50_000, 100_000, 300_000]))),
+        st.tuples(st.just("server"), st.just("more"), st.tuples(
+            st.sampled_from(sids), st.sampled_from([7, 16_384, 40_000]), st.booleans())),
+        st.tuples(st.just("server"), st.just("priority"), st.tuples(
+            st.sampled_from(sids), st.integers(0, 7), st.booleans())),
+        st.tuples(st.just("server"), st.just("send"), st.tuples(
+            st.sampled_from([0, 5000, 40_000]))),
+        st.tuples(st.just("peer"), st.just("priority_update"), st.tuples(
+            st.sampled_from(sids + [13, 15]), st.sampled_from(values), st.just(0),
+            st.just(None))),
+        st.tuples(st.just("peer"), st.just("window_update"), st.tuples(
+            st.sampled_from(sids), st.sampled_from([1000, 100_000]))),
+        st.tuples(st.just("peer"), st.just("settings"), st.tuples(st.sampled_from([
+            ((Setting.INITIAL_WINDOW_SIZE, 10_000),), ((Setting.INITIAL_WINDOW_SIZE, 1 << 24),)]))),
+        st.tuples(st.just("peer"), st.just("rst_stream"), st.tuples(
+            st.sampled_from(sids), st.just(ErrorCode.CANCEL))),
+    )
+    actions += draw(st.lists(steps, min_size=5, max_size=40))
+    if draw(st.booleans()):                 # late requests, signalled before they open
+        actions += [("peer", "request", (13, True, draw(st.sampled_from(_REQUEST_FIELDS)),
+                                         "GET")),
+                    ("server", "respond", (13, "200", 70_000, True, None))]
+        actions += draw(st.lists(steps, max_size=10))
+    return actions
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(session=_scheduling_session())
+def test_engines_schedule_alike_on_random_sessions(session):
+    """RFC 9218 §10: the same DATA order from both engines on sessions where priorities
+    decide (the random sessions above mostly end early, at a connection error)."""
+    _run_session(session, CONFIGS["default"])

@@ -99,6 +99,8 @@ cdef enum:
     DEFAULT_URGENCY = 3
     RATE_BUCKETS = 20                 # flood budgets: 20 buckets of 0.5 s = 10 s
     TINY_WINDOW_UPDATE = 1024         # a WINDOW_UPDATE below this carries no progress
+    IDLE_PRIORITY_MEMORY = 256        # PRIORITY_UPDATEs remembered for streams not yet open
+    FRAME_NOW_LIMIT = 65536           # DATA framed outside the scheduler between two takes
 
 
 # ---- uint32 -> pointer-sized value hash map (open addressing, linear probing) -------------------
@@ -122,6 +124,11 @@ cdef struct RateWindow:
     long long limit
     int counts[20]
 
+# ---- a PRIORITY_UPDATE for a stream not yet open (RFC 9218 §7), kept until it opens -------------
+cdef struct IdlePriority:
+    uint32_t stream_id
+    uint8_t priority          # 2 * urgency + incremental
+
 # ---- a receive window with h2's WindowManager batching --------------------------------------------
 cdef struct RecvWindow:
     int64_t max_size          # h2's max_window_size
@@ -137,7 +144,8 @@ cdef class _Stream:
     cdef bint headers_sent            # the final (non-1xx) response header block went out
     cdef bint end_queued              # END_STREAM of the response is queued or sent
     cdef bint stop_reading            # request body no longer reported (stop_reading)
-    cdef bint in_rotation             # linked into the scheduler's ring of its urgency
+    cdef bint in_rotation             # in the scheduler: its urgency's ring (incremental) or
+                                      # sequence (not incremental); a group marker: in its ring
     cdef int64_t send_window          # may go negative (SETTINGS_INITIAL_WINDOW_SIZE, §6.9.2)
     cdef RecvWindow recv
     cdef int64_t content_length       # declared, or -1
@@ -152,7 +160,7 @@ cdef class _Stream:
     cdef Py_ssize_t plan_left
     cdef int64_t queued               # bytes queued and not yet planned
     cdef unsigned long long started   # order in which responses started (final headers)
-    # scheduler ring links (borrowed: a stream is unlinked before it is freed)
+    # scheduler links, ring or sequence (borrowed: a stream is unlinked before it is freed)
     cdef PyObject* rot_next
     cdef PyObject* rot_prev
 
@@ -194,13 +202,23 @@ cdef class Engine:
     cdef Py_ssize_t _closed_cap           # slots allocated (doubles up to CLOSED_MEMORY)
     cdef Py_ssize_t _closed_head          # slot of the next insertion
     cdef Py_ssize_t _closed_count
-    # scheduler: one ring per urgency (borrowed; the next stream to serve first)
+    # scheduler (RFC 9218 §10), per urgency: a ring of the incremental streams and of the group
+    # marker of the non-incremental ones (borrowed; the one to serve next first), and the
+    # sequence of the non-incremental streams by stream id (borrowed, head and tail)
     cdef PyObject* _rings[8]
-    cdef Py_ssize_t _rotating
+    cdef PyObject* _seq[8]
+    cdef PyObject* _seq_tail[8]
+    cdef PyObject* _groups[8]             # owned group markers (``_Stream`` with id 0), or NULL
+    cdef Py_ssize_t _rotating             # streams in the scheduler (markers not counted)
+    cdef int64_t _framed_now              # DATA payload framed by queue_data since the last take
     cdef int64_t _queued_total
     cdef unsigned long long _started
     cdef PlanEntry* _plan
     cdef Py_ssize_t _plan_cap
+    # PRIORITY_UPDATEs for streams not yet open, by stream id (RFC 9218 §7; bounded)
+    cdef IdlePriority* _idle
+    cdef Py_ssize_t _idle_count
+    cdef Py_ssize_t _idle_cap
     # codecs and buffers
     cdef FrameBuffer _frames
     cdef Decoder _decoder
@@ -232,4 +250,5 @@ cdef class Engine:
     cdef int _queue_rst(self, uint32_t stream_id, uint32_t error_code, bint provoked) except -1
     cdef int _ring_add(self, _Stream stream) except -1
     cdef int _ring_remove(self, _Stream stream) noexcept
+    cdef int _reprioritize(self, _Stream stream, int priority) except -1
     cdef bint _sendable(self, _Stream stream) noexcept

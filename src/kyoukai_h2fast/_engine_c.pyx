@@ -11,9 +11,10 @@ to send (:meth:`Engine.data_to_send`); no I/O. The interface is the ``Engine`` c
 
 Layout: the class and the C types are declared in ``_engine_c.pxd``; the state tables are in
 ``_engine_c_tables.pxi``, the stream id map and closed-stream memory in ``_engine_c_map.pxi``,
-event construction in ``_engine_c_events.pxi``, the frame handlers in ``_engine_c_recv.pxi``,
-the flood budgets in ``_engine_c_budgets.pxi`` and the send queues and scheduler in
-``_engine_c_send.pxi``. Live streams and remembered
+event construction in ``_engine_c_events.pxi``, RFC 9218 priority signals (the ``priority``
+field, PRIORITY_UPDATE) in ``_engine_c_priority.pxi``, the frame handlers in
+``_engine_c_recv.pxi``, the flood budgets in ``_engine_c_budgets.pxi`` and the send queues and
+scheduler in ``_engine_c_send.pxi``. Live streams and remembered
 closed streams are found through a C hash map keyed by stream id (about 3 ns a lookup,
 against about 40 ns for a dict, which needs an int object per lookup). The hot path makes no Python object per frame or per header field but
 the request's header list (``(bytes, bytes)`` tuples, sharing the decoder's ``bytes`` objects
@@ -199,10 +200,16 @@ cdef class Engine:
         self._decoder.max_header_list_size = config.max_header_list_size
 
     def __dealloc__(self):
+        cdef Py_ssize_t u
         _drop_streams(self)
         idmap_free(&self._live)
         idmap_free(&self._closed_index)
         PyMem_Free(self._closed)
+        PyMem_Free(self._idle)
+        for u in range(N_URGENCIES):
+            if self._groups[u] != NULL:
+                Py_DECREF(<object>self._groups[u])
+                self._groups[u] = NULL
         PyMem_Free(self._plan)
         byte_buffer_free(&self._block)
 
@@ -215,11 +222,12 @@ cdef class Engine:
             return
         self._initiated = True
         config = self._config
-        # h2's initial SETTINGS frame: every setting it knows, in its order.
+        # h2's initial SETTINGS frame: every setting it knows, in its order, then
+        # SETTINGS_NO_RFC7540_PRIORITIES = 1 (RFC 9218 §2.1: we schedule by RFC 9218 signals).
         self._ctrl.append_settings({0x1: 4096, 0x2: 0, 0x4: config.stream_window,
                                     0x5: config.max_frame_size, 0x8: 0,
                                     0x3: config.max_concurrent_streams,
-                                    0x6: config.max_header_list_size}, False)
+                                    0x6: config.max_header_list_size, 0x9: 1}, False)
         self._pending_acks = 1
         if self._header_table_size != 4096:
             self._ctrl.append_settings({0x1: self._header_table_size}, False)
@@ -301,8 +309,10 @@ cdef class Engine:
             first = self._rings[u]
             p = first
             while p != NULL:
-                if (<_Stream>p).queued == 0 or (self._conn_send > 0
-                                                and (<_Stream>p).send_window > 0):
+                if p == self._groups[u]:
+                    if _any_can_send(self, self._seq[u]):
+                        return True
+                elif _any_can_send(self, p, True):
                     return True
                 p = (<_Stream>p).rot_next
                 if p == first:
@@ -394,17 +404,9 @@ cdef class Engine:
         """RFC 9218: the scheduling parameters of ``stream_id``'s response from now on
         (urgency 0..7, lower first; other values are ignored)."""
         cdef _Stream stream = self._get(stream_id)
-        if stream is None or not 0 <= urgency < N_URGENCIES:
+        if stream is None or self._phase == P_CLOSED or not 0 <= urgency < N_URGENCIES:
             return
-        stream.incremental = incremental
-        if stream.urgency == urgency:
-            return
-        if stream.in_rotation:
-            self._ring_remove(stream)
-            stream.urgency = <uint8_t>urgency
-            self._ring_add(stream)
-        else:
-            stream.urgency = <uint8_t>urgency
+        self._reprioritize(stream, 2 * urgency + incremental)
 
     # == introspection (tests, debugging) ==========================================================
     @property
@@ -416,6 +418,11 @@ cdef class Engine:
     def closed_streams_remembered(self):
         """Closed streams whose ending is remembered (at most ``MAX_CLOSED_STREAMS``)."""
         return self._closed_count
+
+    @property
+    def priorities_remembered(self):
+        """PRIORITY_UPDATEs kept for streams not yet open (RFC 9218 §7; bounded)."""
+        return self._idle_count
 
     def stream_state(self, uint32_t stream_id):
         """The state name of ``stream_id`` as the tables see it (``STREAM_STATES``)."""
@@ -504,35 +511,62 @@ cdef class Engine:
         return 0
 
     cdef int _ring_add(self, _Stream stream) except -1:
-        """Append ``stream`` at the tail of the ring of its urgency."""
-        cdef PyObject* head = self._rings[stream.urgency]
-        cdef PyObject* tail
-        if head == NULL:
-            stream.rot_next = stream.rot_prev = <PyObject*>stream
-            self._rings[stream.urgency] = <PyObject*>stream
+        """Put ``stream`` in the scheduler (see ``_engine_c_send.pxi``): an incremental one at
+        the tail of its urgency's ring; another in its urgency's sequence by stream id, with
+        the sequence's group marker at the tail of the ring if it was not in it."""
+        cdef uint8_t u = stream.urgency
+        cdef _Stream group
+        if stream.incremental:
+            _ring_link(&self._rings[u], stream)
         else:
-            tail = (<_Stream>head).rot_prev
-            stream.rot_prev = tail
-            stream.rot_next = head
-            (<_Stream>tail).rot_next = <PyObject*>stream
-            (<_Stream>head).rot_prev = <PyObject*>stream
+            _seq_insert(self, u, stream)
+            if self._groups[u] == NULL:
+                group = _Stream.__new__(_Stream)
+                Py_INCREF(group)
+                self._groups[u] = <PyObject*>group
+            group = <_Stream>self._groups[u]
+            if not group.in_rotation:
+                _ring_link(&self._rings[u], group)
+                group.in_rotation = True
         stream.in_rotation = True
         self._rotating += 1
         return 0
 
     cdef int _ring_remove(self, _Stream stream) noexcept:
+        """Take ``stream`` out of the scheduler (its group marker too, with the last stream
+        of its sequence)."""
+        cdef uint8_t u = stream.urgency
+        cdef _Stream group
         if not stream.in_rotation:
             return 0
-        if stream.rot_next == <PyObject*>stream:
-            self._rings[stream.urgency] = NULL
+        if stream.incremental:
+            _ring_unlink(&self._rings[u], stream)
         else:
-            (<_Stream>stream.rot_prev).rot_next = stream.rot_next
-            (<_Stream>stream.rot_next).rot_prev = stream.rot_prev
-            if self._rings[stream.urgency] == <PyObject*>stream:
-                self._rings[stream.urgency] = stream.rot_next
-        stream.rot_next = stream.rot_prev = NULL
+            _seq_unlink(self, u, stream)
+            if self._seq[u] == NULL:
+                group = <_Stream>self._groups[u]
+                _ring_unlink(&self._rings[u], group)
+                group.in_rotation = False
         stream.in_rotation = False
         self._rotating -= 1
+        return 0
+
+    cdef int _reprioritize(self, _Stream stream, int priority) except -1:
+        """New scheduling parameters for ``stream`` (``2 * urgency + incremental``): it moves
+        to its new place when it is in the scheduler (and keeps its place when they are the
+        same)."""
+        cdef uint8_t urgency = <uint8_t>(priority >> 1)
+        cdef bint incremental = priority & 1
+        if stream.urgency == urgency and stream.incremental == incremental:
+            return 0
+        if stream.in_rotation:
+            self._ring_remove(stream)
+            stream.urgency = urgency
+            stream.incremental = incremental
+            self._ring_add(stream)
+        else:
+            stream.urgency = urgency
+            stream.incremental = incremental
         return 0
 
     cdef bint _sendable(self, _Stream stream) noexcept:
@@ -564,7 +598,10 @@ cdef int _drop_streams(Engine self) except -1:
     cdef PyObject* p
     cdef IdMap* live = &self._live
     for i in range(N_URGENCIES):
-        self._rings[i] = NULL
+        self._rings[i] = self._seq[i] = self._seq_tail[i] = NULL
+        if self._groups[i] != NULL:
+            (<_Stream>self._groups[i]).in_rotation = False
+            (<_Stream>self._groups[i]).rot_next = (<_Stream>self._groups[i]).rot_prev = NULL
     self._rotating = 0
     self._queued_total = 0
     for i in range(live.capacity):
@@ -580,5 +617,6 @@ cdef int _drop_streams(Engine self) except -1:
 
 
 include "_engine_c_budgets.pxi"
+include "_engine_c_priority.pxi"
 include "_engine_c_recv.pxi"
 include "_engine_c_send.pxi"

@@ -41,7 +41,7 @@ cdef extern from *:
 cdef struct _Layout:
     bint fast
     int count                 # fields
-    Py_ssize_t offset[4]
+    Py_ssize_t offset[5]
 
 
 cdef _Layout _L_REQUEST, _L_DATA, _L_TRAILERS, _L_RESET, _L_TERMINATED, _L_DRAINED, _L_SENT
@@ -56,7 +56,7 @@ cdef int _layout(_Layout* layout, object cls, tuple fields, tuple optional=()) e
     layout.count = len(slots)
     if slots != fields and slots != fields + optional:
         return 0
-    if getattr(cls, "__init__") is not cls.__dict__.get("__init__") or len(slots) > 4:
+    if getattr(cls, "__init__") is not cls.__dict__.get("__init__") or len(slots) > 5:
         return 0
     for i, name in enumerate(slots):
         offset = kh2_slot_offset(cls, name.encode())
@@ -67,7 +67,8 @@ cdef int _layout(_Layout* layout, object cls, tuple fields, tuple optional=()) e
     return 0
 
 
-_layout(&_L_REQUEST, RequestReceived, ("stream_id", "headers", "end_stream", "content_length"))
+_layout(&_L_REQUEST, RequestReceived, ("stream_id", "headers", "end_stream", "content_length",
+                                       "priority"))
 _layout(&_L_DATA, DataReceived, ("stream_id", "data", "flow_controlled_length", "end_stream"))
 _layout(&_L_TRAILERS, TrailersReceived, ("stream_id", "headers"))
 _layout(&_L_RESET, StreamReset, ("stream_id", "error_code", "remote"), ("reason",))
@@ -77,11 +78,11 @@ _layout(&_L_SENT, ResponseSent, ("stream_id", "request_complete"))
 
 
 cdef object _event(_Layout* layout, object cls, object a, object b=None, object c=None,
-                   object d=None):
-    """``cls(a, b, c, d)`` (as many arguments as the class has fields)."""
+                   object d=None, object e=None):
+    """``cls(a, b, c, d, e)`` (as many arguments as the class has fields)."""
     cdef object obj
     if not layout.fast:
-        return cls(*(a, b, c, d)[:layout.count])
+        return cls(*(a, b, c, d, e)[:layout.count])
     obj = kh2_alloc(cls)
     kh2_set_slot(obj, layout.offset[0], a)
     if layout.count > 1:
@@ -90,6 +91,8 @@ cdef object _event(_Layout* layout, object cls, object a, object b=None, object 
             kh2_set_slot(obj, layout.offset[2], c)
             if layout.count > 3:
                 kh2_set_slot(obj, layout.offset[3], d)
+                if layout.count > 4:
+                    kh2_set_slot(obj, layout.offset[4], e)
     return obj
 
 

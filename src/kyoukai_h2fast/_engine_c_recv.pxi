@@ -17,6 +17,7 @@ cdef struct _BlockCtx:
     bint check_fields             # validate with ``check``
     bint malformed                # a field broke RFC 9113 §8.2/§8.3 (then nothing is built)
     FieldBlockCheck check
+    PrioritySignal priority       # the request's ``priority`` field (_engine_c_priority.pxi)
 
 
 cdef int _on_field(void* raw, HeaderField* f) except -1:
@@ -33,6 +34,8 @@ cdef int _on_field(void* raw, HeaderField* f) except -1:
             (<Engine>ctx.engine)._malformed = str(e)
             return 0
     if ctx.headers != NULL:
+        if f.name_len == 8 and memcmp(f.name, b"priority", 8) == 0:
+            _signal_line(&ctx.priority, <const unsigned char*>f.value, f.value_len)
         name = (<object>f.name_obj if f.name_obj != NULL
                 else PyBytes_FromStringAndSize(f.name, f.name_len))
         value = (<object>f.value_obj if f.value_obj != NULL
@@ -74,6 +77,7 @@ cdef inline void _block_ctx(_BlockCtx* ctx, Engine engine, object headers, bint 
     ctx.headers = <PyObject*>headers if headers is not None else NULL
     ctx.check_fields = check
     ctx.malformed = False
+    _signal_init(&ctx.priority, trailers)
     if check:
         field_block_check_init(&ctx.check, trailers)
 
@@ -115,6 +119,7 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
     cdef Py_ssize_t content_length
     cdef bint refuse
     cdef object headers = None
+    cdef int remembered = -1
     if stream is not None:                                   # trailers (§8.1)
         t = STREAM_TABLE[stream.state][input]
         if t.outcome == O_OK:
@@ -150,6 +155,8 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
         _block_ctx(&ctx, self, headers, headers is not None, False)
         _decode(self, v, &ctx)
         self._highest = sid
+        if self._idle_count:
+            remembered = _idle_take(self, sid)
         if refuse:
             return self._stream_error(None, sid, E_REFUSED_STREAM, False, events)
         if self_dependent:
@@ -158,7 +165,8 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
         if ctx.malformed or (end and content_length > 0):    # §8.1.1: malformed
             return self._stream_error(None, sid, E_PROTOCOL_ERROR, False, events)
         stream = _new_stream(self, sid, t.next_state, content_length)
-        events.append(_event(&_L_REQUEST, _RequestReceived, sid, headers, end, content_length))
+        events.append(_event(&_L_REQUEST, _RequestReceived, sid, headers, end, content_length,
+                             _open_priority(self, stream, &ctx.priority, remembered)))
         return 0
     _block_ctx(&ctx, self, None, False, False)
     _decode(self, v, &ctx)
@@ -447,4 +455,6 @@ cdef int _frame_dispatch(Engine self, FrameView* v, list events) except -1:
         return self._fail(E_PROTOCOL_ERROR, "PUSH_PROMISE from a client")
     if ftype == FRAME_CONTINUATION:        # outside a field block (§6.10)
         return self._fail(E_PROTOCOL_ERROR, "CONTINUATION without a field block")
-    return 0                               # ALTSVC, PRIORITY_UPDATE, unknown types (§5.5)
+    if ftype == FRAME_PRIORITY_UPDATE:     # RFC 9218 §7.1 (_engine_c_priority.pxi)
+        return _recv_priority_update(self, v, events)
+    return 0                               # ALTSVC, unknown types (§5.5)

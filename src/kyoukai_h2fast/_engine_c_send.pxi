@@ -7,16 +7,33 @@
 # by the scheduler:
 #
 # * streams that can send (queued bytes and send window > 0, or an empty queue with END_STREAM
-#   pending, which needs no window) wait in one ring per urgency (RFC 9218, 0 first, default 3);
-# * rings are served in urgency order; within a ring, round-robin: the stream at the head sends
-#   one frame of at most min(what is left of its first chunk, its window, the connection
-#   window, the peer's SETTINGS_MAX_FRAME_SIZE, what is left of ``max_data``), then moves to
-#   the tail (a frame never joins chunks);
-# * a stream whose own window is used up leaves its ring, until a WINDOW_UPDATE or a SETTINGS
-#   change reopens it; a stream whose queue is empty leaves it too (``StreamDrained`` unless
-#   its response ended); the first time the connection window or ``max_data`` stops a stream
-#   with bytes to send, the round ends (a stream at the head of its ring with only END_STREAM
-#   left needs no window and goes before that point).
+#   pending, which needs no window) are in the scheduler, by RFC 9218 priority (§10): per
+#   urgency (0 first, 7 last), a *ring* of the incremental streams and a *sequence* of the
+#   non-incremental ones in stream id order, which takes its turns in the ring as one member
+#   (its *group marker*, linked in when its first stream comes, at the tail, and out with its
+#   last);
+# * urgencies are served in order, each until its ring is empty; within one, round-robin: the
+#   member at the head of the ring (an incremental stream, or for the marker the first stream
+#   of the sequence) sends one frame of at most min(what is left of its first chunk, its
+#   window, the connection window, the peer's SETTINGS_MAX_FRAME_SIZE, what is left of
+#   ``max_data``), then the turn passes to the next member (a frame never joins chunks). So
+#   non-incremental responses of one urgency go one at a time, lowest stream id first, and
+#   incremental ones share; when both kinds wait at one urgency, neither starves the other
+#   (§10: "avoid such starvation"). Requests without any signal are urgency 3, incremental
+#   (``kyoukai_h2fast.priority``): without priorities, everything is shared fairly;
+# * a stream whose own window is used up leaves the scheduler, until a WINDOW_UPDATE or a
+#   SETTINGS change reopens it; a stream whose queue is empty leaves it too (``StreamDrained``
+#   unless its response ended); the first time the connection window or ``max_data`` stops a
+#   stream with bytes to send, the round ends (a stream whose turn it is with only END_STREAM
+#   left needs no window and goes before that point);
+# * a new priority (``set_priority``, a PRIORITY_UPDATE, the response's ``priority`` field)
+#   moves a waiting stream to the tail of its new ring, or into its new sequence.
+#
+# ``queue_data`` frames a chunk at once, bypassing the queue, when nothing else waits and it
+# fits in one frame and the windows (what the scheduler would do). At most FRAME_NOW_LIMIT
+# bytes are framed so between two ``data_to_send`` calls: beyond that (the transport is slow
+# and the protocol is not taking output) chunks wait in their queues, where the scheduler,
+# not the order of arrival, decides what goes first.
 #
 # The bytes are produced in two passes: a plan (stream, length, END_STREAM) per frame, then one
 # ``bytes`` object of the exact size, written once (chunk bytes are copied exactly once).
@@ -32,6 +49,7 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
     cdef bint informational
     cdef Transition t
     cdef ByteBuffer* block = &self._block
+    cdef PrioritySignal signal
     for i in range(count):      # check everything first: encoding changes the HPACK state
         item = PyList_GET_ITEM(headers, i)
         if (not PyTuple_Check(<object>item) or PyTuple_GET_SIZE(<object>item) != 2
@@ -52,10 +70,15 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
         return False
     block.length = 0
     self._encoder.encode_block_start(block)
+    _signal_init(&signal, informational)
     for i in range(count):
         item = PyList_GET_ITEM(headers, i)
         name = PyTuple_GET_ITEM(<object>item, 0)
         value = PyTuple_GET_ITEM(<object>item, 1)
+        if PyBytes_GET_SIZE(<object>name) == 8 and memcmp(PyBytes_AS_STRING(<object>name),
+                                                          b"priority", 8) == 0:
+            _signal_line(&signal, <const unsigned char*>PyBytes_AS_STRING(<object>value),
+                         PyBytes_GET_SIZE(<object>value))
         self._encoder._encode_field(PyBytes_AS_STRING(<object>name), PyBytes_GET_SIZE(<object>name),
                                     PyBytes_AS_STRING(<object>value),
                                     PyBytes_GET_SIZE(<object>value), name, value, HPACK_HUFFMAN,
@@ -68,6 +91,8 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
         stream.headers_sent = True
         self._started += 1
         stream.started = self._started
+        if signal.lines:                # the response's own priority (RFC 9218 §8)
+            _response_signal(self, stream, &signal)
     if end_stream:
         stream.end_queued = True
         _response_ended(self, stream, t.next_state)
@@ -98,7 +123,8 @@ cdef int _queue_data(Engine self, uint32_t sid, object data, bint end_stream) ex
     if n == 0 and not end_stream:
         return True
     if (self._rotating == 0 and stream.queued == 0 and n <= self._peer_max_frame_size
-            and n <= stream.send_window and n <= self._conn_send):
+            and n <= stream.send_window and n <= self._conn_send
+            and self._framed_now + n <= FRAME_NOW_LIMIT):
         # Nothing waits: the scheduler would send this chunk as one frame now; frame it at once.
         _frame_now(self, stream, data, n, end_stream)
         return True
@@ -134,6 +160,7 @@ cdef int _frame_now(Engine self, _Stream stream, object data, Py_ssize_t n,
             PyBuffer_Release(&view)
     stream.send_window -= n
     self._conn_send -= n
+    self._framed_now += n
     if end_stream:
         stream.end_queued = True
         _response_ended(self, stream, STREAM_TABLE[stream.state][I_SEND_DATA_END].next_state)
@@ -143,6 +170,75 @@ cdef int _frame_now(Engine self, _Stream stream, object data, Py_ssize_t n,
 
 
 # ---- the scheduler --------------------------------------------------------------------------------
+cdef inline void _ring_link(PyObject** ring, _Stream node) noexcept:
+    """Append ``node`` at the tail of ``ring`` (just before its head)."""
+    cdef PyObject* head = ring[0]
+    cdef PyObject* tail
+    if head == NULL:
+        node.rot_next = node.rot_prev = <PyObject*>node
+        ring[0] = <PyObject*>node
+    else:
+        tail = (<_Stream>head).rot_prev
+        node.rot_prev = tail
+        node.rot_next = head
+        (<_Stream>tail).rot_next = <PyObject*>node
+        (<_Stream>head).rot_prev = <PyObject*>node
+
+
+cdef inline void _ring_unlink(PyObject** ring, _Stream node) noexcept:
+    """Take ``node`` out of ``ring``; when it was the head, the next member is."""
+    if node.rot_next == <PyObject*>node:
+        ring[0] = NULL
+    else:
+        (<_Stream>node.rot_prev).rot_next = node.rot_next
+        (<_Stream>node.rot_next).rot_prev = node.rot_prev
+        if ring[0] == <PyObject*>node:
+            ring[0] = node.rot_next
+    node.rot_next = node.rot_prev = NULL
+
+
+cdef inline void _seq_insert(Engine self, uint8_t u, _Stream stream) noexcept:
+    """Insert ``stream`` in the sequence of urgency ``u`` by stream id (from the tail: new
+    streams have the highest ids)."""
+    cdef PyObject* p = self._seq_tail[u]
+    while p != NULL and (<_Stream>p).stream_id > stream.stream_id:
+        p = (<_Stream>p).rot_prev
+    stream.rot_prev = p
+    if p == NULL:
+        stream.rot_next = self._seq[u]
+        self._seq[u] = <PyObject*>stream
+    else:
+        stream.rot_next = (<_Stream>p).rot_next
+        (<_Stream>p).rot_next = <PyObject*>stream
+    if stream.rot_next == NULL:
+        self._seq_tail[u] = <PyObject*>stream
+    else:
+        (<_Stream>stream.rot_next).rot_prev = <PyObject*>stream
+
+
+cdef inline void _seq_unlink(Engine self, uint8_t u, _Stream stream) noexcept:
+    if stream.rot_prev == NULL:
+        self._seq[u] = stream.rot_next
+    else:
+        (<_Stream>stream.rot_prev).rot_next = stream.rot_next
+    if stream.rot_next == NULL:
+        self._seq_tail[u] = stream.rot_prev
+    else:
+        (<_Stream>stream.rot_next).rot_prev = stream.rot_prev
+    stream.rot_next = stream.rot_prev = NULL
+
+
+cdef bint _any_can_send(Engine self, PyObject* p, bint only=False) noexcept:
+    """A stream from ``p`` on in a sequence (``only``: ``p`` alone) can send now."""
+    while p != NULL:
+        if (<_Stream>p).queued == 0 or (self._conn_send > 0 and (<_Stream>p).send_window > 0):
+            return True
+        if only:
+            return False
+        p = (<_Stream>p).rot_next
+    return False
+
+
 cdef int _plan_add(Engine self, _Stream stream, Py_ssize_t length, bint end,
                    Py_ssize_t* count) except -1:
     cdef PlanEntry* grown
@@ -167,10 +263,15 @@ cdef Py_ssize_t _schedule(Engine self, int64_t budget, Py_ssize_t* payload) exce
     cdef Py_ssize_t u
     cdef int64_t n
     cdef _Stream stream
+    cdef PyObject* member
     payload[0] = 0
     for u in range(N_URGENCIES):
         while self._rings[u] != NULL:
-            stream = <_Stream>self._rings[u]
+            member = self._rings[u]             # whose turn it is
+            if member == self._groups[u]:
+                stream = <_Stream>self._seq[u]  # the sequence's first stream
+            else:
+                stream = <_Stream>member
             if stream.queued == 0:              # END_STREAM alone (no window needed)
                 self._ring_remove(stream)
                 if stream.end_queued:
@@ -200,9 +301,9 @@ cdef Py_ssize_t _schedule(Engine self, int64_t budget, Py_ssize_t* payload) exce
                       &count)
             _advance_plan(stream, <Py_ssize_t>n)
             if stream.queued == 0:
-                self._ring_remove(stream)
-            else:
-                self._rings[u] = stream.rot_next     # round-robin: to the tail
+                self._ring_remove(stream)       # (the marker too, with a sequence's last)
+            if (<_Stream>member).in_rotation:
+                self._rings[u] = (<_Stream>member).rot_next     # round-robin: the next turn
     return count
 
 
@@ -279,6 +380,7 @@ cdef bytes _take_output(Engine self, Py_ssize_t max_data):
     cdef unsigned char* out
     cdef bytes result
     cdef WriteBuffer ctrl = self._ctrl
+    self._framed_now = 0
     if self._phase != P_CLOSED and self._rotating:
         count = _schedule(self, max_data if max_data >= 0 else INT64_MAX, &payload)
     ctrl_length = ctrl._len
