@@ -239,6 +239,8 @@ def plan_cells(specs: list, workload_ids: list[str], ctx: dict, results: dict) -
                 final[wid] = {"status": "unsupported", "detail": "not run on HTTP/1.1"}
             elif not WORKLOADS[wid].h1 and not spec.h2:
                 final[wid] = {"status": "unsupported", "detail": "HTTP/1.1 only"}
+            elif wid in spec.skip:
+                final[wid] = {"status": "unsupported", "detail": spec.skip[wid]}
             else:
                 cells.append(Cell(spec, wid))
     return cells
