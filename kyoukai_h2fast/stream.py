@@ -35,6 +35,8 @@ __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
 #: The chunks of a body nothing arrived for yet (shared, empty; replaced by a deque).
 _NO_CHUNKS: tuple = ()
+#: Bytes a "next chunk" read takes from a body spooled to a temporary file, at most.
+FILE_CHUNK = 256 * 1024
 
 #: A worker thread reading a body reports consumed bytes (reopening the windows) in batches of
 #: this size, and before it waits for more; a waiting reader is woken once this much (or what
@@ -454,11 +456,12 @@ class H2State:
 
     # -- async reading (event loop thread) ------------------------------------------------
     async def read_async(self, to_end: bool = True) -> bytes:
-        """Read the whole remaining body (``to_end``) or the next available chunk."""
+        """Read the whole remaining body (``to_end``) or the next available chunk (from a
+        body spooled to a temporary file: the next :data:`FILE_CHUNK` bytes of it)."""
         parts = []
         while True:
             self._check_error()
-            data = self._take(-1)
+            data = self._take(-1 if to_end or self._file is None else FILE_CHUNK)
             if data:
                 self._consumed(len(data))
                 if not to_end:
@@ -476,9 +479,10 @@ class H2State:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def get_chunk(self) -> bytes:
-        """The body bytes buffered now (never waits; ``b""`` when none)."""
+        """The body bytes buffered now (never waits; ``b""`` when none; from a body spooled to a
+        temporary file, the next :data:`FILE_CHUNK` bytes of it)."""
         self._check_error()
-        data = self._take(-1)
+        data = self._take(-1 if self._file is None else FILE_CHUNK)
         self._consumed(len(data))
         return data
 
