@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from engine_frames import (TWIN_FAULTS, FrameFactory, describe, engine_classes, parse_frames,
                            raw_frame)
 from kyoukai_h2fast.config import ServerConfig
-from kyoukai_h2fast.constants import Setting
+from kyoukai_h2fast.constants import ErrorCode, Setting
 from kyoukai_h2fast.errors import ConnectionFailed
 
 ENGINES = engine_classes()
