@@ -24,12 +24,10 @@ from collections import deque
 
 from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
-from h2.events import (
-    DataReceived as H2DataReceived,
-    RemoteSettingsChanged,
-    StreamReset as H2StreamReset,
-    WindowUpdated as H2WindowUpdated,
-)
+from h2.events import DataReceived as H2DataReceived
+from h2.events import RemoteSettingsChanged
+from h2.events import StreamReset as H2StreamReset
+from h2.events import WindowUpdated as H2WindowUpdated
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from h2.stream import StreamInputs, StreamState
@@ -74,7 +72,8 @@ class _BudgetExceeded(Exception):
 
 
 class Engine(Scheduler):
-    """Server-side HTTP/2 connection state on ``h2``; see :class:`kyoukai_h2fast.contracts.Engine`."""
+    """Server-side HTTP/2 connection state on ``h2``; see
+    :class:`kyoukai_h2fast.contracts.Engine`."""
 
     __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_rings", "_seqs",
                  "_waiting", "_framed_now", "_sent", "_queued_total", "_discard",
@@ -238,7 +237,7 @@ class Engine(Scheduler):
     def _close(self) -> None:
         self._closed = True
         self._queues.clear()
-        for ring, seq in zip(self._rings, self._seqs):
+        for ring, seq in zip(self._rings, self._seqs, strict=False):
             ring.clear()
             seq.clear()
         self._waiting = 0

@@ -1,8 +1,10 @@
-"""The flood budgets of one connection, for the pure engine twin (:mod:`kyoukai_h2fast._engine_py`).
+"""The flood budgets of one connection, for the pure engine twin
+(:mod:`kyoukai_h2fast._engine_py`).
 
 The compiled engine keeps the same counters as C ints (``_engine_c_budgets.pxi``) with the
 same arithmetic, so both engines end a connection at the same frame. What is counted, per
-received frame, before the frame is handled (budgets of :class:`~kyoukai_h2fast.config.ServerConfig`):
+received frame, before the frame is handled (budgets of
+:class:`~kyoukai_h2fast.config.ServerConfig`):
 
 * ``max_pings_per_10s``: PING frames (not ACKs);
 * ``max_settings_per_10s``: SETTINGS frames (not ACKs);

@@ -519,6 +519,7 @@ class ServerConnection(H2Connection):
         del self.streams[stream_id]
         closed_by = stream.closed_by
         self._closed_streams[stream_id] = closed_by
-        if closed_by is StreamClosedBy.SEND_END_STREAM or closed_by is StreamClosedBy.RECV_END_STREAM:
+        if (closed_by is StreamClosedBy.SEND_END_STREAM
+                or closed_by is StreamClosedBy.RECV_END_STREAM):
             self._closed_windows[stream_id] = stream.outbound_flow_control_window
         return True

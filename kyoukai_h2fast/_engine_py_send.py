@@ -61,7 +61,7 @@ class Scheduler:
         if self._closed or not self._waiting:
             return False
         conn = self._conn
-        for ring, seq in zip(self._rings, self._seqs):
+        for ring, seq in zip(self._rings, self._seqs, strict=False):
             for member in ring:
                 for sid in (seq if member == 0 else (member,)):
                     if self._queues[sid].size == 0 or (
@@ -151,7 +151,7 @@ class Scheduler:
         budget = max_data if max_data >= 0 else _MAX_WINDOW * 2
         frame_size = conn.max_outbound_frame_size
         out = conn._data_to_send
-        for ring, seq in zip(self._rings, self._seqs):
+        for ring, seq in zip(self._rings, self._seqs, strict=False):
             if not self._waiting:
                 return
             while ring:

@@ -10,13 +10,23 @@ which the compiled module imports from here so both raise the very same class.
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
-from h2.exceptions import (DenialOfServiceError, FrameDataMissingError, FrameTooLargeError,
-                           ProtocolError)
+from h2.exceptions import (
+    DenialOfServiceError,
+    FrameDataMissingError,
+    FrameTooLargeError,
+    ProtocolError,
+)
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
-from hyperframe.frame import (ContinuationFrame, ExtensionFrame, Frame, HeadersFrame,
-                              PushPromiseFrame, SettingsFrame)
+from hyperframe.frame import (
+    ContinuationFrame,
+    ExtensionFrame,
+    Frame,
+    HeadersFrame,
+    PushPromiseFrame,
+    SettingsFrame,
+)
 
 from .constants import CLIENT_PREFACE
 from .errors import FramePaddingError

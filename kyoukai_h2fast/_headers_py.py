@@ -81,7 +81,8 @@ def _check_block(headers, is_trailer: bool) -> int:
             if name in seen:
                 raise MalformedRequestError(f"Received duplicate pseudo-header field {name!r}")
             if regular_seen:
-                raise MalformedRequestError(f"Received pseudo-header field out of sequence: {name!r}")
+                raise MalformedRequestError(
+                    f"Received pseudo-header field out of sequence: {name!r}")
             seen.add(name)
             if name == b":method":
                 method = value

@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
-    f = p.add_argument_group("flood budgets (per connection; beyond them: GOAWAY(ENHANCE_YOUR_CALM))")
+    f = p.add_argument_group(
+        "flood budgets (per connection; beyond them: GOAWAY(ENHANCE_YOUR_CALM))")
     f.add_argument("--max-resets-per-10s", type=int, default=d.max_resets_per_10s, metavar="N",
                    help="streams the peer resets, or makes us reset, within 10 s "
                         f"(default {d.max_resets_per_10s})")

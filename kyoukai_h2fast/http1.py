@@ -49,8 +49,10 @@ from collections import deque
 
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected
-from .http1_parse import Exchange as _Exchange, RequestReader
-from .http1_wire import CONTINUE, body_chunks as _checked, error_response, response_head
+from .http1_parse import Exchange as _Exchange
+from .http1_parse import RequestReader
+from .http1_wire import CONTINUE, error_response, response_head
+from .http1_wire import body_chunks as _checked
 from .stream import H2State
 
 __all__ = ["H1Protocol"]

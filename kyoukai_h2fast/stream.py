@@ -55,7 +55,7 @@ def get_header(headers, name):
     return None
 
 
-def create_wsgi_environment(r: "H2State") -> dict:
+def create_wsgi_environment(r: H2State) -> dict:
     """The PEP 3333 environ for the request held by ``r`` (``wsgi.input`` is ``r``)."""
     from .environ import build_environ, make_base_environ
 
