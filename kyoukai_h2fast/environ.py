@@ -41,12 +41,19 @@ Two halves:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._switch import select
 from .filewrapper import FileWrapper
 
 _impl = select("environ")
 
-build_environ = _impl.build_environ
+# Type checkers see the compiled module's stub (``_environ_c.pyi``); the pure twin has the same
+# names and signatures (tests/test_stubs.py).
+if TYPE_CHECKING:
+    from ._environ_c import build_environ
+else:
+    build_environ = _impl.build_environ
 
 __all__ = ["make_base_environ", "build_environ"]
 
