@@ -29,8 +29,12 @@ Crossing a budget is a connection error ENHANCE_YOUR_CALM (GOAWAY with the debug
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .constants import FrameType
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 __all__ = ["RateWindow", "Budgets", "REASONS", "TINY_WINDOW_UPDATE"]
 
@@ -91,7 +95,7 @@ class Budgets:
 
     __slots__ = ("resets", "pings", "settings", "empty", "max_control")
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self.resets = RateWindow(config.max_resets_per_10s)
         self.pings = RateWindow(config.max_pings_per_10s)
         self.settings = RateWindow(config.max_settings_per_10s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+from typing import Any
 
 from .errors import ConfigError
 
@@ -165,7 +166,7 @@ class ServerConfig:
     def tls(self) -> bool:
         return self.certfile is not None
 
-    def replace(self, **changes) -> ServerConfig:
+    def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()
 
 

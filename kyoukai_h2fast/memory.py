@@ -16,6 +16,10 @@ import ctypes
 import ctypes.util
 import threading
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["release_soon", "MIN_INTERVAL"]
 
@@ -24,7 +28,7 @@ MIN_INTERVAL = 2.0
 DELAY = 1.0
 
 
-def _find_trim():
+def _find_trim() -> Any:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
         trim = libc.malloc_trim
@@ -41,7 +45,7 @@ _pending = False
 _last = 0.0
 
 
-def release_soon(loop) -> None:
+def release_soon(loop: asyncio.AbstractEventLoop) -> None:
     """Schedule a trim on ``loop`` (coalesced; see the module docstring)."""
     global _pending
     if _trim is None:
