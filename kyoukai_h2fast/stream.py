@@ -27,6 +27,8 @@ import asyncio
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 from .errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 from .execution import blocking
@@ -34,7 +36,9 @@ from .execution import blocking
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
 #: The chunks of a body nothing arrived for yet (shared, empty; replaced by a deque).
-_NO_CHUNKS: tuple = ()
+#: Typed as the deque it stands for: reads see no chunks in it, and a stream without a body
+#: never makes a deque.
+_NO_CHUNKS: deque[bytes] = ()  # type: ignore[assignment]
 
 #: A worker thread reading a body reports consumed bytes (reopening the windows) in batches of
 #: this size, and before it waits for more; a waiting reader is woken once this much (or what
@@ -42,7 +46,7 @@ _NO_CHUNKS: tuple = ()
 _ACK_BATCH = 128 * 1024
 
 
-def get_header(headers, name):
+def get_header(headers: Iterable[tuple[Any, Any]], name: str | bytes) -> Any:
     """The value of the first header called ``name`` in ``headers``, or None.
 
     ``headers`` is a list of ``(name, value)`` pairs (bytes, as received, or str); ``name``
@@ -80,13 +84,13 @@ class H2State:
         "spool_memory_counted", "priority", "__weakref__",
     )
 
-    def __init__(self, headers: list, stream_id: int, protocol) -> None:
+    def __init__(self, headers: list, stream_id: int, protocol: Any) -> None:
         self.stream_id = stream_id
         #: The request header list as received: ``(bytes, bytes)`` pairs.
         self.headers = headers
         self._protocol = protocol
         # -- request body: received chunks, the first read up to ``_offset`` --
-        self._chunks: deque | tuple = _NO_CHUNKS  # a deque once bytes arrive
+        self._chunks: deque[bytes] = _NO_CHUNKS  # a deque once bytes arrive
         self._offset = 0
         self._size = 0
         #: A reader thread waiting for data wants to be woken once this much is buffered.
@@ -98,7 +102,7 @@ class H2State:
         #: Bytes a worker thread read whose window is not reported to the protocol yet.
         self._pending = 0
         #: Spooled body beyond the memory threshold (an anonymous temporary file), or None.
-        self._file = None
+        self._file: IO[bytes] | None = None
         self._eof = False
         self._error: BaseException | str | None = None
         self._waiter: asyncio.Future | None = None
@@ -126,9 +130,9 @@ class H2State:
         #: once it wrote something).
         self.out: list | None = None
         #: Remaining app iterator to pull chunks from, or None.
-        self.body_iter = None
+        self.body_iter: Iterator[bytes] | None = None
         self.iter_in_thread = False
-        self.iter_close = None
+        self.iter_close: Callable[[], object] | None = None
         self.pulling = False
         self.is_head = False
         # -- lifecycle --
@@ -144,7 +148,7 @@ class H2State:
         self.priority = (3, True)
 
     @property
-    def protocol(self):
+    def protocol(self) -> Any:
         """The :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` this stream belongs to."""
         return self._protocol
 
@@ -350,6 +354,7 @@ class H2State:
         error = self._error
         if isinstance(error, str):
             error = self._error = ClientDisconnected(error)
+        assert error is not None  # called once the stream failed
         return error
 
     # -- wsgi.input (PEP 3333) -------------------------------------------------------------
@@ -375,7 +380,8 @@ class H2State:
 
     def _read_blocking(self, size: int, line: bool) -> bytes:
         cond = self._cond
-        parts = []
+        assert cond is not None  # reads from worker threads have one
+        parts: list[bytes] = []
         got = 0
         timeout = self._protocol.body_timeout
         with cond:
@@ -432,7 +438,7 @@ class H2State:
         return self._read_blocking(size, line=True)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
@@ -443,7 +449,7 @@ class H2State:
             if 0 < hint <= total:
                 return lines
 
-    def __iter__(self):
+    def __iter__(self) -> H2State:
         return self
 
     def __next__(self) -> bytes:
@@ -455,7 +461,7 @@ class H2State:
     # -- async reading (event loop thread) ------------------------------------------------
     async def read_async(self, to_end: bool = True) -> bytes:
         """Read the whole remaining body (``to_end``) or the next available chunk."""
-        parts = []
+        parts: list[bytes] = []
         while True:
             self._check_error()
             data = self._take(-1)
@@ -483,7 +489,8 @@ class H2State:
         return data
 
     # -- response (WSGI start_response) ---------------------------------------------------
-    def start_response(self, status: str, headers: list, exc_info=None):
+    def start_response(self, status: str, headers: list,
+                       exc_info: Any = None) -> Callable[[bytes], None]:
         """PEP 3333 ``start_response``: remember the status and headers to send."""
         if exc_info is not None:
             try:
