@@ -164,7 +164,9 @@ def _request_hook(access_log: AccessLog | None,
         return access_log.started if access_log is not None else None
 
     def rewrite(state: H2State) -> None:
-        forwarded.apply(state.environ, state.protocol.ip)
+        environ = state.environ
+        assert environ is not None  # the hook runs once it is built
+        forwarded.apply(environ, state.protocol.ip)
         if access_log is not None:
             access_log.started(state)
     return rewrite
