@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
@@ -48,6 +49,9 @@ from .events import (
     StreamReset,
     TrailersReceived,
 )
+
+if TYPE_CHECKING:
+    from h2.stream import H2Stream
 
 __all__ = ["Engine"]
 
@@ -132,6 +136,7 @@ class Engine(Scheduler):
                 buffer.add_data(data)
             buffer.max_frame_size = conn.max_inbound_frame_size
             count = 0
+            frame: Any  # (dispatched by class identity below, which type checkers do not follow)
             for frame in buffer:
                 if not conn.settings_seen:
                     conn.first_frame(frame)
@@ -274,7 +279,7 @@ class Engine(Scheduler):
         else:
             self._discard[stream_id] = left
 
-    def data_to_send(self, max_data: int = -1) -> bytes:
+    def data_to_send(self, max_data: int = -1) -> bytes | bytearray:
         conn = self._conn
         self._framed_now = 0
         if self._waiting and not self._closed:
@@ -309,7 +314,7 @@ class Engine(Scheduler):
         return last_stream_id
 
     # -- streams --------------------------------------------------------------------------
-    def _sendable(self, stream_id: int):
+    def _sendable(self, stream_id: int) -> H2Stream | None:
         """h2's stream if it is open for sending, else None."""
         if self._closed:
             return None
@@ -350,7 +355,8 @@ class Engine(Scheduler):
         self._queues[stream_id] = SendQueue(priority)
         return True
 
-    def queue_data(self, stream_id: int, data, end_stream: bool) -> bool:
+    def queue_data(self, stream_id: int, data: bytes | bytearray | memoryview,
+                   end_stream: bool) -> bool:
         queue = self._queues.get(stream_id)
         if queue is None or queue.end or self._sendable(stream_id) is None:
             return False
