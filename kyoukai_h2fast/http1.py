@@ -387,7 +387,9 @@ class H1Protocol(asyncio.Protocol):
                 state.out.clear()
             size = sum(map(len, checked)) if body_iter is None else None
             head, framing = response_head(
-                state._emit_status or "", state._emit_headers or [], http10=ex.http10,
+                # (None: the app never called start_response; refused there, with the reason)
+                state._emit_status,  # type: ignore[arg-type]
+                state._emit_headers or [], http10=ex.http10,
                 is_head=state.is_head, body_size=size,
                 keep_alive=ex.keep_alive and ex.body_done and not self._closing)
         except (TypeError, ValueError) as e:
