@@ -5,6 +5,8 @@
 signatures); :mod:`kyoukai_h2fast.engine` selects one. The state tables and the introspection
 members below ``# compiled only`` have no twin.
 """
+from typing import final
+
 from .config import ServerConfig
 from .events import Event
 
@@ -14,6 +16,7 @@ __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STA
 
 _Data = bytes | bytearray | memoryview
 
+@final
 class Engine:
     """Server-side HTTP/2 connection state: bytes in, events out, bytes to send. No I/O."""
 

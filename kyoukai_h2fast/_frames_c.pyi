@@ -6,6 +6,7 @@ The pure twin :mod:`kyoukai_h2fast._frames_py` has the same names and signatures
 from collections.abc import Iterator
 
 from hyperframe.frame import Frame
+from typing_extensions import Self, disjoint_base
 
 from .errors import FramePaddingError as FramePaddingError
 
@@ -19,18 +20,21 @@ _Data = bytes | bytearray | memoryview
 CLIENT_PREFACE: bytes
 DEFAULT_MAX_HEADER_BLOCK_SIZE: int
 
+@disjoint_base
 class FrameBuffer:
     """Drop-in for ``h2.frame_buffer.FrameBuffer``: ``add_data``, then iterate."""
 
     max_frame_size: int
     max_header_block_size: int
-    def __init__(self, server: bool = False) -> None: ...
+    # (the compiled class is made by ``__cinit__``; the twin's ``__init__`` takes the same)
+    def __new__(cls, server: bool = False) -> Self: ...
     def add_data(self, data: _Data) -> None: ...
     @property
     def buffered(self) -> int: ...
     def __iter__(self) -> Iterator[Frame]: ...
     def __next__(self) -> Frame: ...
 
+@disjoint_base
 class WriteBuffer:
     """A growable output buffer; ``add_*`` append serialized frames."""
 

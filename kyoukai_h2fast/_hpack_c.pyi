@@ -7,12 +7,14 @@ from collections.abc import Iterable, Mapping
 from typing import Literal, overload
 
 from hpack.struct import HeaderTuple
+from typing_extensions import disjoint_base
 
 __all__ = ["Decoder", "Encoder"]
 
 _Data = bytes | bytearray | memoryview
 _Field = tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool | None]
 
+@disjoint_base
 class Decoder:
     """HPACK decoder, drop-in for ``hpack.Decoder``."""
 
@@ -35,6 +37,7 @@ class Decoder:
         self, data: _Data, raw: bool = False
     ) -> list[tuple[str, str]] | list[HeaderTuple]: ...
 
+@disjoint_base
 class Encoder:
     """HPACK encoder, drop-in for ``hpack.Encoder``."""
 

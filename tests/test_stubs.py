@@ -14,13 +14,19 @@ Each compiled module ``kyoukai_h2fast._<name>_c`` has a stub ``kyoukai_h2fast/_<
   stub's; the twin has each of them (it may have more: the ``hpack`` classes it extends);
   constructors too (the compiled one from the signature Cython embeds in the class docstring).
 
-The pure twin is always compared; the compiled module when it is built (the CI build is).
+The pure twin is always compared; the compiled module when it is built (the CI build is), and
+then also by mypy's ``stubtest`` (runtime introspection of the compiled module against the
+stub: argument names, properties, ``@final``/disjoint bases), with
+``tests/stubtest_allowlist.txt`` for Cython's own additions.
 """
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -45,6 +51,10 @@ COMPILED_ONLY = {
 FACTORIES: dict[str, Any] = {
     "Engine": lambda cls: cls(ServerConfig()),
 }
+
+#: How the stub may declare a constructor (``__new__`` for a cdef class made by ``__cinit__``);
+#: compared with the twin's ``__init__`` and the signature Cython embeds.
+CONSTRUCTORS = {"__init__", "__new__"}
 
 #: Special methods that are part of a class's API when the stub declares them.
 DUNDERS = {"__iter__", "__next__", "__len__", "__call__", "__enter__", "__exit__"}
@@ -72,7 +82,7 @@ class StubFunction:
             self.params.append((arg.arg, kind.KEYWORD_ONLY, _default(default)))
         if args.kwarg:
             self.params.append((args.kwarg.arg, kind.VAR_KEYWORD, EMPTY))
-        if method and self.params and self.params[0][0] == "self":
+        if method and self.params and self.params[0][0] in ("self", "cls"):
             self.params = self.params[1:]
         self.overload = any(_name(d) == "overload" for d in node.decorator_list)
         self.property = any(_name(d) == "property" for d in node.decorator_list)
@@ -304,20 +314,20 @@ def test_classes_match_the_stub(name):
             if label == "compiled":
                 public = {m for m in dir(cls) if not m.startswith("_")}
                 public |= {m for m in DUNDERS if m in members}
-                declared = {m for m in members if m != "__init__"}
+                declared = {m for m in members if m not in CONSTRUCTORS}
                 if public != declared:
                     problems.append(f"{where}: members {sorted(public)} != the stub's "
                                     f"{sorted(declared)}")
             for member, entry in members.items():
                 if label == "pure" and f"{cname}.{member}" in only:
                     continue
-                if member == "__init__":
+                if member in CONSTRUCTORS:
                     assert isinstance(entry, list)
                     runtime = _constructor(cls, label == "compiled")
                     for fn in entry:
                         diff = None if runtime is None else _same(fn.params, runtime, fn.overload)
                         if diff:
-                            problems.append(f"{where}.__init__: {diff}")
+                            problems.append(f"{where}.{member}: {diff}")
                     continue
                 if not hasattr(instance, member):
                     problems.append(f"{where} has no {member!r}")
@@ -349,3 +359,18 @@ def test_the_checker_catches_a_drifted_stub(tmp_path):
                                     f)
     assert "default" in problems("def f(data: bytes, max_frame_size: int = 4096) -> None: ...", f)
     assert "no default" in problems("def f(data: bytes, max_frame_size: int) -> None: ...", f)
+
+
+def test_stubtest_passes_on_the_compiled_build():
+    """``python -m mypy.stubtest`` over the compiled modules (needs mypy: the test extra)."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install -e '.[test]')")
+    modules = [f"kyoukai_h2fast._{name}_c" for name in MODULES]
+    missing = [m for m in MODULES if _switch.compiled(m) is None]
+    if missing:
+        pytest.skip(f"not compiled: {missing}")
+    allowlist = os.path.join(os.path.dirname(__file__), "stubtest_allowlist.txt")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "--allowlist", allowlist, *modules],
+        cwd=os.path.dirname(PACKAGE_DIR), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
