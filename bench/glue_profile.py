@@ -54,6 +54,9 @@ class FakeTransport:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 4444)}.get(
             name, default)
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
     def close(self) -> None:
         self.closed = True
 
@@ -225,6 +228,8 @@ def main() -> None:
     parser.add_argument("--upload", type=int, metavar="N", default=0,
                         help="instead of GETs: N POSTs of 1 MiB echoed (apps on the loop)")
     args = parser.parse_args()
+    from kyoukai_h2fast.memory import tune_allocator
+    tune_allocator()  # as the serving process does (server.run)
     if args.loop == "uvloop":
         import uvloop
         loop = uvloop.new_event_loop()

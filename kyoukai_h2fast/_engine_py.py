@@ -173,7 +173,7 @@ class Engine(Scheduler):
             self._fail(_ENHANCE_YOUR_CALM, message, debug)
         finally:
             conn.receiving = False
-        return events
+        return _join_data(events) if len(events) > 1 else events
 
     @property
     def input_pending(self) -> bool:
@@ -429,6 +429,42 @@ class Engine(Scheduler):
         if stream is not None and not stream.closed:
             conn.reset_stream(stream_id, error_code)
         conn.forget(stream_id)
+
+
+def _join_data(events: list) -> list:
+    """Consecutive DataReceived of one stream, with no other event between them, as one: the
+    payloads joined, the flow-controlled lengths added, end_stream from the last (what the
+    compiled engine reports for the DATA frames of one ``receive``)."""
+    out: list = []
+    run: list = []
+    for event in events:
+        if event.__class__ is DataReceived:
+            if run and run[0].stream_id == event.stream_id:
+                run.append(event)
+                if event.end_stream:
+                    out.append(_joined(run))
+                    run = []
+                continue
+            if run:
+                out.append(_joined(run))
+                run = []
+            if not event.end_stream:
+                run = [event]
+                continue
+        elif run:
+            out.append(_joined(run))
+            run = []
+        out.append(event)
+    if run:
+        out.append(_joined(run))
+    return out
+
+
+def _joined(run: list) -> DataReceived:
+    if len(run) == 1:
+        return run[0]
+    return DataReceived(run[0].stream_id, b"".join([event.data for event in run]),
+                        sum(event.flow_controlled_length for event in run), run[-1].end_stream)
 
 
 #: PING sent when a client ends an upload after our early response (see ``_discarded``).

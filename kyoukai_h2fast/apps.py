@@ -182,6 +182,9 @@ class KyoukaiRunner:
     def shutdown(self) -> None:
         pass
 
+    def hand_over(self) -> None:
+        """Nothing to hand over: the handlers run on the loop."""
+
     def forget(self, responder: Responder) -> None:
         pass
 
@@ -252,6 +255,13 @@ class WSGIRunner:
         loop = asyncio.get_running_loop()
         while executor is not None and executor.busy and loop.time() < deadline:
             await asyncio.sleep(0.02)
+
+    def hand_over(self) -> None:
+        """The loop is busy: let a worker thread start a job waiting for the GIL
+        (:meth:`~kyoukai_h2fast.execution.WorkerPool.hand_over`)."""
+        executor = self.executor
+        if executor is not None:
+            executor.hand_over()
 
     def shutdown(self) -> None:
         if self.executor is not None:

@@ -210,6 +210,11 @@ class Runner(Protocol):
         """Run the app for ``state`` (``state.environ`` is built); it answers through
         ``responder``."""
 
+    def hand_over(self) -> None:
+        """Called by a connection after handling a read: if app jobs wait for a worker thread
+        to take the GIL while the loop is busy, pause briefly so one does (a no-op for apps
+        on the loop)."""
+
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
         """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post
         ``responder.pulled(...)`` to the loop."""

@@ -53,6 +53,11 @@ class WorkerPool:
 
     #: Seconds an extra thread (beyond ``size``) stays idle before it exits.
     IDLE_EXIT = 10.0
+    #: A job handed to the threads and not picked up for this long (seconds) makes
+    #: :meth:`hand_over` pause the loop's thread.
+    HAND_OVER_AFTER = 0.002
+    #: How long that pause lasts at most (seconds); it ends when a thread picks a job up.
+    HAND_OVER_PAUSE = 0.001
 
     def __init__(self, size: int, name: str, per_owner: int = 0,
                  max_threads: int = 0) -> None:
@@ -75,6 +80,11 @@ class WorkerPool:
         #: Slots held per owner.
         self._owner_held: dict = {}
         self._closed = False
+        #: When the job queue last went from empty to not empty (time.monotonic()).
+        self._queued_since = 0.0
+        #: Set by a thread that picks a job up while the loop's thread waits in hand_over.
+        self._picked = threading.Event()
+        self._handing_over = False
 
     @property
     def size(self) -> int:
@@ -96,6 +106,28 @@ class WorkerPool:
                 self._start(job)
             else:
                 self._backlog.setdefault(owner, deque()).append(job)
+
+    def hand_over(self) -> bool:
+        """Called by the event loop's thread while it is busy: if a job has waited to be
+        picked up for more than :attr:`HAND_OVER_AFTER`, block until a worker thread picks
+        one up (at most :attr:`HAND_OVER_PAUSE`), which hands it the GIL. True if it paused.
+
+        Why: a thread waiting for the GIL asks the holder to drop it only after a whole
+        switch interval *without any switch*; uvloop releases and retakes the GIL around
+        every I/O callback, which counts as a switch, so while the loop is saturated (a
+        flood of frames, many busy connections) a woken worker can wait for hundreds of
+        milliseconds. A short blocking pause hands the GIL over for certain.
+        """
+        if self._jobs.empty() or time.monotonic() - self._queued_since < self.HAND_OVER_AFTER:
+            return False
+        picked = self._picked
+        picked.clear()
+        self._handing_over = True
+        try:
+            picked.wait(self.HAND_OVER_PAUSE)
+        finally:
+            self._handing_over = False
+        return True
 
     def forget(self, owner: object) -> list:
         """Drop ``owner``'s jobs still waiting for a slot; returns them."""
@@ -138,6 +170,8 @@ class WorkerPool:
     def _start(self, job: tuple) -> None:
         kind = job[2]
         self._running[kind] = self._running.get(kind, 0) + 1
+        if self._jobs.empty():
+            self._queued_since = time.monotonic()
         self._jobs.put(job)
         if self._idle:
             self._idle -= 1  # that thread is as good as taken
@@ -165,6 +199,8 @@ class WorkerPool:
                 continue
             if job is None:
                 return
+            if self._handing_over:
+                self._picked.set()
             fn, args, kind, owner = job
             _current.owner = owner if kind == "app" else _NO_SLOT
             try:

@@ -257,6 +257,7 @@ class H1Protocol(asyncio.Protocol):
             rejected = (500, "")
         if rejected is not None:
             self._reject(*rejected)
+        self.runner.hand_over()  # worker threads get the GIL even while the loop is busy
 
     # -- what the request reader reports ------------------------------------------------------
     def request_received(self, ex: _Exchange) -> None:

@@ -358,6 +358,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         elif elapsed < _TURN_SLICE / 4 and engine.input_pending:
             self._turn_frames = min(self._turn_frames * 2, self._max_frames)
         self._flush()
+        self.runner.hand_over()  # worker threads get the GIL even while the loop is busy
         if engine.input_pending:
             if not self._input_backlog:
                 self._input_backlog = True

@@ -23,6 +23,7 @@ from .apps import make_runner
 from .config import ServerConfig
 from .forwarded import ProxyHeaders
 from .listener import Listener
+from .memory import tune_allocator
 from .protocol import H2KyoukaiProtocol
 from .stream import H2State
 from .tls import alpn_protocols, make_ssl_context
@@ -218,6 +219,7 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
     stopping = asyncio.Event()
 
     async def main() -> None:
+        tune_allocator()  # this process serves: large buffers are reused (memory.py)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by

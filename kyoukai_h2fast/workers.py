@@ -130,7 +130,9 @@ class H2Worker(Worker):
             loop.close()
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        from .memory import tune_allocator
         from .server import H2KyoukaiComponent
+        tune_allocator()  # this process serves: large buffers are reused (memory.py)
         self._bridge_logging()
         config = self.server_config()
         component = H2KyoukaiComponent(self.wsgi, None, None, ip=config.host,

@@ -68,6 +68,37 @@ def test_window_updates_are_batched_like_h2_window_manager_6_9(engine_cls, patte
     assert {sid for sid, _ in expected} == {0, 1}  # both windows crossed h2's thresholds
 
 
+def test_consecutive_data_of_one_stream_in_one_read_is_one_event(engine_cls):
+    """DATA frames of one stream handled by one receive(), with no other event between them,
+    are reported as one DataReceived (payloads joined, flow-controlled lengths - padding
+    included - added, end_stream from the last); another stream's DATA, a request or a reset
+    in between starts a new one, a PING (no event) does not, and END_STREAM ends the run."""
+    peer = Peer(engine_cls)
+    ff = peer.ff
+    _post(peer, 1)
+    _post(peer, 3)
+    events = peer.recv(ff.data(1, b"a" * 100) + ff.data(1, b"b" * 16_384)
+                       + ff.data(1, b"c", pad_length=10) + ff.ping()
+                       + ff.data(1, b"d" * 5, end_stream=True) + ff.data(3, b"e"))
+    assert events == [DataReceived(1, b"a" * 100 + b"b" * 16_384 + b"c" + b"d" * 5,
+                                   100 + 16_384 + 12 + 5, True),
+                      DataReceived(3, b"e", 1, False)]
+    _post(peer, 5)
+    events = peer.recv(ff.data(3, b"f") + ff.data(5, b"g") + ff.data(3, b"h")
+                       + ff.data(3, b"i") + ff.request(7) + ff.data(3, b"j", end_stream=True)
+                       + ff.data(5, b"k") + ff.data(5, b"l"))
+    assert [e.__class__.__name__ for e in events] == [
+        "DataReceived", "DataReceived", "DataReceived", "RequestReceived", "DataReceived",
+        "DataReceived"]
+    assert [(e.stream_id, e.data, e.flow_controlled_length, e.end_stream)
+            for e in events if isinstance(e, DataReceived)] == [
+        (3, b"f", 1, False), (5, b"g", 1, False), (3, b"hi", 2, False), (3, b"j", 1, True),
+        (5, b"kl", 2, False)]
+    # One frame per receive(): one event per frame, as before.
+    for payload in (b"m", b"n"):
+        assert peer.recv(ff.data(5, payload)) == [DataReceived(5, payload, 1, False)]
+
+
 def test_data_beyond_the_stream_window_is_a_flow_control_error_6_9_1(engine_cls):
     peer = Peer(engine_cls, ServerConfig(stream_window=65_535))
     _post(peer)

@@ -227,6 +227,13 @@ cdef class Engine:
     cdef Encoder _encoder
     cdef WriteBuffer _ctrl                # control frames and header blocks, in order
     cdef ByteBuffer _block                # scratch for encoded header blocks
+    # consecutive DATA of one stream within one receive(): one DataReceived (_engine_c_recv.pxi)
+    cdef object _pend_event               # the last event of this receive() if it is open
+    cdef Py_ssize_t _pend_index           # its index in the events list
+    cdef uint32_t _pend_sid
+    cdef int64_t _pend_flow
+    cdef bint _pend_joined                # _pend_buf holds its payload (more than one frame)
+    cdef ByteBuffer _pend_buf
     cdef list _send_events
     cdef object _malformed                # why the last field block was malformed (a str)
     # flood budgets (_engine_c_budgets.pxi) and fairness

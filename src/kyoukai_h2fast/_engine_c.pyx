@@ -76,7 +76,7 @@ from kyoukai_h2fast._frames_c cimport (FLAG_ACK, FLAG_END_STREAM, FLAG_PRIORITY,
 from kyoukai_h2fast._headers_c cimport (FieldBlockCheck, field_block_check_field,
                                         field_block_check_finish, field_block_check_init)
 from kyoukai_h2fast._hpack_c cimport (HPACK_HUFFMAN, ByteBuffer, Decoder, Encoder, HeaderField,
-                                      HeaderSink, byte_buffer_free)
+                                      HeaderSink, byte_buffer_free, byte_buffer_reserve)
 
 import time
 
@@ -213,6 +213,7 @@ cdef class Engine:
                 self._groups[u] = NULL
         PyMem_Free(self._plan)
         byte_buffer_free(&self._block)
+        byte_buffer_free(&self._pend_buf)
 
     # == lifecycle =================================================================================
     def initiate(self):
@@ -256,6 +257,7 @@ cdef class Engine:
         if self._phase == P_CLOSED:
             return events
         self._input_pending = False
+        self._pend_event = None
         try:
             if len(data):
                 self._frames.add_data(data)
@@ -268,7 +270,13 @@ cdef class Engine:
                     self._input_pending = True
                     break
         except ProtocolError as e:     # the frame layer's errors (h2.exceptions)
+            self._pend_event = None
             self._fail(int(e.error_code), str(e) or type(e).__name__)
+        except BaseException:
+            self._pend_event = None
+            raise
+        if self._pend_event is not None:
+            _pend_close(self)
         return events
 
     @property
