@@ -29,7 +29,8 @@ def extensions():
     sources = sorted(glob.glob(os.path.join("src", "kyoukai_h2fast", "*.pyx")))
     only = os.environ.get("KYOUKAI_H2FAST_ONLY")  # development: rebuild one module quickly
     if only:
-        sources = [s for s in sources if os.path.splitext(os.path.basename(s))[0] in only.split(",")]
+        names = only.split(",")
+        sources = [s for s in sources if os.path.splitext(os.path.basename(s))[0] in names]
     macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if DEBUG_BUILD else []
     cflags = ["-O0", "-g"] if DEBUG_BUILD else ["-O3"]
     exts = [

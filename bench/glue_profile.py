@@ -150,9 +150,9 @@ def _upload_bytes(requests: int, size: int) -> tuple[bytes, list[bytes]]:
 
 async def run_upload(app_name: str, requests: int) -> float:
     """Microseconds per 1 MiB echoed (inline WSGI or Kyoukai-style: apps on the loop)."""
+    import apps
     from kyoukai_h2fast import H2KyoukaiComponent
     from kyoukai_h2fast.protocol import H2KyoukaiProtocol
-    import apps
 
     app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
     component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
@@ -180,9 +180,9 @@ async def run_upload(app_name: str, requests: int) -> float:
 
 
 async def run(app_name: str, batches: int, profile: bool) -> float:
+    import apps
     from kyoukai_h2fast import H2KyoukaiComponent
     from kyoukai_h2fast.protocol import H2KyoukaiProtocol
-    import apps
 
     app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
     component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)

@@ -116,7 +116,7 @@ class TreeSampler:
             self.peak_rss = max(self.peak_rss, rss_bytes(self.pids))
             self._stop.wait(self.interval)
 
-    def start(self) -> "TreeSampler":
+    def start(self) -> TreeSampler:
         self.pids = process_tree(self.root)
         self.peak_rss = rss_bytes(self.pids)
         self.cpu_start = cpu_seconds(self.pids)
@@ -236,10 +236,10 @@ def parse_h2load(stdout: str) -> dict:
     m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
                   r"(\d+) failed, (\d+) errored, (\d+) timeout", stdout)
     keys = ("total", "started", "done", "succeeded", "failed", "errored", "timeout")
-    out.update({k: int(v) for k, v in zip(keys, m.groups())} if m else {})
+    out.update({k: int(v) for k, v in zip(keys, m.groups(), strict=True)} if m else {})
     m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", stdout)
     if m:
-        out["status"] = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, m.groups())))
+        out["status"] = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, m.groups()), strict=True))
     m = re.search(r"traffic: \S+ \((\d+)\) total, \S+ \((\d+)\) headers.*?\S+ \((\d+)\) data",
                   stdout)
     if m:

@@ -9,10 +9,10 @@ hand-edited or re-derived.
 ``latest.*`` (the report the README shows) is replaced only by a complete run
 (:func:`incomplete_reasons` is empty): a whole ``--quick`` or full run (not narrowed by
 ``--servers``/``--workloads``), every planned cell measured without errors, the kyoukai_h2fast
-variants on the loop they are documented with, both builds as requested, and the charts drawn. Any other run keeps its timestamped files only, and says so at the top of its
-Markdown; so ``latest.json``, ``latest.md`` and ``latest-*.png`` always come from one complete
-run. Without matplotlib the Markdown says that no chart was drawn (it never points at an older
-chart).
+variants on the loop they are documented with, both builds as requested, and the charts drawn.
+Any other run keeps its timestamped files only, and says so at the top of its Markdown; so
+``latest.json``, ``latest.md`` and ``latest-*.png`` always come from one complete run. Without
+matplotlib the Markdown says that no chart was drawn (it never points at an older chart).
 """
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def _charts(results: dict, rps_path: str, latency_path: str) -> bool:
                                  squeeze=False)
         for ax in axes.flat[len(workloads):]:
             ax.axis("off")
-        for ax, wid in zip(axes.flat, workloads):
+        for ax, wid in zip(axes.flat, workloads, strict=False):
             labels, colors, ys = [], [], []
             for i, sid in enumerate(servers):
                 labels.append(results["servers"][sid]["label"])
@@ -242,13 +242,13 @@ def _charts(results: dict, rps_path: str, latency_path: str) -> bool:
             if kind == "rps":
                 med = [c.get("stats", {}).get("rps", {}).get("median", 0) or 0 for c in cells]
                 lo = [m - (c.get("stats", {}).get("rps", {}).get("min", m) or m)
-                      for m, c in zip(med, cells)]
+                      for m, c in zip(med, cells, strict=False)]
                 hi = [(c.get("stats", {}).get("rps", {}).get("max", m) or m) - m
-                      for m, c in zip(med, cells)]
+                      for m, c in zip(med, cells, strict=False)]
                 ax.barh(ys, med, color=colors, xerr=[lo, hi], capsize=2)
                 ax.set_xlabel("requests/s (median, bars: min–max)")
                 top = max(med) if any(med) else 1
-                for y, m, h, c in zip(ys, med, hi, cells):
+                for y, m, h, c in zip(ys, med, hi, cells, strict=False):
                     text = f"{m:,.0f}" if c.get("stats") else c.get("status", "")
                     ax.text(m + h + top * 0.01, y, text, va="center", fontsize=7)
                 ax.set_xlim(0, top * 1.25)
@@ -261,7 +261,7 @@ def _charts(results: dict, rps_path: str, latency_path: str) -> bool:
                         color=colors, label="p50")
                 ax.set_xscale("log")
                 ax.set_xlabel("latency ms (log scale; solid p50, light p99)")
-                for y, a, b, c in zip(ys, p50, p99, cells):
+                for y, a, b, c in zip(ys, p50, p99, cells, strict=False):
                     if a:
                         ax.text(b or a, y, f" {a:.1f} / {b:.1f}", va="center", fontsize=7)
                     else:
@@ -293,8 +293,8 @@ def write_report(results: dict, out_dir: str, stamp: str, *, draw=None) -> dict:
 
     ``draw(results, rps_path, latency_path) -> bool`` draws the charts (default: matplotlib;
     False when it cannot). Sets ``results["meta"]`` ``files``, ``charts``, ``incomplete``,
-    ``latest_updated`` and ``exit_code`` (0 complete, 1 partial). Returns ``{"paths": {kind: path}, "latest": [paths] or [],
-    "incomplete": [reasons]}``.
+    ``latest_updated`` and ``exit_code`` (0 complete, 1 partial). Returns
+    ``{"paths": {kind: path}, "latest": [paths] or [], "incomplete": [reasons]}``.
     """
     draw = draw or _charts
     meta = results["meta"]

@@ -581,4 +581,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except KeyboardInterrupt:
         print("run.py: interrupted", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None

@@ -93,7 +93,8 @@ def print_ratios():
 
 
 def _handshake() -> bytes:
-    return CLIENT_PREFACE + SettingsFrame(0).serialize() + SettingsFrame(0, flags=["ACK"]).serialize()
+    return (CLIENT_PREFACE + SettingsFrame(0).serialize()
+            + SettingsFrame(0, flags=["ACK"]).serialize())
 
 
 def _requests(n: int) -> list:

@@ -10,10 +10,10 @@ import io
 import sys
 
 import pytest
-from test_bench_headers import WORKLOADS
 
 from kyoukai_h2fast import _switch
 from kyoukai_h2fast.environ import make_base_environ
+from test_bench_headers import WORKLOADS
 
 BASE = make_base_environ(url_scheme="https", server_addr=("127.0.0.1", 8443),
                          peer_addr=("127.0.0.1", 51234), multithread=True, errors=sys.stderr)

@@ -25,8 +25,16 @@ import collections
 import pytest
 from h2.frame_buffer import FrameBuffer as H2FrameBuffer
 from hpack import Encoder
-from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame,
-                              PingFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame)
+from hyperframe.frame import (
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 from kyoukai_h2fast import _switch
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
-from h2.events import (
-    DataReceived as H2DataReceived,
-    RemoteSettingsChanged,
-    StreamReset as H2StreamReset,
-    WindowUpdated as H2WindowUpdated,
-)
+from h2.events import DataReceived as H2DataReceived
+from h2.events import RemoteSettingsChanged
+from h2.events import StreamReset as H2StreamReset
+from h2.events import WindowUpdated as H2WindowUpdated
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from h2.stream import StreamInputs, StreamState
@@ -50,6 +49,9 @@ from .events import (
     StreamReset,
     TrailersReceived,
 )
+
+if TYPE_CHECKING:
+    from h2.stream import H2Stream
 
 __all__ = ["Engine"]
 
@@ -74,7 +76,8 @@ class _BudgetExceeded(Exception):
 
 
 class Engine(Scheduler):
-    """Server-side HTTP/2 connection state on ``h2``; see :class:`kyoukai_h2fast.contracts.Engine`."""
+    """Server-side HTTP/2 connection state on ``h2``; see
+    :class:`kyoukai_h2fast.contracts.Engine`."""
 
     __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_rings", "_seqs",
                  "_waiting", "_framed_now", "_sent", "_queued_total", "_discard",
@@ -133,6 +136,7 @@ class Engine(Scheduler):
                 buffer.add_data(data)
             buffer.max_frame_size = conn.max_inbound_frame_size
             count = 0
+            frame: Any  # (dispatched by class identity below, which type checkers do not follow)
             for frame in buffer:
                 if not conn.settings_seen:
                     conn.first_frame(frame)
@@ -238,7 +242,7 @@ class Engine(Scheduler):
     def _close(self) -> None:
         self._closed = True
         self._queues.clear()
-        for ring, seq in zip(self._rings, self._seqs):
+        for ring, seq in zip(self._rings, self._seqs, strict=False):
             ring.clear()
             seq.clear()
         self._waiting = 0
@@ -275,7 +279,7 @@ class Engine(Scheduler):
         else:
             self._discard[stream_id] = left
 
-    def data_to_send(self, max_data: int = -1) -> bytes:
+    def data_to_send(self, max_data: int = -1) -> bytes | bytearray:
         conn = self._conn
         self._framed_now = 0
         if self._waiting and not self._closed:
@@ -310,7 +314,7 @@ class Engine(Scheduler):
         return last_stream_id
 
     # -- streams --------------------------------------------------------------------------
-    def _sendable(self, stream_id: int):
+    def _sendable(self, stream_id: int) -> H2Stream | None:
         """h2's stream if it is open for sending, else None."""
         if self._closed:
             return None
@@ -351,7 +355,8 @@ class Engine(Scheduler):
         self._queues[stream_id] = SendQueue(priority)
         return True
 
-    def queue_data(self, stream_id: int, data, end_stream: bool) -> bool:
+    def queue_data(self, stream_id: int, data: bytes | bytearray | memoryview,
+                   end_stream: bool) -> bool:
         queue = self._queues.get(stream_id)
         if queue is None or queue.end or self._sendable(stream_id) is None:
             return False

@@ -1,8 +1,10 @@
-"""The flood budgets of one connection, for the pure engine twin (:mod:`kyoukai_h2fast._engine_py`).
+"""The flood budgets of one connection, for the pure engine twin
+(:mod:`kyoukai_h2fast._engine_py`).
 
 The compiled engine keeps the same counters as C ints (``_engine_c_budgets.pxi``) with the
 same arithmetic, so both engines end a connection at the same frame. What is counted, per
-received frame, before the frame is handled (budgets of :class:`~kyoukai_h2fast.config.ServerConfig`):
+received frame, before the frame is handled (budgets of
+:class:`~kyoukai_h2fast.config.ServerConfig`):
 
 * ``max_pings_per_10s``: PING frames (not ACKs);
 * ``max_settings_per_10s``: SETTINGS frames (not ACKs);
@@ -27,8 +29,12 @@ Crossing a budget is a connection error ENHANCE_YOUR_CALM (GOAWAY with the debug
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .constants import FrameType
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 __all__ = ["RateWindow", "Budgets", "REASONS", "TINY_WINDOW_UPDATE"]
 
@@ -89,7 +95,7 @@ class Budgets:
 
     __slots__ = ("resets", "pings", "settings", "empty", "max_control")
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self.resets = RateWindow(config.max_resets_per_10s)
         self.pings = RateWindow(config.max_pings_per_10s)
         self.settings = RateWindow(config.max_settings_per_10s)

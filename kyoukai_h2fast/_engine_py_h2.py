@@ -36,6 +36,7 @@ frames that the peer's frames provoked.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from h2.config import H2Configuration
 from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection
@@ -71,6 +72,15 @@ from .constants import DEFAULT_WINDOW, MAX_WINDOW, ErrorCode
 from .errors import CompressionError, MalformedRequestError
 from .events import ConnectionTerminated, RequestReceived, StreamReset, TrailersReceived
 
+if TYPE_CHECKING:
+    from h2.stream import H2Stream
+    from hyperframe.frame import ContinuationFrame, ExtensionFrame, Frame, GoAwayFrame
+
+    from .events import Event
+
+    # What h2's frame handlers return: frames to send, events (h2's, and ours).
+    _Result = tuple[list[Frame], list[Any]]
+
 __all__ = ["ServerConnection", "PriorityUpdated", "IDLE_PRIORITY_MEMORY"]
 
 log = logging.getLogger("kyoukai_h2fast.engine")
@@ -83,7 +93,7 @@ _REFUSED_STREAM = ErrorCode.REFUSED_STREAM
 # How a stream that is not live stands (the compiled engine's names).
 IDLE, CLOSED, RESET_LOCAL, RESET_REMOTE, CLOSED_UNKNOWN = (
     "IDLE", "CLOSED", "RESET_LOCAL", "RESET_REMOTE", "CLOSED_UNKNOWN")
-_BY_CLOSER = {StreamClosedBy.SEND_RST_STREAM: RESET_LOCAL,
+_BY_CLOSER: dict[StreamClosedBy | None, str] = {StreamClosedBy.SEND_RST_STREAM: RESET_LOCAL,
               StreamClosedBy.RECV_RST_STREAM: RESET_REMOTE,
               StreamClosedBy.SEND_END_STREAM: CLOSED,
               StreamClosedBy.RECV_END_STREAM: CLOSED}
@@ -115,6 +125,11 @@ class ServerConnection(H2Connection):
     # Remember how this many recently closed streams ended; bounded memory.
     MAX_CLOSED_STREAMS = 4096
 
+    # Our drop-ins for h2's frame buffer and HPACK coders: the same interface, not subclasses.
+    incoming_buffer: _frames.FrameBuffer  # type: ignore[assignment]
+    encoder: _hpack.Encoder  # type: ignore[assignment]
+    decoder: _hpack.Decoder  # type: ignore[assignment]
+
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(H2Configuration(
             client_side=False,
@@ -134,7 +149,9 @@ class ServerConnection(H2Connection):
             SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
             SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
             SettingCodes.ENABLE_PUSH: 0,
-            _NO_RFC7540_PRIORITIES: 1,      # RFC 9218 §2.1: we schedule by RFC 9218 signals
+            # RFC 9218 §2.1: we schedule by RFC 9218 signals (h2 takes any setting id, and
+            # names only those of RFC 9113)
+            _NO_RFC7540_PRIORITIES: 1,  # type: ignore[dict-item]
         })
         self.max_inbound_frame_size = config.max_frame_size
         self.incoming_buffer = _frames.FrameBuffer(server=True)
@@ -222,13 +239,13 @@ class ServerConnection(H2Connection):
         self._data_to_send += _frames.goaway_frame(last, int(error_code), debug)
 
     # -- inbound dispatch -----------------------------------------------------------------
-    def first_frame(self, frame) -> None:
+    def first_frame(self, frame: Frame) -> None:
         """The first frame after the client preface must be SETTINGS (§3.4)."""
         if frame.__class__ is not SettingsFrame or "ACK" in frame.flags:
             raise ProtocolError("the client preface must be followed by a SETTINGS frame")
         self.settings_seen = True
 
-    def receive_frame(self, frame) -> list:
+    def receive_frame(self, frame: Frame) -> list:
         """Process one frame; h2's events (and ours). ProtocolError: a connection error."""
         cls = frame.__class__
         sid = frame.stream_id
@@ -267,7 +284,7 @@ class ServerConnection(H2Connection):
         self._closed_streams[stream_id] = closer
         self._closed_windows.pop(stream_id, None)
 
-    def _not_live(self, frame, sid: int):
+    def _not_live(self, frame: Any, sid: int) -> _Result:  # (dispatched by class below)
         """A frame on a stream that is not live: decided by how the stream ended (§5.1)."""
         state = self.state_of(sid)
         cls = frame.__class__
@@ -287,7 +304,8 @@ class ServerConnection(H2Connection):
             if state == IDLE:
                 raise ProtocolError(f"DATA on idle stream {sid}")
             increment = manager.process_bytes(flow)   # nobody will read it (§5.1, §6.9)
-            frames = [WindowUpdateFrame(0, window_increment=increment)] if increment else []
+            frames: list[Frame] = \
+                [WindowUpdateFrame(0, window_increment=increment)] if increment else []
             if state == RESET_LOCAL:
                 return frames, []
             more, events = self._late_reset(sid, _STREAM_CLOSED)
@@ -314,22 +332,22 @@ class ServerConnection(H2Connection):
             raise ProtocolError(f"stream {sid} depends on itself (idle)")
         return self._late_reset(sid, _PROTOCOL_ERROR)
 
-    def _late_reset(self, sid: int, error_code: int):
+    def _late_reset(self, sid: int, error_code: int) -> _Result:
         """RST_STREAM on a stream that is not live; it is remembered as reset by us."""
         self._remember(sid, RESET_LOCAL)
         return [RstStreamFrame(sid, error_code=error_code)], []
 
-    def _receive_naked_continuation(self, frame):
+    def _receive_naked_continuation(self, frame: ContinuationFrame) -> NoReturn:
         raise ProtocolError("CONTINUATION without a field block")     # §6.10, in any state
 
-    def _receive_priority_frame(self, frame):
+    def _receive_priority_frame(self, frame: HeadersFrame | PriorityFrame) -> _Result:
         """PRIORITY on a live stream: ignored (§5.3.2) unless it depends on itself."""
         if frame.depends_on == frame.stream_id:
             return self._stream_error(self.streams[frame.stream_id], _PROTOCOL_ERROR,
                                       "the stream depends on itself (PROTOCOL_ERROR)", True)
         return [], []
 
-    def _receive_settings_frame(self, frame):
+    def _receive_settings_frame(self, frame: SettingsFrame) -> _Result:
         if "ACK" not in frame.flags:   # validated in order before h2 applies them (§6.5.3)
             for ident, value in frame.settings.items():
                 if ident in (0x2, 0x8, 0x9):
@@ -342,7 +360,7 @@ class ServerConnection(H2Connection):
                     raise ProtocolError(f"SETTINGS_MAX_FRAME_SIZE {value}")
         return super()._receive_settings_frame(frame)
 
-    def _receive_unknown_frame(self, frame):
+    def _receive_unknown_frame(self, frame: ExtensionFrame) -> _Result:
         if frame.type != _PRIORITY_UPDATE:
             return [], []                   # RFC 9113 §5.5: ignored
         # RFC 9218 §7.1 (the compiled engine's _recv_priority_update).
@@ -376,7 +394,7 @@ class ServerConnection(H2Connection):
         remembered[sid] = priority          # the most recent one counts
         return [], []
 
-    def _idle_take(self, stream_id: int):
+    def _idle_take(self, stream_id: int) -> tuple | None:
         """Stream ``stream_id`` opens: its remembered priority (or None); the entries up to it
         are dropped (those below can no longer open, RFC 9113 §5.1.1)."""
         remembered = self.idle_priorities
@@ -393,7 +411,7 @@ class ServerConnection(H2Connection):
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as e:
             raise CompressionError(f"cannot decode field block: {e}") from e
 
-    def _receive_headers_frame(self, frame):
+    def _receive_headers_frame(self, frame: HeadersFrame) -> _Result:
         stream_id = frame.stream_id
         end_stream = "END_STREAM" in frame.flags
         is_new = stream_id not in self.streams
@@ -427,6 +445,7 @@ class ServerConnection(H2Connection):
             return self._stream_error(stream, _PROTOCOL_ERROR,
                                       "the stream depends on itself (PROTOCOL_ERROR)",
                                       notify=not is_new)
+        event: Event
         try:
             if is_new:
                 content_length = _headers.validate_request_headers(headers)
@@ -445,7 +464,7 @@ class ServerConnection(H2Connection):
                 if priority is not _UNSIGNALLED:
                     # (only then: a new attribute unshares the stream's __dict__, which
                     # costs every request that carries no signal)
-                    stream.kh2_priority = priority
+                    stream.kh2_priority = priority  # type: ignore[attr-defined]  # ours
                 event = RequestReceived(stream_id, headers, end_stream, content_length, priority)
             else:
                 _headers.validate_trailers(headers)
@@ -458,7 +477,8 @@ class ServerConnection(H2Connection):
             return self._stream_error(stream, _PROTOCOL_ERROR, str(e), notify=not is_new)
         return frames, conn_events + [event]
 
-    def _stream_error(self, stream, error_code: int, reason: str, notify: bool):
+    def _stream_error(self, stream: H2Stream, error_code: int, reason: str,
+                      notify: bool) -> _Result:
         """RST_STREAM ``stream`` (RFC 9113 §5.4.2); ``notify``: the protocol knows the stream
         and gets a StreamReset event."""
         log.debug("stream %d reset with error 0x%x: %s", stream.stream_id, error_code, reason)
@@ -469,10 +489,11 @@ class ServerConnection(H2Connection):
             stream.state_machine.state = StreamState.CLOSED
             stream.state_machine.stream_closed_by = StreamClosedBy.SEND_RST_STREAM
         self.forget(stream.stream_id)
-        events = [StreamReset(stream.stream_id, error_code, False, reason)] if notify else []
+        events: list[Event] = [StreamReset(stream.stream_id, error_code, False, reason)] \
+            if notify else []
         return frames, events
 
-    def _receive_data_frame(self, frame):
+    def _receive_data_frame(self, frame: DataFrame) -> _Result:
         try:
             return super()._receive_data_frame(frame)
         except InvalidBodyLengthError as e:  # RFC 9113 §8.1.1: malformed, a stream error
@@ -485,7 +506,7 @@ class ServerConnection(H2Connection):
                 frames.append(WindowUpdateFrame(0, window_increment=increment))
             return frames, events
 
-    def _receive_window_update_frame(self, frame):
+    def _receive_window_update_frame(self, frame: WindowUpdateFrame) -> _Result:
         if frame.stream_id:            # a live stream (others are decided in _not_live)
             stream = self.streams[frame.stream_id]
             if stream.outbound_flow_control_window + frame.window_increment > MAX_WINDOW:
@@ -494,14 +515,15 @@ class ServerConnection(H2Connection):
                                           notify=True)
         return super()._receive_window_update_frame(frame)
 
-    def _handle_data_on_closed_stream(self, events, exc, frame):
+    def _handle_data_on_closed_stream(self, events: list[Any], exc: StreamClosedError,
+                                      frame: DataFrame) -> _Result:
         # DATA on a live stream h2 resets now (half-closed (remote): STREAM_CLOSED, §5.1):
         # h2's answer (window credit, RST_STREAM) is right; the stream is closed, forget it.
         frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
         self.forget(frame.stream_id)
         return frames, events
 
-    def _receive_goaway_frame(self, frame):
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> _Result:
         # Unlike h2, keep the connection usable so in-flight streams can finish (§6.8): no
         # transition to CLOSED and no dropping of queued output. The protocol decides.
         event = ConnectionTerminated(int(frame.error_code), frame.last_stream_id,
@@ -519,6 +541,7 @@ class ServerConnection(H2Connection):
         del self.streams[stream_id]
         closed_by = stream.closed_by
         self._closed_streams[stream_id] = closed_by
-        if closed_by is StreamClosedBy.SEND_END_STREAM or closed_by is StreamClosedBy.RECV_END_STREAM:
+        if (closed_by is StreamClosedBy.SEND_END_STREAM
+                or closed_by is StreamClosedBy.RECV_END_STREAM):
             self._closed_windows[stream_id] = stream.outbound_flow_control_window
         return True

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from typing import TYPE_CHECKING
 
 from h2.connection import ConnectionInputs
 from h2.stream import StreamInputs
 
 from . import frames as _frames
 from .events import ResponseSent, StreamDrained
+
+if TYPE_CHECKING:
+    from h2.stream import H2Stream
+
+    from ._engine_py_h2 import ServerConnection
 
 __all__ = ["SendQueue", "Scheduler", "FRAME_NOW_LIMIT"]
 
@@ -49,7 +55,26 @@ class SendQueue:
         self.ready = False
 
 
-class Scheduler:
+if TYPE_CHECKING:
+    class _EngineState:
+        """The ``Engine``'s state the scheduler uses (its slots), for type checkers."""
+
+        _conn: ServerConnection
+        _closed: bool
+        _queues: dict[int, SendQueue]
+        _rings: list[deque]
+        _seqs: list[list]
+        _waiting: int
+        _sent: list
+        _queued_total: int
+        _framed_now: int
+
+        def _forget(self, stream_id: int) -> None: ...
+else:
+    _EngineState = object
+
+
+class Scheduler(_EngineState):
     """The send queues' scheduling, for the twin's ``Engine``."""
 
     __slots__ = ()
@@ -61,7 +86,7 @@ class Scheduler:
         if self._closed or not self._waiting:
             return False
         conn = self._conn
-        for ring, seq in zip(self._rings, self._seqs):
+        for ring, seq in zip(self._rings, self._seqs, strict=False):
             for member in ring:
                 for sid in (seq if member == 0 else (member,)):
                     if self._queues[sid].size == 0 or (
@@ -70,7 +95,7 @@ class Scheduler:
                         return True
         return False
 
-    def _send_now(self, stream, queue: SendQueue) -> None:
+    def _send_now(self, stream: H2Stream, queue: SendQueue) -> None:
         """Frame a stream's whole (single-frame) queue at once."""
         n = queue.size
         piece = queue.chunks.popleft() if n else b""
@@ -89,7 +114,7 @@ class Scheduler:
             return
         queue = self._queues.get(stream_id)
         if queue is None:                       # the response has not started
-            stream.kh2_priority = priority
+            stream.kh2_priority = priority  # type: ignore[attr-defined]  # ours, on h2's stream
             return
         if (queue.urgency, queue.incremental) == priority:
             return
@@ -151,7 +176,7 @@ class Scheduler:
         budget = max_data if max_data >= 0 else _MAX_WINDOW * 2
         frame_size = conn.max_outbound_frame_size
         out = conn._data_to_send
-        for ring, seq in zip(self._rings, self._seqs):
+        for ring, seq in zip(self._rings, self._seqs, strict=False):
             if not self._waiting:
                 return
             while ring:
@@ -187,7 +212,8 @@ class Scheduler:
                 if ring and ring[0] == member:
                     ring.rotate(-1)  # round-robin: the next member's turn
 
-    def _send_frame(self, stream, queue: SendQueue, piece, last: bool, out) -> None:
+    def _send_frame(self, stream: H2Stream, queue: SendQueue, piece: bytes | memoryview,
+                    last: bool, out: bytearray) -> None:
         conn = self._conn
         sid = stream.stream_id
         conn.state_machine.process_input(_SEND_DATA)
@@ -204,7 +230,7 @@ class Scheduler:
                 self._ring_remove(sid, queue)
             self._sent.append(StreamDrained(sid))
 
-    def _response_sent(self, stream_id: int, stream) -> None:
+    def _response_sent(self, stream_id: int, stream: H2Stream) -> None:
         complete = stream.closed
         self._sent.append(ResponseSent(stream_id, complete))
         if complete:

@@ -8,6 +8,8 @@ module imports from here so they are written once: :data:`COMMON_FIELD_NAMES` an
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 __all__ = ["build_environ", "COMMON_FIELD_NAMES", "HTTP_KEY_CACHE_MAX"]
@@ -69,7 +71,8 @@ def _set_server(env: dict, authority: bytes) -> None:
         env["SERVER_PORT"] = "443" if env.get("wsgi.url_scheme") == "https" else "80"
 
 
-def build_environ(base: dict, headers, wsgi_input) -> dict:
+def build_environ(base: dict[str, Any], headers: Iterable[tuple[bytes, bytes]],
+                  wsgi_input: Any) -> dict[str, Any]:
     """The PEP 3333 environ of one request: ``base`` copied, plus the request's keys.
 
     ``headers`` is the validated request field list of ``(bytes, bytes)`` pairs; see

@@ -10,13 +10,24 @@ which the compiled module imports from here so both raise the very same class.
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
-from h2.exceptions import (DenialOfServiceError, FrameDataMissingError, FrameTooLargeError,
-                           ProtocolError)
+from h2.exceptions import (
+    DenialOfServiceError,
+    FrameDataMissingError,
+    FrameTooLargeError,
+    ProtocolError,
+)
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
-from hyperframe.frame import (ContinuationFrame, ExtensionFrame, Frame, HeadersFrame,
-                              PushPromiseFrame, SettingsFrame)
+from hyperframe.frame import (
+    ContinuationFrame,
+    ExtensionFrame,
+    Frame,
+    HeadersFrame,
+    Padding,
+    PushPromiseFrame,
+    SettingsFrame,
+)
 
 from .constants import CLIENT_PREFACE
 from .errors import FramePaddingError
@@ -31,6 +42,7 @@ DEFAULT_MAX_HEADER_BLOCK_SIZE = 262144
 #: h2's CONTINUATION_BACKLOG: frames (HEADERS + CONTINUATIONs) allowed in one header block.
 MAX_HEADER_BLOCK_FRAMES = 64
 _MAX_FRAME_SIZE_LIMIT = 2 ** 24 - 1
+_Data = bytes | bytearray | memoryview    # what the functions take as bytes
 _HEADER = struct.Struct(">HBBBL")   # length split 16 + 8 bits, type, flags, stream id
 _U32 = struct.Struct(">L")
 
@@ -51,11 +63,12 @@ class FrameBuffer:
         self.max_frame_size = 0
         self.max_header_block_size = DEFAULT_MAX_HEADER_BLOCK_SIZE
         self._preamble = CLIENT_PREFACE if server else b""
-        self._block: list[Frame] = []     # HEADERS/PUSH_PROMISE + CONTINUATIONs being joined
+        # HEADERS/PUSH_PROMISE + CONTINUATIONs being joined
+        self._block: list[HeadersFrame | PushPromiseFrame | ContinuationFrame] = []
         self._block_size = 0
         self._block_length = 0            # length field of the block's first frame
 
-    def add_data(self, data) -> None:
+    def add_data(self, data: _Data) -> None:
         view = memoryview(data)
         if self._preamble:  # RFC 9113 §3.4, checked as it arrives
             used = min(len(self._preamble), len(view))
@@ -102,14 +115,15 @@ class FrameBuffer:
                 raise ProtocolError(f"Received frame with non-compliant data: {err}") from err
             except InvalidFrameError as err:
                 raise FrameDataMissingError(f"Frame data missing or invalid: {err}") from err
-            if "PADDED" in frame.flags and frame.pad_length > length - _padding_room(frame):
+            if "PADDED" in frame.flags and isinstance(frame, Padding) \
+                    and frame.pad_length > length - _padding_room(frame):
                 raise FramePaddingError("Padding is too long.")
             del data[:9 + length]  # amortised O(1): CPython's bytearray moves its start
             if self._block or isinstance(frame, (HeadersFrame, PushPromiseFrame)):
-                frame = self._join(frame, length)
-                if frame is None:
+                joined = self._join(frame, length)
+                if joined is None:
                     continue
-                return frame
+                return joined
             return frame, length
         return None
 
@@ -129,6 +143,8 @@ class FrameBuffer:
             first.data = b"".join(f.data for f in self._block)
             self._block = []
             return first, self._block_length
+        # (the caller hands over a HEADERS or PUSH_PROMISE frame when no block is open)
+        assert isinstance(frame, (HeadersFrame, PushPromiseFrame))
         if "END_HEADERS" in frame.flags:
             if len(frame.data) > self.max_header_block_size:
                 raise DenialOfServiceError(
@@ -168,7 +184,7 @@ def _flag_byte(frame: Frame) -> int:
     return sum(bit for name, bit in frame.defined_flags if name in frame.flags)
 
 
-def _scan(data, max_frame_size: int, server: bool,
+def _scan(data: _Data, max_frame_size: int, server: bool,
           max_header_block_size: int) -> Iterator[tuple[int, int, int, int]]:
     buf = FrameBuffer(server)
     buf.max_frame_size = max_frame_size
@@ -176,11 +192,15 @@ def _scan(data, max_frame_size: int, server: bool,
     buf.add_data(data)
     while (item := buf._next_frame()) is not None:
         frame, length = item
-        yield length, frame.type, _flag_byte(frame), frame.stream_id
+        ftype = frame.type
+        assert ftype is not None  # every parsed frame has its type
+        yield length, ftype, _flag_byte(frame), frame.stream_id
 
 
-def scan_frames(data, max_frame_size: int = 16384, server: bool = False,
-                max_header_block_size: int = DEFAULT_MAX_HEADER_BLOCK_SIZE) -> list:
+def scan_frames(
+    data: _Data, max_frame_size: int = 16384, server: bool = False,
+    max_header_block_size: int = DEFAULT_MAX_HEADER_BLOCK_SIZE,
+) -> list[tuple[int, int, int, int]]:
     """``(length, type, flags, stream_id)`` of each frame a ``FrameBuffer`` delivers.
 
     ``flags`` has only the flags defined for the type (raw byte for unknown types); a joined
@@ -189,13 +209,13 @@ def scan_frames(data, max_frame_size: int = 16384, server: bool = False,
     return list(_scan(data, max_frame_size, server, max_header_block_size))
 
 
-def count_frames(data, max_frame_size: int = 16384, server: bool = False,
+def count_frames(data: _Data, max_frame_size: int = 16384, server: bool = False,
                  max_header_block_size: int = DEFAULT_MAX_HEADER_BLOCK_SIZE) -> int:
     """How many frames ``scan_frames`` would return."""
     return sum(1 for _ in _scan(data, max_frame_size, server, max_header_block_size))
 
 
-def parse_frame_header(data) -> tuple[int, int, int, int]:
+def parse_frame_header(data: _Data) -> tuple[int, int, int, int]:
     """``(length, type, flags, stream_id)`` from the first 9 bytes (RFC 9113 §4.1)."""
     view = memoryview(data).cast("B")
     if len(view) < 9:
@@ -209,7 +229,7 @@ def serialize_frame(frame: Frame) -> bytes:
     return frame.serialize()
 
 
-def _arg(value, low: int, high: int, name: str) -> int:
+def _arg(value: object, low: int, high: int, name: str) -> int:
     if not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not low <= value <= high:
@@ -217,15 +237,16 @@ def _arg(value, low: int, high: int, name: str) -> int:
     return value
 
 
-def _frame(ftype: int, flags: int, stream_id: int, payload) -> bytes:
+def _frame(ftype: int, flags: int, stream_id: int, payload: bytes) -> bytes:
     length = len(payload)
     return _HEADER.pack(length >> 8, length & 0xFF, ftype, flags, stream_id) + payload
 
 
-def _split(stream_id, payload, end_stream, max_frame_size, headers: bool) -> bytes:
+def _split(stream_id: int, payload: _Data, end_stream: bool, max_frame_size: int,
+           headers: bool) -> bytes:
     stream_id = _arg(stream_id, 0, 0x7FFFFFFF, "stream_id")
     limit = _arg(max_frame_size, 1, _MAX_FRAME_SIZE_LIMIT, "max_frame_size")
-    payload = bytes(memoryview(payload))
+    octets = bytes(memoryview(payload))
     if headers:  # RFC 9113 §6.2, §6.10
         ftype, flags, next_type, last_flags = 0x1, 0x1 if end_stream else 0, 0x9, 0x4
     else:        # RFC 9113 §6.1
@@ -233,26 +254,28 @@ def _split(stream_id, payload, end_stream, max_frame_size, headers: bool) -> byt
     out = []
     position = 0
     while True:
-        chunk = payload[position:position + limit]
+        chunk = octets[position:position + limit]
         position += len(chunk)
-        last = position >= len(payload)
+        last = position >= len(octets)
         out.append(_frame(ftype, flags | (last_flags if last else 0), stream_id, chunk))
         if last:
             return b"".join(out)
         ftype, flags = next_type, 0
 
 
-def headers_frames(stream_id, block, end_stream, max_frame_size=16384) -> bytes:
+def headers_frames(stream_id: int, block: _Data, end_stream: bool,
+                   max_frame_size: int = 16384) -> bytes:
     """HEADERS (+ CONTINUATION) frames: END_STREAM on HEADERS, END_HEADERS on the last."""
     return _split(stream_id, block, end_stream, max_frame_size, True)
 
 
-def data_frames(stream_id, data, end_stream, max_frame_size=16384) -> bytes:
+def data_frames(stream_id: int, data: _Data, end_stream: bool,
+                max_frame_size: int = 16384) -> bytes:
     """DATA frames of at most ``max_frame_size`` bytes, END_STREAM on the last one."""
     return _split(stream_id, data, end_stream, max_frame_size, False)
 
 
-def settings_frame(settings: dict, ack=False) -> bytes:
+def settings_frame(settings: dict[int, int], ack: bool = False) -> bytes:
     """A SETTINGS frame with ``settings`` ({identifier: value}) or an empty ACK (§6.5)."""
     if not isinstance(settings, dict):
         raise TypeError("settings must be a dict")
@@ -265,27 +288,27 @@ def settings_frame(settings: dict, ack=False) -> bytes:
     return _frame(0x4, 0x1 if ack else 0, 0, payload)
 
 
-def window_update_frame(stream_id, increment) -> bytes:
+def window_update_frame(stream_id: int, increment: int) -> bytes:
     """A WINDOW_UPDATE frame (§6.9); increment 1..2^31-1."""
     stream_id = _arg(stream_id, 0, 0x7FFFFFFF, "stream_id")
     return _frame(0x8, 0, stream_id, _U32.pack(_arg(increment, 1, 0x7FFFFFFF, "increment")))
 
 
-def rst_stream_frame(stream_id, error_code) -> bytes:
+def rst_stream_frame(stream_id: int, error_code: int) -> bytes:
     """A RST_STREAM frame (§6.4)."""
     stream_id = _arg(stream_id, 0, 0x7FFFFFFF, "stream_id")
     return _frame(0x3, 0, stream_id, _U32.pack(_arg(error_code, 0, 0xFFFFFFFF, "error_code")))
 
 
-def ping_frame(opaque_data, ack=False) -> bytes:
+def ping_frame(opaque_data: _Data, ack: bool = False) -> bytes:
     """A PING frame (§6.7); ``opaque_data`` of at most 8 bytes is zero-padded to 8."""
-    opaque_data = bytes(memoryview(opaque_data))
-    if len(opaque_data) > 8:
-        raise ValueError(f"PING opaque data has {len(opaque_data)} bytes, at most 8 allowed")
-    return _frame(0x6, 0x1 if ack else 0, 0, opaque_data.ljust(8, b"\0"))
+    opaque = bytes(memoryview(opaque_data))
+    if len(opaque) > 8:
+        raise ValueError(f"PING opaque data has {len(opaque)} bytes, at most 8 allowed")
+    return _frame(0x6, 0x1 if ack else 0, 0, opaque.ljust(8, b"\0"))
 
 
-def goaway_frame(last_stream_id, error_code, additional_data=b"") -> bytes:
+def goaway_frame(last_stream_id: int, error_code: int, additional_data: _Data = b"") -> bytes:
     """A GOAWAY frame (§6.8) with optional debug data."""
     last = _arg(last_stream_id, 0, 0x7FFFFFFF, "last_stream_id")
     code = _arg(error_code, 0, 0xFFFFFFFF, "error_code")
@@ -312,29 +335,32 @@ class WriteBuffer:
     def clear(self) -> None:
         self._data.clear()
 
-    def write(self, data) -> None:
+    def write(self, data: _Data) -> None:
         self._data += memoryview(data)
 
     def add_frame(self, frame: Frame) -> None:
         self._data += serialize_frame(frame)
 
-    def add_headers_frames(self, stream_id, block, end_stream, max_frame_size=16384) -> None:
+    def add_headers_frames(self, stream_id: int, block: _Data, end_stream: bool,
+                           max_frame_size: int = 16384) -> None:
         self._data += headers_frames(stream_id, block, end_stream, max_frame_size)
 
-    def add_data_frames(self, stream_id, data, end_stream, max_frame_size=16384) -> None:
+    def add_data_frames(self, stream_id: int, data: _Data, end_stream: bool,
+                        max_frame_size: int = 16384) -> None:
         self._data += data_frames(stream_id, data, end_stream, max_frame_size)
 
-    def add_settings(self, settings: dict, ack=False) -> None:
+    def add_settings(self, settings: dict[int, int], ack: bool = False) -> None:
         self._data += settings_frame(settings, ack)
 
-    def add_window_update(self, stream_id, increment) -> None:
+    def add_window_update(self, stream_id: int, increment: int) -> None:
         self._data += window_update_frame(stream_id, increment)
 
-    def add_ping(self, opaque_data, ack=False) -> None:
+    def add_ping(self, opaque_data: _Data, ack: bool = False) -> None:
         self._data += ping_frame(opaque_data, ack)
 
-    def add_rst_stream(self, stream_id, error_code) -> None:
+    def add_rst_stream(self, stream_id: int, error_code: int) -> None:
         self._data += rst_stream_frame(stream_id, error_code)
 
-    def add_goaway(self, last_stream_id, error_code, additional_data=b"") -> None:
+    def add_goaway(self, last_stream_id: int, error_code: int,
+                   additional_data: _Data = b"") -> None:
         self._data += goaway_frame(last_stream_id, error_code, additional_data)

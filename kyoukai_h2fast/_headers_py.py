@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable
 
 from . import __version__
 from .errors import MalformedRequestError
@@ -62,7 +63,7 @@ def _content_length(value: bytes, previous: int) -> int:
     return length
 
 
-def _check_block(headers, is_trailer: bool) -> int:
+def _check_block(headers: Iterable[tuple[bytes, bytes]], is_trailer: bool) -> int:
     """Per-field rules and, for a request, the whole-block rules. Returns the content length."""
     seen: set[bytes] = set()
     regular_seen = False
@@ -81,7 +82,8 @@ def _check_block(headers, is_trailer: bool) -> int:
             if name in seen:
                 raise MalformedRequestError(f"Received duplicate pseudo-header field {name!r}")
             if regular_seen:
-                raise MalformedRequestError(f"Received pseudo-header field out of sequence: {name!r}")
+                raise MalformedRequestError(
+                    f"Received pseudo-header field out of sequence: {name!r}")
             seen.add(name)
             if name == b":method":
                 method = value
@@ -112,7 +114,8 @@ def _check_block(headers, is_trailer: bool) -> int:
     return content_length
 
 
-def _check_request_block(seen: set, method, path, authority, host) -> None:
+def _check_request_block(seen: set, method: bytes | None, path: bytes | None,
+                         authority: bytes | None, host: bytes | None) -> None:
     if method is None:
         raise MalformedRequestError("Header block missing mandatory b':method' header")
     is_connect = method == b"CONNECT"
@@ -140,7 +143,7 @@ def _check_request_block(seen: set, method, path, authority, host) -> None:
         raise MalformedRequestError("Invalid :path: must start with '/' (or be '*' for OPTIONS)")
 
 
-def validate_request_headers(headers) -> int:
+def validate_request_headers(headers: Iterable[tuple[bytes, bytes]]) -> int:
     """Check a received request field block; return its content length, or -1 when none.
 
     ``headers`` is the decoded list of ``(name, value)`` bytes pairs. Raises
@@ -149,7 +152,7 @@ def validate_request_headers(headers) -> int:
     return _check_block(headers, False)
 
 
-def validate_trailers(headers) -> None:
+def validate_trailers(headers: Iterable[tuple[bytes, bytes]]) -> None:
     """Check a received trailer field block (no pseudo-headers, RFC 9113 §8.1)."""
     _check_block(headers, True)
 
@@ -196,7 +199,7 @@ def http_date(seconds: int) -> bytes:
 _date_cache = (0.0, (_DATE, b""))
 
 
-def _date_field(now=time.time) -> tuple:
+def _date_field(now: Callable[[], float] = time.time) -> tuple:
     global _date_cache
     cache = _date_cache
     t = now()
@@ -206,7 +209,7 @@ def _date_field(now=time.time) -> tuple:
     return cache[1]
 
 
-def _latin1_bytes(obj, what: str) -> bytes:
+def _latin1_bytes(obj: object, what: str) -> bytes:
     """A response header name or value (str or bytes) as bytes, or a clear error."""
     if isinstance(obj, str):
         try:
@@ -218,7 +221,7 @@ def _latin1_bytes(obj, what: str) -> bytes:
     raise TypeError(f"response header {what} must be str, not {type(obj).__name__}")
 
 
-def _encode_response_name(name) -> bytes | None:
+def _encode_response_name(name: str | bytes) -> bytes | None:
     raw = _latin1_bytes(name, "name").lower()
     if not raw:
         raise ValueError("empty response header name")
@@ -231,14 +234,16 @@ def _encode_response_name(name) -> bytes | None:
     return None if raw in _DROPPED_RESPONSE_FIELDS else raw
 
 
-def _response_value(value) -> bytes:
+def _response_value(value: str | bytes) -> bytes:
     raw = _latin1_bytes(value, "value")
     if _VALUE_ILLEGAL.search(raw) is not None:
         raise ValueError(f"illegal character (NUL, CR or LF) in response header value {value!r}")
     return raw.strip(b" \t")
 
 
-def response_headers(status, headers) -> list:
+def response_headers(
+    status: str, headers: Iterable[tuple[str | bytes, str | bytes]]
+) -> list[tuple[bytes, bytes]]:
     """The HTTP/2 response field list for a WSGI ``start_response(status, headers)``.
 
     ``status`` is e.g. ``"200 OK"`` (3 ASCII digits, 100-999, then end or a space);

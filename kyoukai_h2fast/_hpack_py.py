@@ -17,8 +17,13 @@ Both classes add ``table_entries`` and ``table_used_size`` (dynamic table intros
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hpack
 from hpack.hpack import INDEX_INCREMENTAL, INDEX_NEVER, encode_integer
+
+if TYPE_CHECKING:
+    from hpack.table import HeaderTable
 
 __all__ = ["Decoder", "Encoder"]
 
@@ -33,6 +38,8 @@ def _encode_int(value: int, prefix_bits: int, flags: int) -> bytes:
 
 class _TableView:
     """Dynamic table introspection, as the compiled coders have it."""
+
+    header_table: HeaderTable      # hpack's, set by hpack.Decoder/Encoder.__init__
 
     @property
     def table_entries(self) -> list[tuple[bytes, bytes]]:

@@ -20,6 +20,10 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .stream import H2State
 
 __all__ = ["AccessLog", "ACCESS_LOGGER"]
 
@@ -55,11 +59,11 @@ class AccessLog:
                            "duration": duration})
 
     # -- HTTP/2 (hooks called by the HTTP/2 protocol) --------------------------------------
-    def started(self, state) -> None:
+    def started(self, state: H2State) -> None:
         """An HTTP/2 request reached its app (for states without ``started_at``)."""
         self._starts[state] = time.monotonic()
 
-    def finished(self, protocol, state) -> None:
+    def finished(self, protocol: Any, state: H2State) -> None:
         """An HTTP/2 response ended (sent in full, or its stream reset by the server)."""
         started_at = getattr(state, "started_at", 0.0)
         if started_at:  # loop time when the request arrived
@@ -87,7 +91,7 @@ class AccessLog:
         self.log(client, method, target, "HTTP/2", status, size, duration)
 
 
-def _status_of(state) -> int:
+def _status_of(state: H2State) -> int:
     for name, value in getattr(state, "wire_headers", None) or ():
         if name == b":status":
             return int(value)
@@ -95,7 +99,7 @@ def _status_of(state) -> int:
     return int(status[:3]) if status and status[:3].isdigit() else 0
 
 
-def _declared_length(state) -> int | None:
+def _declared_length(state: H2State) -> int | None:
     """The response's content-length as the app declared it, or None."""
     for name, value in state._emit_headers or ():
         if isinstance(name, str) and name.lower() == "content-length":

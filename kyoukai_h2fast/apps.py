@@ -31,17 +31,23 @@ import inspect
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import BodyTimeoutError, ClientDisconnected
 from .execution import Mailbox, WorkerPool, start_eagerly
 from .wzresponse import wsgi_parts
+
+if TYPE_CHECKING:
+    from .contracts import Responder
+    from .stream import H2State
 
 __all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
 
-def detect_kind(app) -> str:
+def detect_kind(app: object) -> str:
     """``"kyoukai"`` or ``"wsgi"``; TypeError for anything else."""
     process = getattr(app, "process_request", None)
     if process is not None and hasattr(app, "request_class"):
@@ -54,14 +60,17 @@ def detect_kind(app) -> str:
                     "app (request_class + async process_request)")
 
 
-def make_runner(app, wsgi_threads: int, per_connection: int = 0):
+def make_runner(app: Any, wsgi_threads: int,
+                per_connection: int = 0) -> KyoukaiRunner | WSGIRunner:
     kind = detect_kind(app)
     if kind == "kyoukai":
         return KyoukaiRunner(app)
     return WSGIRunner(app, wsgi_threads, per_connection)
 
 
-def _first_chunks(app_iter, greedy: int = 0):
+def _first_chunks(
+    app_iter: Iterable[bytes], greedy: int = 0,
+) -> tuple[Iterable[bytes], Iterator[bytes] | None, Callable[[], object] | None]:
     """Pull until the first non-empty chunk (PEP 3333: headers go out with it), and on, up to
     ``greedy`` bytes, for iterables that run on the event loop anyway (so that a short body
     goes out in one pass, with END_STREAM on its last DATA frame).
@@ -73,7 +82,7 @@ def _first_chunks(app_iter, greedy: int = 0):
     if type(app_iter) is list or type(app_iter) is tuple:
         return app_iter, None, close
     it = iter(app_iter)
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
     try:
         for chunk in it:
@@ -93,7 +102,7 @@ def _first_chunks(app_iter, greedy: int = 0):
 _GREEDY_BYTES = 64 * 1024
 
 
-def _safe_close(close) -> None:
+def _safe_close(close: Callable[[], object] | None) -> None:
     if close is not None:
         try:
             close()
@@ -129,7 +138,8 @@ class _ClientGoneLog:
 _client_gone = _ClientGoneLog()
 
 
-def _app_failed(responder, state, error: BaseException, post=None) -> None:
+def _app_failed(responder: Responder, state: H2State, error: BaseException,
+                post: Callable[..., None] | None = None) -> None:
     """An app raised: a client abort or a body timeout is logged briefly (the stream is gone
     or answered 408); anything else is the app's error, logged with its traceback (500)."""
     if isinstance(error, ClientDisconnected):
@@ -157,7 +167,7 @@ class KyoukaiRunner:
     #: Apps on the loop wait for the body (see the module docstring).
     dispatch_early = False
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
         self.errors = sys.stderr
 
@@ -175,18 +185,21 @@ class KyoukaiRunner:
     def hand_over(self) -> None:
         """Nothing to hand over: the handlers run on the loop."""
 
-    def forget(self, responder) -> None:
+    def forget(self, responder: Responder) -> None:
         pass
 
-    def dispatch(self, responder, state) -> None:
+    def dispatch(self, responder: Responder, state: H2State) -> None:
         state.task = start_eagerly(responder.loop, self._run(responder, state))
 
-    async def _run(self, responder, state) -> None:
+    async def _run(self, responder: Responder, state: H2State) -> None:
         environ = state.environ
         try:
             request = self.app.request_class(environ)
             response = await self.app.process_request(request, responder.parent_context)
             parts = wsgi_parts(response)
+            rest: Iterator[bytes] | None
+            close: Callable[[], object] | None
+            chunks: Iterable[bytes]
             if parts is not None:  # what werkzeug's WSGI path gives, without running it
                 state._emit_status, state._emit_headers, chunks = parts
                 rest = close = None
@@ -215,7 +228,7 @@ class WSGIRunner:
 
     kind = "wsgi"
 
-    def __init__(self, app, threads: int, per_connection: int = 0) -> None:
+    def __init__(self, app: Any, threads: int, per_connection: int = 0) -> None:
         self.app = app
         self.errors = sys.stderr
         self.threads = threads
@@ -228,7 +241,8 @@ class WSGIRunner:
     def start(self) -> None:
         """Create the pool (called on the running loop that will serve)."""
         if not self.threads:
-            self.dispatch = self._run_inline  # one call less per request
+            # one call less per request: the instance attribute shadows the method
+            self.dispatch = self._run_inline  # type: ignore[method-assign]
         if self.threads and self.executor is None:
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
                                        per_owner=self.per_connection)
@@ -258,14 +272,14 @@ class WSGIRunner:
             self.executor = None
 
     # -- dispatch ---------------------------------------------------------------------------
-    def dispatch(self, responder, state) -> None:
+    def dispatch(self, responder: Responder, state: H2State) -> None:
         if self.executor is None:
             self._run_inline(responder, state)
             return
         state.enable_thread_reads()
         self._submit(responder, self._run_in_thread, responder, state)
 
-    def _submit(self, responder, fn, *args) -> None:
+    def _submit(self, responder: Responder, fn: Callable[..., None], *args: Any) -> None:
         executor = self.executor
         try:
             if executor is None:
@@ -276,9 +290,12 @@ class WSGIRunner:
                 _safe_close(args[3])
                 args[1].iter_close = None
 
-    def _run_inline(self, responder, state) -> None:
+    def _run_inline(self, responder: Responder, state: H2State) -> None:
         try:
             app_iter = self.app(state.environ, state.start_response)
+            rest: Iterator[bytes] | None
+            close: Callable[[], object] | None
+            chunks: Iterable[bytes]
             if type(app_iter) is list:  # the common case: the whole body at once
                 chunks, rest, close = app_iter, None, None
             else:
@@ -288,10 +305,12 @@ class WSGIRunner:
             return
         responder.respond(state, chunks, body_iter=rest, close=close)
 
-    def _run_in_thread(self, responder, state) -> None:
+    def _run_in_thread(self, responder: Responder, state: H2State) -> None:
         if state.finished:  # the stream went away before a thread was free
             return
-        post = self.mailbox.post
+        mailbox = self.mailbox
+        assert mailbox is not None  # made with the pool this runs in
+        post = mailbox.post
         try:
             chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
         except Exception as e:
@@ -301,11 +320,14 @@ class WSGIRunner:
                                in_thread=True, close=close))
 
     # -- streaming bodies -----------------------------------------------------------------------
-    def pull_in_thread(self, responder, state) -> None:
+    def pull_in_thread(self, responder: Responder, state: H2State) -> None:
         self._submit(responder, self._pull, responder, state, state.body_iter, state.iter_close)
 
-    def _pull(self, responder, state, it, close) -> None:
-        post = self.mailbox.post
+    def _pull(self, responder: Responder, state: H2State, it: Iterator[bytes],
+              close: Callable[[], object] | None) -> None:
+        mailbox = self.mailbox
+        assert mailbox is not None  # made with the pool this runs in
+        post = mailbox.post
         if state.finished:  # the stream went away before a thread was free
             _safe_close(close)
             post(responder.pulled, state, (), True, None, True)
@@ -322,7 +344,7 @@ class WSGIRunner:
         _safe_close(close)
         post(responder.pulled, state, (), True, None, True)
 
-    def forget(self, responder) -> None:
+    def forget(self, responder: Responder) -> None:
         """The connection is gone: drop its jobs still waiting for a thread (closing the
         iterables they would have pulled)."""
         if self.executor is None:
@@ -332,7 +354,7 @@ class WSGIRunner:
                 self.close_in_thread(args[3])
                 args[1].iter_close = None
 
-    def close_in_thread(self, close) -> None:
+    def close_in_thread(self, close: Callable[[], object] | None) -> None:
         if close is None:
             return
         executor = self.executor

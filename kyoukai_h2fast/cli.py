@@ -16,6 +16,8 @@ import os
 import ssl
 import sys
 import traceback
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 from . import __version__, _switch
 from .apps import detect_kind
@@ -40,7 +42,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         raise UsageError(message)
 
 
@@ -133,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
-    f = p.add_argument_group("flood budgets (per connection; beyond them: GOAWAY(ENHANCE_YOUR_CALM))")
+    f = p.add_argument_group(
+        "flood budgets (per connection; beyond them: GOAWAY(ENHANCE_YOUR_CALM))")
     f.add_argument("--max-resets-per-10s", type=int, default=d.max_resets_per_10s, metavar="N",
                    help="streams the peer resets, or makes us reset, within 10 s "
                         f"(default {d.max_resets_per_10s})")
@@ -169,7 +172,7 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
 
 
-def _setup_logging(args) -> None:
+def _setup_logging(args: argparse.Namespace) -> None:
     if not args.log_config:
         logging.basicConfig(level=args.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -197,7 +200,7 @@ def version_text() -> str:
             f"engine: {_switch.engine_state()}")
 
 
-def load_app(spec: str | None):
+def load_app(spec: str | None) -> Any:
     """Import ``module:attribute`` (cwd importable, as uvicorn does); None: the demo app."""
     if spec is None:
         from .demo import app
@@ -253,9 +256,10 @@ def _app_traceback(error: BaseException) -> str:
     return "".join(report.format()).rstrip("\n")
 
 
-def _chain(report: traceback.TracebackException):
-    """``report`` and the exceptions it was raised from or during (each once)."""
+def _chain(first: traceback.TracebackException) -> Iterator[traceback.TracebackException]:
+    """``first`` and the exceptions it was raised from or during (each once)."""
     seen = set()
+    report: traceback.TracebackException | None = first
     while report is not None and id(report) not in seen:
         seen.add(id(report))
         yield report
@@ -263,7 +267,7 @@ def _chain(report: traceback.TracebackException):
                                       else report.__context__)
 
 
-def _config_from(args) -> ServerConfig:
+def _config_from(args: argparse.Namespace) -> ServerConfig:
     try:
         return ServerConfig(
             host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
@@ -292,11 +296,12 @@ def _config_from(args) -> ServerConfig:
 
 def _check_tls(config: ServerConfig) -> None:
     """Load the certificate and key once before serving: a bad file is a one-line error."""
-    if not config.tls:
+    certfile = config.certfile
+    if certfile is None:  # config.tls is False
         return
     from .tls import TLSFileError, make_ssl_context
     try:
-        make_ssl_context(config.certfile, config.keyfile)
+        make_ssl_context(certfile, config.keyfile)
     except TLSFileError as e:
         raise UsageError(f"--{e.which} {e.path}: {e.reason}") from None
     except (OSError, ssl.SSLError) as e:  # not explained by tls.diagnose: say what OpenSSL said

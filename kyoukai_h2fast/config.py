@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+from typing import Any
 
 from .errors import ConfigError
 
@@ -113,7 +114,7 @@ class ServerConfig:
     #: networks (``10.0.0.0/8``), or ``"*"`` for any peer. Empty: trust no one.
     forwarded_allow_ips: tuple = ()
 
-    def validate(self) -> "ServerConfig":
+    def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("--certfile and --keyfile must be given together")
@@ -165,7 +166,7 @@ class ServerConfig:
     def tls(self) -> bool:
         return self.certfile is not None
 
-    def replace(self, **changes) -> "ServerConfig":
+    def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()
 
 

@@ -15,7 +15,8 @@ checkers hold every implementation to them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
@@ -171,7 +172,7 @@ class Responder(Protocol):
 
     def respond(self, state: H2State, chunks: Iterable[bytes], *,
                 body_iter: Iterator[bytes] | None = None, in_thread: bool = False,
-                close: Callable[[], None] | None = None) -> None:
+                close: Callable[[], object] | None = None) -> None:
         """Start the response of ``state``: status and headers from its ``start_response``,
         then ``chunks``, then ``body_iter`` pulled on demand (in a worker thread when
         ``in_thread``), then ``close()``."""
@@ -218,5 +219,5 @@ class Runner(Protocol):
         """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post
         ``responder.pulled(...)`` to the loop."""
 
-    def close_in_thread(self, close: Callable[[], None]) -> None:
+    def close_in_thread(self, close: Callable[[], object]) -> None:
         """Call an app iterable's ``close`` where the app runs."""

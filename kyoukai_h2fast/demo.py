@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -29,7 +31,7 @@ GET  /sleep?seconds=s  waits s seconds (max 10) without blocking other streams
 _CHUNK = bytes(range(256)) * 256  # 64 KiB
 
 
-def _stream_bytes(n: int):
+def _stream_bytes(n: int) -> Iterator[bytes]:
     while n > 0:
         piece = _CHUNK[: min(n, len(_CHUNK))]
         n -= len(piece)
@@ -41,7 +43,7 @@ class DemoApp:
 
     request_class = Request
 
-    async def process_request(self, request: Request, ctx) -> Response:
+    async def process_request(self, request: Request, ctx: Any) -> Response:
         path = request.path
         if path == "/":
             return Response(_INDEX, content_type="text/plain; charset=utf-8")

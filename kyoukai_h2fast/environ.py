@@ -41,25 +41,32 @@ Two halves:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._switch import select
 from .filewrapper import FileWrapper
 
 _impl = select("environ")
 
-build_environ = _impl.build_environ
+# Type checkers see the compiled module's stub (``_environ_c.pyi``); the pure twin has the same
+# names and signatures (tests/test_stubs.py).
+if TYPE_CHECKING:
+    from ._environ_c import build_environ
+else:
+    build_environ = _impl.build_environ
 
 __all__ = ["make_base_environ", "build_environ"]
 
 
-def _host_port(address) -> tuple[str, str] | None:
+def _host_port(address: object) -> tuple[str, str] | None:
     """(host, port) strings of a socket address tuple (IPv4 or IPv6), else None."""
     if isinstance(address, tuple) and len(address) >= 2:
         return str(address[0]), str(address[1])
     return None
 
 
-def make_base_environ(*, url_scheme: str, server_addr, peer_addr, multithread: bool,
-                      errors) -> dict:
+def make_base_environ(*, url_scheme: str, server_addr: object, peer_addr: object,
+                      multithread: bool, errors: Any) -> dict[str, Any]:
     """The per-connection environ constants that :func:`build_environ` copies per request.
 
     ``server_addr``/``peer_addr`` are socket addresses (``getsockname()``/``getpeername()``

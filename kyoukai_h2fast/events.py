@@ -34,7 +34,7 @@ class Event:
     """Base of every event: equality and repr over the ``__slots__`` fields (free-text fields
     listed in ``_uncompared`` are printed but not compared: engines word them differently)."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
     _uncompared: tuple = ()
 
     def __eq__(self, other: object) -> bool:

@@ -21,6 +21,8 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 __all__ = ["WorkerPool", "Mailbox", "blocking", "start_eagerly"]
 
@@ -88,7 +90,8 @@ class WorkerPool:
     def size(self) -> int:
         return self._size
 
-    def submit(self, fn, *args, kind: str = "app", owner=None) -> None:
+    def submit(self, fn: Callable[..., object], *args: Any, kind: str = "app",
+               owner: object = None) -> None:
         """Run ``fn(*args)``: now if a slot is free (``"close"`` jobs always), else when
         ``owner``'s turn comes."""
         if self._closed:
@@ -126,20 +129,20 @@ class WorkerPool:
             self._handing_over = False
         return True
 
-    def forget(self, owner) -> list:
+    def forget(self, owner: object) -> list:
         """Drop ``owner``'s jobs still waiting for a slot; returns them."""
         with self._lock:
             return list(self._backlog.pop(owner, ()))
 
     # -- inside the lock ------------------------------------------------------------------
-    def _owner_may_run(self, owner) -> bool:
+    def _owner_may_run(self, owner: object) -> bool:
         return not self._per_owner or self._owner_held.get(owner, 0) < self._per_owner
 
-    def _take_slot(self, owner) -> None:
+    def _take_slot(self, owner: object) -> None:
         self._held += 1
         self._owner_held[owner] = self._owner_held.get(owner, 0) + 1
 
-    def _give_slot(self, owner) -> None:
+    def _give_slot(self, owner: object) -> None:
         self._held -= 1
         left = self._owner_held[owner] - 1
         if left:
@@ -164,7 +167,7 @@ class WorkerPool:
             self._take_slot(owner)
             self._start(job)
 
-    def _start(self, job) -> None:
+    def _start(self, job: tuple) -> None:
         kind = job[2]
         self._running[kind] = self._running.get(kind, 0) + 1
         if self._jobs.empty():
@@ -270,7 +273,7 @@ _NO_SLOT = object()
 
 
 @contextlib.contextmanager
-def blocking():
+def blocking() -> Iterator[None]:
     """Wrap a wait for the client (a blocking body read): inside a pool job, its slot is
     given to another job for the duration of the wait."""
     pool = getattr(_current, "pool", None)
@@ -293,12 +296,12 @@ class Mailbox:
     empty drain; none is lost, because ``_drain`` clears the flag before it drains.)
     """
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._items: deque = deque()
         self._scheduled = False
 
-    def post(self, callback, *args) -> None:
+    def post(self, callback: Callable[..., object], *args: Any) -> None:
         self._items.append((callback, args))
         if not self._scheduled:
             self._scheduled = True
@@ -318,7 +321,8 @@ class Mailbox:
                 log.exception("error handing a worker result to the connection")
 
 
-def start_eagerly(loop, coro):
+def start_eagerly(loop: asyncio.AbstractEventLoop,
+                  coro: Coroutine[Any, Any, Any]) -> asyncio.Task | None:
     """Run ``coro`` now until it first suspends; returns None if it finished, else the Task
     that completes it (what Python 3.12 calls an eager task). Most handlers never suspend:
     this saves a Task and a loop iteration per request. Each call gets its own context copy.
@@ -333,10 +337,10 @@ def start_eagerly(loop, coro):
     return context.run(loop.create_task, _resume(coro, yielded))
 
 
-async def _resume(coro, yielded):
+async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
     """Drive a started coroutine to its end the way a Task would."""
     while True:
-        error = None
+        error: BaseException | None = None
         try:
             if yielded is None:  # a bare yield (asyncio.sleep(0)): give the loop a turn
                 await asyncio.sleep(0)

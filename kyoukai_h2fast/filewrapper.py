@@ -15,6 +15,8 @@ up to their start.
 """
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["FileWrapper", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE"]
 
 #: Smallest block read from the file, whatever smaller size the app asks for.
@@ -33,7 +35,7 @@ class FileWrapper:
 
     __slots__ = ("filelike", "blksize", "_closed")
 
-    def __init__(self, filelike, blksize: int = 8192) -> None:
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike = filelike
         self.blksize = min(max(int(blksize), MIN_BLOCK_SIZE), MAX_BLOCK_SIZE)
         self._closed = False
@@ -65,7 +67,7 @@ class FileWrapper:
             return bool(seekable())
         return hasattr(self.filelike, "seek")
 
-    def seek(self, *args) -> None:
+    def seek(self, *args: int) -> None:
         self.filelike.seek(*args)
 
     def tell(self) -> int | None:

@@ -33,7 +33,7 @@ def parse_forwarded(value: str) -> list[dict[str, str]]:
     (lower-case parameter names, quotes removed). Malformed pairs are skipped."""
     elements = []
     for element in _split_outside_quotes(value, ","):
-        params = {}
+        params: dict[str, str] = {}
         for pair in _split_outside_quotes(element, ";"):
             name, sep, raw = pair.partition("=")
             name = name.strip().lower()
@@ -48,7 +48,9 @@ def parse_forwarded(value: str) -> list[dict[str, str]]:
 
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for ch in text:
         if escaped:
             escaped = False
@@ -123,12 +125,12 @@ class ProxyHeaders:
         xfp = environ.get("HTTP_X_FORWARDED_PROTO")
         protos = [p.strip() for p in xfp.split(",")] if xfp else []
         if xff:
-            hops = [h.strip() for h in xff.split(",") if h.strip()]
-            if hops:
-                index = self._client_index([_node(h)[0] for h in hops])
-                proto = (protos[index] if len(protos) == len(hops)
+            addresses = [h.strip() for h in xff.split(",") if h.strip()]
+            if addresses:
+                index = self._client_index([_node(h)[0] for h in addresses])
+                proto = (protos[index] if len(protos) == len(addresses)
                          else protos[-1] if protos else None)
-                self._set(environ, _node(hops[index])[0], None, proto)
+                self._set(environ, _node(addresses[index])[0], None, proto)
                 return
         if protos:
             self._set(environ, None, None, protos[-1])

@@ -16,26 +16,50 @@ pure-Python twin :mod:`kyoukai_h2fast._frames_py`; both give these names:
 * :func:`parse_frame_header`, :func:`scan_frames`, :func:`count_frames` -- frame headers
   without frame objects (the compiled ones run the C-level ``FrameBuffer.next_frame``).
 """
+from typing import TYPE_CHECKING
+
 from ._switch import select
 
 _impl = select("frames")
 
-FrameBuffer = _impl.FrameBuffer
-WriteBuffer = _impl.WriteBuffer
-FramePaddingError = _impl.FramePaddingError
-serialize_frame = _impl.serialize_frame
-headers_frames = _impl.headers_frames
-data_frames = _impl.data_frames
-settings_frame = _impl.settings_frame
-window_update_frame = _impl.window_update_frame
-ping_frame = _impl.ping_frame
-rst_stream_frame = _impl.rst_stream_frame
-goaway_frame = _impl.goaway_frame
-parse_frame_header = _impl.parse_frame_header
-scan_frames = _impl.scan_frames
-count_frames = _impl.count_frames
-CLIENT_PREFACE = _impl.CLIENT_PREFACE
-DEFAULT_MAX_HEADER_BLOCK_SIZE = _impl.DEFAULT_MAX_HEADER_BLOCK_SIZE
+# Type checkers see the compiled module's stub (``_frames_c.pyi``); the pure twin has the same
+# names and signatures (tests/test_stubs.py).
+if TYPE_CHECKING:
+    from ._frames_c import (
+        CLIENT_PREFACE,
+        DEFAULT_MAX_HEADER_BLOCK_SIZE,
+        FrameBuffer,
+        FramePaddingError,
+        WriteBuffer,
+        count_frames,
+        data_frames,
+        goaway_frame,
+        headers_frames,
+        parse_frame_header,
+        ping_frame,
+        rst_stream_frame,
+        scan_frames,
+        serialize_frame,
+        settings_frame,
+        window_update_frame,
+    )
+else:
+    FrameBuffer = _impl.FrameBuffer
+    WriteBuffer = _impl.WriteBuffer
+    FramePaddingError = _impl.FramePaddingError
+    serialize_frame = _impl.serialize_frame
+    headers_frames = _impl.headers_frames
+    data_frames = _impl.data_frames
+    settings_frame = _impl.settings_frame
+    window_update_frame = _impl.window_update_frame
+    ping_frame = _impl.ping_frame
+    rst_stream_frame = _impl.rst_stream_frame
+    goaway_frame = _impl.goaway_frame
+    parse_frame_header = _impl.parse_frame_header
+    scan_frames = _impl.scan_frames
+    count_frames = _impl.count_frames
+    CLIENT_PREFACE = _impl.CLIENT_PREFACE
+    DEFAULT_MAX_HEADER_BLOCK_SIZE = _impl.DEFAULT_MAX_HEADER_BLOCK_SIZE
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
            "headers_frames", "data_frames", "settings_frame", "window_update_frame",

@@ -52,16 +52,30 @@ an origin server adds, unless the app gave them (any letter case; the app's win)
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._switch import select
 
 _impl = select("headers")
 
-validate_request_headers = _impl.validate_request_headers
-validate_trailers = _impl.validate_trailers
-response_headers = _impl.response_headers
-http_date = _impl.http_date
-CONNECTION_SPECIFIC_FIELDS = _impl.CONNECTION_SPECIFIC_FIELDS
-SERVER_FIELD = _impl.SERVER_FIELD
+# Type checkers see the compiled module's stub (``_headers_c.pyi``); the pure twin has the same
+# names and signatures (tests/test_stubs.py).
+if TYPE_CHECKING:
+    from ._headers_c import (
+        CONNECTION_SPECIFIC_FIELDS,
+        SERVER_FIELD,
+        http_date,
+        response_headers,
+        validate_request_headers,
+        validate_trailers,
+    )
+else:
+    validate_request_headers = _impl.validate_request_headers
+    validate_trailers = _impl.validate_trailers
+    response_headers = _impl.response_headers
+    http_date = _impl.http_date
+    CONNECTION_SPECIFIC_FIELDS = _impl.CONNECTION_SPECIFIC_FIELDS
+    SERVER_FIELD = _impl.SERVER_FIELD
 
 __all__ = ["validate_request_headers", "validate_trailers", "response_headers", "http_date",
            "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD"]

@@ -46,11 +46,15 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
 
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected
-from .http1_parse import Exchange as _Exchange, RequestReader
-from .http1_wire import CONTINUE, body_chunks as _checked, error_response, response_head
+from .http1_parse import Exchange as _Exchange
+from .http1_parse import RequestReader
+from .http1_wire import CONTINUE, error_response, response_head
+from .http1_wire import body_chunks as _checked
 from .stream import H2State
 
 __all__ = ["H1Protocol"]
@@ -63,7 +67,7 @@ _TERMINATOR = b"0\r\n\r\n"
 class H1Protocol(asyncio.Protocol):
     """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
 
-    def __init__(self, component, parent_context=None) -> None:
+    def __init__(self, component: Any, parent_context: Any = None) -> None:
         self.component = component
         self.parent_context = parent_context
         self.config = component.config
@@ -77,9 +81,10 @@ class H1Protocol(asyncio.Protocol):
             or getattr(component.app, "stream_request_bodies", False))
         self.access_log = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
-        self.transport: asyncio.Transport | None = None
-        self.ip = None
-        self.client_port = None
+        #: Set by connection_made(), which asyncio calls before anything else.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # until then
+        self.ip: str | None = None
+        self.client_port: int | None = None
         self._reader = RequestReader(self, self.config)
         self._base11: dict | None = None
         self._base10: dict | None = None
@@ -92,7 +97,7 @@ class H1Protocol(asyncio.Protocol):
         self._reading_paused = False
         self._closing = False
         self._closed = False
-        self._watchdog = None
+        self._watchdog: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
 
     @property
@@ -101,8 +106,8 @@ class H1Protocol(asyncio.Protocol):
         return self._base11
 
     # == connection lifecycle =============================================================
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.ip, self.client_port = peer[0], peer[1]
@@ -118,7 +123,7 @@ class H1Protocol(asyncio.Protocol):
         self._last_activity = self.loop.time()
         self._arm_watchdog()
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.component.connections.discard(self)
         if self._watchdog is not None:
@@ -134,7 +139,7 @@ class H1Protocol(asyncio.Protocol):
         for state in states.values():
             self._drop(state, error)
 
-    def eof_received(self):
+    def eof_received(self) -> bool:
         # The client half-closed: answer the complete requests, then close. A request cut
         # short can never complete: close now.
         if self._reader.parsing is not None or (self._current is None and not self._pipeline) \
@@ -154,6 +159,7 @@ class H1Protocol(asyncio.Protocol):
         ex = self._current
         if ex is not None and ex.framing is not None:
             state = ex.state
+            assert state is not None  # a response is written for requests only
             if state.body_iter is not None and not state.pulling:
                 self._pull(state)
 
@@ -185,9 +191,10 @@ class H1Protocol(asyncio.Protocol):
         now = self.loop.time()
         next_check = now + (config.idle_timeout or 3600.0)
         ex = self._reader.parsing
-        if ex is not None and config.body_timeout and not self._reader.in_head \
-                and ex.state.waiting_for_body:
-            deadline = ex.state.last_progress + config.body_timeout
+        parsing = ex.state if ex is not None else None  # a request whose body is read
+        if ex is not None and parsing is not None and config.body_timeout \
+                and not self._reader.in_head and parsing.waiting_for_body:
+            deadline = parsing.last_progress + config.body_timeout
             if deadline <= now:
                 self._body_timed_out(ex)
                 return
@@ -209,11 +216,13 @@ class H1Protocol(asyncio.Protocol):
         log.info("HTTP/1.1 request from %s:%s: %s", self.ip, self.client_port, error)
         self._reader.stopped = True
         self._reader.parsing = None
-        if ex is self._current and not ex.state.headers_sent:
-            self._drop(ex.state, error)
+        state = ex.state
+        assert state is not None  # its body was being read
+        if ex is self._current and not state.headers_sent:
+            self._drop(state, error)
             self._send_error(ex, 408)
         else:  # its response started, or it waits behind others: nothing can follow it
-            self._drop(ex.state, error)
+            self._drop(state, error)
             self.transport.close()
 
     def shutdown(self) -> None:
@@ -254,6 +263,7 @@ class H1Protocol(asyncio.Protocol):
     def request_received(self, ex: _Exchange) -> None:
         """A request head: run it now, or after the requests before it (pipelining)."""
         if not ex.body_done:
+            assert ex.state is not None  # the reader reports requests only
             ex.state.spooled = self._spool
         if self._current is None:
             self._start(ex)
@@ -263,6 +273,7 @@ class H1Protocol(asyncio.Protocol):
 
     def request_body(self, ex: _Exchange, data: bytes) -> None:
         state = ex.state
+        assert state is not None  # the reader reports requests only
         if state.spooled:
             state.spool_data(data, self.config.body_spool_threshold)
             return
@@ -276,8 +287,10 @@ class H1Protocol(asyncio.Protocol):
 
     def request_complete(self, ex: _Exchange) -> None:
         ex.body_done = True
-        ex.state.feed_eof()
-        if ex is self._current and not ex.state.dispatched:
+        state = ex.state
+        assert state is not None  # the reader reports requests only
+        state.feed_eof()
+        if ex is self._current and not state.dispatched:
             self._dispatch(ex)
 
     # -- requests in turn ---------------------------------------------------------------------
@@ -288,6 +301,7 @@ class H1Protocol(asyncio.Protocol):
             self._send_error(ex, ex.reject, ex.detail)
             return
         state = ex.state
+        assert state is not None  # only rejected exchanges have none
         if ex.expect_continue and not ex.body_done:
             self.transport.write(CONTINUE)
         if ex.body_done or not state.spooled and (
@@ -297,10 +311,12 @@ class H1Protocol(asyncio.Protocol):
 
     def _dispatch(self, ex: _Exchange) -> None:
         state = ex.state
+        assert state is not None  # only rejected exchanges have none, and they never run
         state.dispatched = True
+        base = self._base10 if ex.http10 else self._base11
+        assert base is not None  # set by connection_made
         try:
-            environ = build_environ(self._base10 if ex.http10 else self._base11, state.headers,
-                                    state)
+            environ = build_environ(base, state.headers, state)
             if self.forwarded is not None:
                 self.forwarded.apply(environ, self.ip)
             state.environ = environ
@@ -319,16 +335,18 @@ class H1Protocol(asyncio.Protocol):
         reader.stopped = True
         ex = reader.parsing
         reader.parsing = None
-        if ex is not None and ex is self._current and ex.state.dispatched:
+        state = ex.state if ex is not None else None  # the request being read
+        if ex is not None and state is not None and ex is self._current and state.dispatched:
             # The app runs (reading the body): fail its reads, answer or cut the response.
-            self._drop(ex.state, ClientDisconnected(f"request rejected with {status}"))
-            self.respond_error(ex.state, status)
+            self._drop(state, ClientDisconnected(f"request rejected with {status}"))
+            self.respond_error(state, status)
             return
         rejected = _Exchange(None, False, False, time.monotonic())
         rejected.reject = status
         rejected.detail = detail
         if ex is not None:
-            self._drop(ex.state, ClientDisconnected(f"request rejected with {status}"))
+            if state is not None:
+                self._drop(state, ClientDisconnected(f"request rejected with {status}"))
             rejected.method, rejected.target = ex.method, ex.target
             rejected.http10 = ex.http10
             if ex is self._current:
@@ -356,20 +374,23 @@ class H1Protocol(asyncio.Protocol):
         self.transport.close()
 
     # == responding (the Responder contract) =================================================
-    def respond(self, state: H2State, chunks, *, body_iter=None, in_thread: bool = False,
-                close=None) -> None:
+    def respond(self, state: H2State, chunks: Iterable[bytes], *,
+                body_iter: Iterator[bytes] | None = None, in_thread: bool = False,
+                close: Callable[[], object] | None = None) -> None:
         ex = self._current
         if ex is None or ex.state is not state or self._closed or state.finished:
             self._close_iter(close, in_thread)
             return
         try:
-            chunks = _checked(chunks)
+            checked = _checked(chunks)
             if state.out:  # output of the legacy write() callable comes first
-                chunks = [*state.out, *chunks]
+                checked = [*state.out, *checked]
                 state.out.clear()
-            size = sum(map(len, chunks)) if body_iter is None else None
+            size = sum(map(len, checked)) if body_iter is None else None
             head, framing = response_head(
-                state._emit_status, state._emit_headers or [], http10=ex.http10,
+                # (None: the app never called start_response; refused there, with the reason)
+                state._emit_status,  # type: ignore[arg-type]
+                state._emit_headers or [], http10=ex.http10,
                 is_head=state.is_head, body_size=size,
                 keep_alive=ex.keep_alive and ex.body_done and not self._closing)
         except (TypeError, ValueError) as e:
@@ -387,7 +408,7 @@ class H1Protocol(asyncio.Protocol):
         state.body_iter = body_iter
         state.iter_in_thread = in_thread
         state.iter_close = close
-        if self._write(ex, chunks, head) or body_iter is None:
+        if self._write(ex, checked, head) or body_iter is None:
             self._end_iter(state)
             self._finish(ex)
         elif not self._write_paused:
@@ -409,8 +430,8 @@ class H1Protocol(asyncio.Protocol):
         self._drop(state, ClientDisconnected("the response failed"))
         self._send_error(ex, status)
 
-    def pulled(self, state: H2State, chunks, done: bool, error: BaseException | None = None,
-               closed: bool = False) -> None:
+    def pulled(self, state: H2State, chunks: Iterable[bytes], done: bool,
+               error: BaseException | None = None, closed: bool = False) -> None:
         state.pulling = False
         if closed:
             state.iter_close = None
@@ -425,12 +446,12 @@ class H1Protocol(asyncio.Protocol):
             self.respond_error(state)
             return
         try:
-            chunks = _checked(chunks)
+            checked = _checked(chunks)
         except TypeError as e:
             log.error("app iterator on an HTTP/1.1 response: %s", e)
             self.respond_error(state)
             return
-        if self._write(ex, chunks) or done:
+        if self._write(ex, checked) or done:
             self._end_iter(state)
             self._finish(ex)
         elif not self._write_paused:
@@ -446,6 +467,7 @@ class H1Protocol(asyncio.Protocol):
         """Frame and write body chunks (after ``head``); True when a declared
         content-length is complete (the rest of the app's iterable is not wanted)."""
         framing = ex.framing
+        assert framing is not None  # set by respond() with the head
         parts = [head] if head else []
         complete = False
         for chunk in chunks:
@@ -482,8 +504,10 @@ class H1Protocol(asyncio.Protocol):
             state.pulling = True
             self.runner.pull_in_thread(self, state)
             return
+        body_iter = state.body_iter
+        assert body_iter is not None  # what there is to pull
         try:
-            chunk = next(state.body_iter)
+            chunk = next(body_iter)
         except StopIteration:
             self.pulled(state, (), done=True)
         except Exception:
@@ -497,6 +521,7 @@ class H1Protocol(asyncio.Protocol):
         """The response of the current request is complete: log it, then the next one."""
         framing = ex.framing
         state = ex.state
+        assert framing is not None and state is not None  # a response was written
         if framing.chunked:
             self.transport.write(_TERMINATOR)
         elif framing.length is not None and ex.sent < framing.length:
@@ -562,7 +587,7 @@ class H1Protocol(asyncio.Protocol):
         if not state.spooled:
             self._unconsumed -= discarded
 
-    def _close_iter(self, close, in_thread: bool) -> None:
+    def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
         """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""
         if close is None:
             return

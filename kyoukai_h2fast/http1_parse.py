@@ -20,10 +20,16 @@ a chunked one is refused (400).
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import httptools
 
 from .stream import H2State
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
+    from .http1 import H1Protocol
+    from .http1_wire import Framing
 
 __all__ = ["RequestReader", "Exchange"]
 
@@ -58,7 +64,7 @@ class Exchange:
         self.started = started
         self.body_done = False
         #: How the response body is delimited, once its head is written.
-        self.framing = None
+        self.framing: Framing | None = None
         #: Body bytes written so far.
         self.sent = 0
         #: A status to answer without running the app (then close), or 0.
@@ -71,7 +77,7 @@ class Exchange:
 class RequestReader:
     """httptools callbacks turned into exchanges for ``owner`` (see the module docstring)."""
 
-    def __init__(self, owner, config) -> None:
+    def __init__(self, owner: H1Protocol, config: ServerConfig) -> None:
         self.owner = owner
         self.config = config
         self.parser = httptools.HttpRequestParser(self)
@@ -171,6 +177,7 @@ class RequestReader:
                 self._special.append((name, value))
         elif self.parsing is not None:  # a trailer field of a chunked body
             state = self.parsing.state
+            assert state is not None  # parsing: a request's exchange
             if state.trailers is None:
                 state.trailers = []
             state.trailers.append((name.lower(), value))
@@ -231,7 +238,7 @@ class RequestReader:
             if expect.lower() != b"100-continue":
                 raise Reject(417, "only 100-continue is supported")
             ex.expect_continue = has_body and not ex.http10
-        if upgrade_body:
+        if upgrade_body and length is not None:  # (None was rejected above)
             self._raw_left = length
         state.started_at = state.last_progress = self.now
         if not has_body:
@@ -244,6 +251,7 @@ class RequestReader:
         if ex is None:
             return
         state = ex.state
+        assert state is not None  # parsing: a request's exchange
         if state.finished:
             return  # the response went out already; the connection closes after it
         state.received += len(data)

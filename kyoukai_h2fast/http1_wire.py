@@ -18,6 +18,7 @@ are made here too.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from http import HTTPStatus
 
 from .headers import response_headers
@@ -127,7 +128,7 @@ def response_head(status: str, app_headers: list, *, http10: bool, is_head: bool
                                     keep_alive)
 
 
-def body_chunks(chunks) -> list:
+def body_chunks(chunks: Iterable[bytes]) -> list[bytes]:
     """The non-empty chunks of an app's body; PEP 3333 bodies are bytestrings only
     (TypeError otherwise)."""
     out = []

@@ -13,6 +13,11 @@ import asyncio
 import errno
 import logging
 import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
 
 __all__ = ["Listener"]
 
@@ -28,7 +33,9 @@ _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 class Listener:
     """Bound, listening sockets that create a protocol per accepted connection."""
 
-    def __init__(self, loop, factory, ssl, handshake_timeout: float = 10.0) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 factory: Callable[[], asyncio.BaseProtocol], ssl: SSLContext | None,
+                 handshake_timeout: float = 10.0) -> None:
         self._loop = loop
         self._factory = factory
         self._ssl = ssl

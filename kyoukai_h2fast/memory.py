@@ -30,6 +30,10 @@ import ctypes.util
 import os
 import threading
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["release_soon", "tune_allocator", "MIN_INTERVAL", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
 
@@ -48,7 +52,7 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
-def _glibc(name: str, argtypes: list):
+def _glibc(name: str, argtypes: list) -> Any:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
         fn = getattr(libc, name)
@@ -81,7 +85,7 @@ _pending = False
 _last = 0.0
 
 
-def release_soon(loop) -> None:
+def release_soon(loop: asyncio.AbstractEventLoop) -> None:
     """Schedule a trim on ``loop`` (coalesced; see the module docstring)."""
     global _pending
     if _trim is None:

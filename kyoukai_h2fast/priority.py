@@ -111,7 +111,7 @@ class _Reader:
             self.pos += 1
         return self.data[start:self.pos]
 
-    def item_or_inner_list(self):
+    def item_or_inner_list(self) -> object:
         if self.peek() == 0x28:                        # "(": an inner list
             self.pos += 1
             while True:
@@ -140,7 +140,7 @@ class _Reader:
                 self.pos += 1
                 self.bare_item()
 
-    def bare_item(self):
+    def bare_item(self) -> object:
         """The item's value if it is an Integer or a Boolean, else ``_WRONG``."""
         c = self.peek()
         if c == 0x2D or c in _DIGITS:                  # "-" / DIGIT
@@ -173,7 +173,7 @@ class _Reader:
             return _WRONG
         raise _Invalid
 
-    def number(self):
+    def number(self) -> object:
         """An Integer's value, or ``_WRONG`` for a Decimal (RFC 9651 §4.2.4)."""
         data = self.data
         negative = self.peek() == 0x2D

@@ -42,6 +42,8 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
 
 from .constants import ErrorCode
 from .engine import Engine
@@ -96,7 +98,7 @@ def _error_response(status: int) -> tuple[list, bytes]:
 class H2KyoukaiProtocol(asyncio.Protocol):
     """An HTTP/2 server connection (seed signature: ``(component, parent_context)``)."""
 
-    def __init__(self, component, parent_context=None) -> None:
+    def __init__(self, component: Any, parent_context: Any = None) -> None:
         self.component = component
         self.parent_context = parent_context
         self.config = config = component.config
@@ -113,13 +115,15 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         #: Access log / proxy headers (kyoukai_h2fast.accesslog, .forwarded); None when off.
         self.request_hook = getattr(component, "request_hook", None)
         self.response_hook = getattr(component, "response_hook", None)
-        self.transport: asyncio.Transport | None = None
-        self.engine: Engine | None = None
+        # transport, engine and base_environ are set by connection_made(), which asyncio calls
+        # before anything else; None until then.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.engine: Engine = None  # type: ignore[assignment]
         #: Live streams by id; a stream leaves this dict the moment it is finished or reset.
         self.streams: dict[int, H2State] = {}
-        self.ip = None
-        self.client_port = None
-        self.base_environ: dict | None = None
+        self.ip: str | None = None
+        self.client_port: int | None = None
+        self.base_environ: dict = None  # type: ignore[assignment]
         self._stream_bodies = config.stream_request_bodies or getattr(
             component.app, "stream_request_bodies", False)
         self._spool = not self.runner.dispatch_early and not self._stream_bodies
@@ -148,9 +152,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         #: Spooled body bytes held in memory, and in temporary files, by this connection.
         self._spool_memory = 0
         self._spool_disk = 0
-        self._watchdog = None
+        self._watchdog: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
-        self._handlers = {
+        self._handlers: dict[type, Callable[[Any], None]] = {
             RequestReceived: self._on_request,
             DataReceived: self._on_data,
             TrailersReceived: self._on_trailers,
@@ -161,8 +165,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         }
 
     # == connection lifecycle =============================================================
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.ip, self.client_port = peer[0], peer[1]
@@ -181,7 +185,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._last_activity = self.loop.time()
         self._arm_watchdog()
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.component.connections.discard(self)
         if self._watchdog is not None:
@@ -190,7 +194,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
         release_soon(self.loop)  # what a burst on it took goes back to the OS
 
-    def _drop_all(self, error: BaseException) -> None:
+    def _drop_all(self, error: BaseException | str) -> None:
         streams = list(self.streams.values())
         self.streams.clear()
         self._deferred.clear()
@@ -565,8 +569,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.engine.acknowledge(state.stream_id, credit)
 
     # == responding =======================================================================
-    def respond(self, state: H2State, chunks, *, body_iter=None, in_thread: bool = False,
-                close=None) -> None:
+    def respond(self, state: H2State, chunks: Iterable[bytes], *,
+                body_iter: Iterator[bytes] | None = None, in_thread: bool = False,
+                close: Callable[[], object] | None = None) -> None:
         """Start the response of ``state``: status/headers from its ``start_response``, the
         given first chunks, then ``body_iter`` (pulled on demand; in a worker thread when
         ``in_thread``), then ``close()``."""
@@ -574,7 +579,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(close, in_thread)  # reset meanwhile
             return
         try:
-            headers = response_headers(state._emit_status, state._emit_headers or _NO_FIELDS)
+            headers = response_headers(
+                # (None: the app never called start_response; refused there, with the reason)
+                state._emit_status,  # type: ignore[arg-type]
+                state._emit_headers or _NO_FIELDS)
             if not (type(chunks) is list and len(chunks) == 1 and type(chunks[0]) is bytes
                     and chunks[0]):
                 chunks = _checked(chunks)
@@ -646,7 +654,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         # On the loop: one chunk per loop iteration, so a long generator is interleaved with
         # other work.
         try:
-            chunk = next(state.body_iter)
+            body_iter = state.body_iter
+            assert body_iter is not None  # set while the response is pulled
+            chunk = next(body_iter)
         except StopIteration:
             self.loop.call_soon(self.pulled, state, (), True)
         except Exception as e:
@@ -654,8 +664,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         else:
             self.loop.call_soon(self.pulled, state, (chunk,), False)
 
-    def pulled(self, state: H2State, chunks, done: bool, error: BaseException | None = None,
-               closed: bool = False) -> None:
+    def pulled(self, state: H2State, chunks: Iterable[bytes], done: bool,
+               error: BaseException | None = None, closed: bool = False) -> None:
         """Chunks arrived from the iterator of ``state`` (``done``: it is exhausted;
         ``closed``: its ``close()`` was already called where it ran)."""
         state.pulling = False
@@ -788,7 +798,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             state.iter_close = None
         state.body_iter = None
 
-    def _close_iter(self, close, in_thread: bool) -> None:
+    def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
         """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""
         if close is None:
             return
@@ -840,7 +850,7 @@ class _RateLimitedLog:
         self._count = 0
         self._suppressed = 0
 
-    def __call__(self, message: str, *args) -> None:
+    def __call__(self, message: str, *args: object) -> None:
         now = int(time.monotonic())
         if now != self._window:
             if self._suppressed:
@@ -863,7 +873,7 @@ def _expects_continue(headers: list) -> bool:
     return False
 
 
-def _checked(chunks) -> list:
+def _checked(chunks: Iterable[bytes]) -> list:
     """The non-empty chunks of ``chunks``; PEP 3333 bodies are bytestrings only."""
     out = []
     for chunk in chunks:

@@ -14,6 +14,8 @@ import gc
 import logging
 import signal
 import ssl as _ssl
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, _switch
 from .accesslog import AccessLog
@@ -25,6 +27,9 @@ from .memory import tune_allocator
 from .protocol import H2KyoukaiProtocol
 from .stream import H2State
 from .tls import alpn_protocols, make_ssl_context
+
+if TYPE_CHECKING:
+    import socket
 
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
@@ -45,10 +50,10 @@ class H2KyoukaiComponent(_ComponentBase):
     ``wsgi_threads``...), or pass a whole ``config``.
     """
 
-    def __init__(self, app, ssl_keyfile: str | None = None, ssl_certfile: str | None = None,
-                 *, ip: str = "127.0.0.1", port: int = 4444,
+    def __init__(self, app: Any, ssl_keyfile: str | None = None,
+                 ssl_certfile: str | None = None, *, ip: str = "127.0.0.1", port: int = 4444,
                  config: ServerConfig | None = None, ssl_context: _ssl.SSLContext | None = None,
-                 **settings) -> None:
+                 **settings: Any) -> None:
         self.app = app
         self.ssl_keyfile = ssl_keyfile
         self.ssl_certfile = ssl_certfile
@@ -69,7 +74,7 @@ class H2KyoukaiComponent(_ComponentBase):
         self.request_hook = _request_hook(self.access_log, self.forwarded)
         self.response_hook = self.access_log.finished if self.access_log else None
         #: Already listening sockets to serve instead of binding (worker processes).
-        self.sockets = None
+        self.sockets: list[socket.socket] | None = None
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
         #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
@@ -79,10 +84,11 @@ class H2KyoukaiComponent(_ComponentBase):
     def get_server_name(self) -> str:
         return f"kyoukai_h2fast/{__version__}"
 
-    def get_protocol(self, ctx, serv_info) -> H2KyoukaiProtocol:
+    def get_protocol(self, ctx: Any, serv_info: Any) -> H2KyoukaiProtocol:
         return H2KyoukaiProtocol(self, ctx)
 
-    def _connection_factory(self, ctx, serv_info):
+    def _connection_factory(self, ctx: Any,
+                            serv_info: Any) -> Callable[[], asyncio.BaseProtocol]:
         """The listener's protocol factory: HTTP/2 only, or the HTTP/2-or-HTTP/1.1 choice."""
         from .sniff import ProtocolSniffer
         make_h2 = functools.partial(self.get_protocol, ctx, serv_info)
@@ -98,12 +104,12 @@ class H2KyoukaiComponent(_ComponentBase):
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{scheme}://{host}:{self.port}"
 
-    async def start(self, ctx=None) -> None:
+    async def start(self, ctx: Any = None) -> None:
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
-        if context is None and self.config.tls:
-            context = make_ssl_context(self.config.certfile, self.config.keyfile,
-                                       self.config.http1)
+        certfile = self.config.certfile
+        if context is None and certfile is not None:  # self.config.tls
+            context = make_ssl_context(certfile, self.config.keyfile, self.config.http1)
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
@@ -150,22 +156,26 @@ def _modes(tls: bool, http1: bool) -> str:
     return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
 
 
-def _request_hook(access_log, forwarded):
+def _request_hook(access_log: AccessLog | None,
+                  forwarded: ProxyHeaders | None) -> Callable[[H2State], None] | None:
     """What the HTTP/2 protocol calls once a request's environ is built (None: nothing)."""
     if access_log is not None and "started_at" in H2State.__slots__:
         access_log = None  # the state records its start itself
     if forwarded is None:
         return access_log.started if access_log is not None else None
 
-    def rewrite(state) -> None:
-        forwarded.apply(state.environ, state.protocol.ip)
+    def rewrite(state: H2State) -> None:
+        environ = state.environ
+        assert environ is not None  # the hook runs once it is built
+        forwarded.apply(environ, state.protocol.ip)
         if access_log is not None:
             access_log.started(state)
     return rewrite
 
 
-async def start_server(app, host: str = "127.0.0.1", port: int = 4444, *,
-                       ssl: _ssl.SSLContext | None = None, **settings) -> H2KyoukaiComponent:
+async def start_server(app: Any, host: str = "127.0.0.1", port: int = 4444, *,
+                       ssl: _ssl.SSLContext | None = None,
+                       **settings: Any) -> H2KyoukaiComponent:
     """Start serving ``app`` on the running loop; returns the component (``await
     component.shutdown()`` to stop). ``port=0`` picks a free port (see ``component.port``)."""
     component = H2KyoukaiComponent(app, settings.pop("keyfile", None),
@@ -175,8 +185,8 @@ async def start_server(app, host: str = "127.0.0.1", port: int = 4444, *,
     return component
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 4444, *,
-          ssl: _ssl.SSLContext | None = None, loop: str = "auto", **settings) -> None:
+def serve(app: Any, host: str = "127.0.0.1", port: int = 4444, *,
+          ssl: _ssl.SSLContext | None = None, loop: str = "auto", **settings: Any) -> None:
     """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully. Blocks.
 
     ``ssl`` is a server SSLContext (ALPN is set to h2), or pass ``certfile=`` and ``keyfile=``;
@@ -201,7 +211,8 @@ def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def run(start, stop, loop_kind: str = "auto") -> None:
+def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[object]],
+        loop_kind: str = "auto") -> None:
     """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``."""
     loop = new_event_loop(loop_kind)
     asyncio.set_event_loop(loop)

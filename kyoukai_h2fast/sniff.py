@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from typing import Any, cast
 
 __all__ = ["ProtocolSniffer", "classify"]
 
@@ -59,23 +61,24 @@ def classify(data: bytes) -> str | None:
 class ProtocolSniffer(asyncio.Protocol):
     """The first protocol of a connection: chooses HTTP/2 or HTTP/1.1, then steps aside."""
 
-    def __init__(self, component, make_h2, make_h1=None) -> None:
+    def __init__(self, component: Any, make_h2: Callable[[], asyncio.Protocol],
+                 make_h1: Callable[[], asyncio.Protocol] | None = None) -> None:
         self._component = component
         self._make_h2 = make_h2
         self._make_h1 = make_h1
-        self._transport = None
+        self._transport: asyncio.Transport | None = None
         self._buffer = b""
-        self._timer = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport) -> None:
-        self._transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # a stream transport
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             alpn = ssl_object.selected_alpn_protocol()
             if alpn == H2:
                 self._hand_over(self._make_h2())
                 return
-            if alpn == HTTP11:
+            if alpn == HTTP11 and self._make_h1 is not None:  # (offered only with HTTP/1.1 on)
                 self._hand_over(self._make_h1())
                 return
         self._component.connections.add(self)
@@ -94,13 +97,15 @@ class ProtocolSniffer(asyncio.Protocol):
             self._hand_over(self._make_h1())
         else:  # HTTP/1.1 is off
             self._stop()
-            self._transport.write(HTTP1_REFUSAL)
-            self._transport.close()
+            transport = self._transport
+            assert transport is not None  # set by connection_made
+            transport.write(HTTP1_REFUSAL)
+            transport.close()
 
-    def eof_received(self):
+    def eof_received(self) -> bool:
         return False
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
 
     def _stop(self) -> None:
@@ -109,9 +114,10 @@ class ProtocolSniffer(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _hand_over(self, protocol) -> None:
+    def _hand_over(self, protocol: asyncio.Protocol) -> None:
         self._stop()
         transport = self._transport
+        assert transport is not None  # set by connection_made
         data, self._buffer = self._buffer, b""
         transport.set_protocol(protocol)
         protocol.connection_made(transport)

@@ -27,6 +27,8 @@ import asyncio
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 from .errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 from .execution import blocking
@@ -34,7 +36,9 @@ from .execution import blocking
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
 #: The chunks of a body nothing arrived for yet (shared, empty; replaced by a deque).
-_NO_CHUNKS: tuple = ()
+#: Typed as the deque it stands for: reads see no chunks in it, and a stream without a body
+#: never makes a deque.
+_NO_CHUNKS: deque[bytes] = ()  # type: ignore[assignment]
 #: Bytes a "next chunk" read takes from a body spooled to a temporary file, at most.
 FILE_CHUNK = 256 * 1024
 
@@ -44,7 +48,7 @@ FILE_CHUNK = 256 * 1024
 _ACK_BATCH = 128 * 1024
 
 
-def get_header(headers, name):
+def get_header(headers: Iterable[tuple[Any, Any]], name: str | bytes) -> Any:
     """The value of the first header called ``name`` in ``headers``, or None.
 
     ``headers`` is a list of ``(name, value)`` pairs (bytes, as received, or str); ``name``
@@ -57,7 +61,7 @@ def get_header(headers, name):
     return None
 
 
-def create_wsgi_environment(r: "H2State") -> dict:
+def create_wsgi_environment(r: H2State) -> dict:
     """The PEP 3333 environ for the request held by ``r`` (``wsgi.input`` is ``r``)."""
     from .environ import build_environ, make_base_environ
 
@@ -82,13 +86,13 @@ class H2State:
         "spool_memory_counted", "priority", "__weakref__",
     )
 
-    def __init__(self, headers: list, stream_id: int, protocol) -> None:
+    def __init__(self, headers: list, stream_id: int, protocol: Any) -> None:
         self.stream_id = stream_id
         #: The request header list as received: ``(bytes, bytes)`` pairs.
         self.headers = headers
         self._protocol = protocol
         # -- request body: received chunks, the first read up to ``_offset`` --
-        self._chunks: deque | tuple = _NO_CHUNKS  # a deque once bytes arrive
+        self._chunks: deque[bytes] = _NO_CHUNKS  # a deque once bytes arrive
         self._offset = 0
         self._size = 0
         #: A reader thread waiting for data wants to be woken once this much is buffered.
@@ -100,7 +104,7 @@ class H2State:
         #: Bytes a worker thread read whose window is not reported to the protocol yet.
         self._pending = 0
         #: Spooled body beyond the memory threshold (an anonymous temporary file), or None.
-        self._file = None
+        self._file: IO[bytes] | None = None
         self._eof = False
         self._error: BaseException | str | None = None
         self._waiter: asyncio.Future | None = None
@@ -128,9 +132,9 @@ class H2State:
         #: once it wrote something).
         self.out: list | None = None
         #: Remaining app iterator to pull chunks from, or None.
-        self.body_iter = None
+        self.body_iter: Iterator[bytes] | None = None
         self.iter_in_thread = False
-        self.iter_close = None
+        self.iter_close: Callable[[], object] | None = None
         self.pulling = False
         self.is_head = False
         # -- lifecycle --
@@ -146,7 +150,7 @@ class H2State:
         self.priority = (3, True)
 
     @property
-    def protocol(self):
+    def protocol(self) -> Any:
         """The :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` this stream belongs to."""
         return self._protocol
 
@@ -352,6 +356,7 @@ class H2State:
         error = self._error
         if isinstance(error, str):
             error = self._error = ClientDisconnected(error)
+        assert error is not None  # called once the stream failed
         return error
 
     # -- wsgi.input (PEP 3333) -------------------------------------------------------------
@@ -377,7 +382,8 @@ class H2State:
 
     def _read_blocking(self, size: int, line: bool) -> bytes:
         cond = self._cond
-        parts = []
+        assert cond is not None  # reads from worker threads have one
+        parts: list[bytes] = []
         got = 0
         timeout = self._protocol.body_timeout
         with cond:
@@ -434,7 +440,7 @@ class H2State:
         return self._read_blocking(size, line=True)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
@@ -445,7 +451,7 @@ class H2State:
             if 0 < hint <= total:
                 return lines
 
-    def __iter__(self):
+    def __iter__(self) -> H2State:
         return self
 
     def __next__(self) -> bytes:
@@ -458,7 +464,7 @@ class H2State:
     async def read_async(self, to_end: bool = True) -> bytes:
         """Read the whole remaining body (``to_end``) or the next available chunk (from a
         body spooled to a temporary file: the next :data:`FILE_CHUNK` bytes of it)."""
-        parts = []
+        parts: list[bytes] = []
         while True:
             self._check_error()
             data = self._take(-1 if to_end or self._file is None else FILE_CHUNK)
@@ -487,7 +493,8 @@ class H2State:
         return data
 
     # -- response (WSGI start_response) ---------------------------------------------------
-    def start_response(self, status: str, headers: list, exc_info=None):
+    def start_response(self, status: str, headers: list,
+                       exc_info: Any = None) -> Callable[[bytes], None]:
         """PEP 3333 ``start_response``: remember the status and headers to send."""
         if exc_info is not None:
             try:

@@ -27,6 +27,8 @@ import signal
 import socket
 import sys
 import time
+from types import FrameType
+from typing import Any
 
 from .config import ServerConfig, resolve_workers
 
@@ -73,7 +75,7 @@ def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socke
 class Supervisor:
     """Runs and watches the worker processes (see the module docstring)."""
 
-    def __init__(self, app, config: ServerConfig, loop_kind: str = "auto") -> None:
+    def __init__(self, app: Any, config: ServerConfig, loop_kind: str = "auto") -> None:
         self.app = app
         self.config = config
         self.loop_kind = loop_kind
@@ -114,7 +116,7 @@ class Supervisor:
             os.close(self._wake_r)
             os.close(self._wake_w)
 
-    def _on_signal(self, signum, frame) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
             if self._stopping:
                 self._kill_now = True

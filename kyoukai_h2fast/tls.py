@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from typing import NoReturn
 
 from .errors import ConfigError
 
@@ -41,7 +42,7 @@ class _PassPhraseNeeded(Exception):
     """OpenSSL asked for the pass phrase of an encrypted key."""
 
 
-def _refuse_pass_phrase():
+def _refuse_pass_phrase() -> NoReturn:
     raise _PassPhraseNeeded
 
 

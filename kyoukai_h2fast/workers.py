@@ -30,12 +30,18 @@ import logging
 import os
 import signal
 import ssl
+from typing import TYPE_CHECKING, Any, cast
 
 from gunicorn.errors import AppImportError
 from gunicorn.workers.base import Worker
 
 from .apps import detect_kind
 from .config import ServerConfig
+
+if TYPE_CHECKING:
+    import socket
+
+    from gunicorn.sock import BaseSocket
 
 __all__ = ["H2Worker"]
 
@@ -59,10 +65,15 @@ class H2Worker(Worker):
             self.wsgi = _import_object(uri)  # a Kyoukai-style app object (not callable)
 
     # -- configuration ---------------------------------------------------------------------
+    def _listeners(self) -> list[BaseSocket]:
+        # The arbiter hands workers gunicorn.sock's wrappers (create_sockets); types-gunicorn
+        # declares Worker.sockets as plain sockets.
+        return cast("list[BaseSocket]", self.sockets)
+
     def server_config(self) -> ServerConfig:
         cfg = self.cfg
-        host, port = _address(self.sockets[0].sock)
-        settings = dict(
+        host, port = _address(self._listeners()[0].sock)
+        settings: dict[str, Any] = dict(
             host=host, port=port, idle_timeout=float(cfg.keepalive or 0),
             shutdown_timeout=float(cfg.graceful_timeout),
             access_log=bool(cfg.accesslog),
@@ -118,7 +129,7 @@ class H2Worker(Worker):
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    async def _serve(self, loop) -> None:
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         from .memory import tune_allocator
         from .server import H2KyoukaiComponent
         tune_allocator()  # this process serves: large buffers are reused (memory.py)
@@ -127,7 +138,7 @@ class H2Worker(Worker):
         component = H2KyoukaiComponent(self.wsgi, None, None, ip=config.host,
                                        port=config.port, config=config,
                                        ssl_context=self.ssl_context())
-        component.sockets = [s.sock for s in self.sockets]
+        component.sockets = [s.sock for s in self._listeners()]
         await component.start()
         stop = asyncio.Event()
         graceful = [True]
@@ -172,14 +183,14 @@ class H2Worker(Worker):
             await asyncio.sleep(max(min(self.timeout / 2.0, 5.0), 0.1) if self.timeout else 1)
 
 
-def _address(sock) -> tuple[str, int]:
+def _address(sock: socket.socket) -> tuple[str, int]:
     name = sock.getsockname()
     if isinstance(name, tuple):
         return name[0], name[1]
     return "127.0.0.1", 0  # a Unix socket: only used for display
 
 
-def _import_object(uri: str):
+def _import_object(uri: str) -> Any:
     """``module:attribute`` without gunicorn's callable check (for Kyoukai-style apps)."""
     module_name, _, attr = uri.partition(":")
     obj = importlib.import_module(module_name)

@@ -20,6 +20,8 @@ Anything else returns None and goes through werkzeug itself. The response is clo
 """
 from __future__ import annotations
 
+from typing import Any
+
 from werkzeug.wrappers import Response as _Response
 
 __all__ = ["wsgi_parts"]
@@ -41,7 +43,7 @@ def _class_ok(cls: type) -> bool:
     return ok
 
 
-def wsgi_parts(response) -> tuple[str, list, list] | None:
+def wsgi_parts(response: Any) -> tuple[str, list, list] | None:
     """``(status, headers, chunks)`` as werkzeug's WSGI path would produce them, or None."""
     if not _class_ok(type(response)):
         return None

@@ -177,9 +177,9 @@ kyoukai_app = KyoukaiStyleApp()
 
 
 def _make_flask():
-    from flask import Flask, request
-
     import os
+
+    from flask import Flask, request
 
     app = Flask("tests", root_path=os.path.dirname(os.path.abspath(__file__)))
 

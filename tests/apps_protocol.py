@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import threading
 
-from tests.apps import body_digest, wsgi_app as _base_app
+from tests.apps import body_digest
+from tests.apps import wsgi_app as _base_app
 
 _lock = threading.Lock()
 _events: dict[str, threading.Event] = {}

@@ -9,8 +9,9 @@ real attacker would, but not for the test process's GIL (the legitimate client r
 
 The report: ``connections`` opened, ``outcomes`` (per connection: ``goaway`` — the error code
 of the server's last GOAWAY, or null — ``closed`` — the server closed it, ``sent`` bytes,
-``resets`` — RST_STREAM frames received by error code), ``frames`` sent. Frames are built once per connection and sent in batches (pure Python would
-otherwise be the bottleneck, not the server).
+``resets`` — RST_STREAM frames received by error code), ``frames`` sent. Frames are built
+once per connection and sent in batches (pure Python would otherwise be the bottleneck, not
+the server).
 
 Classes (:data:`ATTACKS`): the CVE-2019-95xx family (9511 data dribble, 9512 ping flood, 9513
 priority loop, 9514 reset flood, 9515 settings flood, 9516 zero-length headers, 9517 internal

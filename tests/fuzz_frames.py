@@ -20,13 +20,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 with atheris.instrument_imports():
     import h2.frame_buffer  # noqa: F401 - instrumented for coverage guidance
     import hyperframe.frame  # noqa: F401
+
     from kyoukai_h2fast import _frames_py
 
 from kyoukai_h2fast import _switch
 from test_frames import PREFACE  # noqa: E402
 from test_frames_fuzz import check_outcome  # noqa: E402
 
-IMPLEMENTATIONS = [_frames_py] + ([_switch.compiled("frames")] if _switch.compiled("frames") else [])
+_COMPILED = _switch.compiled("frames")
+IMPLEMENTATIONS = [_frames_py] + ([_COMPILED] if _COMPILED else [])
 RUNS = 0
 
 

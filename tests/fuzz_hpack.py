@@ -52,7 +52,8 @@ def test_one_input(data: bytes) -> None:
         base = bytearray(SEEDS[fdp.ConsumeIntInRange(0, len(SEEDS) - 1)])
         for _ in range(fdp.ConsumeIntInRange(1, 4)):
             at = fdp.ConsumeIntInRange(0, len(base))
-            base[at:at + fdp.ConsumeIntInRange(0, 3)] = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 3))
+            cut = fdp.ConsumeIntInRange(0, 3)
+            base[at:at + cut] = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 3))
         blocks = [bytes(base), fdp.ConsumeBytes(fdp.remaining_bytes())]
     else:
         first = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, fdp.remaining_bytes()))

@@ -134,7 +134,7 @@ class H2Client:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return False
         except (ConnectionResetError, ssl.SSLError, OSError):
             data = b""
@@ -221,7 +221,7 @@ class H2Client:
         except OSError:
             pass
 
-    def __enter__(self) -> "H2Client":
+    def __enter__(self) -> H2Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -310,7 +310,8 @@ class H2Client:
 
     # -- event queries --------------------------------------------------------------------------
     def of(self, sid: int, cls) -> list:
-        return [e for e in self.events if isinstance(e, cls) and getattr(e, "stream_id", None) == sid]
+        return [e for e in self.events
+                if isinstance(e, cls) and getattr(e, "stream_id", None) == sid]
 
     def headers(self, sid: int) -> dict:
         for e in self.of(sid, h2.events.ResponseReceived):

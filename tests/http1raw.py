@@ -39,7 +39,7 @@ class H1Raw:
         self._pending = b""
         self._closed = False
 
-    def __enter__(self) -> "H1Raw":
+    def __enter__(self) -> H1Raw:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -112,7 +112,7 @@ class H1Raw:
         self.sock.settimeout(timeout)
         try:
             data = self._recv()
-        except socket.timeout:
+        except TimeoutError:
             return False
         return not data and self._closed
 

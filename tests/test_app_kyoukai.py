@@ -6,6 +6,7 @@ import os
 
 import httpx
 import pytest
+
 from h2client import H2Client
 
 pytestmark = pytest.mark.timeout(120)

@@ -3,7 +3,6 @@ HEAD, the environ, Flask — through a real HTTP/2 client (httpx)."""
 from __future__ import annotations
 
 import hashlib
-
 import time
 
 import httpx

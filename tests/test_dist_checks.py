@@ -1,6 +1,6 @@
-"""tools/check_dist.py's artefact checks fail loudly: a wheel without a compiled module or a
-.pxd, or with sources, and an sdist without the Cython sources, are refused (the full check,
-which builds, repairs and installs, is its own CI step: it takes minutes)."""
+"""tools/check_dist.py's artefact checks fail loudly: a wheel without a compiled module, a .pxd,
+a .pyi stub or py.typed, or with sources, and an sdist without the Cython sources, are refused
+(the full check, which builds, repairs and installs, is its own CI step: it takes minutes)."""
 from __future__ import annotations
 
 import io
@@ -20,9 +20,9 @@ MODULES = ["_frames_c", "_hpack_c"]
 GOOD_WHEEL = ["kyoukai_h2fast/__init__.py", "kyoukai_h2fast/__init__.pxd",
               "kyoukai_h2fast/py.typed", "kyoukai_h2fast/http1.py", "kyoukai_h2fast/workers.py",
               "kyoukai_h2fast/_frames_c.cpython-311-x86_64-linux-gnu.so",
-              "kyoukai_h2fast/_frames_c.pxd",
+              "kyoukai_h2fast/_frames_c.pxd", "kyoukai_h2fast/_frames_c.pyi",
               "kyoukai_h2fast/_hpack_c.cpython-311-x86_64-linux-gnu.so",
-              "kyoukai_h2fast/_hpack_c.pxd"]
+              "kyoukai_h2fast/_hpack_c.pxd", "kyoukai_h2fast/_hpack_c.pyi"]
 
 
 def wheel(tmp_path, names) -> str:
@@ -57,10 +57,13 @@ def test_a_complete_wheel_passes(tmp_path):
      "no compiled kyoukai_h2fast/_hpack_c"),
     (lambda n: [x for x in n if x != "kyoukai_h2fast/_frames_c.pxd"],
      "no kyoukai_h2fast/_frames_c.pxd"),
+    (lambda n: [x for x in n if x != "kyoukai_h2fast/_hpack_c.pyi"],
+     "no kyoukai_h2fast/_hpack_c.pyi"),
+    (lambda n: [x for x in n if x != "kyoukai_h2fast/py.typed"], "missing kyoukai_h2fast/py.typed"),
     (lambda n: n + ["kyoukai_h2fast/_frames_c.pyx"], "should not be in the wheel"),
     (lambda n: n + ["kyoukai_h2fast/_frames_c.c"], "should not be in the wheel"),
     (lambda n: n + ["tests/test_x.py"], "should not be in the wheel"),
-], ids=["no-so", "no-pxd", "pyx", "c", "tests"])
+], ids=["no-so", "no-pxd", "no-pyi", "no-py.typed", "pyx", "c", "tests"])
 def test_a_wrong_wheel_is_refused(tmp_path, change, message):
     with pytest.raises(check_dist.Failed, match=message):
         check_dist.check_wheel(wheel(tmp_path, change(GOOD_WHEEL)), MODULES)

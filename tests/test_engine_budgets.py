@@ -70,7 +70,7 @@ def _drained(peer: Peer) -> None:
     peer.engine.output_drained()
 
 
-# -- PING and SETTINGS floods (CVE-2019-9512, CVE-2019-9515) -----------------------------------------
+# -- PING and SETTINGS floods (CVE-2019-9512, CVE-2019-9515) ---------------------------------------
 def test_more_pings_than_allowed_within_10s_is_enhance_your_calm(engine_cls, clock):
     peer = _peer(engine_cls, max_pings_per_10s=20)
     for _ in range(20):
@@ -111,7 +111,7 @@ def test_settings_flood_without_reading_the_acks_is_stopped_9515(engine_cls, clo
     assert len(frames) == 52 and frames[-1].additional_data == b"too many control frames queued"
 
 
-# -- frames without progress (CVE-2019-9518, 9513, 9511) ---------------------------------------------
+# -- frames without progress (CVE-2019-9518, 9513, 9511) -------------------------------------------
 def _stream(peer: Peer, sid: int = 1) -> None:
     peer.open(sid, method="POST", end_stream=False)
 
@@ -255,7 +255,7 @@ def test_resets_the_server_decides_do_not_count(engine_cls, clock):
     assert peer.error is None
 
 
-# -- control frames queued for a peer that does not read --------------------------------------------
+# -- control frames queued for a peer that does not read -------------------------------------------
 def test_control_frames_queued_without_draining_are_bounded(engine_cls, clock):
     peer = _peer(engine_cls, max_queued_control_frames=100)
     for _ in range(100):
@@ -281,7 +281,7 @@ def test_control_frames_written_out_do_not_count(engine_cls, clock):
     assert peer.error is None
 
 
-# -- fairness: a bounded number of frames per call --------------------------------------------------
+# -- fairness: a bounded number of frames per call -------------------------------------------------
 def test_receive_stops_after_max_frames_and_keeps_the_rest(engine_cls):
     peer = Peer(engine_cls)
     ff = peer.ff

@@ -26,8 +26,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine_frames import (TWIN_FAULTS, FrameFactory, describe, engine_classes, parse_frames,
-                           raw_frame)
+from engine_frames import (
+    TWIN_FAULTS,
+    FrameFactory,
+    describe,
+    engine_classes,
+    parse_frames,
+    raw_frame,
+)
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import ErrorCode, Setting
 from kyoukai_h2fast.errors import ConnectionFailed
@@ -42,7 +48,7 @@ def _pair():
     return ENGINES["compiled"], ENGINES.get("h2")
 
 
-# -- sessions ---------------------------------------------------------------------------------------
+# -- sessions --------------------------------------------------------------------------------------
 IDS = st.sampled_from([1, 1, 1, 1, 3, 3, 3, 5, 5, 7, 9, 11, 2, 0])
 SMALL = st.integers(0, 40)
 CODES = st.sampled_from([0, 1, 2, 3, 5, 7, 8, 0xB, 0x42])
@@ -350,17 +356,18 @@ def _report(history) -> str:
         lines.append(f"  {action}")
         if got != expected:
             for name, a, b in zip(("error", "result", "events", "send_events", "frames",
-                                   "queued_total", "input_pending"), got, expected):
+                                   "queued_total", "input_pending"), got, expected, strict=True):
                 if a != b:
                     lines.append(f"    {name}:\n      compiled {a}\n      twin     {b}")
     return "\n".join(lines)
 
 
-# -- known faults of the twin (RFC 9113 decides) ----------------------------------------------------
+# -- known faults of the twin (RFC 9113 decides) ---------------------------------------------------
 def _same_but(got, expected, *fields) -> bool:
     names = ("error", "result", "events", "send_events", "frames", "queued_total",
              "input_pending")
-    return all(a == b for name, a, b in zip(names, got, expected) if name not in fields)
+    return all(a == b for name, a, b in zip(names, got, expected, strict=True)
+               if name not in fields)
 
 
 #: The check recognising each known fault of the twin (described in engine_frames.TWIN_FAULTS);
@@ -405,7 +412,7 @@ def test_engines_agree_on_garbage_after_a_session(session, garbage):
     _run_session(list(session) + [("peer", "garbage", (garbage,))], CONFIGS["default"])
 
 
-# -- sessions heavy with scheduling (RFC 9218) ---------------------------------------------------------
+# -- sessions heavy with scheduling (RFC 9218) -----------------------------------------------------
 _REQUEST_FIELDS = [0, 7, 8, 9, 10, 11]              # FIELDS: none, and the priority fields
 
 

@@ -15,8 +15,8 @@ import pytest
 from engine_frames import ENGINE_PARAMS, Peer, raw_frame, request_headers
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import ErrorCode, Flag, FrameType
-from kyoukai_h2fast.events import (DataReceived, RequestReceived, StreamReset,
-                                   TrailersReceived)
+from kyoukai_h2fast.errors import ConnectionFailed
+from kyoukai_h2fast.events import DataReceived, RequestReceived, StreamReset, TrailersReceived
 
 pytestmark = pytest.mark.parametrize("engine_cls", ENGINE_PARAMS)
 
@@ -39,7 +39,7 @@ def test_request_is_reported_with_its_decoded_fields_8_3(engine_cls):
 
 def test_a_field_block_split_over_continuation_frames_is_one_request_6_10(engine_cls):
     peer = Peer(engine_cls)
-    fields = request_headers(extra=[("x-%d" % i, "v" * 50) for i in range(20)])
+    fields = request_headers(extra=[(f"x-{i}", "v" * 50) for i in range(20)])
     block = peer.ff.block(fields)
     parts = [block[i:i + 100] for i in range(0, len(block), 100)]
     wire = peer.ff.headers_block(1, parts[0], end_stream=True, end_headers=False)
@@ -66,7 +66,7 @@ def test_a_field_block_split_over_continuation_frames_is_one_request_6_10(engine
 def test_a_field_block_is_contiguous_6_10(engine_cls, name, build):
     peer = Peer(engine_cls)
     block = peer.ff.block(request_headers())
-    with pytest.raises(Exception):
+    with pytest.raises(ConnectionFailed):
         peer.recv(build(peer.ff, block))
     assert peer.error is not None and peer.error.error_code == PROTOCOL_ERROR
 

@@ -16,8 +16,7 @@ from hyperframe.frame import DataFrame, GoAwayFrame
 from engine_frames import ENGINE_PARAMS, Peer
 from kyoukai_h2fast.constants import ErrorCode
 from kyoukai_h2fast.errors import ConnectionFailed
-from kyoukai_h2fast.events import (ConnectionTerminated, DataReceived, RequestReceived,
-                                   ResponseSent)
+from kyoukai_h2fast.events import ConnectionTerminated, DataReceived, RequestReceived, ResponseSent
 
 pytestmark = pytest.mark.parametrize("engine_cls", ENGINE_PARAMS)
 

@@ -96,7 +96,7 @@ def test_server_preface_says_no_rfc7540_priorities_2_1(engine_cls):
     assert settings_frame.settings[Setting.NO_RFC7540_PRIORITIES] == 1
 
 
-# -- the request's priority (§4, §5) ------------------------------------------------------------------
+# -- the request's priority (§4, §5) ---------------------------------------------------------------
 @pytest.mark.parametrize("field,expected", [
     (None, (3, True)),               # no signal: shared fairly
     ("u=0", (0, False)),
@@ -129,7 +129,7 @@ def test_priority_fields_in_trailers_change_nothing(engine_cls):
     assert _runs(peer.take()) == [3, 1]          # 1 stayed at u=6
 
 
-# -- §10: the order of DATA ------------------------------------------------------------------------------
+# -- §10: the order of DATA ------------------------------------------------------------------------
 def test_lower_urgency_goes_first_10(engine_cls):
     peer = _peer(engine_cls, conn_window=1 << 20)
     _queue_all(peer, [(1, "u=5"), (3, "u=3"), (5, "u=0"), (7, "u=7"), (9, "u=3")])
@@ -244,7 +244,7 @@ def test_bytes_framed_past_the_scheduler_are_bounded(engine_cls):
     assert _data(peer.take()) == [(1, 8192)] * 8 + [(3, 8192)] + [(1, 8192)] * 12
 
 
-# -- PRIORITY_UPDATE (§7, §7.1) ------------------------------------------------------------------------
+# -- PRIORITY_UPDATE (§7, §7.1) --------------------------------------------------------------------
 def test_priority_update_reprioritizes_an_open_stream_7_1(engine_cls):
     peer = _peer(engine_cls)
     _queue_all(peer, [(1, "u=0"), (3, "u=4")], size=100_000)
@@ -381,7 +381,7 @@ def test_updates_for_streams_that_never_open_take_bounded_memory_7(engine_cls):
     assert grown < 64 * 1024, grown
 
 
-# -- the server's own signals (§8, set_priority) --------------------------------------------------------
+# -- the server's own signals (§8, set_priority) ---------------------------------------------------
 def test_the_response_priority_field_changes_what_it_has_8(engine_cls):
     peer = _peer(engine_cls, conn_window=1 << 20)
     for sid, field in ((1, None), (3, None), (5, "u=5, i")):

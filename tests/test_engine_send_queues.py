@@ -20,8 +20,13 @@ from engine_frames import ENGINE_PARAMS, Peer
 from kyoukai_h2fast import _engine_c
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import ErrorCode, Setting
-from kyoukai_h2fast.events import (DataReceived, ResponseSent, StreamDrained, StreamReset,
-                                   TrailersReceived)
+from kyoukai_h2fast.events import (
+    DataReceived,
+    ResponseSent,
+    StreamDrained,
+    StreamReset,
+    TrailersReceived,
+)
 
 pytestmark = pytest.mark.parametrize("engine_cls", ENGINE_PARAMS)
 
@@ -222,7 +227,7 @@ def test_peer_reset_drops_the_queue(engine_cls):
     assert peer.engine.queued_total == 0 and _data(peer.take()) == [(3, 1, True)]
 
 
-# -- stop_reading (RFC 9113 §8.1) --------------------------------------------------------------------
+# -- stop_reading (RFC 9113 §8.1) ------------------------------------------------------------------
 def test_stop_reading_credits_later_data_and_reports_nothing_8_1(engine_cls):
     peer = _wide(engine_cls, ServerConfig(stream_window=65_535, connection_window=65_535))
     peer.open(1, method="POST", end_stream=False)
@@ -273,7 +278,7 @@ def test_after_stop_reading_resets_are_not_reported(engine_cls):
     assert [type(e) for e in peer.open(5, end_stream=False)] != []
 
 
-# -- freeing ----------------------------------------------------------------------------------------
+# -- freeing ---------------------------------------------------------------------------------------
 def _cycle(peer: Peer, sid: int, body: bool) -> None:
     """One request/response (the engine directly: the Peer's own records would grow)."""
     engine = peer.engine
@@ -301,9 +306,9 @@ def _growth(run, warm_up: int = 5000, windows: int = 8, per_window: int = 5000) 
         base = tracemalloc.get_traced_memory()[0]
         i = warm_up
         for _ in range(windows):
-            for i in range(i, i + per_window):
-                run(i)
-            i += 1
+            for j in range(i, i + per_window):
+                run(j)
+            i += per_window
             gc.collect()
             samples.append(tracemalloc.get_traced_memory()[0] - base)
     finally:

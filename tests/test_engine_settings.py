@@ -7,8 +7,15 @@ acknowledged once per frame; they drive our HPACK encoder and the size of our fr
 from __future__ import annotations
 
 import pytest
-from hyperframe.frame import (ContinuationFrame, DataFrame, GoAwayFrame, HeadersFrame,
-                              PingFrame, SettingsFrame, WindowUpdateFrame)
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 from engine_frames import ENGINE_PARAMS, Peer, raw_frame, twin_fault
 from kyoukai_h2fast.config import ServerConfig
@@ -123,7 +130,8 @@ def test_peer_header_table_size_drives_our_encoder_6_5_2(engine_cls):
 
 def test_ping_is_answered_with_its_payload_and_acks_are_not_6_7(engine_cls):
     peer = Peer(engine_cls)
-    peer.recv(peer.ff.ping(b"unasked!", ack=True), peer.ff.ping(b"\x00\x01\x02\x03\xfc\xfd\xfe\xff"))
+    peer.recv(peer.ff.ping(b"unasked!", ack=True),
+              peer.ff.ping(b"\x00\x01\x02\x03\xfc\xfd\xfe\xff"))
     frames = peer.take()
     assert [(f.opaque_data, sorted(f.flags)) for f in frames if isinstance(f, PingFrame)] == [
         (b"\x00\x01\x02\x03\xfc\xfd\xfe\xff", ["ACK"])]

@@ -27,8 +27,7 @@ import pytest
 from engine_frames import ENGINE_PARAMS, Peer
 from kyoukai_h2fast import _engine_c
 from kyoukai_h2fast.constants import ErrorCode
-from kyoukai_h2fast.events import (DataReceived, RequestReceived, StreamReset,
-                                   TrailersReceived)
+from kyoukai_h2fast.events import DataReceived, RequestReceived, StreamReset, TrailersReceived
 
 TABLE = _engine_c.stream_transitions()
 STATES = _engine_c.STREAM_STATES
@@ -175,7 +174,8 @@ _OUTCOME = {"ok": "OK", "ign": "IGNORE", "sc": "STREAM_CLOSED", "sp": "STREAM_PR
 
 def test_the_stream_table_is_the_specification_5_1():
     expected = {(state, name): (state if nxt == "=" else nxt, _OUTCOME[outcome])
-                for state, row in SPEC.items() for name, (nxt, outcome) in zip(INPUTS, row)}
+                for state, row in SPEC.items()
+                for name, (nxt, outcome) in zip(INPUTS, row, strict=True)}
     assert len(SPEC[_O]) == len(INPUTS)
     differences = {k: (TABLE.get(k), v) for k, v in expected.items() if TABLE.get(k) != v}
     assert differences == {}

@@ -18,15 +18,30 @@ import struct
 import h2.config
 import h2.connection
 import pytest
-from h2.exceptions import (DenialOfServiceError, FrameDataMissingError, FrameTooLargeError,
-                           ProtocolError)
+from h2.exceptions import (
+    DenialOfServiceError,
+    FrameDataMissingError,
+    FrameTooLargeError,
+    ProtocolError,
+)
 from h2.frame_buffer import FrameBuffer as H2FrameBuffer
 from hyperframe.exceptions import InvalidFrameError, InvalidPaddingError
 from hyperframe.flags import Flags
-from hyperframe.frame import (AltSvcFrame, ContinuationFrame, DataFrame, ExtensionFrame, Frame,
-                              GoAwayFrame, HeadersFrame, PingFrame, PriorityFrame,
-                              PushPromiseFrame, RstStreamFrame, SettingsFrame,
-                              WindowUpdateFrame)
+from hyperframe.frame import (
+    AltSvcFrame,
+    ContinuationFrame,
+    DataFrame,
+    ExtensionFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    PriorityFrame,
+    PushPromiseFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,7 +212,8 @@ def single_frames(draw):
                               flags=["END_HEADERS"] if draw(st.booleans()) else [])
     else:
         body = draw(small_bytes)
-        f = ExtensionFrame(type=draw(st.integers(11, 255)), stream_id=draw(st.integers(0, 2**31 - 1)),
+        f = ExtensionFrame(type=draw(st.integers(11, 255)),
+                           stream_id=draw(st.integers(0, 2**31 - 1)),
                            flag_byte=draw(st.integers(0, 255)), body=body)
         f.body_len = len(body)
     return f.serialize()
@@ -216,8 +232,9 @@ def header_blocks(draw):
         if draw(st.booleans()):
             first.flags.add("END_STREAM")
     else:
+        promised = 2 * draw(st.integers(1, 2**30 - 1))
         first = draw(padded(PushPromiseFrame(sid, data=draw(small_bytes),
-                                             promised_stream_id=2 * draw(st.integers(1, 2**30 - 1)))))
+                                             promised_stream_id=promised)))
     parts = [first.serialize()]
     count = draw(st.integers(1, 5))
     for i in range(count):
@@ -270,7 +287,8 @@ def test_framebuffer_equals_h2_one_byte_at_a_time_and_all_at_once(impl, body):
 
 
 def test_framebuffer_accepts_bytearray_and_memoryview(impl):
-    data = PREFACE + SettingsFrame(0, settings={1: 2}).serialize() + PingFrame(0, b"12345678").serialize()
+    data = (PREFACE + SettingsFrame(0, settings={1: 2}).serialize()
+            + PingFrame(0, b"12345678").serialize())
     ref, _ = expected_outcome([data], 16384, True)
     for kind in (bytearray, memoryview, bytes):
         frames, exc = feed(impl.FrameBuffer(server=True), [kind(data[:30]), kind(data[30:])], 16384)
@@ -313,7 +331,8 @@ def test_frames_work_in_a_real_h2_connection(impl):
             + HeadersFrame(1, data=block[:5]).serialize()
             + ContinuationFrame(1, data=block[5:], flags=["END_HEADERS"]).serialize()
             + DataFrame(1, data=b"x" * 50, flags=["END_STREAM", "PADDED"], pad_length=9).serialize()
-            + PingFrame(0, b"abcdefgh").serialize() + WindowUpdateFrame(0, window_increment=5).serialize()
+            + PingFrame(0, b"abcdefgh").serialize()
+            + WindowUpdateFrame(0, window_increment=5).serialize()
             + ExtensionFrame(type=0x20, stream_id=0, body=b"?").serialize())
     results = []
     for use_ours in (False, True):
@@ -332,9 +351,11 @@ def test_frames_work_in_a_real_h2_connection(impl):
 
 # ---- FrameBuffer: errors ------------------------------------------------------------------------
 
-def raw_frame(ftype: int, flags: int, stream_id: int, payload: bytes, length: int | None = None) -> bytes:
+def raw_frame(ftype: int, flags: int, stream_id: int, payload: bytes,
+              length: int | None = None) -> bytes:
     length = len(payload) if length is None else length
-    return length.to_bytes(3, "big") + bytes([ftype, flags]) + stream_id.to_bytes(4, "big") + payload
+    return (length.to_bytes(3, "big") + bytes([ftype, flags]) + stream_id.to_bytes(4, "big")
+            + payload)
 
 
 BAD_FRAMES = {
@@ -346,7 +367,8 @@ BAD_FRAMES = {
     "headers padding over the fragment": raw_frame(1, 0x0C, 1, b"\x04abc"),
     "headers padding over priority fields": raw_frame(1, 0x2C, 1, b"\x06" + b"\x00" * 5 + b"ab"),
     "push promise padding over promised id": raw_frame(5, 0x0C, 1, b"\x02\x00\x00\x00\x02a"),
-    "headers padding equal to rest with priority": raw_frame(1, 0x2C, 1, b"\x07" + b"\x00" * 5 + b"ab"),
+    "headers padding equal to rest with priority":
+        raw_frame(1, 0x2C, 1, b"\x07" + b"\x00" * 5 + b"ab"),
     "push promise padding equal to payload": raw_frame(5, 0x0C, 1, b"\x06\x00\x00\x00\x02a"),
     "headers priority missing": raw_frame(1, 0x24, 1, b"\x00\x00\x00"),
     "push promise padding too long": raw_frame(5, 0x0C, 1, b"\x09\x00\x00\x00\x02abcd"),
@@ -751,10 +773,12 @@ def test_direct_serializers_equal_hyperframe(impl, settings_, sid, value, code, 
     assert impl.window_update_frame(sid, value) == WindowUpdateFrame(
         sid, window_increment=value).serialize()
     assert impl.ping_frame(opaque, ack) == PingFrame(0, opaque_data=opaque, flags=flags).serialize()
-    assert impl.rst_stream_frame(sid or 1, code) == RstStreamFrame(sid or 1, error_code=code).serialize()
+    assert (impl.rst_stream_frame(sid or 1, code)
+            == RstStreamFrame(sid or 1, error_code=code).serialize())
     assert impl.goaway_frame(sid, code, debug) == GoAwayFrame(
         last_stream_id=sid, error_code=code, additional_data=debug).serialize()
-    assert impl.goaway_frame(sid, code) == GoAwayFrame(last_stream_id=sid, error_code=code).serialize()
+    assert (impl.goaway_frame(sid, code)
+            == GoAwayFrame(last_stream_id=sid, error_code=code).serialize())
     buffer = impl.WriteBuffer()
     buffer.add_settings(settings_)
     buffer.add_window_update(sid, value)

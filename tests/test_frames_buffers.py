@@ -110,8 +110,8 @@ def cut(data: bytes, reads) -> list[bytes]:
 def test_c_path_with_any_reads_delivers_what_one_read_does(compiled, copy):
     rng = random.Random(7)
     for _ in range(60):
-        data = data_stream([rng.choice([0, 1, 100, 9000, 16384]) for _ in range(rng.randint(1, 12))],
-                           rng.randrange(1000))
+        sizes = [rng.choice([0, 1, 100, 9000, 16384]) for _ in range(rng.randint(1, 12))]
+        data = data_stream(sizes, rng.randrange(1000))
         data += WindowUpdateFrame(0, window_increment=5).serialize()
         reads = [rng.choice([1, 8, 9, 10, 700, 16393, 40000]) for _ in range(5)]
         whole, _ = compiled._capi_scan_chunks([data])

@@ -82,12 +82,14 @@ def shaped_frame(draw):
         payload[0] = max(0, min(255, len(payload) + draw(st.integers(-7, 1))))
     length = len(payload) + draw(st.sampled_from([0, 0, 0, 0, -1, 1]))
     length = max(length, 0)
-    return length.to_bytes(3, "big") + bytes([ftype, flags]) + stream_id.to_bytes(4, "big") + bytes(payload)
+    return (length.to_bytes(3, "big") + bytes([ftype, flags]) + stream_id.to_bytes(4, "big")
+            + bytes(payload))
 
 
 @settings(max_examples=1500, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(frames=st.lists(shaped_frame(), max_size=10), cuts=st.lists(st.integers(0, 10**4), max_size=6),
+@given(frames=st.lists(shaped_frame(), max_size=10),
+       cuts=st.lists(st.integers(0, 10**4), max_size=6),
        server=st.booleans(), max_frame_size=max_frame_sizes)
 def test_frame_shaped_bytes_match_h2(impl, frames, cuts, server, max_frame_size):
     RUNS[f"shaped[{impl.__name__}]"] += 1

@@ -70,11 +70,13 @@ def test_decode_returns_header_tuples_bytes_when_raw_and_str_otherwise(impl):
 @pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview], ids=lambda w: w.__name__)
 def test_decode_accepts_buffers_like_hpack(impl, wrap):
     block = hpack.Encoder().encode([(":path", "/a"), ("user-agent", "x" * 50)])
-    assert impl.Decoder().decode(wrap(block), raw=True) == [(b":path", b"/a"), (b"user-agent", b"x" * 50)]
+    assert impl.Decoder().decode(wrap(block), raw=True) == [(b":path", b"/a"),
+                                                            (b"user-agent", b"x" * 50)]
 
 
 def test_decode_rejects_text_like_hpack(impl):
-    assert outcome(impl.Decoder(), "\x82") == outcome(hpack.Decoder(), "\x82") == ("error", TypeError)
+    assert (outcome(impl.Decoder(), "\x82") == outcome(hpack.Decoder(), "\x82")
+            == ("error", TypeError))
 
 
 def test_decoders_keep_state_between_blocks_and_match_hpack(impl):

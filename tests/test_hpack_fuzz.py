@@ -106,7 +106,8 @@ def test_decoders_match_hpack_on_hpack_encoded_sessions(session, huffman):
 
 # Text sessions: fields drawn from a small pool (so later blocks reference table entries),
 # a good share of them not UTF-8.
-text_bytes = st.one_of(st.sampled_from([b"", b"a", b"\xc3\xa9", b"\xff", b"ok\xc3", b"\xed\xa0\x80"]),
+text_bytes = st.one_of(st.sampled_from([b"", b"a", b"\xc3\xa9", b"\xff", b"ok\xc3",
+                                        b"\xed\xa0\x80"]),
                        st.text(max_size=10).map(str.encode), st.binary(max_size=10))
 text_pools = st.lists(st.tuples(st.one_of(st.sampled_from([b":path", b"user-agent", b"x-a"]),
                                           text_bytes), text_bytes), min_size=1, max_size=8)

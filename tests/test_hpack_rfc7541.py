@@ -150,7 +150,7 @@ def test_appendix_c_series_decode(impl, series):
     blocks, fields, tables, table_size, _ = SERIES[series]
     decoder = impl.Decoder()
     decoder.header_table_size = table_size
-    for block, expected, table in zip(blocks, fields, tables):
+    for block, expected, table in zip(blocks, fields, tables, strict=True):
         assert decoder.decode(block, raw=True) == expected
         assert table_state(decoder) == table
         assert decoder.table_used_size == sum(size for _, _, size in table)
@@ -170,7 +170,7 @@ def test_appendix_c_series_encode(impl, series):
     if table_size != 4096:
         encoder.header_table_size = table_size
         size_update = h("3fe101")               # §6.3 update to 256 before the first block
-    for i, (block, expected, table) in enumerate(zip(blocks, fields, tables)):
+    for i, (block, expected, table) in enumerate(zip(blocks, fields, tables, strict=True)):
         encoded = encoder.encode(expected, huffman=huffman)
         if series.startswith("C.6") and i == 1:
             # ":status: 307" Huffman-codes to 3 octets, as long as "307": sent raw.

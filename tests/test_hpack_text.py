@@ -185,7 +185,7 @@ def test_evicted_entries_do_not_leak_their_text_into_new_ones(impl):
     # field every block; a stale cached str would show as a wrong value.
     blocks = []
     for i in range(40):
-        value = ("v%d-" % i + "é" * (i % 3)).encode()
+        value = (f"v{i}-" + "é" * (i % 3)).encode()
         blocks.append(literal(b"x-%d" % (i % 4), value) + b"\xbe" + b"\xbe")
     results = same_as_hpack(impl, blocks, table_size=60)
     assert all(r[0] == "ok" for r in results)
@@ -196,8 +196,8 @@ def test_raw_and_text_decodes_share_one_table(impl):
     ours, reference = impl.Decoder(), hpack.Decoder()
     rng = random.Random(7)
     for i in range(60):
-        fields = [(":path", "/%d" % rng.randrange(5)), ("x-k%d" % rng.randrange(6), "é%d" % i),
-                  ("user-agent", "agent/%d" % rng.randrange(3))]
+        fields = [(":path", f"/{rng.randrange(5)}"), (f"x-k{rng.randrange(6)}", f"é{i}"),
+                  ("user-agent", f"agent/{rng.randrange(3)}")]
         block = encoder.encode(fields)
         raw = bool(rng.randrange(2))
         assert ours.decode(block, raw=raw) == reference.decode(block, raw=raw)

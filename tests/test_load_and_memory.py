@@ -20,7 +20,7 @@ def h2load(*args, timeout=240) -> dict:
     assert m, out.stdout + out.stderr
     codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out.stdout)
     keys = ("total", "started", "done", "succeeded", "failed", "errored", "timeout")
-    result = dict(zip(keys, map(int, m.groups())))
+    result = dict(zip(keys, map(int, m.groups()), strict=True))
     result["2xx"] = int(codes.group(1))
     result["output"] = out.stdout
     return result
@@ -58,4 +58,5 @@ def test_rss_stays_flat_over_100k_requests_on_one_connection(servers, impl):
     after = server.rss_kib()
     assert (r["succeeded"], r["failed"]) == (100000, 0), r["output"]
     grown_mib = (after - before) / 1024
-    assert grown_mib < 20, f"RSS grew {grown_mib:.1f} MiB over 100k requests ({before} -> {after} KiB)"
+    assert grown_mib < 20, \
+        f"RSS grew {grown_mib:.1f} MiB over 100k requests ({before} -> {after} KiB)"

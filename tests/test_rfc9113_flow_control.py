@@ -128,7 +128,8 @@ def test_window_of_one_byte_sends_one_byte_per_window_update_6_9_1(servers, impl
         sid = c.request(f"/bytes/{n}")
         received = 0
         while received < n:
-            c.wait_for(lambda ev: sum(len(f.data) for f in c.data_frames(sid)) > received)
+            c.wait_for(lambda ev, received=received:
+                       sum(len(f.data) for f in c.data_frames(sid)) > received)
             sizes = [len(f.data) for f in c.data_frames(sid)]
             assert all(size <= 1 for size in sizes), sizes
             assert sum(sizes) == received + 1  # exactly one byte per window of 1
@@ -291,7 +292,7 @@ def test_connection_window_bounds_unconsumed_data_across_streams_5_2(servers, im
     with connect(server) as c, connect(server) as control:
         c.wait_for(lambda ev: c.window_updates(0) > 0)  # the server's connection credit
         sids = [c.request(f"/hold?{key}", "POST", end_stream=False) for key in keys]
-        sent = [c.send_window_available(sid, p) for sid, p in zip(sids, payloads)]
+        sent = [c.send_window_available(sid, p) for sid, p in zip(sids, payloads, strict=True)]
         assert sum(sent) == 131_072 and max(sent) <= 65_535
         wait_until(lambda: control.get("/held")[1] == b"4")
         c.read_for(0.5)
@@ -300,7 +301,7 @@ def test_connection_window_bounds_unconsumed_data_across_streams_5_2(servers, im
 
         for key in keys:
             control.get(f"/release?{key}")
-        for sid, payload, n in zip(sids, payloads, sent):
+        for sid, payload, n in zip(sids, payloads, sent, strict=True):
             c.send_body(sid, payload[n:])
-        for sid, payload in zip(sids, payloads):
+        for sid, payload in zip(sids, payloads, strict=True):
             assert c.response(sid, timeout=60)[1] == digest_line(payload)

@@ -1,4 +1,5 @@
-"""Arbitrary input from the wire (issue 14), bounded: a seeded fuzz-like run against the real server.
+"""Arbitrary input from the wire (issue 14), bounded: a seeded fuzz-like run against the real
+server.
 
 ``tests/wirefuzz.py`` replays a pool of seeded wire inputs (mutated h2 captures, hand-built and
 mutated HPACK blocks, every frame type with random flags, ids, lengths, padding and windows) from

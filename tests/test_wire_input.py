@@ -12,6 +12,7 @@ import time
 
 import httpx
 import pytest
+
 from h2client import PRIORITY, RST_STREAM, WINDOW_UPDATE, H2Client, raw_frame
 
 pytestmark = pytest.mark.timeout(120)

@@ -3,7 +3,8 @@ werkzeug's own WSGI path gives (``get_wsgi_response``), or declines."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 

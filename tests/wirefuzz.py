@@ -35,8 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wirefuzz_inputs import (  # noqa: E402
-    HOLD_SECONDS, MAX_SCRIPT_BYTES, ORIGIN, PREFACE, Script, make_script)
+from wirefuzz_inputs import HOLD_SECONDS, MAX_SCRIPT_BYTES, ORIGIN, PREFACE, Script, make_script  # noqa: E402
 
 __all__ = ["Script", "make_script", "run_script", "FuzzReport", "run", "log_findings", "main",
            "PREFACE", "ORIGIN", "MAX_SCRIPT_BYTES"]
@@ -316,7 +315,9 @@ def run(server, seconds: float, seed: int = 1, pool: int = 500, workers: int = 6
     latencies = sorted(legit.latencies)
 
     def pct(q: float) -> float:
-        return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000 if latencies else 0.0
+        if not latencies:
+            return 0.0
+        return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
 
     rss_values = [kib for _, kib in samples] or [0]
     return FuzzReport(

@@ -206,7 +206,7 @@ class _Conversation:
         pieces = [block]
         if rng.random() < 0.2 and len(block) > 2:
             cuts = sorted(rng.sample(range(1, len(block)), min(len(block) - 1, rng.randint(1, 3))))
-            pieces = [block[a:b] for a, b in zip([0] + cuts, cuts + [len(block)])]
+            pieces = [block[a:b] for a, b in zip([0] + cuts, cuts + [len(block)], strict=True)]
         prio = b""
         flags = end_stream
         if rng.random() < 0.15:
@@ -327,7 +327,8 @@ def _capture(rng: random.Random) -> list[bytes]:
     for _ in range(rng.randint(1, 4)):
         sid = conn.get_next_available_stream_id()
         path = rng.choice(["/", "/echo", "/sha256", "/environ", "/bytes/100", "/missing"])
-        body = rng.randbytes(rng.choice([0, 10, 3000, 40000])) if path in ("/echo", "/sha256") else None
+        body = (rng.randbytes(rng.choice([0, 10, 3000, 40000]))
+                if path in ("/echo", "/sha256") else None)
         fields = [(":method", "POST" if body is not None else "GET"), (":scheme", "http"),
                   (":authority", "localhost"), (":path", path), ("user-agent", "wirefuzz/1")]
         if body is not None:

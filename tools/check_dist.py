@@ -3,8 +3,9 @@
 
 1. clone the repository (its committed ``HEAD``) into a fresh directory;
 2. ``python -m build`` there: an sdist, then a wheel built *from that sdist*;
-3. check the wheel's contents (a compiled module and its ``.pxd`` per hot path, ``py.typed``;
-   no ``.pyx``/``.c``/``.pxi``, no tests) and the sdist's (the Cython sources, no ``.c``/``.so``);
+3. check the wheel's contents (a compiled module, its ``.pxd`` and ``.pyi`` per hot path,
+   ``py.typed``; no ``.pyx``/``.c``/``.pxi``, no tests) and the sdist's (the Cython sources, no
+   ``.c``/``.so``);
 4. ``auditwheel repair`` the wheel into a ``manylinux`` one (and ``auditwheel show`` it);
 5. install the manylinux wheel into a clean venv and run ``tools/smoke_installed.py`` with it
    (``--version`` says compiled; the demo serves HTTP/2 and HTTP/1.1; SIGTERM exits 0);
@@ -66,6 +67,8 @@ def check_wheel(path: str, modules: list[str]) -> None:
             problems.append(f"no compiled kyoukai_h2fast/{module}.*.so")
         if f"kyoukai_h2fast/{module}.pxd" not in names:
             problems.append(f"no kyoukai_h2fast/{module}.pxd")
+        if f"kyoukai_h2fast/{module}.pyi" not in names:
+            problems.append(f"no kyoukai_h2fast/{module}.pyi")
     for required in ("kyoukai_h2fast/__init__.pxd", "kyoukai_h2fast/py.typed",
                      "kyoukai_h2fast/http1.py", "kyoukai_h2fast/workers.py"):
         if required not in names:
@@ -76,8 +79,8 @@ def check_wheel(path: str, modules: list[str]) -> None:
             problems.append(f"should not be in the wheel: {name}")
     if problems:
         raise Failed(f"{os.path.basename(path)}: " + "; ".join(problems))
-    print(f"{os.path.basename(path)}: {len(names)} files; compiled modules and .pxd present, "
-          "no sources")
+    print(f"{os.path.basename(path)}: {len(names)} files; compiled modules, .pxd and .pyi "
+          "present, no sources")
 
 
 def check_sdist(path: str, modules: list[str]) -> None:

@@ -38,8 +38,9 @@ cdef enum:  # StreamState
     S_CLOSED = 4              # END_STREAM both ways (remembered, with its last send window)
     S_RESET_LOCAL = 5         # closed by our RST_STREAM (stream error, refusal, reset_stream)
     S_RESET_REMOTE = 6        # closed by the peer's RST_STREAM
-    S_CLOSED_UNKNOWN = 7      # at or below the highest id opened, not remembered (implicitly
-                              # closed, RFC 9113 §5.1.1, or forgotten: memory is bounded)
+    # at or below the highest id opened, not remembered (implicitly closed, RFC 9113 §5.1.1,
+    # or forgotten: memory is bounded)
+    S_CLOSED_UNKNOWN = 7
     N_STREAM_STATES = 8
 
 # ---- stream inputs --------------------------------------------------------------------------
@@ -116,7 +117,7 @@ cdef struct ClosedStream:
     uint8_t state             # S_CLOSED, S_RESET_LOCAL or S_RESET_REMOTE
     int64_t window            # S_CLOSED: its send window when it closed (WINDOW_UPDATEs add)
 
-# ---- a flood budget: events in the last 10 s against a limit (_engine_c_budgets.pxi) ----------------
+# ---- a flood budget: events in the last 10 s against a limit (_engine_c_budgets.pxi) -------------
 cdef struct RateWindow:
     double epoch              # time.monotonic() - 1 at the first event (0: none yet)
     long long bucket          # the current 0.5 s bucket, counted from ``epoch``
@@ -129,7 +130,7 @@ cdef struct IdlePriority:
     uint32_t stream_id
     uint8_t priority          # 2 * urgency + incremental
 
-# ---- a receive window with h2's WindowManager batching --------------------------------------------
+# ---- a receive window with h2's WindowManager batching -------------------------------------------
 cdef struct RecvWindow:
     int64_t max_size          # h2's max_window_size
     int64_t current           # bytes the peer may still send
@@ -144,8 +145,9 @@ cdef class _Stream:
     cdef bint headers_sent            # the final (non-1xx) response header block went out
     cdef bint end_queued              # END_STREAM of the response is queued or sent
     cdef bint stop_reading            # request body no longer reported (stop_reading)
-    cdef bint in_rotation             # in the scheduler: its urgency's ring (incremental) or
-                                      # sequence (not incremental); a group marker: in its ring
+    # in the scheduler: its urgency's ring (incremental) or sequence (not incremental); a group
+    # marker: in its ring
+    cdef bint in_rotation
     cdef int64_t send_window          # may go negative (SETTINGS_INITIAL_WINDOW_SIZE, §6.9.2)
     cdef RecvWindow recv
     cdef int64_t content_length       # declared, or -1

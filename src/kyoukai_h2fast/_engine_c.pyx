@@ -14,14 +14,15 @@ Layout: the class and the C types are declared in ``_engine_c.pxd``; the state t
 event construction in ``_engine_c_events.pxi``, RFC 9218 priority signals (the ``priority``
 field, PRIORITY_UPDATE) in ``_engine_c_priority.pxi``, the frame handlers in
 ``_engine_c_recv.pxi``, the flood budgets in ``_engine_c_budgets.pxi`` and the send queues and
-scheduler in ``_engine_c_send.pxi``. Live streams and remembered
-closed streams are found through a C hash map keyed by stream id (about 3 ns a lookup,
-against about 40 ns for a dict, which needs an int object per lookup). The hot path makes no Python object per frame or per header field but
-the request's header list (``(bytes, bytes)`` tuples, sharing the decoder's ``bytes`` objects
-when it has them), DATA payloads and the event objects themselves: frames come from
-``FrameBuffer.next_frame`` (``_frames_c``), field blocks go through ``Decoder.decode_block``
-into a C sink that validates each field with ``FieldBlockCheck`` (``_headers_c``), responses
-are encoded with ``Encoder``'s C API (``_hpack_c``) and framed into a ``WriteBuffer``.
+scheduler in ``_engine_c_send.pxi``. Live streams and remembered closed streams are found
+through a C hash map keyed by stream id (about 3 ns a lookup, against about 40 ns for a dict,
+which needs an int object per lookup). The hot path makes no Python object per frame or per
+header field but the request's header list (``(bytes, bytes)`` tuples, sharing the decoder's
+``bytes`` objects when it has them), DATA payloads and the event objects themselves: frames come
+from ``FrameBuffer.next_frame`` (``_frames_c``), field blocks go through
+``Decoder.decode_block`` into a C sink that validates each field with ``FieldBlockCheck``
+(``_headers_c``), responses are encoded with ``Encoder``'s C API (``_hpack_c``) and framed into
+a ``WriteBuffer``.
 
 Deliberate choices, where h2 (the twin's base) and RFC 9113 allow or mandate something else
 (each one is named in the tables or the handlers):
@@ -332,8 +333,6 @@ cdef class Engine:
         streams above it with REFUSED_STREAM; streams up to it may finish (§6.8). Returns
         the last stream id sent (never more than an earlier GOAWAY's)."""
         cdef uint32_t last
-        cdef const unsigned char* debug_data = b""
-        cdef Py_ssize_t debug_length = 0
         cdef Py_buffer view
         if self._phase == P_CLOSED:
             return self._goaway_last if self._goaway_sent else self._highest

@@ -82,7 +82,7 @@ cdef inline bint _is_lchex(int c) noexcept nogil:
     return _is_digit(c) or 0x61 <= c <= 0x66
 
 
-# ---- the reader ------------------------------------------------------------------------------------
+# ---- the reader ----------------------------------------------------------------------------------
 cdef inline int _sf_peek(_SfReader* r) noexcept nogil:
     return r.p[r.pos] if r.pos < r.n else -1
 
@@ -370,7 +370,7 @@ cdef int _sf_line(const unsigned char* p, Py_ssize_t n, bint first, int* urgency
             return 0                      # a trailing comma
 
 
-# ---- a field's lines -------------------------------------------------------------------------------
+# ---- a field's lines -----------------------------------------------------------------------------
 cdef inline void _signal_init(PrioritySignal* s, bint off=False) noexcept nogil:
     """An empty signal; ``off``: lines given to it are ignored (a trailer block)."""
     s.lines = 0
@@ -380,7 +380,8 @@ cdef inline void _signal_init(PrioritySignal* s, bint off=False) noexcept nogil:
     s.incremental = SF_ABSENT
 
 
-cdef inline void _signal_line(PrioritySignal* s, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+cdef inline void _signal_line(PrioritySignal* s, const unsigned char* p,
+                              Py_ssize_t n) noexcept nogil:
     cdef int read
     if s.failed:
         return
@@ -426,7 +427,7 @@ cdef object _open_priority(Engine self, _Stream stream, PrioritySignal* s, int r
     return <object>PyTuple_GET_ITEM(_PRIORITIES, priority)
 
 
-# ---- PRIORITY_UPDATEs for streams not yet open -----------------------------------------------------
+# ---- PRIORITY_UPDATEs for streams not yet open ---------------------------------------------------
 # At most min(SETTINGS_MAX_CONCURRENT_STREAMS - open streams, IDLE_PRIORITY_MEMORY): more
 # streams "prioritized but idle" than the stream limit allows is a connection error (RFC 9218
 # §7.1); past our own memory bound further ones are ignored. A stream opening takes its entry
@@ -487,7 +488,7 @@ cdef int _idle_put(Engine self, uint32_t sid, int priority) except -1:
     return 0
 
 
-# ---- PRIORITY_UPDATE (RFC 9218 §7.1) ---------------------------------------------------------------
+# ---- PRIORITY_UPDATE (RFC 9218 §7.1) -------------------------------------------------------------
 cdef int _recv_priority_update(Engine self, FrameView* v, list events) except -1:
     cdef uint32_t sid
     cdef _Stream stream
@@ -516,7 +517,7 @@ cdef int _recv_priority_update(Engine self, FrameView* v, list events) except -1
     return _idle_put(self, sid, priority)
 
 
-# ---- test hooks: the readers above on Python values --------------------------------------------------
+# ---- test hooks: the readers above on Python values ----------------------------------------------
 def priority_of_lines(lines):
     """The priority of a request whose ``priority`` field lines are ``lines`` (the compiled
     reading of :func:`kyoukai_h2fast.priority.request_priority`)."""

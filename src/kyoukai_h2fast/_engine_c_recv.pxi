@@ -87,7 +87,8 @@ cdef int _outcome_not_live(Engine self, uint32_t sid, Transition t, uint32_t str
     """Act on the outcome of a frame on a stream that is not live."""
     cdef uint8_t outcome = t.outcome
     if outcome == O_CONN_PROTOCOL:
-        return self._fail(E_PROTOCOL_ERROR, f"{what} on stream {sid} ({_STATE_NAMES[t.next_state]})")
+        return self._fail(E_PROTOCOL_ERROR,
+                          f"{what} on stream {sid} ({_STATE_NAMES[t.next_state]})")
     if outcome == O_CONN_STREAM_CLOSED:
         return self._fail(E_STREAM_CLOSED, f"{what} on closed stream {sid}")
     if outcome == O_STREAM_CLOSED or outcome == O_STREAM_PROTOCOL:
@@ -106,7 +107,7 @@ cdef int _end_remote(Engine self, _Stream stream, uint8_t next_state) except -1:
     return 0
 
 
-# ---- HEADERS (§6.2, §8.1) ---------------------------------------------------------------------------
+# ---- HEADERS (§6.2, §8.1) ------------------------------------------------------------------------
 cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
     cdef uint32_t sid = v.stream_id
     cdef bint end = v.flags & FLAG_END_STREAM
@@ -194,7 +195,7 @@ cdef _Stream _new_stream(Engine self, uint32_t sid, uint8_t state, Py_ssize_t co
     return stream
 
 
-# ---- DATA (§6.1) ----------------------------------------------------------------------------------
+# ---- DATA (§6.1) ---------------------------------------------------------------------------------
 cdef int _recv_data(Engine self, FrameView* v, list events) except -1:
     cdef uint32_t sid = v.stream_id
     cdef bint end = v.flags & FLAG_END_STREAM
@@ -299,7 +300,7 @@ cdef int _pend_close(Engine self) except -1:
     return 0
 
 
-# ---- WINDOW_UPDATE (§6.9) ---------------------------------------------------------------------------
+# ---- WINDOW_UPDATE (§6.9) ------------------------------------------------------------------------
 cdef int _recv_window_update(Engine self, FrameView* v, list events) except -1:
     cdef uint32_t sid = v.stream_id
     cdef int64_t increment = v.window_increment
@@ -330,7 +331,7 @@ cdef int _recv_window_update(Engine self, FrameView* v, list events) except -1:
     return _outcome_not_live(self, sid, t, 0, "WINDOW_UPDATE")
 
 
-# ---- RST_STREAM (§6.4) ------------------------------------------------------------------------------
+# ---- RST_STREAM (§6.4) ---------------------------------------------------------------------------
 cdef int _recv_rst_stream(Engine self, FrameView* v, list events) except -1:
     cdef uint32_t sid = v.stream_id
     cdef _Stream stream = self._get(sid)
@@ -350,7 +351,7 @@ cdef int _recv_rst_stream(Engine self, FrameView* v, list events) except -1:
     return _outcome_not_live(self, sid, t, 0, "RST_STREAM")
 
 
-# ---- PRIORITY (§6.3, §5.3.2: ignored, but a stream may not depend on itself) ----------------------
+# ---- PRIORITY (§6.3, §5.3.2: ignored, but a stream may not depend on itself) ---------------------
 cdef int _recv_priority(Engine self, FrameView* v, list events) except -1:
     cdef uint32_t sid = v.stream_id
     cdef _Stream stream
@@ -366,7 +367,7 @@ cdef int _recv_priority(Engine self, FrameView* v, list events) except -1:
     return _outcome_not_live(self, sid, t, E_PROTOCOL_ERROR, "PRIORITY depending on itself")
 
 
-# ---- SETTINGS (§6.5) --------------------------------------------------------------------------------
+# ---- SETTINGS (§6.5) -----------------------------------------------------------------------------
 cdef int _recv_settings(Engine self, FrameView* v, list events) except -1:
     cdef const unsigned char* p = v.payload
     cdef Py_ssize_t i, count = v.length // 6
@@ -414,7 +415,8 @@ cdef int _send_windows_changed(Engine self, int64_t delta) except -1:
             stream.send_window += delta
             if stream.send_window > MAX_WINDOW:
                 return self._fail(E_FLOW_CONTROL_ERROR,
-                                  f"SETTINGS_INITIAL_WINDOW_SIZE overflows stream {stream.stream_id}")
+                                  "SETTINGS_INITIAL_WINDOW_SIZE overflows stream "
+                                  f"{stream.stream_id}")
             if delta > 0 and not stream.in_rotation and self._sendable(stream):
                 if reopened is None:
                     reopened = []

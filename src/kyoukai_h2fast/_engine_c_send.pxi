@@ -62,7 +62,8 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
     if stream is None or self._phase == P_CLOSED or stream.headers_sent:
         return False
     value = PyTuple_GET_ITEM(<object>PyList_GET_ITEM(headers, 0), 1)
-    informational = PyBytes_GET_SIZE(<object>value) > 0 and PyBytes_AS_STRING(<object>value)[0] == b"1"
+    informational = (PyBytes_GET_SIZE(<object>value) > 0
+                     and PyBytes_AS_STRING(<object>value)[0] == b"1")
     if informational and end_stream:
         return False
     t = STREAM_TABLE[stream.state][I_SEND_HEADERS_END if end_stream else I_SEND_HEADERS]
@@ -169,7 +170,7 @@ cdef int _frame_now(Engine self, _Stream stream, object data, Py_ssize_t n,
     return 0
 
 
-# ---- the scheduler --------------------------------------------------------------------------------
+# ---- the scheduler -------------------------------------------------------------------------------
 cdef inline void _ring_link(PyObject** ring, _Stream node) noexcept:
     """Append ``node`` at the tail of ``ring`` (just before its head)."""
     cdef PyObject* head = ring[0]

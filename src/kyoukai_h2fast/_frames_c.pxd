@@ -110,7 +110,8 @@ cdef struct FrameView:
 
 
 cdef class FrameBuffer:
-    """Inbound byte stream -> validated frames (``next_frame``) or hyperframe objects (iteration)."""
+    """Inbound byte stream -> validated frames (``next_frame``) or hyperframe objects
+    (iteration)."""
     cdef public Py_ssize_t max_frame_size         # h2 sets it before every iteration
     cdef public Py_ssize_t max_header_block_size  # bound of one joined header block (bytes)
     # read buffer: bytes [_start, _end) of _buf are unread
@@ -149,7 +150,8 @@ cdef class FrameBuffer:
 
 
 cdef class WriteBuffer:
-    """A growable output buffer; the ``append_*`` methods serialize frames into it (RFC 9113 §4.1)."""
+    """A growable output buffer; the ``append_*`` methods serialize frames into it
+    (RFC 9113 §4.1)."""
     cdef unsigned char* _buf
     cdef Py_ssize_t _len
     cdef Py_ssize_t _cap

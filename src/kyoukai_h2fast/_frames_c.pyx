@@ -21,10 +21,10 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_CheckExact, PyDict_Next, PyDict_SetItem, PyDict_Size
-from cpython.long cimport PyLong_AsUnsignedLongLong, PyLong_Check
+from cpython.long cimport PyLong_Check
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.set cimport PySet_Add, PySet_Contains
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memmove, memset
 
 from h2.exceptions import (DenialOfServiceError, FrameDataMissingError, FrameTooLargeError,
@@ -442,10 +442,11 @@ cdef class FrameBuffer:
             return 1
 
     cdef object frame_object(self, FrameView* v):
-        """The hyperframe object (attributes as ``parse_frame_header`` + ``parse_body`` set them)."""
+        """The hyperframe object (attributes as ``parse_frame_header`` + ``parse_body`` set
+        them)."""
         cdef uint8_t ftype = v.type
         cdef uint8_t flags = v.flags
-        cdef Py_ssize_t i
+        cdef Py_ssize_t _i
         cdef const unsigned char* entry
         if ftype > FRAME_ALTSVC:
             frame = _new_instance(ExtensionFrame)
@@ -494,7 +495,7 @@ cdef class FrameBuffer:
             frame.body_len = v.length
             settings = {}
             entry = v.payload
-            for i in range(v.length // 6):
+            for _i in range(v.length // 6):
                 PyDict_SetItem(settings, (entry[0] << 8) | entry[1], _read32(entry + 2))
                 entry += 6
             frame.settings = settings

@@ -150,7 +150,8 @@ cdef object _serialize_fast(object frame):
     if cls is PushPromiseFrame:
         return _serialize_padded(frame, _BITS_PUSH_PROMISE, FRAME_PUSH_PROMISE, True)
     if cls is WindowUpdateFrame:
-        if not _flag_bits(frame, _BITS_NONE, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_NONE, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
         if not _masked(frame.window_increment, 0x7FFFFFFF, &a):
             return None
@@ -159,7 +160,8 @@ cdef object _serialize_fast(object frame):
         frame.body_len = 4
         return result
     if cls is ContinuationFrame:
-        if not _flag_bits(frame, _BITS_CONTINUATION, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_CONTINUATION, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
         data = frame.data
         if not PyBytes_CheckExact(data):
@@ -170,7 +172,8 @@ cdef object _serialize_fast(object frame):
         frame.body_len = n
         return result
     if cls is SettingsFrame:
-        if not _flag_bits(frame, _BITS_ACK, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_ACK, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
         settings = frame.settings
         if not PyDict_CheckExact(settings):
@@ -189,7 +192,8 @@ cdef object _serialize_fast(object frame):
         frame.body_len = n
         return result
     if cls is PingFrame:
-        if not _flag_bits(frame, _BITS_ACK, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_ACK, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
         data = frame.opaque_data
         if not PyBytes_CheckExact(data) or PyBytes_GET_SIZE(data) > 8:
@@ -201,7 +205,8 @@ cdef object _serialize_fast(object frame):
         frame.body_len = 8
         return result
     if cls is RstStreamFrame:
-        if not _flag_bits(frame, _BITS_NONE, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_NONE, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
         if not _int_in(frame.error_code, 0xFFFFFFFF, &a):
             return None
@@ -210,9 +215,11 @@ cdef object _serialize_fast(object frame):
         frame.body_len = 4
         return result
     if cls is GoAwayFrame:
-        if not _flag_bits(frame, _BITS_NONE, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_NONE, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
-        if not _masked(frame.last_stream_id, 0x7FFFFFFF, &a) or not _int_in(frame.error_code, 0xFFFFFFFF, &b):
+        if (not _masked(frame.last_stream_id, 0x7FFFFFFF, &a)
+                or not _int_in(frame.error_code, 0xFFFFFFFF, &b)):
             return None
         data = frame.additional_data
         if not PyBytes_CheckExact(data):
@@ -226,9 +233,11 @@ cdef object _serialize_fast(object frame):
         frame.body_len = n
         return result
     if cls is PriorityFrame:
-        if not _flag_bits(frame, _BITS_NONE, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_NONE, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
-        if not _int_in(frame.depends_on, 0xFFFFFFFF, &a) or not _int_in(frame.stream_weight, 255, &b):
+        if (not _int_in(frame.depends_on, 0xFFFFFFFF, &a)
+                or not _int_in(frame.stream_weight, 255, &b)):
             return None
         if frame.exclusive:
             a += 0x80000000
@@ -241,7 +250,8 @@ cdef object _serialize_fast(object frame):
         frame.body_len = 5
         return result
     if cls is AltSvcFrame:
-        if not _flag_bits(frame, _BITS_NONE, &flags) or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id):
+        if (not _flag_bits(frame, _BITS_NONE, &flags)
+                or not _masked(frame.stream_id, 0x7FFFFFFF, &stream_id)):
             return None
         origin = frame.origin
         field = frame.field
@@ -255,7 +265,8 @@ cdef object _serialize_fast(object frame):
         out[0] = <unsigned char>(PyBytes_GET_SIZE(origin) >> 8)
         out[1] = <unsigned char>PyBytes_GET_SIZE(origin)
         memcpy(out + 2, PyBytes_AS_STRING(origin), PyBytes_GET_SIZE(origin))
-        memcpy(out + 2 + PyBytes_GET_SIZE(origin), PyBytes_AS_STRING(field), PyBytes_GET_SIZE(field))
+        memcpy(out + 2 + PyBytes_GET_SIZE(origin), PyBytes_AS_STRING(field),
+               PyBytes_GET_SIZE(field))
         frame.body_len = n
         return result
     return None
@@ -616,10 +627,10 @@ cdef int _add_split(WriteBuffer buffer, stream_id, payload, bint end_stream, max
     try:
         if headers:
             buffer.append_headers_frames(sid, <const unsigned char*>view.buf, view.len,
-                                       end_stream, limit)
+                                         end_stream, limit)
         else:
             buffer.append_data_frames(sid, <const unsigned char*>view.buf, view.len,
-                                    end_stream, limit)
+                                      end_stream, limit)
     finally:
         PyBuffer_Release(&view)
     return 0

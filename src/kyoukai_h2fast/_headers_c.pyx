@@ -477,7 +477,8 @@ cdef bytes _response_value(object value):
     data = <const unsigned char*>PyBytes_AS_STRING(raw)
     for i in range(end):
         if VALUE_ILLEGAL[data[i]]:
-            raise ValueError(f"illegal character (NUL, CR or LF) in response header value {value!r}")
+            raise ValueError(
+                f"illegal character (NUL, CR or LF) in response header value {value!r}")
     start = 0
     while start < end and _is_ows(data[start]):
         start += 1

@@ -157,7 +157,8 @@ cdef int _raise_not_utf8(const char* s, Py_ssize_t n) except -1:
 
 cdef int _append_header_tuple(void* ctx, HeaderField* f) except -1:
     """HeaderSink of Decoder.decode: one HeaderTuple / NeverIndexedHeaderTuple per field."""
-    name = <object>f.name_obj if f.name_obj != NULL else PyBytes_FromStringAndSize(f.name, f.name_len)
+    name = (<object>f.name_obj if f.name_obj != NULL
+            else PyBytes_FromStringAndSize(f.name, f.name_len))
     value = (<object>f.value_obj if f.value_obj != NULL
              else PyBytes_FromStringAndSize(f.value, f.value_len))
     (<list>ctx).append(kh2_header_pair(

@@ -75,7 +75,8 @@ _init_static_table()            # _STATIC_TABLE(_STR) (module globals) keep the 
 
 
 cdef inline bint _bytes_equal(PyObject* obj, const char* data, Py_ssize_t n) noexcept:
-    return PyBytes_GET_SIZE(<object>obj) == n and memcmp(PyBytes_AS_STRING(<object>obj), data, n) == 0
+    return (PyBytes_GET_SIZE(<object>obj) == n
+            and memcmp(PyBytes_AS_STRING(<object>obj), data, n) == 0)
 
 
 cdef int _static_name_index(const char* name, Py_ssize_t n) noexcept:
@@ -88,7 +89,6 @@ cdef int _static_name_index(const char* name, Py_ssize_t n) noexcept:
         if memcmp(PyBytes_AS_STRING(<object>STATIC_NAME[index]), name, n) == 0:
             return index
     return 0
-
 
 
 # ---- dynamic table (RFC 7541 §2.3.2, §4) --------------------------------------------------
