@@ -148,8 +148,9 @@ def _upload_bytes(requests: int, size: int) -> tuple[bytes, list[bytes]]:
     return preface, out
 
 
-async def run_upload(app_name: str, requests: int) -> float:
-    """Microseconds per 1 MiB echoed (inline WSGI or Kyoukai-style: apps on the loop)."""
+def _serving(app_name: str, preface: bytes):
+    """A server protocol (inline WSGI or Kyoukai-style app) on a fake transport, the client
+    preface handed to it."""
     import apps
     from kyoukai_h2fast import H2KyoukaiComponent
     from kyoukai_h2fast.protocol import H2KyoukaiProtocol
@@ -157,11 +158,16 @@ async def run_upload(app_name: str, requests: int) -> float:
     app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
     component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
     component.runner.start()
-    preface, bodies = upload_bytes(requests + 20)
     protocol = H2KyoukaiProtocol(component, None)
-    transport = FakeTransport()
-    protocol.connection_made(transport)
+    protocol.connection_made(FakeTransport())
     protocol.data_received(preface)
+    return protocol
+
+
+async def run_upload(app_name: str, requests: int) -> float:
+    """Microseconds per 1 MiB echoed (inline WSGI or Kyoukai-style: apps on the loop)."""
+    preface, bodies = upload_bytes(requests + 20)
+    protocol = _serving(app_name, preface)
     read = 256 * 1024  # what a socket read hands over at most
 
     async def feed(items) -> None:
@@ -180,18 +186,8 @@ async def run_upload(app_name: str, requests: int) -> float:
 
 
 async def run(app_name: str, batches: int, profile: bool) -> float:
-    import apps
-    from kyoukai_h2fast import H2KyoukaiComponent
-    from kyoukai_h2fast.protocol import H2KyoukaiProtocol
-
-    app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
-    component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
-    component.runner.start()
     preface, chunks = client_bytes(batches + 200)
-    protocol = H2KyoukaiProtocol(component, None)
-    transport = FakeTransport()
-    protocol.connection_made(transport)
-    protocol.data_received(preface)
+    protocol = _serving(app_name, preface)
     loop = asyncio.get_running_loop()
 
     async def feed(chunk_list) -> None:

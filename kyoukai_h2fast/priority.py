@@ -292,11 +292,7 @@ def request_priority(lines: list) -> tuple:
     """The priority of a request whose ``priority`` field lines are ``lines`` (bytes)."""
     if not lines:
         return UNSIGNALLED
-    read = parse(b", ".join(lines))
-    if read is None:
-        return UNSIGNALLED
-    urgency, incremental = read
-    return PRIORITIES[2 * (3 if urgency is None else urgency) + bool(incremental)]
+    return update_priority(b", ".join(lines)) or UNSIGNALLED
 
 
 def update_priority(value: bytes) -> tuple | None:

