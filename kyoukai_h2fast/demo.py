@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 __all__ = ["DemoApp", "app"]
 
-_INDEX = b"""Hello from kyoukai_h2fast over HTTP/2!
+_INDEX = b"""Hello from kyoukai_h2fast over %s!
 
 GET  /              this page
 POST /echo          echoes the request body
@@ -46,7 +46,9 @@ class DemoApp:
     async def process_request(self, request: Request, ctx: Any) -> Response:
         path = request.path
         if path == "/":
-            return Response(_INDEX, content_type="text/plain; charset=utf-8")
+            protocol = request.environ.get("SERVER_PROTOCOL", "HTTP/2")   # HTTP/1.1 too
+            return Response(_INDEX % protocol.encode("latin-1"),
+                            content_type="text/plain; charset=utf-8")
         if path == "/echo" and request.method == "POST":
             body = await request.environ["wsgi.input"].read_async()
             return Response(body, content_type=request.content_type or "application/octet-stream")
