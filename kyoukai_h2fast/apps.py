@@ -306,13 +306,14 @@ class WSGIRunner:
         responder.respond(state, chunks, body_iter=rest, close=close)
 
     def _run_in_thread(self, responder: Responder, state: H2State) -> None:
-        if state.finished:  # the stream went away before a thread was free
+        environ = state.environ  # (read first: the loop drops it once the stream is gone)
+        if environ is None or state.finished:  # gone before a thread was free
             return
         mailbox = self.mailbox
         assert mailbox is not None  # made with the pool this runs in
         post = mailbox.post
         try:
-            chunks, rest, close = _first_chunks(self.app(state.environ, state.start_response))
+            chunks, rest, close = _first_chunks(self.app(environ, state.start_response))
         except Exception as e:
             _app_failed(responder, state, e, post)
             return

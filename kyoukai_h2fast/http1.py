@@ -530,6 +530,7 @@ class H1Protocol(asyncio.Protocol):
             framing.keep_alive = False
         state.finished = True
         self._log(ex, framing.status)
+        state.release_environ()
         self._current = None
         if not ex.body_done:
             framing.keep_alive = False
@@ -580,6 +581,7 @@ class H1Protocol(asyncio.Protocol):
             self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = None
         state.body_iter = None
+        state.release_environ()
 
     def _release(self, state: H2State, error: BaseException) -> None:
         """Fail the request's body reads and free its buffered body (and spool file)."""

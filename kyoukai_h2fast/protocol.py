@@ -766,6 +766,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
         if self.response_hook is not None:
             self.response_hook(self, state)
+        state.release_environ()
         if self._closing:
             self._maybe_close()
 
@@ -797,6 +798,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._close_iter(state.iter_close, state.iter_in_thread)
             state.iter_close = None
         state.body_iter = None
+        state.release_environ()
 
     def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
         """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""

@@ -204,6 +204,16 @@ class H2State:
                 cond.notify_all()
         self._wake()
 
+    def release_environ(self) -> None:
+        """The request is over (answered, or its stream gone): drop the links that would keep
+        it in a reference cycle, so it is freed now rather than by a later GC pass. The
+        environ holds this state as ``wsgi.input``, and werkzeug's ``Request`` puts itself in
+        the environ it reads (``werkzeug.request``); what the app still holds keeps working."""
+        environ = self.environ
+        if environ is not None:
+            self.environ = None
+            environ.pop("werkzeug.request", None)
+
     def abort(self, error: BaseException | str) -> int:
         """The stream is gone: drop buffered bytes; reads raise ``error`` (a message: a
         :class:`~kyoukai_h2fast.errors.ClientDisconnected` with it). Returns the bytes
