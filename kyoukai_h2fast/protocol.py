@@ -60,6 +60,7 @@ from .events import (
 )
 from .headers import response_headers
 from .memory import release_soon
+from .priority import UNSIGNALLED
 from .stream import H2State
 
 __all__ = ["H2KyoukaiProtocol"]
@@ -78,6 +79,7 @@ _PULL_AHEAD = 64 * 1024
 _FIRST_TURN = 16
 _TURN_SLICE = 0.002
 _clock = time.perf_counter
+_UNSIGNALLED = UNSIGNALLED
 _ERROR_STATUS = {
     408: "408 Request Timeout",
     413: "413 Request Entity Too Large",
@@ -127,16 +129,22 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._stream_bodies = config.stream_request_bodies or getattr(
             component.app, "stream_request_bodies", False)
         self._spool = not self.runner.dispatch_early and not self._stream_bodies
+        #: Called after each turn when apps run in worker threads (see WorkerPool.hand_over).
+        self._hand_over = self.runner.hand_over if self.runner.multithread else None
         self._started = False
         self._write_paused = False
         #: Frames handled per turn (at most max_frames_per_read, fewer while frames are
-        #: expensive: see ``_receive``); the engine keeps the rest (``_input_backlog``).
+        #: expensive: see ``data_received``); the engine keeps the rest (``_input_backlog``).
         self._max_frames = config.max_frames_per_read
         self._turn_frames = min(_FIRST_TURN, self._max_frames)
         self._input_backlog = False
         self._continue_scheduled = False
         self._read_paused = False
         self._max_output = config.max_queued_output
+        #: The transport's buffered bytes when _flush last looked (it only drains meanwhile).
+        self._buffered = 0
+        #: True while a read's requests wait for all of its frames (see data_received).
+        self._start_later = False
         #: Streams waiting for the output to drain: requests not yet given to the app, and
         #: streaming responses not pulled (stream id -> state, in arrival order).
         self._deferred: dict[int, H2State] = {}
@@ -179,7 +187,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             errors=self.runner.errors,
         )
         # (in the base, so that setting it per request never grows the copied dict)
-        self.base_environ["kyoukai_h2fast.priority"] = (3, True)
+        self.base_environ["kyoukai_h2fast.priority"] = _UNSIGNALLED
         self.engine = Engine(self.config)
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
@@ -319,23 +327,24 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
+        """Hand ``data`` (b"": the rest of an earlier read) to the engine, at most
+        ``_turn_frames`` frames; the rest waits for a later loop iteration."""
         if not self._started:
             self._begin()
         self._last_activity = self.loop.time()
-        self._receive(data)
-
-    def _receive(self, data: bytes) -> None:
-        """Hand ``data`` (b"": the rest of an earlier read) to the engine, at most
-        ``max_frames_per_read`` frames; the rest waits for a later loop iteration."""
         self._in_receive = True
         engine = self.engine
         started = _clock()
         try:
             events = engine.receive(data, self._turn_frames)
+            pending = engine.input_pending
+            # A request starts once every frame of its read is handled (_dispatch), unless
+            # its event is the read's only one: nothing after it can reset its stream then.
+            self._start_later = pending or len(events) > 1
             handlers = self._handlers
             for event in events:
                 handlers[event.__class__](event)
-            while self._starting and not engine.input_pending:
+            while self._starting and not pending:
                 self._start_batch()
         except ConnectionFailed as e:
             self._in_receive = False
@@ -355,11 +364,12 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         elapsed = _clock() - started
         if elapsed > _TURN_SLICE:
             self._turn_frames = (self._turn_frames >> 1) or 1
-        elif elapsed < _TURN_SLICE / 4 and engine.input_pending:
+        elif pending and elapsed < _TURN_SLICE / 4:
             self._turn_frames = min(self._turn_frames * 2, self._max_frames)
         self._flush()
-        self.runner.hand_over()  # worker threads get the GIL even while the loop is busy
-        if engine.input_pending:
+        if self._hand_over is not None:
+            self._hand_over()  # worker threads get the GIL even while the loop is busy
+        if pending:
             if not self._input_backlog:
                 self._input_backlog = True
                 self._update_reading()
@@ -371,11 +381,22 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._update_reading()
 
     def _start_batch(self) -> None:
+        """Start the requests of the read just handled (those not reset meanwhile); while
+        the connection's output is full they wait for it to drain (``_deferred``)."""
         starting = self._starting
         self._starting = []
         streams = self.streams
+        engine = self.engine
+        room = self._max_output - self._buffered
+        deferred = self._deferred
         for state in starting:
-            if streams.get(state.stream_id) is state and not state.finished:
+            if streams.get(state.stream_id) is not state or state.finished:
+                continue
+            if deferred or engine.queued_total >= room:
+                # The peer is not reading what we queued: the app waits (its response would
+                # only add to the queue), in arrival order, until the output drains (_flush).
+                deferred[state.stream_id] = state
+            else:
                 self._start(state)
 
     def _continue_soon(self, delay: float = 0.0) -> None:
@@ -387,11 +408,11 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                 self.loop.call_soon(self._continue_input)
 
     def _continue_input(self) -> None:
-        """The next frames of a read stopped at ``max_frames_per_read`` (unless the
-        connection closed, or its output stopped draining: resume_writing goes on)."""
+        """The next frames of a read stopped at ``_turn_frames`` (unless the connection
+        closed, or its output stopped draining: resume_writing goes on)."""
         self._continue_scheduled = False
         if self._input_backlog and not self._closed and not self._write_paused:
-            self._receive(b"")
+            self.data_received(b"")
 
     def _begin(self) -> None:
         """The first bytes arrived: the server preface (SETTINGS) goes out. The engine checks
@@ -405,7 +426,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
         state.started_at = state.last_progress = self._last_activity
-        state.priority = event.priority
+        if event.priority is not _UNSIGNALLED:
+            state.priority = event.priority
         self.streams[event.stream_id] = state
         if event.end_stream:
             state._eof = True
@@ -420,26 +442,27 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if event.end_stream or not state.spooled and not self._stream_bodies:
             self._dispatch(state)
 
-    def _dispatch(self, state: H2State, gate: bool = True) -> None:
+    def _dispatch(self, state: H2State) -> None:
         state.dispatched = True
-        if gate and (self._deferred or self._output_full()):
+        if self._start_later:
+            # Started once all the frames of this read are handled (over several turns when
+            # the read is large): a stream reset by a later frame of the same read (rapid
+            # reset, MadeYouReset) never reaches the app. _start_batch applies the output
+            # gate below.
+            self._starting.append(state)
+        elif self._deferred or self.engine.queued_total + self._buffered >= self._max_output:
             # The peer is not reading what we queued: the app waits (its response would only
             # add to the queue); in arrival order, when the output drains (_flush).
             self._deferred[state.stream_id] = state
-            return
-        if self._in_receive:
-            # Started once all the frames of this read are handled (over several turns when
-            # the read is large): a stream reset by a later frame of the same read (rapid
-            # reset, MadeYouReset) never reaches the app.
-            self._starting.append(state)
-            return
-        self._start(state)
+        else:
+            self._start(state)
 
     def _start(self, state: H2State) -> None:
         """Build the environ and hand the request to the app runner."""
         try:
             state.environ = environ = build_environ(self.base_environ, state.headers, state)
-            environ["kyoukai_h2fast.priority"] = state.priority
+            if state.priority is not _UNSIGNALLED:  # (the base environ has the default)
+                environ["kyoukai_h2fast.priority"] = state.priority
             state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
             if self.request_hook is not None:
                 self.request_hook(state)
@@ -707,9 +730,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._pull_if_room(state)
 
     def _output_full(self) -> bool:
-        """Response bytes queued for the connection reached ``max_queued_output``."""
-        return (self.engine.queued_total + self.transport.get_write_buffer_size()
-                >= self._max_output)
+        """Response bytes queued for the connection reached ``max_queued_output`` (the
+        transport's part as of the last flush: at most what it is now; what this holds back
+        is looked at again, with the transport's figure of the moment, when _flush ends)."""
+        return self.engine.queued_total + self._buffered >= self._max_output
 
     def _pull_if_room(self, state: H2State) -> None:
         """Pull the next chunk unless the connection's output is full: then when it drains."""
@@ -738,8 +762,12 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._pull(state)
 
     def _dispatch_now(self, state: H2State) -> None:
-        if not state.reject_status:
-            self._dispatch(state, gate=False)
+        if state.reject_status:
+            return
+        if self._in_receive:
+            self._starting.append(state)
+        else:
+            self._start(state)
 
     def _on_sent(self, event: ResponseSent) -> None:
         state = self.streams.get(event.stream_id)
@@ -829,7 +857,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         data = engine.data_to_send(_FLUSH_DATA)
         if data:
             transport.write(data)
-        if not transport.get_write_buffer_size():
+        self._buffered = buffered = transport.get_write_buffer_size()
+        if not buffered:
             engine.output_drained()  # the control frames we queued are out
         events = engine.send_events()
         if events:

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from .errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 from .execution import blocking
+from .priority import UNSIGNALLED
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
@@ -147,7 +148,7 @@ class H2State:
         self.started_at = 0.0
         self.status_sent = 0
         #: RFC 9218 ``(urgency, incremental)`` of the response (``RequestReceived.priority``).
-        self.priority = (3, True)
+        self.priority = UNSIGNALLED
 
     @property
     def protocol(self) -> Any:
