@@ -158,7 +158,7 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
             planned_loop="asyncio", notes=notes + ", plain asyncio loop", h1=True))
     baseline = os.environ.get(BASELINE_ENV)
     if baseline:
-        for kind, app, threads, interface, notes in kinds[:2]:
+        for kind, app, threads, interface, notes in kinds:
             specs.append(ServerSpec(
                 id=f"baseline-compiled-{kind}", label=f"baseline compiled {kind}",
                 family="baseline", interface=interface,

@@ -460,8 +460,10 @@ def main(argv=None) -> int:
         for wid, wl in WORKLOADS.items():
             print(f"workload  {wid:16s} {wl.label}")
         return 0
+    # (a baseline checkout in KYOUKAI_BENCH_BASELINE: its variants join a --quick run too)
+    quick_ids = peers.QUICK_SERVERS + [i for i in all_ids if i.startswith("baseline-")]
     server_ids = select(p, args.servers, all_ids,
-                        peers.QUICK_SERVERS if args.quick else all_ids, "servers")
+                        quick_ids if args.quick else all_ids, "servers")
     workload_ids = select(p, args.workloads, list(WORKLOADS),
                           QUICK_WORKLOADS if args.quick else list(WORKLOADS), "workloads")
 
