@@ -78,6 +78,9 @@ _PULL_AHEAD = 64 * 1024
 #: Frames of a connection's first turn, and how long a turn should last (seconds).
 _FIRST_TURN = 16
 _TURN_SLICE = 0.002
+#: Reads up to this size are not timed: at most 56 frames (9-byte headers), well within a
+#: turn even for the pure-Python engine; a read's continuation (b"") always is.
+_UNTIMED_READ = 512
 _clock = time.perf_counter
 _UNSIGNALLED = UNSIGNALLED
 _ERROR_STATUS = {
@@ -107,6 +110,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self.runner = component.runner
         self.logger = log
         self.loop = asyncio.get_event_loop()
+        self._loop_time = self.loop.time
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
         self.body_timeout = config.body_timeout or None
@@ -331,10 +335,11 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         ``_turn_frames`` frames; the rest waits for a later loop iteration."""
         if not self._started:
             self._begin()
-        self._last_activity = self.loop.time()
+        self._last_activity = self._loop_time()
         self._in_receive = True
         engine = self.engine
-        started = _clock()
+        # (a read too small to hold a long turn is not timed: a request's HEADERS, say)
+        started = _clock() if not data or len(data) > _UNTIMED_READ else 0.0
         try:
             events = engine.receive(data, self._turn_frames)
             pending = engine.input_pending
@@ -361,7 +366,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         # A turn lasts about _TURN_SLICE whatever its frames cost (a pure-Python HPACK decode
         # of a 600-field block takes milliseconds): fewer frames after a long turn, more after
         # a short one that did not handle everything.
-        elapsed = _clock() - started
+        elapsed = _clock() - started if started else 0.0
         if elapsed > _TURN_SLICE:
             self._turn_frames = (self._turn_frames >> 1) or 1
         elif pending and elapsed < _TURN_SLICE / 4:
