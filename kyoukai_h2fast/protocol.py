@@ -103,6 +103,21 @@ def _error_response(status: int) -> tuple[list, bytes]:
 class H2KyoukaiProtocol(asyncio.Protocol):
     """An HTTP/2 server connection (seed signature: ``(component, parent_context)``)."""
 
+    # Its own attributes are slots: every request reads and writes dozens of them, and an
+    # instance dict of this many keys is not one CPython 3.11 can specialize access to.
+    # (__dict__ stays: subclasses and users may still add attributes of their own.)
+    __slots__ = (
+        "_buffered", "_closed", "_closing", "_congested_at", "_continue_scheduled", "_deferred",
+        "_flush_scheduled", "_hand_over", "_handlers", "_in_receive", "_input_backlog",
+        "_last_activity", "_loop_time", "_max_frames", "_max_output", "_pull_waiting",
+        "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
+        "_starting", "_stream_bodies", "_turn_frames", "_unconsumed", "_watchdog",
+        "_write_paused", "base_environ", "body_timeout", "client_port", "component", "config",
+        "engine", "ip", "logger", "loop", "loop_thread", "parent_context", "read_wake_limit",
+        "request_hook", "response_hook", "runner", "streams", "transport", "__weakref__",
+        "__dict__",
+    )
+
     def __init__(self, component: Any, parent_context: Any = None) -> None:
         self.component = component
         self.parent_context = parent_context

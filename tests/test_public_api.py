@@ -75,6 +75,25 @@ def test_asphalt_context_start_serves_h2c():
     assert (r.status_code, r.content, r.http_version) == (200, b"in-process", "HTTP/2")
 
 
+def test_protocol_state_lives_in_slots_and_extra_attributes_still_work():
+    """Every attribute the protocol sets itself is a slot (the hot path reads and writes them
+    per request); an attribute of a user's own still goes in the instance dict."""
+    async def main():
+        server = await kyoukai_h2fast.start_server(hello, "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(http1=False, http2=True) as client:
+                r = await client.get(f"http://127.0.0.1:{server.port}/")
+                (protocol,) = server.connections
+                own = dict(vars(protocol))
+                protocol.user_note = "mine"
+                return r.status_code, own, protocol.user_note
+        finally:
+            await server.shutdown()
+
+    status, own, note = asyncio.run(main())
+    assert (status, own, note) == (200, {}, "mine")
+
+
 def test_start_server_over_tls_with_ssl_context(tls_files):
     import ssl
 
