@@ -1,0 +1,114 @@
+"""Instructions per request of the real server, end to end, under callgrind.
+
+The server (this checkout, or ``--tree`` another one built in place) runs under
+``valgrind --tool=callgrind`` on loopback; h2load warms it up, callgrind's counters are zeroed,
+h2load sends ``--requests`` more, and the counters are dumped: their total over the requests
+is the server's user-space instructions per request (event loop, engine, protocol, app,
+allocator; not the kernel). Unlike req/s it barely depends on what else the machine is doing,
+so two builds can be compared to the percent on a noisy machine::
+
+    python bench/instructions.py                                 # inline WSGI, m1
+    python bench/instructions.py --app apps:kyoukai_app --threads default -m 10
+    python bench/instructions.py --tree /path/to/other/checkout  # e.g. the commit before
+
+Logic that depends on time (the fairness turns, the thread pool's GIL hand-over) runs about
+50 times slower under valgrind, so figures for the thread pool and for many streams per read
+are less representative than inline m1 ones. Needs valgrind (``apt-get install valgrind``)
+and h2load.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _h2load(url: str, requests: int, streams: int) -> str:
+    out = subprocess.run(["h2load", "-n", str(requests), "-c", "10", "-m", str(streams), url],
+                         capture_output=True, text=True, timeout=600).stdout
+    m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
+    if not m or int(m.group(1)) != requests:
+        sys.exit(f"instructions.py: h2load did not complete {requests} requests:\n{out}")
+    return out
+
+
+def measure(tree: str, app: str, threads: str, requests: int, streams: int) -> float:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    work = tempfile.mkdtemp(prefix="kh2-callgrind-")
+    env = dict(os.environ, PYTHONPATH=tree, PYTHONHASHSEED="0")
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/out.%p",
+           sys.executable, "-m", "kyoukai_h2fast", app, "--port", str(port),
+           "--log-level", "warning"]
+    if threads != "default":
+        cmd += ["--wsgi-threads", threads]
+    server = subprocess.Popen(cmd, cwd=BENCH, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("instructions.py: the server did not start under valgrind")
+                time.sleep(0.3)
+        _h2load(url, 1000, streams)  # warm-up
+        subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True,
+                       capture_output=True)
+        _h2load(url, requests, streams)
+        subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True,
+                       capture_output=True)
+        time.sleep(1)
+        dumps = sorted(glob.glob(f"{work}/out.{server.pid}*"), key=os.path.getmtime)
+        with open(dumps[-1]) as f:
+            total = next(int(line.split()[1]) for line in f
+                         if line.startswith(("summary:", "totals:")))
+        return total / requests
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tree", action="append",
+                   help="a kyoukai_h2fast checkout built in place (repeatable; default: this one)")
+    p.add_argument("--app", default="apps:wsgi_app", help="app in bench/apps.py")
+    p.add_argument("--threads", default="0",
+                   help="--wsgi-threads for WSGI apps (default 0: inline; 'default': the pool)")
+    p.add_argument("-m", "--streams", type=int, default=1, help="streams per connection")
+    p.add_argument("--requests", type=int, default=4000)
+    args = p.parse_args()
+    for tool in ("valgrind", "callgrind_control", "h2load"):
+        if shutil.which(tool) is None:
+            print(f"instructions.py: {tool} is missing", file=sys.stderr)
+            return 2
+    threads = "default" if args.app.endswith("kyoukai_app") else args.threads
+    for tree in args.tree or [ROOT]:
+        per_request = measure(os.path.abspath(tree), args.app, threads, args.requests,
+                              args.streams)
+        print(f"{tree}: {args.app} m{args.streams}: {per_request:,.0f} instructions per request")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
