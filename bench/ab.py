@@ -9,6 +9,7 @@ median and geometric mean of the per-round ratios B/A, and in how many rounds B 
     python bench/ab.py /path/to/before . -m 10 --requests 80000
     python bench/ab.py /path/to/before . --app apps:kyoukai_app
     python bench/ab.py /path/to/before . --threads default      # the WSGI thread pool
+    python bench/ab.py /path/to/before . --tls                  # TLS 1.3 + ALPN h2
 
 (bench/run.py --quick with KYOUKAI_BENCH_BASELINE runs a checkout among all the peers, but
 server after server: on a noisy machine that resolves differences of 20%, this one of a few.)
@@ -23,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -38,12 +40,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(tree: str, app: str, threads: str) -> tuple[subprocess.Popen, str]:
+def _start(tree: str, app: str, threads: str,
+           tls: tuple[str, str] | None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     cmd = [*_pin(0), sys.executable, "-m", "kyoukai_h2fast", app, "--port", str(port),
            "--log-level", "warning"]
     if threads != "default":
         cmd += ["--wsgi-threads", threads]
+    if tls:
+        cmd += ["--certfile", tls[0], "--keyfile", tls[1]]
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
     env.pop("KYOUKAI_H2FAST_NO_EXTENSIONS", None)
     proc = subprocess.Popen(cmd, cwd=BENCH, env=env, stdout=subprocess.DEVNULL,
@@ -52,7 +57,7 @@ def _start(tree: str, app: str, threads: str) -> tuple[subprocess.Popen, str]:
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}/"
+            return proc, f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
@@ -81,12 +86,19 @@ def main() -> int:
     p.add_argument("-m", "--streams", type=int, default=1, help="streams per connection")
     p.add_argument("--requests", type=int, default=30000, help="per measurement")
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--tls", action="store_true", help="TLS 1.3 + ALPN h2 (self-signed)")
     args = p.parse_args()
     if shutil.which("h2load") is None:
         print("ab.py: h2load is missing (apt-get install nghttp2-client)", file=sys.stderr)
         return 2
     threads = "default" if args.app.endswith("kyoukai_app") else args.threads
-    servers = [_start(args.a, args.app, threads), _start(args.b, args.app, threads)]
+    tls = None
+    if args.tls:
+        sys.path.insert(0, BENCH)
+        from run import make_certificate
+        files = make_certificate(tempfile.mkdtemp(prefix="kh2-ab-"))
+        tls = (files.certfile, files.keyfile)
+    servers = [_start(args.a, args.app, threads, tls), _start(args.b, args.app, threads, tls)]
     try:
         for _, url in servers:  # warm-up
             _rate(url, max(args.requests // 3, 1000), args.streams)
@@ -103,7 +115,8 @@ def main() -> int:
             proc.terminate()
             proc.wait()
     ratios = [b / a for a, b in pairs]
-    print(f"{args.app} threads={threads} m{args.streams}, {len(pairs)} rounds: "
+    print(f"{args.app} threads={threads} m{args.streams}{' TLS' if tls else ''}, "
+          f"{len(pairs)} rounds: "
           f"A median {statistics.median(a for a, _ in pairs):,.0f} req/s, "
           f"B median {statistics.median(b for _, b in pairs):,.0f} req/s; B/A per round: "
           f"median {statistics.median(ratios):.3f}, geometric mean "
