@@ -82,7 +82,6 @@ _TURN_SLICE = 0.002
 #: turn even for the pure-Python engine; a read's continuation (b"") always is.
 _UNTIMED_READ = 512
 _clock = time.perf_counter
-_UNSIGNALLED = UNSIGNALLED
 _ERROR_STATUS = {
     408: "408 Request Timeout",
     413: "413 Request Entity Too Large",
@@ -206,7 +205,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             errors=self.runner.errors,
         )
         # (in the base, so that setting it per request never grows the copied dict)
-        self.base_environ["kyoukai_h2fast.priority"] = _UNSIGNALLED
+        self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
         self.engine = Engine(self.config)
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
@@ -406,18 +405,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         starting = self._starting
         self._starting = []
         streams = self.streams
-        engine = self.engine
-        room = self._max_output - self._buffered
-        deferred = self._deferred
         for state in starting:
-            if streams.get(state.stream_id) is not state or state.finished:
-                continue
-            if deferred or engine.queued_total >= room:
-                # The peer is not reading what we queued: the app waits (its response would
-                # only add to the queue), in arrival order, until the output drains (_flush).
-                deferred[state.stream_id] = state
-            else:
-                self._start(state)
+            if streams.get(state.stream_id) is state and not state.finished:
+                self._start_or_defer(state)
 
     def _continue_soon(self, delay: float = 0.0) -> None:
         if not self._continue_scheduled and not self._write_paused:
@@ -446,7 +436,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
         state.started_at = state.last_progress = self._last_activity
-        if event.priority is not _UNSIGNALLED:
+        if event.priority is not UNSIGNALLED:
             state.priority = event.priority
         self.streams[event.stream_id] = state
         if event.end_stream:
@@ -467,10 +457,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self._start_later:
             # Started once all the frames of this read are handled (over several turns when
             # the read is large): a stream reset by a later frame of the same read (rapid
-            # reset, MadeYouReset) never reaches the app. _start_batch applies the output
-            # gate below.
+            # reset, MadeYouReset) never reaches the app.
             self._starting.append(state)
-        elif self._deferred or self.engine.queued_total + self._buffered >= self._max_output:
+        else:
+            self._start_or_defer(state)
+
+    def _start_or_defer(self, state: H2State) -> None:
+        # (_output_full, inlined: once per request)
+        if self._deferred or self.engine.queued_total + self._buffered >= self._max_output:
             # The peer is not reading what we queued: the app waits (its response would only
             # add to the queue); in arrival order, when the output drains (_flush).
             self._deferred[state.stream_id] = state
@@ -481,9 +475,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         """Build the environ and hand the request to the app runner."""
         try:
             state.environ = environ = build_environ(self.base_environ, state.headers, state)
-            if state.priority is not _UNSIGNALLED:  # (the base environ has the default)
+            if state.priority is not UNSIGNALLED:  # (the base environ has the default)
                 environ["kyoukai_h2fast.priority"] = state.priority
-            state.is_head = state.environ["REQUEST_METHOD"] == "HEAD"
+            state.is_head = environ["REQUEST_METHOD"] == "HEAD"
             if self.request_hook is not None:
                 self.request_hook(state)
         except Exception:
@@ -782,11 +776,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._pull(state)
 
     def _dispatch_now(self, state: H2State) -> None:
-        if state.reject_status:
-            return
-        if self._in_receive:
-            self._starting.append(state)
-        else:
+        if not state.reject_status:
             self._start(state)
 
     def _on_sent(self, event: ResponseSent) -> None:
