@@ -212,8 +212,8 @@ class Runner(Protocol):
 
     def hand_over(self) -> None:
         """Called by a connection after handling a read: if app jobs wait for a worker thread
-        to take the GIL while the loop is busy, pause briefly so one does (a no-op for apps
-        on the loop)."""
+        to take the GIL while the loop is busy, pause briefly so one does. Connections call
+        it only when ``multithread`` (apps on the loop have no thread to hand over to)."""
 
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
         """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post

@@ -72,6 +72,8 @@ class H1Protocol(asyncio.Protocol):
         self.parent_context = parent_context
         self.config = component.config
         self.runner = component.runner
+        #: Called after each read when apps run in worker threads (see WorkerPool.hand_over).
+        self._hand_over = self.runner.hand_over if self.runner.multithread else None
         self.loop = asyncio.get_event_loop()
         self.loop_thread = threading.get_ident()
         #: Seconds a worker thread waits for request body bytes before giving up.
@@ -257,7 +259,8 @@ class H1Protocol(asyncio.Protocol):
             rejected = (500, "")
         if rejected is not None:
             self._reject(*rejected)
-        self.runner.hand_over()  # worker threads get the GIL even while the loop is busy
+        if self._hand_over is not None:
+            self._hand_over()  # worker threads get the GIL even while the loop is busy
 
     # -- what the request reader reports ------------------------------------------------------
     def request_received(self, ex: _Exchange) -> None:
