@@ -22,6 +22,11 @@ from ._switch import select
 
 _impl = select("frames")
 
+__all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
+           "headers_frames", "data_frames", "settings_frame", "window_update_frame",
+           "ping_frame", "rst_stream_frame", "goaway_frame", "parse_frame_header",
+           "scan_frames", "count_frames", "CLIENT_PREFACE", "DEFAULT_MAX_HEADER_BLOCK_SIZE"]
+
 # Type checkers see the compiled module's stub (``_frames_c.pyi``); the pure twin has the same
 # names and signatures (tests/test_stubs.py).
 if TYPE_CHECKING:
@@ -43,25 +48,5 @@ if TYPE_CHECKING:
         settings_frame,
         window_update_frame,
     )
-else:
-    FrameBuffer = _impl.FrameBuffer
-    WriteBuffer = _impl.WriteBuffer
-    FramePaddingError = _impl.FramePaddingError
-    serialize_frame = _impl.serialize_frame
-    headers_frames = _impl.headers_frames
-    data_frames = _impl.data_frames
-    settings_frame = _impl.settings_frame
-    window_update_frame = _impl.window_update_frame
-    ping_frame = _impl.ping_frame
-    rst_stream_frame = _impl.rst_stream_frame
-    goaway_frame = _impl.goaway_frame
-    parse_frame_header = _impl.parse_frame_header
-    scan_frames = _impl.scan_frames
-    count_frames = _impl.count_frames
-    CLIENT_PREFACE = _impl.CLIENT_PREFACE
-    DEFAULT_MAX_HEADER_BLOCK_SIZE = _impl.DEFAULT_MAX_HEADER_BLOCK_SIZE
-
-__all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
-           "headers_frames", "data_frames", "settings_frame", "window_update_frame",
-           "ping_frame", "rst_stream_frame", "goaway_frame", "parse_frame_header",
-           "scan_frames", "count_frames", "CLIENT_PREFACE", "DEFAULT_MAX_HEADER_BLOCK_SIZE"]
+else:  # the names of __all__, from the selected implementation
+    globals().update({name: getattr(_impl, name) for name in __all__})

@@ -58,6 +58,9 @@ from ._switch import select
 
 _impl = select("headers")
 
+__all__ = ["validate_request_headers", "validate_trailers", "response_headers", "http_date",
+           "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD"]
+
 # Type checkers see the compiled module's stub (``_headers_c.pyi``); the pure twin has the same
 # names and signatures (tests/test_stubs.py).
 if TYPE_CHECKING:
@@ -69,13 +72,5 @@ if TYPE_CHECKING:
         validate_request_headers,
         validate_trailers,
     )
-else:
-    validate_request_headers = _impl.validate_request_headers
-    validate_trailers = _impl.validate_trailers
-    response_headers = _impl.response_headers
-    http_date = _impl.http_date
-    CONNECTION_SPECIFIC_FIELDS = _impl.CONNECTION_SPECIFIC_FIELDS
-    SERVER_FIELD = _impl.SERVER_FIELD
-
-__all__ = ["validate_request_headers", "validate_trailers", "response_headers", "http_date",
-           "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD"]
+else:  # the names of __all__, from the selected implementation
+    globals().update({name: getattr(_impl, name) for name in __all__})
