@@ -18,62 +18,44 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
+
+from measure import ServerProcess, free_port, run_h2load
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 
 
-def _pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") else []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(tree: str, app: str, threads: str,
-           tls: tuple[str, str] | None) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    cmd = [*_pin(0), sys.executable, "-m", "kyoukai_h2fast", app, "--port", str(port),
-           "--log-level", "warning"]
+def _start(tree: str, app: str, threads: str, tls: tuple[str, str] | None,
+           logs: str) -> tuple[ServerProcess, str]:
+    """The server of checkout ``tree`` on core 0, answering; (process, url)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "kyoukai_h2fast", app, "--port", str(port),
+            "--log-level", "warning"]
     if threads != "default":
-        cmd += ["--wsgi-threads", threads]
+        argv += ["--wsgi-threads", threads]
     if tls:
-        cmd += ["--certfile", tls[0], "--keyfile", tls[1]]
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
-    env.pop("KYOUKAI_H2FAST_NO_EXTENSIONS", None)
-    proc = subprocess.Popen(cmd, cwd=BENCH, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                sys.exit(f"ab.py: the server of {tree} did not start")
-            time.sleep(0.1)
+        argv += ["--certfile", tls[0], "--keyfile", tls[1]]
+    server = ServerProcess(argv, {"PYTHONPATH": os.path.abspath(tree),
+                                  "KYOUKAI_H2FAST_NO_EXTENSIONS": None},
+                           BENCH, os.path.join(logs, f"server-{port}.log"))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+    ready, why, _ = server.wait_ready(url)
+    if not ready:
+        server.stop()
+        sys.exit(f"ab.py: the server of {tree} {why}: {server.log_tail()}")
+    return server, url
 
 
 def _rate(url: str, requests: int, streams: int) -> float:
-    out = subprocess.run([*_pin(1), "h2load", "-n", str(requests), "-c", "10", "-m",
-                          str(streams), url], capture_output=True, text=True,
-                         timeout=300).stdout
-    done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
-    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
-    if not done or int(done.group(1)) != requests or not rate:
-        raise RuntimeError(f"h2load did not complete {requests} requests:\n{out}")
-    return float(rate.group(1))
+    figures, _ = run_h2load(["-c", "10", "-m", str(streams)], url, requests, None,
+                            timeout=300)
+    if figures.get("succeeded") != requests:
+        raise RuntimeError(f"h2load did not complete {requests} requests: "
+                           f"{figures.get('error') or figures}")
+    return figures["h2load_rps"]
 
 
 def main() -> int:
@@ -92,13 +74,14 @@ def main() -> int:
         print("ab.py: h2load is missing (apt-get install nghttp2-client)", file=sys.stderr)
         return 2
     threads = "default" if args.app.endswith("kyoukai_app") else args.threads
+    work = tempfile.mkdtemp(prefix="kh2-ab-")
     tls = None
     if args.tls:
-        sys.path.insert(0, BENCH)
         from run import make_certificate
-        files = make_certificate(tempfile.mkdtemp(prefix="kh2-ab-"))
+        files = make_certificate(work)
         tls = (files.certfile, files.keyfile)
-    servers = [_start(args.a, args.app, threads, tls), _start(args.b, args.app, threads, tls)]
+    servers = [_start(args.a, args.app, threads, tls, work),
+               _start(args.b, args.app, threads, tls, work)]
     try:
         for _, url in servers:  # warm-up
             _rate(url, max(args.requests // 3, 1000), args.streams)
@@ -111,9 +94,9 @@ def main() -> int:
         print(f"ab.py: {e}", file=sys.stderr)
         return 1
     finally:
-        for proc, _ in servers:
-            proc.terminate()
-            proc.wait()
+        for server, _ in servers:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     ratios = [b / a for a, b in pairs]
     print(f"{args.app} threads={threads} m{args.streams}{' TLS' if tls else ''}, "
           f"{len(pairs)} rounds: "

@@ -21,55 +21,42 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from measure import ServerProcess, free_port, run_h2load
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _h2load(url: str, requests: int, streams: int) -> str:
-    out = subprocess.run(["h2load", "-n", str(requests), "-c", "10", "-m", str(streams), url],
-                         capture_output=True, text=True, timeout=600).stdout
-    m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
-    if not m or int(m.group(1)) != requests:
-        sys.exit(f"instructions.py: h2load did not complete {requests} requests:\n{out}")
-    return out
+def _h2load(url: str, requests: int, streams: int) -> None:
+    figures, _ = run_h2load(["-c", "10", "-m", str(streams)], url, requests, None,
+                            timeout=600, stall=60)
+    if figures.get("succeeded") != requests:
+        sys.exit(f"instructions.py: h2load did not complete {requests} requests: "
+                 f"{figures.get('error') or figures}")
 
 
 def measure(tree: str, app: str, threads: str, requests: int, streams: int) -> float:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     work = tempfile.mkdtemp(prefix="kh2-callgrind-")
-    env = dict(os.environ, PYTHONPATH=tree, PYTHONHASHSEED="0")
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/out.%p",
-           sys.executable, "-m", "kyoukai_h2fast", app, "--port", str(port),
-           "--log-level", "warning"]
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/out.%p",
+            sys.executable, "-m", "kyoukai_h2fast", app, "--port", str(port),
+            "--log-level", "warning"]
     if threads != "default":
-        cmd += ["--wsgi-threads", threads]
-    server = subprocess.Popen(cmd, cwd=BENCH, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+        argv += ["--wsgi-threads", threads]
+    server = ServerProcess(argv, {"PYTHONPATH": tree, "PYTHONHASHSEED": "0",
+                                  "KYOUKAI_H2FAST_NO_EXTENSIONS": None},
+                           BENCH, os.path.join(work, "server.log"))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("instructions.py: the server did not start under valgrind")
-                time.sleep(0.3)
+        ready, why, _ = server.wait_ready(url, timeout=120)
+        if not ready:
+            sys.exit(f"instructions.py: the server under valgrind {why}")
         _h2load(url, 1000, streams)  # warm-up
         subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True,
                        capture_output=True)
@@ -83,8 +70,7 @@ def measure(tree: str, app: str, threads: str, requests: int, streams: int) -> f
                          if line.startswith(("summary:", "totals:")))
         return total / requests
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
