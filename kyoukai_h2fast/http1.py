@@ -44,11 +44,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
+from .accesslog import AccessLog, AccessRecord
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected
 from .http1_parse import Exchange as _Exchange
@@ -81,7 +81,7 @@ class H1Protocol(asyncio.Protocol):
         self._spool = not self.runner.dispatch_early and not (
             self.config.stream_request_bodies
             or getattr(component.app, "stream_request_bodies", False))
-        self.access_log = getattr(component, "access_log", None)
+        self.access_log: AccessLog | None = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
         #: Set by connection_made(), which asyncio calls before anything else.
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # until then
@@ -133,9 +133,11 @@ class H1Protocol(asyncio.Protocol):
             self._watchdog = None
         self.runner.forget(self)
         error = ClientDisconnected("the HTTP/1.1 connection was closed")
-        states = {id(ex.state): ex.state for ex in (self._current, self._reader.parsing,
-                                                    *self._pipeline)
-                  if ex is not None and ex.state is not None}
+        exchanges = [ex for ex in (self._current, self._reader.parsing, *self._pipeline)
+                     if ex is not None]
+        for ex in exchanges:  # (cut short: the status sent, if any)
+            self._log(ex, ex.framing.status if ex.framing is not None else 0)
+        states = {id(ex.state): ex.state for ex in exchanges if ex.state is not None}
         self._current = self._reader.parsing = None
         self._pipeline.clear()
         for state in states.values():
@@ -234,6 +236,7 @@ class H1Protocol(asyncio.Protocol):
         self._closing = True
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
+            self._log(ex, 0)
             if ex.state is not None:
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
@@ -344,7 +347,8 @@ class H1Protocol(asyncio.Protocol):
             self._drop(state, ClientDisconnected(f"request rejected with {status}"))
             self.respond_error(state, status)
             return
-        rejected = _Exchange(None, False, False, time.monotonic())
+        rejected = _Exchange(None, False, False, ex.access if ex is not None else
+                             AccessRecord() if self.access_log is not None else None)
         rejected.reject = status
         rejected.detail = detail
         if ex is not None:
@@ -560,18 +564,22 @@ class H1Protocol(asyncio.Protocol):
         self._update_reading()
 
     def _log(self, ex: _Exchange, status: int) -> None:
-        access = self.access_log
-        if access is None:
+        """The exchange ended (answered, cut short, or dropped unanswered: ``status`` 0): its
+        access line, once."""
+        record = ex.access
+        if record is None:
             return
-        environ = ex.state.environ if ex.state is not None else None
-        if environ is not None:
-            client = f"{environ['REMOTE_ADDR']}:{environ['REMOTE_PORT']}"
-            protocol = environ["SERVER_PROTOCOL"]
-        else:
-            client = f"{self.ip}:{self.client_port}"
-            protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
-        access.log(client, ex.method, ex.target, protocol, status, ex.sent,
-                   time.monotonic() - ex.started)
+        ex.access = None
+        access_log = self.access_log
+        assert access_log is not None  # records are made while it is on
+        state = ex.state
+        record.client = (state.client_address() if state is not None
+                         else f"{self.ip}:{self.client_port}")
+        record.method, record.target = ex.method, ex.target
+        record.protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
+        record.status = status
+        record.sent = ex.sent
+        access_log.write(record)
 
     # -- stopping work ------------------------------------------------------------------------
     def _drop(self, state: H2State, error: BaseException) -> None:
