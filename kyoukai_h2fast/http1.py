@@ -67,6 +67,9 @@ _TERMINATOR = b"0\r\n\r\n"
 class H1Protocol(asyncio.Protocol):
     """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
 
+    #: How log lines name a request's number on its connection (``H2State.describe``).
+    request_label = "HTTP/1.1 request"
+
     def __init__(self, component: Any, parent_context: Any = None) -> None:
         self.component = component
         self.parent_context = parent_context
@@ -217,11 +220,11 @@ class H1Protocol(asyncio.Protocol):
 
     def _body_timed_out(self, ex: _Exchange) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s")
-        log.info("HTTP/1.1 request from %s:%s: %s", self.ip, self.client_port, error)
-        self._reader.stopped = True
-        self._reader.parsing = None
         state = ex.state
         assert state is not None  # its body was being read
+        log.info("request body timed out on %s: %s", state.describe(), error)
+        self._reader.stopped = True
+        self._reader.parsing = None
         if ex is self._current and not state.headers_sent:
             self._drop(state, error)
             self._send_error(ex, 408)
@@ -328,7 +331,7 @@ class H1Protocol(asyncio.Protocol):
             state.environ = environ
             state.is_head = environ["REQUEST_METHOD"] == "HEAD"
         except Exception:
-            log.exception("cannot build the WSGI environ for an HTTP/1.1 request")
+            log.exception("cannot build the WSGI environ for %s", state.describe())
             self.respond_error(state)
             return
         self.runner.dispatch(self, state)
@@ -401,7 +404,7 @@ class H1Protocol(asyncio.Protocol):
                 is_head=state.is_head, body_size=size,
                 keep_alive=ex.keep_alive and ex.body_done and not self._closing)
         except (TypeError, ValueError) as e:
-            log.error("app gave an invalid response to an HTTP/1.1 request: %s", e)
+            log.error("app gave an invalid response on %s: %s", state.describe(), e)
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
@@ -448,14 +451,14 @@ class H1Protocol(asyncio.Protocol):
             state.iter_close = None
             return
         if error is not None:
-            log.error("app iterator failed on an HTTP/1.1 response",
+            log.error("app iterator failed on %s", state.describe(),
                       exc_info=(type(error), error, error.__traceback__))
             self.respond_error(state)
             return
         try:
             checked = _checked(chunks)
         except TypeError as e:
-            log.error("app iterator on an HTTP/1.1 response: %s", e)
+            log.error("app iterator on %s: %s", state.describe(), e)
             self.respond_error(state)
             return
         if self._write(ex, checked) or done:
@@ -482,8 +485,9 @@ class H1Protocol(asyncio.Protocol):
                 room = framing.length - ex.sent
                 if len(chunk) >= room:
                     if len(chunk) > room:
-                        log.error("app sent more than its content-length (%d); the rest is "
-                                  "not sent", framing.length)
+                        log.error("app sent more than its content-length (%d) on %s; the "
+                                  "rest is not sent", framing.length,
+                                  cast(H2State, ex.state).describe())
                         chunk = chunk[:room]
                     complete = True
                 parts.append(chunk)
@@ -518,7 +522,7 @@ class H1Protocol(asyncio.Protocol):
         except StopIteration:
             self.pulled(state, (), done=True)
         except Exception:
-            log.exception("app iterator failed on an HTTP/1.1 response")
+            log.exception("app iterator failed on %s", state.describe())
             self.respond_error(state)
         else:
             state.pulling = True
@@ -532,8 +536,8 @@ class H1Protocol(asyncio.Protocol):
         if framing.chunked:
             self.transport.write(_TERMINATOR)
         elif framing.length is not None and ex.sent < framing.length:
-            log.error("app sent %d of the %d bytes of its content-length; closing",
-                      ex.sent, framing.length)
+            log.error("app sent %d of the %d bytes of its content-length on %s; closing",
+                      ex.sent, framing.length, state.describe())
             framing.keep_alive = False
         state.finished = True
         self._log(ex, framing.status)

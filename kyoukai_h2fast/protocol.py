@@ -340,7 +340,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _body_timed_out(self, state: H2State) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s "
                                  f"on stream {state.stream_id}")
-        log.info("stream %d from %s:%s: %s", state.stream_id, self.ip, self.client_port, error)
+        log.info("request body timed out on %s: %s", state.describe(), error)
         self._discard_body(state, error)
         if state.headers_sent:
             self._reset(state, _CANCEL)
@@ -487,7 +487,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             if self.forwarded is not None:
                 self.forwarded.apply(environ, self.ip)
         except Exception:
-            log.exception("cannot build the WSGI environ for stream %d", state.stream_id)
+            log.exception("cannot build the WSGI environ for %s", state.describe())
             self.respond_error(state)
             return
         self.runner.dispatch(self, state)
@@ -630,7 +630,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                     and chunks[0]):
                 chunks = _checked(chunks)
         except (TypeError, ValueError) as e:
-            log.error("app gave an invalid response on stream %d: %s", state.stream_id, e)
+            log.error("app gave an invalid response on %s: %s", state.describe(), e)
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
@@ -722,14 +722,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             state.iter_close = None
             return
         if error is not None:
-            log.error("app iterator failed on stream %d", state.stream_id,
+            log.error("app iterator failed on %s", state.describe(),
                       exc_info=(type(error), error, error.__traceback__))
             self.respond_error(state)
             return
         try:
             chunks = _checked(chunks)
         except TypeError as e:
-            log.error("app iterator on stream %d: %s", state.stream_id, e)
+            log.error("app iterator on %s: %s", state.describe(), e)
             self.respond_error(state)
             return
         record = state.access
