@@ -74,7 +74,7 @@ class ServerConfig:
     #: clients still uploading read the answer.
     linger_bytes: int = 4 * MiB
     linger_timeout: float = 5.0
-    #: WSGI handlers one connection may run in the thread pool at once (0: half the pool).
+    #: WSGI handlers one connection may run in the thread pool at once (0: no cap).
     max_handlers_per_connection: int = 0
     #: On SIGINT/SIGTERM, wait this long for in-flight streams before closing.
     shutdown_timeout: float = 10.0

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import os
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 import httpx
@@ -18,6 +20,7 @@ from conftest import require_tool
 from h2client import H2Client
 from http1raw import H1Raw, request
 from kyoukai_h2fast.accesslog import AccessLog
+from serverproc import ROOT
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -231,3 +234,43 @@ def test_requests_that_end_unanswered_get_one_line_with_499(servers, impl):
         ("/slow?1.0", "HTTP/2", "499", "0"),        # reset by the client
         ("/slow?1.00", "HTTP/2", "499", "0"),       # its connection lost
         ("/slow?1.000", "HTTP/1.1", "499", "0")], server.log
+
+
+# -- the access log does not depend on --log-level (issue 19.10) ---------------------------
+def test_access_log_is_written_whatever_the_log_level(impl):
+    """``--access-log --log-level warning``: the server's INFO lines are left out, the access
+    lines are not (they printed nothing, and nothing said why)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("KYOUKAI_H2FAST_NO_EXTENSIONS", None)
+    if impl == "pure":
+        env["KYOUKAI_H2FAST_NO_EXTENSIONS"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "kyoukai_h2fast", "tests.apps:wsgi_app",
+                             "--host", "127.0.0.1", "--port", str(port), "--access-log",
+                             "--log-level", "warning"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # (no "serving" line at this level: wait for an answer)
+            try:
+                httpx.get(url + "/?ready", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        with httpx.Client(http1=False, http2=True) as h2, \
+                httpx.Client(http1=True, http2=False) as h1:
+            assert h2.get(url + "/?over-h2").status_code == 200
+            assert h1.get(url + "/?over-h1").status_code == 200
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    lines = [m.groups() for m in map(LINE.search, output.splitlines()) if m]
+    assert [line[2:6] for line in lines if "over" in line[2]] == [
+        ("/?over-h2", "HTTP/2", "200", "13"), ("/?over-h1", "HTTP/1.1", "200", "13")], output
+    assert " INFO kyoukai_h2fast: " not in output  # the server's own level still applies

@@ -1,5 +1,6 @@
-"""The server's own log: every error line about a request names it (method, target, client,
-stream) over HTTP/2 and HTTP/1.1."""
+"""The server's own log: the CLI configures its loggers only (an app's own handlers print each
+line once), and every error line about a request names it (method, target, client, stream)
+over HTTP/2 and HTTP/1.1."""
 from __future__ import annotations
 
 import re
@@ -21,6 +22,26 @@ def wait_for(server, pattern: str, count: int = 1, timeout: float = 10.0) -> lis
         lines = [line for line in server.log.splitlines() if re.search(pattern, line)]
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
+
+
+# -- which loggers the CLI configures (issue 19.8) ------------------------------------------
+def test_an_apps_own_log_handler_prints_each_line_once(servers, impl):
+    """An app whose logger has a handler of its own (and propagates, as Django's does with
+    DEBUG=True): each of its lines is printed once. The CLI used to configure the root logger
+    (logging.basicConfig), which printed every such line a second time."""
+    server = servers.fresh("tests.apps_logging:wsgi_app", impl=impl)
+    with httpx.Client(http1=False, http2=True) as h2, \
+            httpx.Client(http1=True, http2=False) as h1:
+        assert h2.get(server.url + "/over-h2").text == "logged"
+        assert h1.get(server.url + "/over-h1").text == "logged"
+    for path in ("/over-h2", "/over-h1"):
+        wait_for(server, f"app warning for {path}$")
+        time.sleep(0.3)  # (a second copy would follow at once)
+        lines = wait_for(server, f"app warning for {path}$")
+        assert lines == [f"APP-HANDLER WARNING app warning for {path}"], server.log
+    # The server's own lines keep their format on its own handler.
+    assert re.search(r"^\S+ \S+ INFO kyoukai_h2fast: kyoukai_h2fast \S+ serving wsgi app on ",
+                     server.log, re.M), server.log
 
 
 # -- error lines name the request (issue 19.9) ---------------------------------------------
