@@ -108,7 +108,7 @@ class ServerConfig:
     #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
     #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`).
     workers: int = 1
-    #: One line per response on the ``kyoukai_h2fast.access`` logger.
+    #: One line per request on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False
     #: Peers whose X-Forwarded-For/-Proto and Forwarded headers are trusted: addresses or
     #: networks (``10.0.0.0/8``), or ``"*"`` for any peer. Empty: trust no one.
