@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import os
+import re
 import socket
 import struct
 import subprocess
