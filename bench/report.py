@@ -21,8 +21,8 @@ import math
 import os
 import shutil
 
-__all__ = ["write_report", "incomplete_reasons", "FIGURES", "HEADLINE_VARIANTS",
-           "COMPLETE_STATUSES", "NO_CHARTS"]
+__all__ = ["write_report", "incomplete_reasons", "known_gaps", "throughput_figure", "FIGURES",
+           "THROUGHPUT_AXES", "HEADLINE_VARIANTS", "COMPLETE_STATUSES", "NO_CHARTS"]
 
 # kyoukai_h2fast variants given a summary table (when they were measured)
 HEADLINE_VARIANTS = ["kyoukai-compiled-wsgi-inline", "kyoukai-compiled-async"]
@@ -40,6 +40,25 @@ FIGURES = {
     "cpu_s_per_10k": ("CPU s/10k req", "{:.2f}", "lower"),
     "peak_rss_mib": ("peak RSS MiB", "{:.1f}", "lower"),
 }
+
+
+# figure key -> the x axis of a throughput chart panel showing it
+THROUGHPUT_AXES = {
+    "rps": "requests/s (median, bars: min–max)",
+    "mb_per_s": "body MB/s (median, bars: min–max)",
+}
+
+
+def throughput_figure(workload: dict) -> str:
+    """The figure a workload's panel of the throughput chart shows: its ``chart`` (``run.py``
+    sets ``mb_per_s`` for the 64 MiB upload, whose req/s is a handful), else requests/s."""
+    return workload.get("chart") or "rps"
+
+
+def known_gaps() -> list[str]:
+    """What will keep a run from being complete, known before it starts (``run.py`` says so
+    before measuring anything): no matplotlib, so no charts."""
+    return [f"no charts: {NO_CHARTS}"] if _matplotlib_missing() else []
 
 
 def _fmt(value, pattern: str) -> str:
@@ -240,16 +259,17 @@ def _charts(results: dict, rps_path: str, latency_path: str) -> bool:
                 ys.append(len(servers) - 1 - i)
             cells = [results["cells"].get(sid, {}).get(wid, {}) for sid in servers]
             if kind == "rps":
-                med = [c.get("stats", {}).get("rps", {}).get("median", 0) or 0 for c in cells]
-                lo = [m - (c.get("stats", {}).get("rps", {}).get("min", m) or m)
+                key = throughput_figure(results["workloads"][wid])
+                med = [c.get("stats", {}).get(key, {}).get("median", 0) or 0 for c in cells]
+                lo = [m - (c.get("stats", {}).get(key, {}).get("min", m) or m)
                       for m, c in zip(med, cells, strict=False)]
-                hi = [(c.get("stats", {}).get("rps", {}).get("max", m) or m) - m
+                hi = [(c.get("stats", {}).get(key, {}).get("max", m) or m) - m
                       for m, c in zip(med, cells, strict=False)]
                 ax.barh(ys, med, color=colors, xerr=[lo, hi], capsize=2)
-                ax.set_xlabel("requests/s (median, bars: min–max)")
+                ax.set_xlabel(THROUGHPUT_AXES[key])
                 top = max(med) if any(med) else 1
                 for y, m, h, c in zip(ys, med, hi, cells, strict=False):
-                    text = f"{m:,.0f}" if c.get("stats") else c.get("status", "")
+                    text = FIGURES[key][1].format(m) if c.get("stats") else c.get("status", "")
                     ax.text(m + h + top * 0.01, y, text, va="center", fontsize=7)
                 ax.set_xlim(0, top * 1.25)
             else:

@@ -1,38 +1,68 @@
-"""The access log: one line per response on the ``kyoukai_h2fast.access`` logger.
+"""The access log: one line per request on the ``kyoukai_h2fast.access`` logger.
 
-Owns the line's content and format, and nothing about where it goes (that is stdlib logging:
-``--log-config FILE``, or any handler on the logger). Off by default; when off the protocols
-hold ``None`` instead of an :class:`AccessLog`, so the cost is one attribute test per response.
+Owns what a line says (:class:`AccessRecord`, filled in by the protocol that served the
+request, HTTP/2 or HTTP/1.1) and its format (:meth:`AccessLog.write`), and nothing about where
+it goes (that is stdlib logging: the CLI gives the logger its own handler, ``--log-config
+FILE`` anything else). Off by default; when off the protocols hold ``None`` instead of an
+:class:`AccessLog` and make no records, so the cost is an attribute test per request.
 
 A line reads::
 
     127.0.0.1:51234 - "GET /path?q=1 HTTP/1.1" 200 13 0.000412
 
 client address (after trusted proxy headers, see :mod:`kyoukai_h2fast.forwarded`) and port,
-request line (method, target, protocol), status, body bytes, seconds from the start of the
-request to the end of its response. The same values are on the record as attributes
+request line (method, target, protocol), status, response body bytes handed to the transport
+(HTTP/2: DATA payload; HTTP/1.1: body bytes without the chunked framing), seconds from the
+request's arrival (its head read) to the last byte of its response handed to the transport,
+or to the moment it ended without one. The same values are on the record as attributes
 (``client``, ``method``, ``target``, ``protocol``, ``status``, ``bytes``, ``duration``) for
-formatters of your own. Bytes are counted as sent over HTTP/1.1; over HTTP/2 they are the
-declared ``content-length`` of the response (``-`` for a streamed response without one).
+formatters of your own.
+
+Every request that arrived gets exactly one line: answered in full, or cut short (its stream
+reset by either side, its connection closed). A request that ended before a status was sent
+is logged with :data:`NO_RESPONSE` (499, nginx's "client closed request").
 """
 from __future__ import annotations
 
 import logging
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .stream import H2State
-
-__all__ = ["AccessLog", "ACCESS_LOGGER"]
+__all__ = ["AccessLog", "AccessRecord", "ACCESS_LOGGER", "NO_RESPONSE", "printable"]
 
 #: The logger every access line goes to.
 ACCESS_LOGGER = "kyoukai_h2fast.access"
+#: The status logged for a request that ended before its response's status was sent.
+NO_RESPONSE = 499
 
-# Request targets are logged as received, with control characters escaped (a log line stays
-# one line whatever a client sends).
+#: The access log's clock: fine-grained (the event loop's clock is milliseconds under uvloop).
+_now = time.perf_counter
+
+# Request targets are logged as received, with control characters escaped (see printable).
 _ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7f]}
+
+
+class AccessRecord:
+    """What one access line says about one request.
+
+    Made when the request arrives (only while the access log is on), filled in by the
+    protocol as its response goes out, and written once by :meth:`AccessLog.write`.
+    """
+
+    __slots__ = ("arrived", "client", "method", "target", "protocol", "status", "sent")
+
+    def __init__(self, protocol: str = "") -> None:
+        #: ``time.perf_counter()`` when the request arrived.
+        self.arrived = _now()
+        #: ``address:port`` of the client (after trusted proxy headers).
+        self.client = ""
+        self.method = ""
+        self.target = ""
+        #: ``HTTP/2``, ``HTTP/1.1`` or ``HTTP/1.0``.
+        self.protocol = protocol
+        #: The status sent (0 until the response's head goes out).
+        self.status = 0
+        #: Response body bytes handed to the transport.
+        self.sent = 0
 
 
 class AccessLog:
@@ -40,12 +70,16 @@ class AccessLog:
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger(ACCESS_LOGGER)
-        #: HTTP/2 requests by state (weakly): when their app started (see :meth:`started`).
-        self._starts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def write(self, record: AccessRecord) -> None:
+        """Emit the line of ``record`` (at INFO); its request ends now."""
+        duration = _now() - record.arrived
+        self.log(record.client, record.method, record.target, record.protocol,
+                 record.status or NO_RESPONSE, record.sent, duration)
 
     def log(self, client: str, method: str, target: str, protocol: str, status: int,
             size: int | None, duration: float | None) -> None:
-        """Emit one line (at INFO)."""
+        """Emit one line (at INFO) from its values."""
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
@@ -58,53 +92,8 @@ class AccessLog:
                            "protocol": protocol, "status": status, "bytes": size,
                            "duration": duration})
 
-    # -- HTTP/2 (hooks called by the HTTP/2 protocol) --------------------------------------
-    def started(self, state: H2State) -> None:
-        """An HTTP/2 request reached its app (for states without ``started_at``)."""
-        self._starts[state] = time.monotonic()
 
-    def finished(self, protocol: Any, state: H2State) -> None:
-        """An HTTP/2 response ended (sent in full, or its stream reset by the server)."""
-        started_at = getattr(state, "started_at", 0.0)
-        if started_at:  # loop time when the request arrived
-            duration = protocol.loop.time() - started_at
-        else:
-            started = self._starts.pop(state, None)
-            duration = None if started is None else time.monotonic() - started
-        status = getattr(state, "status_sent", 0) or _status_of(state)
-        size = getattr(state, "body_sent", None)
-        if size is None:
-            size = 0 if state.is_head else _declared_length(state)
-        environ = state.environ
-        if environ is not None:
-            client = f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}"
-            method = environ.get("REQUEST_METHOD", "")
-            target = environ.get("RAW_URI", "")
-        else:  # answered before the app ran (e.g. 413)
-            client = f"{protocol.ip}:{protocol.client_port}"
-            method = target = ""
-            for name, value in state.headers:
-                if name == b":method":
-                    method = value.decode("latin-1")
-                elif name == b":path":
-                    target = value.decode("latin-1")
-        self.log(client, method, target, "HTTP/2", status, size, duration)
-
-
-def _status_of(state: H2State) -> int:
-    for name, value in getattr(state, "wire_headers", None) or ():
-        if name == b":status":
-            return int(value)
-    status = state._emit_status
-    return int(status[:3]) if status and status[:3].isdigit() else 0
-
-
-def _declared_length(state: H2State) -> int | None:
-    """The response's content-length as the app declared it, or None."""
-    for name, value in state._emit_headers or ():
-        if isinstance(name, str) and name.lower() == "content-length":
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return None
-    return None
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x0a``): a log line stays one line
+    whatever a client sends."""
+    return text.translate(_ESCAPES)

@@ -121,7 +121,7 @@ class _ClientGoneLog:
         self._count = 0
         self._suppressed = 0
 
-    def __call__(self, error: BaseException) -> None:
+    def __call__(self, message: str, *args: object) -> None:
         now = int(time.monotonic())
         if now != self._window:
             if self._suppressed:
@@ -130,7 +130,7 @@ class _ClientGoneLog:
             self._window, self._count, self._suppressed = now, 0, 0
         self._count += 1
         if self._count <= self._per_second:
-            log.info("request ended early: %s", error)
+            log.info(message, *args)
         else:
             self._suppressed += 1
 
@@ -143,13 +143,13 @@ def _app_failed(responder: Responder, state: H2State, error: BaseException,
     """An app raised: a client abort or a body timeout is logged briefly (the stream is gone
     or answered 408); anything else is the app's error, logged with its traceback (500)."""
     if isinstance(error, ClientDisconnected):
-        _client_gone(error)
+        _client_gone("request ended early on %s: %s", state.describe(), error)
         status = 0
     elif isinstance(error, BodyTimeoutError):
-        _client_gone(error)
+        _client_gone("request body timed out on %s: %s", state.describe(), error)
         status = 408
     else:
-        log.error("app raised while handling stream %d", state.stream_id,
+        log.error("app raised on %s", state.describe(),
                   exc_info=(type(error), error, error.__traceback__))
         status = 500
     if status:

@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                    help="event loop (default auto: uvloop when installed)")
     p.add_argument("--log-level", default="info",
-                   choices=("debug", "info", "warning", "error", "critical"))
+                   choices=("debug", "info", "warning", "error", "critical"),
+                   help="level of the server's log, the 'kyoukai_h2fast' logger (default info; "
+                        "the access log and the app's loggers have their own)")
     p.add_argument("--version", action="store_true", help="print version and build, then exit")
     s = p.add_argument_group("production")
     s.add_argument("--http1", action=argparse.BooleanOptionalAction, default=d.http1,
@@ -85,10 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "restarts dead ones; 0 or 'auto': one per CPU (default 1: this "
                         "process serves)")
     s.add_argument("--access-log", action="store_true",
-                   help="one line per response on the 'kyoukai_h2fast.access' logger")
+                   help="one line per request on the 'kyoukai_h2fast.access' logger (at INFO "
+                        "whatever --log-level says)")
     s.add_argument("--log-config", metavar="FILE",
                    help="stdlib logging configuration: a .json dictConfig or an .ini/.conf "
-                        "fileConfig (replaces --log-level's default setup)")
+                        "fileConfig (replaces the default setup of the 'kyoukai_h2fast' and "
+                        "'kyoukai_h2fast.access' loggers)")
     s.add_argument("--forwarded-allow-ips", type=parse_ip_list, default=d.forwarded_allow_ips,
                    metavar="LIST", help="comma list of proxy addresses/networks, or '*', "
                    "whose X-Forwarded-For/-Proto and Forwarded headers set REMOTE_ADDR and "
@@ -131,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-handlers-per-connection", type=int,
                    default=d.max_handlers_per_connection, metavar="N",
                    help="WSGI handlers one connection may run in the pool at once "
-                        "(default 0: half the pool)")
+                        "(default 0: no cap)")
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
                    f"(default {d.shutdown_timeout:g})")
@@ -172,10 +176,38 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
 
 
+#: The format of the server's log lines and access lines on stderr (without --log-config).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: The loggers the CLI configures (children such as ``kyoukai_h2fast.supervisor`` and
+#: ``kyoukai_h2fast.engine`` write through the first).
+SERVER_LOGGER = "kyoukai_h2fast"
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """The stderr handler the CLI gives each of the server's loggers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
+    """The server's loggers only, as gunicorn and uvicorn do: ``kyoukai_h2fast`` at
+    ``--log-level`` and ``kyoukai_h2fast.access`` at INFO with ``--access-log`` (whatever the
+    level of the first), each with its own stderr handler and ``propagate = False``. The root
+    logger is the app's: configuring it would print every line of an app with handlers of its
+    own twice. ``--log-config FILE`` replaces all of this."""
     if not args.log_config:
-        logging.basicConfig(level=args.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from .accesslog import ACCESS_LOGGER
+        for name, level in ((SERVER_LOGGER, args.log_level.upper()),
+                            (ACCESS_LOGGER, "INFO" if args.access_log else None)):
+            logger = logging.getLogger(name)
+            for handler in [h for h in logger.handlers if isinstance(h, _ConsoleHandler)]:
+                logger.removeHandler(handler)  # (main() run again in one process)
+            logger.addHandler(_ConsoleHandler())
+            if level is not None:
+                logger.setLevel(level)
+            logger.propagate = False
         return
     import json
     from logging import config as logging_config

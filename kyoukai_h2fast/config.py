@@ -74,7 +74,7 @@ class ServerConfig:
     #: clients still uploading read the answer.
     linger_bytes: int = 4 * MiB
     linger_timeout: float = 5.0
-    #: WSGI handlers one connection may run in the thread pool at once (0: half the pool).
+    #: WSGI handlers one connection may run in the thread pool at once (0: no cap).
     max_handlers_per_connection: int = 0
     #: On SIGINT/SIGTERM, wait this long for in-flight streams before closing.
     shutdown_timeout: float = 10.0
@@ -108,7 +108,7 @@ class ServerConfig:
     #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
     #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`).
     workers: int = 1
-    #: One line per response on the ``kyoukai_h2fast.access`` logger.
+    #: One line per request on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False
     #: Peers whose X-Forwarded-For/-Proto and Forwarded headers are trusted: addresses or
     #: networks (``10.0.0.0/8``), or ``"*"`` for any peer. Empty: trust no one.

@@ -44,11 +44,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
+from .accesslog import AccessLog, AccessRecord
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected
 from .http1_parse import Exchange as _Exchange
@@ -67,6 +67,9 @@ _TERMINATOR = b"0\r\n\r\n"
 class H1Protocol(asyncio.Protocol):
     """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
 
+    #: How log lines name a request's number on its connection (``H2State.describe``).
+    request_label = "HTTP/1.1 request"
+
     def __init__(self, component: Any, parent_context: Any = None) -> None:
         self.component = component
         self.parent_context = parent_context
@@ -81,7 +84,7 @@ class H1Protocol(asyncio.Protocol):
         self._spool = not self.runner.dispatch_early and not (
             self.config.stream_request_bodies
             or getattr(component.app, "stream_request_bodies", False))
-        self.access_log = getattr(component, "access_log", None)
+        self.access_log: AccessLog | None = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
         #: Set by connection_made(), which asyncio calls before anything else.
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # until then
@@ -133,9 +136,11 @@ class H1Protocol(asyncio.Protocol):
             self._watchdog = None
         self.runner.forget(self)
         error = ClientDisconnected("the HTTP/1.1 connection was closed")
-        states = {id(ex.state): ex.state for ex in (self._current, self._reader.parsing,
-                                                    *self._pipeline)
-                  if ex is not None and ex.state is not None}
+        exchanges = [ex for ex in (self._current, self._reader.parsing, *self._pipeline)
+                     if ex is not None]
+        for ex in exchanges:  # (cut short: the status sent, if any)
+            self._log(ex, ex.framing.status if ex.framing is not None else 0)
+        states = {id(ex.state): ex.state for ex in exchanges if ex.state is not None}
         self._current = self._reader.parsing = None
         self._pipeline.clear()
         for state in states.values():
@@ -215,11 +220,11 @@ class H1Protocol(asyncio.Protocol):
 
     def _body_timed_out(self, ex: _Exchange) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s")
-        log.info("HTTP/1.1 request from %s:%s: %s", self.ip, self.client_port, error)
-        self._reader.stopped = True
-        self._reader.parsing = None
         state = ex.state
         assert state is not None  # its body was being read
+        log.info("request body timed out on %s: %s", state.describe(), error)
+        self._reader.stopped = True
+        self._reader.parsing = None
         if ex is self._current and not state.headers_sent:
             self._drop(state, error)
             self._send_error(ex, 408)
@@ -234,6 +239,7 @@ class H1Protocol(asyncio.Protocol):
         self._closing = True
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
+            self._log(ex, 0)
             if ex.state is not None:
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
@@ -325,7 +331,7 @@ class H1Protocol(asyncio.Protocol):
             state.environ = environ
             state.is_head = environ["REQUEST_METHOD"] == "HEAD"
         except Exception:
-            log.exception("cannot build the WSGI environ for an HTTP/1.1 request")
+            log.exception("cannot build the WSGI environ for %s", state.describe())
             self.respond_error(state)
             return
         self.runner.dispatch(self, state)
@@ -344,7 +350,8 @@ class H1Protocol(asyncio.Protocol):
             self._drop(state, ClientDisconnected(f"request rejected with {status}"))
             self.respond_error(state, status)
             return
-        rejected = _Exchange(None, False, False, time.monotonic())
+        rejected = _Exchange(None, False, False, ex.access if ex is not None else
+                             AccessRecord() if self.access_log is not None else None)
         rejected.reject = status
         rejected.detail = detail
         if ex is not None:
@@ -397,7 +404,7 @@ class H1Protocol(asyncio.Protocol):
                 is_head=state.is_head, body_size=size,
                 keep_alive=ex.keep_alive and ex.body_done and not self._closing)
         except (TypeError, ValueError) as e:
-            log.error("app gave an invalid response to an HTTP/1.1 request: %s", e)
+            log.error("app gave an invalid response on %s: %s", state.describe(), e)
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
@@ -444,14 +451,14 @@ class H1Protocol(asyncio.Protocol):
             state.iter_close = None
             return
         if error is not None:
-            log.error("app iterator failed on an HTTP/1.1 response",
+            log.error("app iterator failed on %s", state.describe(),
                       exc_info=(type(error), error, error.__traceback__))
             self.respond_error(state)
             return
         try:
             checked = _checked(chunks)
         except TypeError as e:
-            log.error("app iterator on an HTTP/1.1 response: %s", e)
+            log.error("app iterator on %s: %s", state.describe(), e)
             self.respond_error(state)
             return
         if self._write(ex, checked) or done:
@@ -478,8 +485,9 @@ class H1Protocol(asyncio.Protocol):
                 room = framing.length - ex.sent
                 if len(chunk) >= room:
                     if len(chunk) > room:
-                        log.error("app sent more than its content-length (%d); the rest is "
-                                  "not sent", framing.length)
+                        log.error("app sent more than its content-length (%d) on %s; the "
+                                  "rest is not sent", framing.length,
+                                  cast(H2State, ex.state).describe())
                         chunk = chunk[:room]
                     complete = True
                 parts.append(chunk)
@@ -514,7 +522,7 @@ class H1Protocol(asyncio.Protocol):
         except StopIteration:
             self.pulled(state, (), done=True)
         except Exception:
-            log.exception("app iterator failed on an HTTP/1.1 response")
+            log.exception("app iterator failed on %s", state.describe())
             self.respond_error(state)
         else:
             state.pulling = True
@@ -528,8 +536,8 @@ class H1Protocol(asyncio.Protocol):
         if framing.chunked:
             self.transport.write(_TERMINATOR)
         elif framing.length is not None and ex.sent < framing.length:
-            log.error("app sent %d of the %d bytes of its content-length; closing",
-                      ex.sent, framing.length)
+            log.error("app sent %d of the %d bytes of its content-length on %s; closing",
+                      ex.sent, framing.length, state.describe())
             framing.keep_alive = False
         state.finished = True
         self._log(ex, framing.status)
@@ -560,18 +568,22 @@ class H1Protocol(asyncio.Protocol):
         self._update_reading()
 
     def _log(self, ex: _Exchange, status: int) -> None:
-        access = self.access_log
-        if access is None:
+        """The exchange ended (answered, cut short, or dropped unanswered: ``status`` 0): its
+        access line, once."""
+        record = ex.access
+        if record is None:
             return
-        environ = ex.state.environ if ex.state is not None else None
-        if environ is not None:
-            client = f"{environ['REMOTE_ADDR']}:{environ['REMOTE_PORT']}"
-            protocol = environ["SERVER_PROTOCOL"]
-        else:
-            client = f"{self.ip}:{self.client_port}"
-            protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
-        access.log(client, ex.method, ex.target, protocol, status, ex.sent,
-                   time.monotonic() - ex.started)
+        ex.access = None
+        access_log = self.access_log
+        assert access_log is not None  # records are made while it is on
+        state = ex.state
+        record.client = (state.client_address() if state is not None
+                         else f"{self.ip}:{self.client_port}")
+        record.method, record.target = ex.method, ex.target
+        record.protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
+        record.status = status
+        record.sent = ex.sent
+        access_log.write(record)
 
     # -- stopping work ------------------------------------------------------------------------
     def _drop(self, state: H2State, error: BaseException) -> None:

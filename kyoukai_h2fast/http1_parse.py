@@ -19,11 +19,11 @@ a chunked one is refused (400).
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import httptools
 
+from .accesslog import AccessRecord
 from .stream import H2State
 
 if TYPE_CHECKING:
@@ -49,19 +49,19 @@ class Reject(Exception):
 class Exchange:
     """One request/response on the connection, around its :class:`H2State`."""
 
-    __slots__ = ("state", "http10", "keep_alive", "expect_continue", "started", "body_done",
+    __slots__ = ("state", "http10", "keep_alive", "expect_continue", "access", "body_done",
                  "framing", "sent", "reject", "detail", "target", "method")
 
     def __init__(self, state: H2State | None, http10: bool, keep_alive: bool,
-                 started: float) -> None:
+                 access: AccessRecord | None) -> None:
         self.state = state
         self.http10 = http10
         #: The client allows the connection to stay open after this exchange.
         self.keep_alive = keep_alive
         #: ``Expect: 100-continue`` with a body to come.
         self.expect_continue = False
-        #: ``time.monotonic()`` when the head was complete (for the access log).
-        self.started = started
+        #: What the access log will say (None while it is off, and once it is written).
+        self.access = access
         self.body_done = False
         #: How the response body is delimited, once its head is written.
         self.framing: Framing | None = None
@@ -228,7 +228,8 @@ class RequestReader:
             raise Reject(400, "an Upgrade request with a chunked body is not supported")
         self.count += 1
         state = H2State(head + fields, self.count, self.owner)
-        ex = Exchange(state, version == "1.0", parser.should_keep_alive(), time.monotonic())
+        ex = Exchange(state, version == "1.0", parser.should_keep_alive(),
+                      AccessRecord() if self.owner.access_log is not None else None)
         ex.method = method.decode("latin-1")
         ex.target = url.decode("latin-1")
         self.parsing = ex
@@ -240,7 +241,7 @@ class RequestReader:
             ex.expect_continue = has_body and not ex.http10
         if upgrade_body and length is not None:  # (None was rejected above)
             self._raw_left = length
-        state.started_at = state.last_progress = self.now
+        state.last_progress = self.now
         if not has_body:
             ex.body_done = True
             state._eof = True

@@ -43,8 +43,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from .accesslog import AccessLog, AccessRecord
 from .constants import ErrorCode
 from .engine import Engine
 from .environ import build_environ, make_base_environ
@@ -62,6 +63,9 @@ from .headers import response_headers
 from .memory import release_soon
 from .priority import UNSIGNALLED
 from .stream import H2State
+
+if TYPE_CHECKING:
+    from .forwarded import ProxyHeaders
 
 __all__ = ["H2KyoukaiProtocol"]
 
@@ -111,10 +115,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         "_last_activity", "_loop_time", "_max_frames", "_max_output", "_pull_waiting",
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed", "_watchdog",
-        "_write_paused", "base_environ", "body_timeout", "client_port", "component", "config",
-        "engine", "ip", "logger", "loop", "loop_thread", "parent_context", "read_wake_limit",
-        "request_hook", "response_hook", "runner", "streams", "transport", "__weakref__",
-        "__dict__",
+        "_write_paused", "access_log", "base_environ", "body_timeout", "client_port", "component",
+        "config", "engine", "forwarded", "ip", "logger", "loop", "loop_thread", "parent_context",
+        "read_wake_limit", "runner", "streams", "transport", "__weakref__", "__dict__",
     )
 
     def __init__(self, component: Any, parent_context: Any = None) -> None:
@@ -132,9 +135,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         #: client may always send that much unread); see ``_wake_readers`` for the connection.
         self.read_wake_limit = max(1, config.stream_window // 2)
         self._congested_at = config.connection_window // 2
-        #: Access log / proxy headers (kyoukai_h2fast.accesslog, .forwarded); None when off.
-        self.request_hook = getattr(component, "request_hook", None)
-        self.response_hook = getattr(component, "response_hook", None)
+        #: Access log / trusted proxy headers (kyoukai_h2fast.accesslog, .forwarded); None
+        #: when off.
+        self.access_log: AccessLog | None = getattr(component, "access_log", None)
+        self.forwarded: ProxyHeaders | None = getattr(component, "forwarded", None)
         # transport, engine and base_environ are set by connection_made(), which asyncio calls
         # before anything else; None until then.
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -336,7 +340,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _body_timed_out(self, state: H2State) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s "
                                  f"on stream {state.stream_id}")
-        log.info("stream %d from %s:%s: %s", state.stream_id, self.ip, self.client_port, error)
+        log.info("request body timed out on %s: %s", state.describe(), error)
         self._discard_body(state, error)
         if state.headers_sent:
             self._reset(state, _CANCEL)
@@ -435,7 +439,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
-        state.started_at = state.last_progress = self._last_activity
+        state.last_progress = self._last_activity
+        if self.access_log is not None:
+            state.access = AccessRecord("HTTP/2")
         if event.priority is not UNSIGNALLED:
             state.priority = event.priority
         self.streams[event.stream_id] = state
@@ -478,10 +484,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             if state.priority is not UNSIGNALLED:  # (the base environ has the default)
                 environ["kyoukai_h2fast.priority"] = state.priority
             state.is_head = environ["REQUEST_METHOD"] == "HEAD"
-            if self.request_hook is not None:
-                self.request_hook(state)
+            if self.forwarded is not None:
+                self.forwarded.apply(environ, self.ip)
         except Exception:
-            log.exception("cannot build the WSGI environ for stream %d", state.stream_id)
+            log.exception("cannot build the WSGI environ for %s", state.describe())
             self.respond_error(state)
             return
         self.runner.dispatch(self, state)
@@ -624,7 +630,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                     and chunks[0]):
                 chunks = _checked(chunks)
         except (TypeError, ValueError) as e:
-            log.error("app gave an invalid response on stream %d: %s", state.stream_id, e)
+            log.error("app gave an invalid response on %s: %s", state.describe(), e)
             self._close_iter(close, in_thread)
             self.respond_error(state)
             return
@@ -646,7 +652,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         engine = self.engine
         sid = state.stream_id
         state.headers_sent = True
-        state.status_sent = int(headers[0][1])
+        record = state.access
+        if record is not None:
+            record.status = int(headers[0][1])
+            record.sent = sum(map(len, chunks))
         if done and not chunks:
             engine.send_headers(sid, headers, True)
         else:
@@ -713,16 +722,19 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             state.iter_close = None
             return
         if error is not None:
-            log.error("app iterator failed on stream %d", state.stream_id,
+            log.error("app iterator failed on %s", state.describe(),
                       exc_info=(type(error), error, error.__traceback__))
             self.respond_error(state)
             return
         try:
             chunks = _checked(chunks)
         except TypeError as e:
-            log.error("app iterator on stream %d: %s", state.stream_id, e)
+            log.error("app iterator on %s: %s", state.describe(), e)
             self.respond_error(state)
             return
+        record = state.access
+        if record is not None:
+            record.sent += sum(map(len, chunks))
         engine = self.engine
         sid = state.stream_id
         last = len(chunks) - 1
@@ -802,8 +814,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             config = self.config
             self.engine.stop_reading(sid, config.linger_bytes)
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
-        if self.response_hook is not None:
-            self.response_hook(self, state)
+        if state.access is not None:
+            self._log_access(state, state.access)
         state.release_environ()
         if self._closing:
             self._maybe_close()
@@ -816,16 +828,18 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _reset(self, state: H2State, error_code: int) -> None:
         sid = state.stream_id
         if self.streams.pop(sid, None) is not None:
+            if state.access is not None:  # (before the reset drops what is still queued)
+                self._log_access(state, state.access)
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
-            if self.response_hook is not None:
-                self.response_hook(self, state)
         self._drop_stream(state, f"stream {sid} was reset by the server")
         self._maybe_close()
 
     def _drop_stream(self, state: H2State, error: BaseException | str) -> None:
         """Stop all work for a stream that is gone."""
         state.finished = True
+        if state.access is not None:
+            self._log_access(state, state.access)
         if self._deferred or self._pull_waiting:
             self._deferred.pop(state.stream_id, None)
             self._pull_waiting.pop(state.stream_id, None)
@@ -837,6 +851,18 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             state.iter_close = None
         state.body_iter = None
         state.release_environ()
+
+    def _log_access(self, state: H2State, record: AccessRecord) -> None:
+        """The request of ``state`` ended (answered, reset or dropped): its access line."""
+        state.access = None  # one line per request
+        # Body bytes handed to the transport: those queued, less those the engine still holds
+        # (none once the response is sent; the engine drops them when the client resets).
+        record.sent -= self.engine.queued(state.stream_id)
+        record.client = state.client_address()
+        record.method, record.target = state.request_line()
+        access_log = self.access_log
+        assert access_log is not None  # records are made while it is on
+        access_log.write(record)
 
     def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
         """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""

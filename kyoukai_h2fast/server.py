@@ -25,7 +25,6 @@ from .forwarded import ProxyHeaders
 from .listener import Listener
 from .memory import tune_allocator
 from .protocol import H2KyoukaiProtocol
-from .stream import H2State
 from .tls import alpn_protocols, make_ssl_context
 
 if TYPE_CHECKING:
@@ -65,14 +64,11 @@ class H2KyoukaiComponent(_ComponentBase):
         self.ssl_context = ssl_context
         self.runner = make_runner(app, self.config.wsgi_threads,
                                   self.config.max_handlers_per_connection)
-        #: Access log and trusted proxy headers (None when off); the HTTP/2 protocol calls
-        #: ``request_hook(state)`` after building a request's environ and
-        #: ``response_hook(protocol, state)`` when its response ends, when they are set.
+        #: Access log and trusted proxy headers (None when off), used by the connections of
+        #: both protocols.
         self.access_log = AccessLog() if self.config.access_log else None
         self.forwarded = (ProxyHeaders(self.config.forwarded_allow_ips)
                           if self.config.forwarded_allow_ips else None)
-        self.request_hook = _request_hook(self.access_log, self.forwarded)
-        self.response_hook = self.access_log.finished if self.access_log else None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[socket.socket] | None = None
         #: Live connections (protocols); used for graceful shutdown.
@@ -154,23 +150,6 @@ def _modes(tls: bool, http1: bool) -> str:
     if tls:
         return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
     return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
-
-
-def _request_hook(access_log: AccessLog | None,
-                  forwarded: ProxyHeaders | None) -> Callable[[H2State], None] | None:
-    """What the HTTP/2 protocol calls once a request's environ is built (None: nothing)."""
-    if access_log is not None and "started_at" in H2State.__slots__:
-        access_log = None  # the state records its start itself
-    if forwarded is None:
-        return access_log.started if access_log is not None else None
-
-    def rewrite(state: H2State) -> None:
-        environ = state.environ
-        assert environ is not None  # the hook runs once it is built
-        forwarded.apply(environ, state.protocol.ip)
-        if access_log is not None:
-            access_log.started(state)
-    return rewrite
 
 
 async def start_server(app: Any, host: str = "127.0.0.1", port: int = 4444, *,

@@ -28,11 +28,15 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from .accesslog import printable
 from .errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 from .execution import blocking
 from .priority import UNSIGNALLED
+
+if TYPE_CHECKING:
+    from .accesslog import AccessRecord
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 
@@ -83,8 +87,8 @@ class H2State:
         "_cond", "_loop_thread", "received", "spooled", "last_progress", "_emit_status",
         "_emit_headers", "headers_sent", "out", "body_iter", "iter_in_thread", "iter_close",
         "pulling", "is_head", "task", "dispatched", "finished", "trailers", "environ",
-        "reject_status", "started_at", "status_sent", "unacked", "spooled_on_disk",
-        "spool_memory_counted", "priority", "__weakref__",
+        "reject_status", "access", "unacked", "spooled_on_disk", "spool_memory_counted",
+        "priority", "__weakref__",
     )
 
     def __init__(self, headers: list, stream_id: int, protocol: Any) -> None:
@@ -144,9 +148,8 @@ class H2State:
         self.finished = False
         self.environ: dict | None = None
         self.reject_status = 0
-        #: Loop time when the request arrived, and the status sent (for the access log).
-        self.started_at = 0.0
-        self.status_sent = 0
+        #: What the access log will say about the request (None while the log is off).
+        self.access: AccessRecord | None = None
         #: RFC 9218 ``(urgency, incremental)`` of the response (``RequestReceived.priority``).
         self.priority = UNSIGNALLED
 
@@ -154,6 +157,34 @@ class H2State:
     def protocol(self) -> Any:
         """The :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` this stream belongs to."""
         return self._protocol
+
+    # -- naming the request in log lines (any thread) ----------------------------------------
+    def client_address(self) -> str:
+        """``address:port`` of the client: from the environ once built (after trusted proxy
+        headers), else the connection's peer."""
+        environ = self.environ
+        if environ is not None:
+            return f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}"
+        protocol = self._protocol
+        return f"{getattr(protocol, 'ip', None)}:{getattr(protocol, 'client_port', None)}"
+
+    def request_line(self) -> tuple[str, str]:
+        """``(method, target)`` as received (control characters escaped)."""
+        method = target = ""
+        for name, value in self.headers:
+            if name == b":method":
+                method = printable(value.decode("latin-1"))
+            elif name == b":path":
+                target = printable(value.decode("latin-1"))
+            elif name[:1] != b":":
+                break  # (pseudo-header fields come first)
+        return method, target
+
+    def describe(self) -> str:
+        """The request in a log line: ``GET /path from 127.0.0.1:5555 (stream 1)``."""
+        method, target = self.request_line()
+        label = getattr(self._protocol, "request_label", "stream")
+        return f"{method} {target} from {self.client_address()} ({label} {self.stream_id})"
 
     # -- feeding (event loop thread only) --------------------------------------------------
     def insert_data(self, data: bytes) -> None:

@@ -8,6 +8,7 @@ Drives ``bench/report.py`` (``write_report``) and ``bench/peers.py`` (``kyoukai_
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import json
 import os
@@ -233,3 +234,123 @@ def test_uvloop_is_a_default_dependency_on_cpython_outside_windows():
     assert f'"{requirement}"' in dependencies
     extras = re.search(r"^\[project\.optional-dependencies\](.*?)^\[", text, re.M | re.S).group(1)
     assert re.search(r"^uvloop = \[", extras, re.M)
+
+
+# ---- the throughput chart says what it shows (issue 19.16) -----------------------------------
+
+@pytest.fixture
+def run_module():
+    """``bench/run.py`` as a module; its bare-name imports (``apps``, ``measure``, ``peers``,
+    ``report``) and its ``sys.path`` entry are undone afterwards (``tests/apps.py`` is another
+    ``apps``)."""
+    names = ("apps", "measure", "peers", "report")
+    saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    path = sys.path[:]
+    try:
+        yield _load("run")
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+        sys.path[:] = path
+
+
+class _Recorder:
+    """Stands in for matplotlib: records what each chart panel was given."""
+
+    def __init__(self):
+        self.panels = []
+
+    def modules(self) -> dict:
+        import types
+
+        recorder = self
+
+        class Axes:
+            def __init__(self):
+                self.calls = {}
+                recorder.panels.append(self.calls)
+
+            def __getattr__(self, name):
+                return lambda *args, **kwargs: self.calls.setdefault(name, []).append(args)
+
+            @property
+            def flat(self):
+                return [self]
+
+        class Grid(list):
+            @property
+            def flat(self):
+                return [ax for row in self for ax in row]
+
+        class Figure:
+            def __getattr__(self, name):
+                return lambda *args, **kwargs: None
+
+        def subplots(rows, cols, **kwargs):
+            return Figure(), Grid([[Axes() for _ in range(cols)] for _ in range(rows)])
+
+        matplotlib = types.ModuleType("matplotlib")
+        matplotlib.use = lambda backend: None
+        pyplot = types.ModuleType("matplotlib.pyplot")
+        pyplot.subplots = subplots
+        pyplot.close = lambda fig: None
+        patches = types.ModuleType("matplotlib.patches")
+        patches.Patch = lambda **kwargs: kwargs
+        matplotlib.pyplot, matplotlib.patches = pyplot, patches
+        return {"matplotlib": matplotlib, "matplotlib.pyplot": pyplot,
+                "matplotlib.patches": patches}
+
+
+def test_the_64_mib_panel_charts_mb_per_s_as_its_title_says(run_module, results, tmp_path,
+                                                            monkeypatch):
+    """A workload titled "(MB/s)" is charted in body MB/s (its panel showed requests/s under
+    that title); the others in requests/s."""
+    workloads = {wid: {**dataclasses.asdict(wl), "label": wl.label}
+                 for wid, wl in run_module.WORKLOADS.items()
+                 if wid in ("get-c10-m10", "post-64mib-c1")}
+    results["workloads"] = workloads
+    for per in results["cells"].values():
+        stats = _stats(1.5)
+        stats["mb_per_s"] = {"median": 612.5, "min": 600.0, "max": 620.0, "n": 3}
+        per["post-64mib-c1"] = {"status": "ok", "stats": stats}
+        per["get-c10-m10"] = {"status": "ok", "stats": _stats(20000)}
+    recorder = _Recorder()
+    for name, module in recorder.modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    assert report._charts(results, str(tmp_path / "rps.png"), str(tmp_path / "lat.png"))
+    throughput = recorder.panels[:len(workloads)]
+    by_title = {panel["set_title"][0][0]: panel for panel in throughput}
+    for wid, workload in workloads.items():
+        panel = by_title[f"{wid}: {workload['label']}"]
+        (xlabel,) = panel["set_xlabel"][0]
+        (_, values), = [call[:2] for call in panel["barh"]]
+        if "(MB/s)" in workload["label"]:
+            assert xlabel.startswith("body MB/s") and list(values) == [612.5, 612.5]
+        else:
+            assert xlabel.startswith("requests/s") and list(values) == [20000, 20000]
+
+
+def test_run_says_before_measuring_that_without_matplotlib_it_will_be_partial(
+        run_module, tmp_path, monkeypatch, capsys):
+    """``pip install -e '.[test]'`` has no matplotlib: ``run.py --quick`` says at once that its
+    run will be partial (no charts, exit 1), not only after minutes of measuring."""
+
+    class Measuring(Exception):
+        pass
+
+    def peers_venv(*args, **kwargs):
+        raise Measuring  # what comes first once the run starts
+    monkeypatch.setattr(run_module.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(run_module.report, "_matplotlib_missing", lambda: True)
+    monkeypatch.setattr(run_module.peers, "ensure_peer_venv", peers_venv)
+    with pytest.raises(Measuring):
+        run_module.main(["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert ("WARNING: no charts: matplotlib is not installed (pip install matplotlib, or pip "
+            "install -e '.[bench]'). This run will be partial: it will not replace latest.* and "
+            "will exit 1.") in out, out
+    with open(os.path.join(BENCH, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert "`pip install -e '.[test]'`" not in readme
+    assert "pip install -e '.[test,bench]'" in readme

@@ -148,3 +148,17 @@ def test_demo_is_served_with_no_app_and_logs_where(servers):
     with httpx.Client(http1=False, http2=True) as c:
         r = c.get(server.url + "/")
     assert r.status_code == 200 and "Hello from kyoukai_h2fast" in r.text
+
+
+def test_help_says_what_zero_max_handlers_per_connection_means():
+    """``--max-handlers-per-connection 0`` (the default) is no cap, as the code and the
+    README say (a burst of five on one connection runs at once on the default pool:
+    tests/test_real_apps.py); --help said "half the pool"."""
+    done = run_cli("--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert ("--max-handlers-per-connection N WSGI handlers one connection may run in the pool "
+            "at once (default 0: no cap)") in text, text
+    assert "half the pool" not in text
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert "| `--max-handlers-per-connection` | 0 (no cap) |" in f.read()
