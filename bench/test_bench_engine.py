@@ -14,8 +14,8 @@ Workloads (one round each, a fresh connection: preface and SETTINGS exchange inc
   every DATA event acknowledged (the app consumed it), then a ``204``.
 
 Engines: ``compiled`` (``kyoukai_h2fast._engine_c.Engine``) and ``h2`` (the h2-based twin
-``kyoukai_h2fast._engine_py.Engine`` when this checkout has it, else the h2-based engine of
-``kyoukai_h2fast.engine`` through a small adapter to the same calls).
+``kyoukai_h2fast.http2.h2engine.engine.Engine`` when this checkout has it, else the h2-based
+engine of ``kyoukai_h2fast.engine`` through a small adapter to the same calls).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
 import kyoukai_h2fast
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import CLIENT_PREFACE
-from kyoukai_h2fast.events import DataReceived, RequestReceived
+from kyoukai_h2fast.http2.events import DataReceived, RequestReceived
 
 HELLO = b"Hello, world!"
 RESPONSE = [(b":status", b"200"), (b"content-type", b"text/plain"), (b"content-length", b"13")]
@@ -72,8 +72,8 @@ class _H2EngineAdapter:
 
 def _h2():
     package = os.path.dirname(kyoukai_h2fast.__file__)
-    if any(os.path.exists(os.path.join(package, "_engine_py" + s)) for s in (".py",)):
-        return importlib.import_module("kyoukai_h2fast._engine_py").Engine
+    if os.path.exists(os.path.join(package, "http2", "h2engine", "engine.py")):
+        return importlib.import_module("kyoukai_h2fast.http2.h2engine.engine").Engine
     return _H2EngineAdapter
 
 

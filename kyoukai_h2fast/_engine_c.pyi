@@ -8,7 +8,7 @@ members below ``# compiled only`` have no twin.
 from typing import final
 
 from .config import ServerConfig
-from .events import Event
+from .http2.events import Event
 
 __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STATES",
            "STREAM_INPUTS", "OUTCOMES", "CONNECTION_PHASES", "CONNECTION_INPUTS",

@@ -30,6 +30,15 @@ H2_ENGINE: bool = os.environ.get("KYOUKAI_H2FAST_ENGINE", "") == "h2"
 #: Every hot path that has a compiled module and a pure twin.
 MODULES = ("frames", "hpack", "headers", "environ")
 
+#: The pure twin of each hot path, and the selector module that makes its choice.
+_PURE = {"frames": "kyoukai_h2fast.codec._frames_py", "hpack": "kyoukai_h2fast.codec._hpack_py",
+         "headers": "kyoukai_h2fast.codec._headers_py",
+         "environ": "kyoukai_h2fast.wsgi._environ_py",
+         "engine": "kyoukai_h2fast.http2.h2engine.engine"}
+_SELECTORS = {"frames": "kyoukai_h2fast.codec.frames", "hpack": "kyoukai_h2fast.codec.hpack",
+              "headers": "kyoukai_h2fast.codec.headers",
+              "environ": "kyoukai_h2fast.wsgi.environ", "engine": "kyoukai_h2fast.http2.engine"}
+
 _selected: dict[str, bool] = {}
 
 
@@ -43,7 +52,7 @@ def compiled(name: str) -> ModuleType | None:
 
 def pure(name: str) -> ModuleType:
     """The pure-Python twin for ``name`` (always available)."""
-    return importlib.import_module(f"kyoukai_h2fast._{name}_py")
+    return importlib.import_module(_PURE[name])
 
 
 def select(name: str) -> ModuleType:
@@ -57,7 +66,7 @@ def select(name: str) -> ModuleType:
 def extensions_state() -> str:
     """``"compiled"`` when every hot path runs compiled code, else ``"pure"``."""
     for name in MODULES:
-        importlib.import_module(f"kyoukai_h2fast.{name}")
+        importlib.import_module(_SELECTORS[name])
     return "compiled" if all(_selected.get(n) for n in MODULES) else "pure"
 
 
@@ -71,5 +80,5 @@ def missing_extensions() -> list[str]:
 
 def engine_state() -> str:
     """``"compiled"`` when the compiled connection engine runs, ``"h2"`` for the twin."""
-    importlib.import_module("kyoukai_h2fast.engine")
+    importlib.import_module(_SELECTORS["engine"])
     return "compiled" if _selected.get("engine") else "h2"

@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
     from .config import ServerConfig
-    from .events import Event
-    from .stream import H2State
+    from .http2.events import Event
+    from .wsgi.request_state import H2State
 
 __all__ = ["Engine", "Runner", "Responder"]
 

@@ -35,7 +35,7 @@ def implementations(name: str) -> list:
 # -- the real server -------------------------------------------------------------------------
 import shutil  # noqa: E402
 
-from serverproc import ServerProcess  # noqa: E402
+from tests.helpers.serverproc import ServerProcess  # noqa: E402
 
 
 def server_impls() -> list:
@@ -74,7 +74,7 @@ class _Servers:
         self._tls_files = tls_files
         self._running: dict = {}
 
-    def get(self, app: str | None = "tests.apps:wsgi_app", impl: str | None = None,
+    def get(self, app: str | None = "tests.served_apps.basic:wsgi_app", impl: str | None = None,
             tls: bool = False, args=()) -> ServerProcess:
         impl = impl or default_impl()
         key = (app, impl, tls, tuple(args))
@@ -84,7 +84,7 @@ class _Servers:
             self._running[key] = server
         return server
 
-    def fresh(self, app: str | None = "tests.apps:wsgi_app", impl: str | None = None,
+    def fresh(self, app: str | None = "tests.served_apps.basic:wsgi_app", impl: str | None = None,
               tls: bool = False, args=()) -> ServerProcess:
         """A server of the test's own (stopped at session end)."""
         impl = impl or default_impl()

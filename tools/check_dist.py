@@ -70,7 +70,7 @@ def check_wheel(path: str, modules: list[str]) -> None:
         if f"kyoukai_h2fast/{module}.pyi" not in names:
             problems.append(f"no kyoukai_h2fast/{module}.pyi")
     for required in ("kyoukai_h2fast/__init__.pxd", "kyoukai_h2fast/py.typed",
-                     "kyoukai_h2fast/http1.py", "kyoukai_h2fast/workers.py"):
+                     "kyoukai_h2fast/http1/protocol.py", "kyoukai_h2fast/workers.py"):
         if required not in names:
             problems.append(f"missing {required}")
     for name in names:

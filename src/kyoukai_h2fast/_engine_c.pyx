@@ -84,8 +84,9 @@ from h2.exceptions import ProtocolError
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from kyoukai_h2fast.errors import ConnectionFailed, MalformedRequestError
-from kyoukai_h2fast.events import (ConnectionTerminated, DataReceived, RequestReceived,
-                                   ResponseSent, StreamDrained, StreamReset, TrailersReceived)
+from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived, RequestReceived,
+                                         ResponseSent, StreamDrained, StreamReset,
+                                         TrailersReceived)
 
 __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STATES",
            "STREAM_INPUTS", "OUTCOMES", "CONNECTION_PHASES", "CONNECTION_INPUTS",
