@@ -4,8 +4,9 @@ Owns the same public names and behaviour as the compiled module: ``FrameBuffer``
 ``h2.frame_buffer.FrameBuffer`` that rejects an oversized frame as soon as its 9-byte header is
 there and bounds one header block by ``max_header_block_size``), ``serialize_frame``, the direct
 serializers, ``parse_frame_header``, ``scan_frames`` / ``count_frames`` and ``WriteBuffer``. It
-parses with hyperframe itself. Also owns the shared constants,
-which the compiled module imports from here so both raise the very same class.
+parses with hyperframe itself. The constants and the padding error it shares with the compiled
+module come from :mod:`kyoukai_h2fast.constants` and :mod:`kyoukai_h2fast.errors`, so both give
+the very same objects.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
-from ..constants import CLIENT_PREFACE
+from ..constants import CLIENT_PREFACE, DEFAULT_MAX_HEADER_BLOCK_SIZE
 from ..errors import FramePaddingError
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
@@ -37,8 +38,6 @@ __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
            "ping_frame", "rst_stream_frame", "goaway_frame", "parse_frame_header",
            "scan_frames", "count_frames", "CLIENT_PREFACE", "DEFAULT_MAX_HEADER_BLOCK_SIZE"]
 
-#: Default bound of one (joined) header block, in bytes: h2's 64 frames x 4096 bytes.
-DEFAULT_MAX_HEADER_BLOCK_SIZE = 262144
 #: h2's CONTINUATION_BACKLOG: frames (HEADERS + CONTINUATIONs) allowed in one header block.
 MAX_HEADER_BLOCK_FRAMES = 64
 _MAX_FRAME_SIZE_LIMIT = 2 ** 24 - 1

@@ -14,7 +14,7 @@ Send side (returned by ``Engine.send_events`` after ``Engine.data_to_send``):
 """
 from __future__ import annotations
 
-from .priority import UNSIGNALLED
+from ..constants import UNSIGNALLED
 
 __all__ = [
     "Event",

@@ -30,17 +30,17 @@ The policy for each signal:
 """
 from __future__ import annotations
 
+# Every priority as the one tuple object both engines hand out (PRIORITIES[2 * u + i]), and the
+# priority of a request without a signal: shared with the compiled engine.
+from ..constants import PRIORITIES, UNSIGNALLED
+
 __all__ = [
     "PRIORITIES", "DEFAULT", "UNSIGNALLED", "parse", "request_priority", "update_priority",
     "response_priority",
 ]
 
-#: Every priority as the one tuple object both engines hand out: ``PRIORITIES[2 * u + i]``.
-PRIORITIES = tuple((u, i) for u in range(8) for i in (False, True))
 #: RFC 9218's defaults (a request with a signal that leaves both parameters out).
 DEFAULT = PRIORITIES[6]
-#: A request without any priority signal: urgency 3, shared fairly (see the module docstring).
-UNSIGNALLED = PRIORITIES[7]
 
 _DIGITS = frozenset(b"0123456789")
 _LCALPHA = frozenset(b"abcdefghijklmnopqrstuvwxyz")

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from ..codec.headers import response_headers
-from ..constants import ErrorCode
+from ..constants import UNSIGNALLED, ErrorCode
 from ..errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed
 from ..server.allocator import release_soon
 from ..wsgi.environ import build_environ, make_base_environ
@@ -61,7 +61,6 @@ from .events import (
     StreamReset,
     TrailersReceived,
 )
-from .priority import UNSIGNALLED
 
 __all__ = ["H2KyoukaiProtocol"]
 

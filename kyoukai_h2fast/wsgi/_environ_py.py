@@ -2,9 +2,8 @@
 
 Owns the same thing as the compiled module: the per-request environ keys, added to a copy of
 the per-connection base environ (:func:`kyoukai_h2fast.environ.make_base_environ`). The rules
-are documented in :mod:`kyoukai_h2fast.environ`. Also holds the two constants the compiled
-module imports from here so they are written once: :data:`COMMON_FIELD_NAMES` and
-:data:`HTTP_KEY_CACHE_MAX`.
+are documented in :mod:`kyoukai_h2fast.wsgi.environ`. The two constants it shares with the
+compiled module are in :mod:`kyoukai_h2fast.wsgi.environ_keys`.
 """
 from __future__ import annotations
 
@@ -12,25 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["build_environ", "COMMON_FIELD_NAMES", "HTTP_KEY_CACHE_MAX"]
+from .environ_keys import COMMON_FIELD_NAMES, HTTP_KEY_CACHE_MAX
 
-#: Field names whose ``HTTP_*`` environ keys are made at import (browser and API traffic).
-COMMON_FIELD_NAMES = (
-    b"accept", b"accept-charset", b"accept-encoding", b"accept-language", b"authorization",
-    b"cache-control", b"dnt", b"forwarded", b"host", b"if-match", b"if-modified-since",
-    b"if-none-match", b"if-range", b"if-unmodified-since", b"origin", b"pragma", b"priority",
-    b"range", b"referer", b"sec-ch-ua", b"sec-ch-ua-mobile", b"sec-ch-ua-platform",
-    b"sec-fetch-dest", b"sec-fetch-mode", b"sec-fetch-site", b"sec-fetch-user", b"te",
-    b"upgrade-insecure-requests", b"user-agent", b"via", b"x-api-key", b"x-forwarded-for",
-    b"x-forwarded-host", b"x-forwarded-proto", b"x-real-ip", b"x-request-id",
-    b"x-requested-with", b"content-encoding", b"content-language", b"content-md5",
-    b"expect", b"from", b"max-forwards", b"proxy-authorization", b"traceparent",
-    b"tracestate", b"baggage", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding",
-)
-
-#: Upper bound on the name -> ``HTTP_*`` key cache: past it, new names are not remembered, so
-#: a client sending endless distinct names cannot grow the server's memory.
-HTTP_KEY_CACHE_MAX = 512
+__all__ = ["build_environ"]
 
 
 def _make_http_key(name: bytes) -> str:

@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ..apps.pool import blocking
+from ..constants import UNSIGNALLED
 from ..errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
-from ..http2.priority import UNSIGNALLED
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
 

@@ -10,7 +10,7 @@
 # budget is a connection error ENHANCE_YOUR_CALM. The counters are C ints; the clock
 # (time.monotonic, looked up each time: tests replace it) is read only when a window counts.
 
-from kyoukai_h2fast.http2.h2engine.budgets import REASONS as _REASONS
+from kyoukai_h2fast.constants import BUDGET_REASONS as _REASONS
 
 
 cdef inline void _rate_init(RateWindow* w, long long limit) noexcept:

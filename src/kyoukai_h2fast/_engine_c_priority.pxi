@@ -20,7 +20,7 @@
 
 from libc.string cimport memcmp, memmove
 
-from kyoukai_h2fast.http2.priority import PRIORITIES as _PRIORITIES_PY
+from kyoukai_h2fast.constants import PRIORITIES as _PRIORITIES_PY
 
 cdef tuple _PRIORITIES = _PRIORITIES_PY
 

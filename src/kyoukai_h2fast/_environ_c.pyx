@@ -22,7 +22,7 @@ from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_Concat, PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcmp
 
-from kyoukai_h2fast.wsgi._environ_py import COMMON_FIELD_NAMES, HTTP_KEY_CACHE_MAX
+from kyoukai_h2fast.wsgi.environ_keys import COMMON_FIELD_NAMES, HTTP_KEY_CACHE_MAX
 
 __all__ = ["build_environ"]
 

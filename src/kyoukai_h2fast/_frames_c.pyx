@@ -36,7 +36,7 @@ from hyperframe.frame import (AltSvcFrame, ContinuationFrame, DataFrame, Extensi
                               PushPromiseFrame, RstStreamFrame, SettingsFrame,
                               WindowUpdateFrame)
 
-from kyoukai_h2fast.codec._frames_py import CLIENT_PREFACE, DEFAULT_MAX_HEADER_BLOCK_SIZE
+from kyoukai_h2fast.constants import CLIENT_PREFACE, DEFAULT_MAX_HEADER_BLOCK_SIZE
 from kyoukai_h2fast.errors import FramePaddingError
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",

@@ -24,7 +24,8 @@ and after the frame was handled:
   (``Engine.output_drained``): a peer that does not read cannot make us queue replies.
 
 Crossing a budget is a connection error ENHANCE_YOUR_CALM (GOAWAY with the debug data of
-:data:`REASONS`). The windows are 10 s wide, in 20 buckets of 0.5 s, on ``time.monotonic``.
+:data:`kyoukai_h2fast.constants.BUDGET_REASONS`). The windows are 10 s wide, in 20 buckets of
+0.5 s, on ``time.monotonic``.
 """
 from __future__ import annotations
 
@@ -36,19 +37,10 @@ from ...constants import FrameType
 if TYPE_CHECKING:
     from ...config import ServerConfig
 
-__all__ = ["RateWindow", "Budgets", "REASONS", "TINY_WINDOW_UPDATE"]
+__all__ = ["RateWindow", "Budgets", "TINY_WINDOW_UPDATE"]
 
 #: A WINDOW_UPDATE below this increment carries (almost) no progress (the "data dribble").
 TINY_WINDOW_UPDATE = 1024
-
-#: budget name -> (message of ConnectionFailed, GOAWAY debug data); shared with _engine_c.
-REASONS = {
-    "resets": ("rapid reset flood", b"too many stream resets"),
-    "pings": ("ping flood", b"too many pings"),
-    "settings": ("settings flood", b"too many settings"),
-    "empty": ("flood of frames without progress", b"too many empty frames"),
-    "control": ("control frames queued and not read", b"too many control frames queued"),
-}
 
 _BUCKETS = 20
 _DATA, _PRIORITY, _SETTINGS, _PING, _GOAWAY, _WINDOW_UPDATE, _ALTSVC = (

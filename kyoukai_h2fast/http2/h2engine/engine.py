@@ -37,6 +37,7 @@ from hyperframe.frame import DataFrame, ExtensionFrame, WindowUpdateFrame
 
 from ...codec import frames as _frames
 from ...config import ServerConfig
+from ...constants import BUDGET_REASONS
 from ...errors import ConnectionFailed
 from .. import priority as _priority
 from ..events import (
@@ -46,7 +47,7 @@ from ..events import (
     StreamReset,
     TrailersReceived,
 )
-from .budgets import REASONS, Budgets
+from .budgets import Budgets
 from .connection import PriorityUpdated, ServerConnection
 from .send import FRAME_NOW_LIMIT, Scheduler, SendQueue
 
@@ -72,7 +73,7 @@ _UNSIGNALLED = _priority.UNSIGNALLED
 
 
 class _BudgetExceeded(Exception):
-    """A flood budget was crossed (the name of the budget in REASONS)."""
+    """A flood budget was crossed (the name of the budget in BUDGET_REASONS)."""
 
 
 class Engine(Scheduler):
@@ -169,7 +170,7 @@ class Engine(Scheduler):
         except ProtocolError as e:
             self._fail(int(e.error_code), str(e) or type(e).__name__)
         except _BudgetExceeded as e:
-            message, debug = REASONS[e.args[0]]
+            message, debug = BUDGET_REASONS[e.args[0]]
             self._fail(_ENHANCE_YOUR_CALM, message, debug)
         finally:
             conn.receiving = False
