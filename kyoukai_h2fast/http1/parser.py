@@ -8,10 +8,11 @@ per field, including what httptools buffers for a head that never ends) and the 
 (``max_body_size``). Each request head becomes an :class:`Exchange` around an
 :class:`~kyoukai_h2fast.stream.H2State` whose header list has the HTTP/2 shape the environ
 builder expects (``:method``, ``:path``, ``:authority`` for an absolute-form target, then the
-fields with lower-case names). The connection (:class:`~kyoukai_h2fast.http1.H1Protocol`) is
-told through three calls: ``request_received(ex)``, ``request_body(ex, data)``,
-``request_complete(ex)``; bad input comes back from :meth:`RequestReader.feed` as a status
-(400, 413, 414, 417, 431, 501, 505) with a detail for the client.
+fields with lower-case names). The connection (:class:`RequestSink`, implemented by
+:class:`~kyoukai_h2fast.http1.protocol.H1Protocol`) is told through three calls:
+``request_received(ex)``, ``request_body(ex, data)``, ``request_complete(ex)``; bad input comes
+back from :meth:`RequestReader.feed` as a status (400, 413, 414, 417, 431, 501, 505) with a
+detail for the client.
 
 ``Upgrade`` requests: llhttp leaves everything after their head unparsed; a GET-like one is
 served as HTTP/1.1 and parsing goes on after it, a ``content-length`` body is taken by count,
@@ -20,7 +21,7 @@ a chunked one is refused (400).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httptools
 
@@ -28,10 +29,9 @@ from ..wsgi.request_state import H2State
 
 if TYPE_CHECKING:
     from ..config import ServerConfig
-    from .protocol import H1Protocol
     from .wire import Framing
 
-__all__ = ["RequestReader", "Exchange"]
+__all__ = ["RequestReader", "RequestSink", "Exchange"]
 
 #: Request fields the reader itself interprets (noted as they are parsed).
 _FRAMING_FIELDS = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect"})
@@ -74,10 +74,24 @@ class Exchange:
         self.method = ""
 
 
+class RequestSink(Protocol):
+    """What :class:`RequestReader` tells its owner, the connection, in the order it reads."""
+
+    def request_received(self, ex: Exchange) -> None:
+        """A request head was read (``ex.state`` holds it; ``ex.body_done`` when it has no
+        body)."""
+
+    def request_body(self, ex: Exchange, data: bytes) -> None:
+        """Body bytes of ``ex``'s request."""
+
+    def request_complete(self, ex: Exchange) -> None:
+        """``ex``'s request body is complete."""
+
+
 class RequestReader:
     """httptools callbacks turned into exchanges for ``owner`` (see the module docstring)."""
 
-    def __init__(self, owner: H1Protocol, config: ServerConfig) -> None:
+    def __init__(self, owner: RequestSink, config: ServerConfig) -> None:
         self.owner = owner
         self.config = config
         self.parser = httptools.HttpRequestParser(self)
