@@ -189,7 +189,14 @@ class Responder(Protocol):
 
 
 class Runner(Protocol):
-    """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.make_runner`)."""
+    """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.runners.make_runner`).
+
+    The server calls :meth:`start`, then :meth:`drain` and :meth:`shutdown` when it stops;
+    each connection (a :class:`Responder`) calls :meth:`dispatch` per request,
+    :meth:`pull_in_thread` and :meth:`close_in_thread` for responses it was given with
+    ``in_thread`` (only runners whose apps run in worker threads give those), :meth:`hand_over`
+    after a read when ``multithread``, and :meth:`forget` when it is gone.
+    """
 
     #: ``"kyoukai"`` or ``"wsgi"``.
     kind: str
@@ -202,6 +209,11 @@ class Runner(Protocol):
 
     def start(self) -> None:
         """Called once on the serving loop before the first request."""
+
+    async def drain(self, deadline: float) -> None:
+        """Called on shutdown, once the connections stopped taking requests: wait (until the
+        loop time ``deadline`` at most) for app code still running, while its results still
+        reach the loop (so iterables pulled in worker threads get closed)."""
 
     def shutdown(self) -> None:
         """Called once after the last connection closed (or was abandoned)."""
@@ -219,5 +231,9 @@ class Runner(Protocol):
         """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post
         ``responder.pulled(...)`` to the loop."""
 
-    def close_in_thread(self, close: Callable[[], object]) -> None:
-        """Call an app iterable's ``close`` where the app runs."""
+    def close_in_thread(self, close: Callable[[], object] | None) -> None:
+        """Call an app iterable's ``close`` (if any) where the app runs."""
+
+    def forget(self, responder: Responder) -> None:
+        """``responder``'s connection is gone: drop its app jobs that did not start yet (an
+        iterable they would have pulled is still closed)."""

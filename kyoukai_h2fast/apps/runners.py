@@ -39,7 +39,7 @@ from .pool import Mailbox, WorkerPool, start_eagerly
 from .werkzeug_fast import wsgi_parts
 
 if TYPE_CHECKING:
-    from ..contracts import Responder
+    from ..contracts import Responder, Runner
     from ..wsgi.request_state import H2State
 
 __all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
@@ -60,8 +60,10 @@ def detect_kind(app: object) -> str:
                     "app (request_class + async process_request)")
 
 
-def make_runner(app: Any, wsgi_threads: int,
-                per_connection: int = 0) -> KyoukaiRunner | WSGIRunner:
+def make_runner(app: Any, wsgi_threads: int, per_connection: int = 0) -> Runner:
+    """The runner for ``app``'s kind (see :func:`detect_kind`): WSGI apps in a pool of
+    ``wsgi_threads`` threads (0: inline on the loop), ``per_connection`` handlers of one
+    connection at once at most (0: no limit)."""
     kind = detect_kind(app)
     if kind == "kyoukai":
         return KyoukaiRunner(app)
@@ -187,6 +189,14 @@ class KyoukaiRunner:
 
     def forget(self, responder: Responder) -> None:
         pass
+
+    def pull_in_thread(self, responder: Responder, state: H2State) -> None:
+        """Never called: these apps' responses are pulled on the loop (not ``in_thread``)."""
+        raise RuntimeError("a Kyoukai-style app's response is not pulled in a worker thread")
+
+    def close_in_thread(self, close: Callable[[], object] | None) -> None:
+        """The app runs on the loop: its iterable is closed here."""
+        _safe_close(close)
 
     def dispatch(self, responder: Responder, state: H2State) -> None:
         state.task = start_eagerly(responder.loop, self._run(responder, state))

@@ -47,7 +47,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import BodyTimeoutError, ClientDisconnected
 from ..wsgi.environ import build_environ, make_base_environ
@@ -56,6 +56,9 @@ from .parser import Exchange as _Exchange
 from .parser import RequestReader
 from .wire import CONTINUE, error_response, response_head
 from .wire import body_chunks as _checked
+
+if TYPE_CHECKING:
+    from ..contracts import Runner
 
 __all__ = ["H1Protocol"]
 
@@ -71,7 +74,7 @@ class H1Protocol(asyncio.Protocol):
         self.component = component
         self.parent_context = parent_context
         self.config = component.config
-        self.runner = component.runner
+        self.runner: Runner = component.runner
         #: Called after each read when apps run in worker threads (see WorkerPool.hand_over).
         self._hand_over = self.runner.hand_over if self.runner.multithread else None
         self.loop = asyncio.get_event_loop()

@@ -43,7 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..codec.headers import response_headers
 from ..constants import UNSIGNALLED, ErrorCode
@@ -61,6 +61,9 @@ from .events import (
     StreamReset,
     TrailersReceived,
 )
+
+if TYPE_CHECKING:
+    from ..contracts import Runner
 
 __all__ = ["H2KyoukaiProtocol"]
 
@@ -120,7 +123,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self.component = component
         self.parent_context = parent_context
         self.config = config = component.config
-        self.runner = component.runner
+        self.runner: Runner = component.runner
         self.logger = log
         self.loop = asyncio.get_event_loop()
         self._loop_time = self.loop.time
