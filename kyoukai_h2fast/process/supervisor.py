@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any
 
 from ..config import ServerConfig, resolve_workers
+from ..server.listener import listening_sockets
 
 __all__ = ["Supervisor", "bind_sockets"]
 
@@ -45,30 +46,12 @@ BOOT_FAILED = 3
 
 
 def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
-    """Listening sockets on every address ``host`` resolves to (IPv6 ones v6-only); with
-    ``port`` 0, the port the first one got is used for the others."""
+    """Listening sockets on every address ``host`` resolves to (IPv6 ones v6-only; with
+    ``port`` 0, the port the first one got is used for the others), inherited by the workers."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets: list[socket.socket] = []
-    seen = set()
-    try:
-        for family, kind, proto, _, address in infos:
-            if (family, address) in seen:
-                continue
-            seen.add((family, address))
-            if port == 0 and sockets:
-                address = (address[0], sockets[0].getsockname()[1], *address[2:])
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-            sock.listen(backlog)
-            sock.set_inheritable(True)
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
+    sockets = listening_sockets(infos, port, backlog)
+    for sock in sockets:
+        sock.set_inheritable(True)
     return sockets
 
 

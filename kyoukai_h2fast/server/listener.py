@@ -13,13 +13,13 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-__all__ = ["Listener"]
+__all__ = ["Listener", "listening_sockets"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -28,6 +28,36 @@ _ACCEPT_BATCH = 256
 #: Back off this long when the process is out of file descriptors.
 _EMFILE_PAUSE = 0.5
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
+                      backlog: int = 1024) -> list[socket.socket]:
+    """Bound, listening sockets for ``getaddrinfo`` results (each address once; IPv6 ones
+    v6-only; ``SO_REUSEADDR``), blocking. With ``port`` 0, the port the first one got is used
+    for the others. On an error the sockets made so far are closed and the error is raised.
+    The one socket set-up of the single process (:meth:`Listener.bind`) and of the supervisor
+    (:func:`kyoukai_h2fast.process.supervisor.bind_sockets`)."""
+    sockets: list[socket.socket] = []
+    seen = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            if port == 0 and sockets:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 class Listener:
@@ -45,28 +75,11 @@ class Listener:
         self._closed = False
 
     async def bind(self, host: str, port: int, backlog: int = 1024) -> None:
-        """Bind and listen on every address ``host`` resolves to (like create_server)."""
+        """Bind and listen on every address ``host`` resolves to (like create_server; with
+        ``port`` 0, one port for all of them)."""
         infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                              flags=socket.AI_PASSIVE)
-        seen = set()
-        try:
-            for family, kind, proto, _, address in infos:
-                if (family, address) in seen:
-                    continue
-                seen.add((family, address))
-                sock = socket.socket(family, kind, proto)
-                self.sockets.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(address)
-                sock.listen(backlog)
-                sock.setblocking(False)
-        except OSError:
-            self.close()
-            raise
-        for sock in self.sockets:
-            self._loop.add_reader(sock.fileno(), self._accept, sock)
+        self.adopt(listening_sockets(infos, port, backlog))
 
     def adopt(self, sockets: list[socket.socket]) -> None:
         """Serve sockets already bound and listening (e.g. shared by worker processes)."""
