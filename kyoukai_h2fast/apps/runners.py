@@ -30,11 +30,11 @@ import functools
 import inspect
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BodyTimeoutError, ClientDisconnected
+from ..errors import BodyTimeoutError, ClientDisconnected, RateLimitedLog
+from .iterables import safe_close as _safe_close
 from .pool import Mailbox, WorkerPool, start_eagerly
 from .werkzeug_fast import wsgi_parts
 
@@ -104,40 +104,9 @@ def _first_chunks(
 _GREEDY_BYTES = 64 * 1024
 
 
-def _safe_close(close: Callable[[], object] | None) -> None:
-    if close is not None:
-        try:
-            close()
-        except Exception:
-            log.exception("app iterable close() failed")
-
-
-class _ClientGoneLog:
-    """Logs "the client went away while the app read the body" briefly (no traceback), at
-    most ``per_second`` lines a second, then one line saying how many were left out: any
-    client can cause one, so it must not be a route to flood the log."""
-
-    def __init__(self, per_second: int = 10) -> None:
-        self._per_second = per_second
-        self._window = 0
-        self._count = 0
-        self._suppressed = 0
-
-    def __call__(self, error: BaseException) -> None:
-        now = int(time.monotonic())
-        if now != self._window:
-            if self._suppressed:
-                log.info("%d more requests ended early (client aborts or resets)",
-                         self._suppressed)
-            self._window, self._count, self._suppressed = now, 0, 0
-        self._count += 1
-        if self._count <= self._per_second:
-            log.info("request ended early: %s", error)
-        else:
-            self._suppressed += 1
-
-
-_client_gone = _ClientGoneLog()
+#: "The client went away while the app read the body", briefly (no traceback) and at a bounded
+#: rate: any client can cause one, so it must not be a route to flood the log.
+_client_gone = RateLimitedLog("%d more requests ended early (client aborts or resets)")
 
 
 def _app_failed(responder: Responder, state: H2State, error: BaseException,
@@ -145,10 +114,10 @@ def _app_failed(responder: Responder, state: H2State, error: BaseException,
     """An app raised: a client abort or a body timeout is logged briefly (the stream is gone
     or answered 408); anything else is the app's error, logged with its traceback (500)."""
     if isinstance(error, ClientDisconnected):
-        _client_gone(error)
+        _client_gone("request ended early: %s", error)
         status = 0
     elif isinstance(error, BodyTimeoutError):
-        _client_gone(error)
+        _client_gone("request ended early: %s", error)
         status = 408
     else:
         log.error("app raised while handling stream %d", state.stream_id,

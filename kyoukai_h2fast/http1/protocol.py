@@ -47,15 +47,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from ..apps.iterables import body_chunks as _checked
+from ..connection.base import ConnectionBase
 from ..errors import BodyTimeoutError, ClientDisconnected
-from ..wsgi.environ import build_environ, make_base_environ
+from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .parser import Exchange as _Exchange
 from .parser import RequestReader
 from .wire import CONTINUE, error_response, response_head
-from .wire import body_chunks as _checked
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -67,7 +68,7 @@ log = logging.getLogger("kyoukai_h2fast")
 _TERMINATOR = b"0\r\n\r\n"
 
 
-class H1Protocol(asyncio.Protocol):
+class H1Protocol(ConnectionBase):
     """An HTTP/1.x server connection (same constructor as the HTTP/2 protocol)."""
 
     def __init__(self, component: Any, parent_context: Any = None) -> None:
@@ -112,28 +113,13 @@ class H1Protocol(asyncio.Protocol):
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # a stream transport
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            self.ip, self.client_port = peer[0], peer[1]
-        base = make_base_environ(
-            url_scheme="https" if transport.get_extra_info("ssl_object") is not None
-            else "http",
-            server_addr=transport.get_extra_info("sockname"), peer_addr=peer,
-            multithread=self.runner.multithread, errors=self.runner.errors)
+        base = self._opened(transport)
         base["SERVER_PROTOCOL"] = "HTTP/1.1"
         self._base11 = base
         self._base10 = dict(base, SERVER_PROTOCOL="HTTP/1.0")
-        self.component.connections.add(self)
-        self._last_activity = self.loop.time()
-        self._arm_watchdog()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self.component.connections.discard(self)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._gone()
         self.runner.forget(self)
         error = ClientDisconnected("the HTTP/1.1 connection was closed")
         states = {id(ex.state): ex.state for ex in (self._current, self._reader.parsing,
@@ -181,20 +167,9 @@ class H1Protocol(asyncio.Protocol):
             else:
                 self.transport.resume_reading()
 
-    def _arm_watchdog(self, delay: float | None = None) -> None:
-        config = self.config
-        if delay is None:
-            delay = min(t for t in (config.idle_timeout, config.body_timeout, 3600.0) if t)
-        self._watchdog = self.loop.call_later(max(delay, 0.05), self._check_timeouts)
-
-    def _check_timeouts(self) -> None:
+    def _timeouts(self, now: float, next_check: float) -> float | None:
         """The body timeout of the request being received, then the idle timeout."""
-        self._watchdog = None
-        if self._closed:
-            return
         config = self.config
-        now = self.loop.time()
-        next_check = now + (config.idle_timeout or 3600.0)
         ex = self._reader.parsing
         parsing = ex.state if ex is not None else None  # a request whose body is read
         if ex is not None and parsing is not None and config.body_timeout \
@@ -202,7 +177,7 @@ class H1Protocol(asyncio.Protocol):
             deadline = parsing.last_progress + config.body_timeout
             if deadline <= now:
                 self._body_timed_out(ex)
-                return
+                return None
             next_check = min(next_check, deadline)
         idle = config.idle_timeout
         if idle:
@@ -212,9 +187,9 @@ class H1Protocol(asyncio.Protocol):
                           self.client_port)
                 self._reader.stopped = True
                 self.transport.close()
-                return
+                return None
             next_check = min(next_check, self._last_activity + idle)
-        self._arm_watchdog(next_check - now)
+        return next_check
 
     def _body_timed_out(self, ex: _Exchange) -> None:
         error = BodyTimeoutError(f"no request body bytes for {self.config.body_timeout:g} s")
@@ -581,29 +556,11 @@ class H1Protocol(asyncio.Protocol):
         """Stop all work for a request that is gone."""
         state.finished = True
         self._release(state, error)
-        if state.task is not None and not state.task.done():
-            state.task.cancel()
-        if state.iter_close is not None and not state.pulling:
-            self._close_iter(state.iter_close, state.iter_in_thread)
-        state.iter_close = None
-        state.body_iter = None
-        state.release_environ()
+        self._stop_app(state)
 
     def _release(self, state: H2State, error: BaseException) -> None:
         """Fail the request's body reads and free its buffered body (and spool file)."""
         discarded = state.abort(error)
         if not state.spooled:
             self._unconsumed -= discarded
-
-    def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
-        """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""
-        if close is None:
-            return
-        if in_thread:
-            self.runner.close_in_thread(close)
-            return
-        try:
-            close()
-        except Exception:
-            log.exception("app iterable close() failed")
 

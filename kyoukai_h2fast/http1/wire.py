@@ -18,12 +18,11 @@ are made here too.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from http import HTTPStatus
 
 from ..codec.headers import response_headers
 
-__all__ = ["Framing", "response_head", "error_response", "body_chunks", "CONTINUE"]
+__all__ = ["Framing", "response_head", "error_response", "CONTINUE"]
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -127,14 +126,3 @@ def response_head(status: str, app_headers: list, *, http10: bool, is_head: bool
     return b"".join(parts), Framing(code, None if no_body else length, chunked, no_body,
                                     keep_alive)
 
-
-def body_chunks(chunks: Iterable[bytes]) -> list[bytes]:
-    """The non-empty chunks of an app's body; PEP 3333 bodies are bytestrings only
-    (TypeError otherwise)."""
-    out = []
-    for chunk in chunks:
-        if chunk:
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise TypeError(f"response body chunks must be bytes, got {type(chunk).__name__}")
-            out.append(chunk)
-    return out

@@ -43,13 +43,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from ..apps.iterables import body_chunks as _checked
 from ..codec.headers import response_headers
+from ..connection.base import ConnectionBase
 from ..constants import UNSIGNALLED, ErrorCode
-from ..errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed
+from ..errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed, RateLimitedLog
 from ..server.allocator import release_soon
-from ..wsgi.environ import build_environ, make_base_environ
+from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .engine import Engine
 from .events import (
@@ -101,21 +103,22 @@ def _error_response(status: int) -> tuple[list, bytes]:
     return response_headers(line, fields), body
 
 
-class H2KyoukaiProtocol(asyncio.Protocol):
+class H2KyoukaiProtocol(ConnectionBase):
     """An HTTP/2 server connection (seed signature: ``(component, parent_context)``)."""
 
-    # Its own attributes are slots: every request reads and writes dozens of them, and an
-    # instance dict of this many keys is not one CPython 3.11 can specialize access to.
+    # Its own attributes are slots (those ConnectionBase keeps are its slots): every request
+    # reads and writes dozens of them, and an instance dict of this many keys is not one
+    # CPython 3.11 can specialize access to.
     # (__dict__ stays: subclasses and users may still add attributes of their own.)
     __slots__ = (
-        "_buffered", "_closed", "_closing", "_congested_at", "_continue_scheduled", "_deferred",
+        "_buffered", "_closing", "_congested_at", "_continue_scheduled", "_deferred",
         "_flush_scheduled", "_hand_over", "_handlers", "_in_receive", "_input_backlog",
-        "_last_activity", "_loop_time", "_max_frames", "_max_output", "_pull_waiting",
+        "_loop_time", "_max_frames", "_max_output", "_pull_waiting",
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
-        "_starting", "_stream_bodies", "_turn_frames", "_unconsumed", "_watchdog",
-        "_write_paused", "base_environ", "body_timeout", "client_port", "component", "config",
-        "engine", "ip", "logger", "loop", "loop_thread", "parent_context", "read_wake_limit",
-        "request_hook", "response_hook", "runner", "streams", "transport", "__weakref__",
+        "_starting", "_stream_bodies", "_turn_frames", "_unconsumed",
+        "_write_paused", "base_environ", "body_timeout",
+        "engine", "logger", "loop_thread", "parent_context", "read_wake_limit",
+        "request_hook", "response_hook", "streams", "__weakref__",
         "__dict__",
     )
 
@@ -194,31 +197,13 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # a stream transport
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            self.ip, self.client_port = peer[0], peer[1]
-        ssl_object = transport.get_extra_info("ssl_object")
-        self.base_environ = make_base_environ(
-            url_scheme="https" if ssl_object is not None else "http",
-            server_addr=transport.get_extra_info("sockname"),
-            peer_addr=peer,
-            multithread=self.runner.multithread,
-            errors=self.runner.errors,
-        )
+        self.engine = Engine(self.config)
+        self.base_environ = self._opened(transport)
         # (in the base, so that setting it per request never grows the copied dict)
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
-        self.engine = Engine(self.config)
-        self.component.connections.add(self)
-        self._last_activity = self.loop.time()
-        self._arm_watchdog()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self.component.connections.discard(self)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._gone()
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
         release_soon(self.loop)  # what a burst on it took goes back to the OS
 
@@ -289,20 +274,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._drop_all(ClientDisconnected(f"the connection was closed: {message}"))
 
     # == timeouts =========================================================================
-    def _arm_watchdog(self, delay: float | None = None) -> None:
-        config = self.config
-        if delay is None:
-            delay = min(t for t in (config.idle_timeout, config.body_timeout, 3600.0) if t)
-        self._watchdog = self.loop.call_later(max(delay, 0.05), self._check_timeouts)
-
-    def _check_timeouts(self) -> None:
+    def _timeouts(self, now: float, next_check: float) -> float | None:
         """Body timeouts per stream, then the idle timeout of the connection."""
-        self._watchdog = None
-        if self._closed:
-            return
         config = self.config
-        now = self.loop.time()
-        next_check = now + (config.idle_timeout or 3600.0)
         busy = False
         body_timeout = config.body_timeout
         for state in list(self.streams.values()):
@@ -324,9 +298,9 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                 self.engine.goaway(_NO_ERROR)
                 self._flush()
                 self.transport.close()
-                return
+                return None
             next_check = min(next_check, self._last_activity + idle)
-        self._arm_watchdog(next_check - now)
+        return next_check
 
     def _stalled_on_peer(self, state: H2State) -> bool:
         """True when ``state`` waits for the peer to read (its response is queued, or it
@@ -832,25 +806,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._deferred.pop(state.stream_id, None)
             self._pull_waiting.pop(state.stream_id, None)
         self._discard_body(state, error)
-        if state.task is not None and not state.task.done():
-            state.task.cancel()
-        if state.iter_close is not None and not state.pulling:
-            self._close_iter(state.iter_close, state.iter_in_thread)
-            state.iter_close = None
-        state.body_iter = None
-        state.release_environ()
-
-    def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
-        """Call an app iterable's ``close()`` (PEP 3333: always), in its thread if needed."""
-        if close is None:
-            return
-        if in_thread:
-            self.runner.close_in_thread(close)
-            return
-        try:
-            close()
-        except Exception:
-            log.exception("app iterable close() failed")
+        self._stop_app(state)
 
     # == writing ==========================================================================
     def _schedule_flush(self) -> None:
@@ -883,30 +839,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self._schedule_flush()
 
 
-class _RateLimitedLog:
-    """INFO lines about connections we close, at most ``per_second`` a second, then one line
-    saying how many were left out: a flood of bad connections must not become a log flood."""
-
-    def __init__(self, per_second: int = 10) -> None:
-        self._per_second = per_second
-        self._window = 0
-        self._count = 0
-        self._suppressed = 0
-
-    def __call__(self, message: str, *args: object) -> None:
-        now = int(time.monotonic())
-        if now != self._window:
-            if self._suppressed:
-                log.info("%d more connections closed for errors", self._suppressed)
-            self._window, self._count, self._suppressed = now, 0, 0
-        self._count += 1
-        if self._count <= self._per_second:
-            log.info(message, *args)
-        else:
-            self._suppressed += 1
-
-
-_closing_log = _RateLimitedLog()
+#: Connections closed for their errors (and GOAWAYs with one), briefly and at a bounded rate.
+_closing_log = RateLimitedLog("%d more connections closed for errors")
 
 
 def _expects_continue(headers: list) -> bool:
@@ -915,13 +849,3 @@ def _expects_continue(headers: list) -> bool:
             return value.lower() == b"100-continue"
     return False
 
-
-def _checked(chunks: Iterable[bytes]) -> list:
-    """The non-empty chunks of ``chunks``; PEP 3333 bodies are bytestrings only."""
-    out = []
-    for chunk in chunks:
-        if chunk:
-            if type(chunk) is not bytes and not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise TypeError(f"response body chunks must be bytes, got {type(chunk).__name__}")
-            out.append(chunk)
-    return out

@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -288,6 +290,32 @@ def test_iterator_failure_after_headers_cuts_the_chunked_response(servers, impl)
         raw = c.read_all()
     assert raw.startswith(b"HTTP/1.1 200")
     assert not raw.endswith(b"0\r\n\r\n")  # no terminating chunk: the client sees the cut
+
+
+
+def test_client_gone_mid_stream_still_closes_the_app_iterable_pep3333(servers, impl):
+    """The connection drops while a worker thread pulls the app's iterable: its close() is
+    still called once the pull comes back, as over HTTP/2."""
+    server = servers.get(impl=impl)  # WSGI in the thread pool
+    with httpx.Client(http1=True, http2=False) as c:
+        before = c.get(server.url + "/closed").json()["closed"]
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(request("GET", "/stream-slow?4"))  # chunks 0.5 s apart
+        received = b""
+        while b"chunk 0\n" not in received:
+            received += sock.recv(65536)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        sock.close()  # a reset, mid-stream
+    deadline = time.monotonic() + 5
+    with httpx.Client(http1=True, http2=False) as c:
+        while True:
+            after = c.get(server.url + "/closed").json()["closed"]
+            if after == before + 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert after == before + 1, (before, after)
 
 
 # -- timeouts and shutdown ----------------------------------------------------------------------

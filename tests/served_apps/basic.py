@@ -96,6 +96,10 @@ def wsgi_app(environ, start_response):
         count = int(environ.get("QUERY_STRING") or "5")
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _Tracked([b"chunk %d\n" % i for i in range(count)], delay=0.01)
+    if path == "/stream-slow":  # chunks 0.5 s apart: a pull is under way most of the time
+        count = int(environ.get("QUERY_STRING") or "3")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _Tracked([b"chunk %d\n" % i for i in range(count)], delay=0.5)
     if path == "/stream-fail":
         start_response("200 OK", [("Content-Type", "text/plain")])
         # The first chunk is larger than what the server pulls ahead on the loop (64 KiB), so
