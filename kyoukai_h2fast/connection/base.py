@@ -8,7 +8,7 @@ both:
   ``connection_made``) takes the transport and the peer's address, makes the per-connection
   environ constants, enters the server's set of live connections (where shutdown finds it) and
   starts the timeout timer; :meth:`~ConnectionBase._gone` (first thing in ``connection_lost``)
-  undoes the last two;
+  undoes the last two (the server's ``connection_closed`` also gives memory back);
 * its timeouts: one timer that calls the protocol's ``_timeouts(now, next_check)`` at least
   every ``min(idle_timeout, body_timeout)`` seconds (an hour when neither is set); that checks
   the protocol's own timeouts and returns when to look again, or None once the connection is
@@ -82,10 +82,10 @@ class ConnectionBase(asyncio.Protocol):
         return base
 
     def _gone(self) -> None:
-        """The connection is lost: it leaves the server's live connections; no more
-        timeouts."""
+        """The connection is lost: it leaves the server's live connections (which gives back
+        the memory a burst on it took); no more timeouts."""
         self._closed = True
-        self.component.connections.discard(self)
+        self.component.connection_closed(self)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None

@@ -50,7 +50,6 @@ from ..codec.headers import response_headers
 from ..connection.base import ConnectionBase
 from ..constants import UNSIGNALLED, ErrorCode
 from ..errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed, RateLimitedLog
-from ..server.allocator import release_soon
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .engine import Engine
@@ -205,7 +204,6 @@ class H2KyoukaiProtocol(ConnectionBase):
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone()
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
-        release_soon(self.loop)  # what a burst on it took goes back to the OS
 
     def _drop_all(self, error: BaseException | str) -> None:
         streams = list(self.streams.values())

@@ -23,7 +23,7 @@ from ..config import ServerConfig
 from ..http2.protocol import H2KyoukaiProtocol
 from ..wsgi.request_state import H2State
 from .accesslog import AccessLog
-from .allocator import tune_allocator
+from .allocator import release_soon, tune_allocator
 from .listener import Listener
 from .proxy_headers import ProxyHeaders
 from .tls import alpn_protocols, make_ssl_context
@@ -86,6 +86,13 @@ class H2KyoukaiComponent(_ComponentBase):
 
     def get_protocol(self, ctx: Any, serv_info: Any) -> H2KyoukaiProtocol:
         return H2KyoukaiProtocol(self, ctx)
+
+    def connection_closed(self, connection: Any) -> None:
+        """``connection`` (an HTTP/2 or HTTP/1.1 protocol) is gone: it leaves the live
+        connections, and what a burst on it took goes back to the OS soon
+        (:func:`~kyoukai_h2fast.server.allocator.release_soon`)."""
+        self.connections.discard(connection)
+        release_soon(connection.loop)
 
     def _connection_factory(self, ctx: Any,
                             serv_info: Any) -> Callable[[], asyncio.BaseProtocol]:
