@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BodyTimeoutError, ClientDisconnected, RateLimitedLog
 from .iterables import safe_close as _safe_close
-from .pool import Mailbox, WorkerPool, start_eagerly
+from .pool import Mailbox, WorkerPool, blocking, start_eagerly
 from .werkzeug_fast import wsgi_parts
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ class WSGIRunner:
         if self.executor is None:
             self._run_inline(responder, state)
             return
-        state.enable_thread_reads()
+        state.enable_thread_reads(blocking)
         self._submit(responder, self._run_in_thread, responder, state)
 
     def _submit(self, responder: Responder, fn: Callable[..., None], *args: Any) -> None:

@@ -28,9 +28,9 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
-from ..apps.pool import blocking
 from ..constants import UNSIGNALLED
 from ..errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 
@@ -79,7 +79,7 @@ class H2State:
 
     __slots__ = (
         "stream_id", "headers", "_protocol", "_chunks", "_offset", "_size", "_wake_at",
-        "_wake_limit", "_pending", "_file", "_eof", "_error", "_waiter",
+        "_wake_limit", "_pending", "_file", "_eof", "_error", "_waiter", "_client_wait",
         "_cond", "_loop_thread", "received", "spooled", "last_progress", "_emit_status",
         "_emit_headers", "headers_sent", "out", "body_iter", "iter_in_thread", "iter_close",
         "pulling", "is_head", "task", "dispatched", "finished", "trailers", "environ",
@@ -253,9 +253,14 @@ class H2State:
                 if self._size:
                     cond.notify()
 
-    def enable_thread_reads(self) -> None:
-        """Allow blocking reads from worker threads (called before handing to a thread)."""
+    def enable_thread_reads(self, client_wait: Callable[[], AbstractContextManager[object]]
+                            ) -> None:
+        """Allow blocking reads from worker threads (called before handing to a thread); each
+        wait for the client's bytes runs inside ``client_wait()`` (the thread pool's
+        :func:`~kyoukai_h2fast.apps.pool.blocking`, which gives the thread's slot to another
+        job meanwhile)."""
         if self._cond is None and not self._eof:
+            self._client_wait = client_wait
             self._cond = threading.Condition()
             self._wake_limit = min(getattr(self._protocol, "read_wake_limit", 16384),
                                    _ACK_BATCH)
@@ -422,7 +427,7 @@ class H2State:
                 limit = self._wake_limit
                 self._wake_at = limit if size < 0 or line else min(size - got, limit)
                 try:
-                    with blocking():  # a wait for the client holds no pool slot
+                    with self._client_wait():  # a wait for the client holds no pool slot
                         arrived = cond.wait(timeout)
                 finally:
                     self._wake_at = 0
