@@ -19,7 +19,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import require_tool
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(180)
 

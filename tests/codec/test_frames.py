@@ -45,7 +45,7 @@ from hyperframe.frame import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 NO_BLOCK_BOUND = 1 << 40    # h2's buffer has no header-block bound: lift ours to compare

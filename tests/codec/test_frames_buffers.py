@@ -19,7 +19,7 @@ import pytest
 from hyperframe.frame import DataFrame, PingFrame, SettingsFrame, WindowUpdateFrame
 
 from kyoukai_h2fast import _switch
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 

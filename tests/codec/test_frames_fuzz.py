@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.codec.test_frames import PREFACE, chunked, expected_outcome, frame_state, same_error
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 RUNS: collections.Counter = collections.Counter()
 

@@ -25,7 +25,7 @@ from hpack.exceptions import (
 from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 
 from kyoukai_h2fast import _switch
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 
 @pytest.fixture(params=implementations("hpack"))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kyoukai_h2fast import _switch
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 IMPLS = implementations("hpack")
 STATIC_NAMES = sorted({n for n, _ in hpack.table.HeaderTable.STATIC_TABLE})

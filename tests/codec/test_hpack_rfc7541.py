@@ -11,7 +11,7 @@ import pytest
 from hpack import Decoder as ReferenceDecoder
 from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 
 @pytest.fixture(params=implementations("hpack"))

@@ -17,7 +17,7 @@ import pytest
 from hpack.exceptions import HPACKDecodingError
 from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 
 @pytest.fixture(params=implementations("hpack"))

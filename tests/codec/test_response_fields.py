@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kyoukai_h2fast import __version__
-from tests.conftest import implementations, require_tool
+from tests.helpers.builds import implementations
+from tests.helpers.tools import require_tool
 from tests.served_apps.fields import OWN_DATE, OWN_SERVER
 
 pytestmark = pytest.mark.timeout(120)

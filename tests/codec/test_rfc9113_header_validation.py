@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kyoukai_h2fast.errors import MalformedRequestError
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 REQUEST_FLAGS = HeaderValidationFlags(
     is_client=False, is_trailer=False, is_response_header=False, is_push_promise=False)

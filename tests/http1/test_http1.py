@@ -18,8 +18,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import require_tool
 from tests.helpers.http1raw import H1Raw, request
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -27,8 +27,8 @@ import time
 
 import pytest
 
-from tests.conftest import require_tool
 from tests.helpers.h2client import H2Client
+from tests.helpers.tools import require_tool
 
 pytestmark = [pytest.mark.attack, pytest.mark.timeout(180)]
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(300)
 

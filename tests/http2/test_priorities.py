@@ -18,8 +18,8 @@ import pytest
 from h2.settings import SettingCodes
 from hyperframe.frame import DataFrame
 
-from tests.conftest import require_tool
 from tests.helpers.h2client import H2Client, raw_frame
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

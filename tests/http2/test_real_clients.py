@@ -11,7 +11,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.conftest import require_tool
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,8 +16,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import require_tool
 from tests.helpers.serverproc import ROOT
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(180)
 

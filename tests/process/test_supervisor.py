@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from kyoukai_h2fast.config import resolve_workers
-from tests.conftest import require_tool
 from tests.helpers.serverproc import ROOT, ServerProcess
+from tests.helpers.tools import require_tool
 
 pytestmark = pytest.mark.timeout(180)
 

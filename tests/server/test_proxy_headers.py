@@ -148,7 +148,7 @@ def test_behind_haproxy_as_h2c_backend_with_trusted_forwarded_headers(servers, i
     import socket
     import time
 
-    from tests.conftest import require_tool
+    from tests.helpers.tools import require_tool
     haproxy = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
     if haproxy is None:
         pytest.fail("haproxy is not installed (apt-get install -y haproxy)")

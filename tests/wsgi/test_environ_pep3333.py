@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request
 from kyoukai_h2fast import _switch
 from kyoukai_h2fast.wsgi.environ import make_base_environ
 from kyoukai_h2fast.wsgi.filewrapper import FileWrapper
-from tests.conftest import implementations
+from tests.helpers.builds import implementations
 
 validate = _switch.pure("headers").validate_request_headers
 

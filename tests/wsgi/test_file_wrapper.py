@@ -27,8 +27,8 @@ from werkzeug.wsgi import wrap_file
 
 from kyoukai_h2fast.wsgi.environ import make_base_environ
 from kyoukai_h2fast.wsgi.filewrapper import MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, FileWrapper
-from tests.conftest import require_tool
 from tests.helpers.h2client import H2Client
+from tests.helpers.tools import require_tool
 from tests.served_apps.files import SIZES, content
 
 pytestmark = pytest.mark.timeout(120)

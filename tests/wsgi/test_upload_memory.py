@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.helpers.tools import require_tool
 
 SIZE = 64 * 1024 * 1024
 #: What the server may hold beyond its idle RSS while the upload runs: the 1 MiB bound,
