@@ -9,7 +9,7 @@ eager start of coroutine handlers.
   when it never does.
 
 What runs and when (per connection fairness, timeouts) is decided by the runners in
-:mod:`kyoukai_h2fast.apps`; this module only executes.
+:mod:`kyoukai_h2fast.apps.runners`; this module only executes.
 """
 from __future__ import annotations
 

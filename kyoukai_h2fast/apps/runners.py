@@ -198,7 +198,7 @@ class KyoukaiRunner:
 class WSGIRunner:
     """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop.
 
-    Fairness lives in the pool (:class:`~kyoukai_h2fast.execution.WorkerPool`): jobs of the
+    Fairness lives in the pool (:class:`~kyoukai_h2fast.apps.pool.WorkerPool`): jobs of the
     connections take free threads in turn, a handler waiting for its client's body bytes
     does not hold a thread's slot, and ``per_connection`` (0: no limit) optionally caps the
     handlers one connection runs at once. A job whose stream is gone before its turn does not
@@ -237,7 +237,7 @@ class WSGIRunner:
 
     def hand_over(self) -> None:
         """The loop is busy: let a worker thread start a job waiting for the GIL
-        (:meth:`~kyoukai_h2fast.execution.WorkerPool.hand_over`)."""
+        (:meth:`~kyoukai_h2fast.apps.pool.WorkerPool.hand_over`)."""
         executor = self.executor
         if executor is not None:
             executor.hand_over()

@@ -1,7 +1,7 @@
 """Pure-Python twin of :mod:`kyoukai_h2fast._headers_c` (same public names, same errors).
 
 Owns the same things as the compiled module: checks on received request/trailer field blocks
-(RFC 9113 §8.2, §8.3; the rule list is in :mod:`kyoukai_h2fast.headers`) and the conversion of
+(RFC 9113 §8.2, §8.3; the rule list is in :mod:`kyoukai_h2fast.codec.headers`) and the conversion of
 a WSGI status + header list into an HTTP/2 response field list, with the ``date`` (RFC 9110
 §6.6.1, cached per second) and ``server`` fields the app did not give. Used when the extension
 is not built or ``KYOUKAI_H2FAST_NO_EXTENSIONS=1``; the tests run every case on both.

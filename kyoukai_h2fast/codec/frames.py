@@ -1,7 +1,7 @@
 """The HTTP/2 frame layer (RFC 9113 §4, §6): the public selector.
 
 Compiled implementation :mod:`kyoukai_h2fast._frames_c` (C-level API in ``_frames_c.pxd``),
-pure-Python twin :mod:`kyoukai_h2fast._frames_py`; both give these names:
+pure-Python twin :mod:`kyoukai_h2fast.codec._frames_py`; both give these names:
 
 * :class:`FrameBuffer` -- drop-in for ``h2.frame_buffer.FrameBuffer`` (``add_data``, set
   ``max_frame_size``, iterate hyperframe frame objects). Same results and ``h2.exceptions``
@@ -28,7 +28,7 @@ __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",
            "scan_frames", "count_frames", "CLIENT_PREFACE", "DEFAULT_MAX_HEADER_BLOCK_SIZE"]
 
 # Type checkers see the compiled module's stub (``_frames_c.pyi``); the pure twin has the same
-# names and signatures (tests/test_stubs.py).
+# names and signatures (tests/quality/test_stubs.py).
 if TYPE_CHECKING:
     from .._frames_c import (
         CLIENT_PREFACE,

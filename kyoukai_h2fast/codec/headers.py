@@ -3,7 +3,7 @@
 The server runs ``h2`` with ``validate_inbound_headers=False`` and
 ``normalize_inbound_headers=False`` and calls :func:`validate_request_headers` /
 :func:`validate_trailers` itself on each decoded block, in compiled code
-(:mod:`kyoukai_h2fast._headers_c`, pure twin :mod:`kyoukai_h2fast._headers_py`). A failure
+(:mod:`kyoukai_h2fast._headers_c`, pure twin :mod:`kyoukai_h2fast.codec._headers_py`). A failure
 raises :class:`~kyoukai_h2fast.errors.MalformedRequestError`, which the engine answers with
 RST_STREAM PROTOCOL_ERROR (a *stream* error, RFC 9113 §8.1.1).
 
@@ -62,7 +62,7 @@ __all__ = ["validate_request_headers", "validate_trailers", "response_headers", 
            "CONNECTION_SPECIFIC_FIELDS", "SERVER_FIELD"]
 
 # Type checkers see the compiled module's stub (``_headers_c.pyi``); the pure twin has the same
-# names and signatures (tests/test_stubs.py).
+# names and signatures (tests/quality/test_stubs.py).
 if TYPE_CHECKING:
     from .._headers_c import (
         CONNECTION_SPECIFIC_FIELDS,

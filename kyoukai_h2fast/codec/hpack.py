@@ -1,7 +1,7 @@
 """Public HPACK coder (RFC 7541): ``Decoder`` and ``Encoder``, drop-in for ``hpack``'s in h2.
 
 Selects the compiled :mod:`kyoukai_h2fast._hpack_c`, or its pure twin
-:mod:`kyoukai_h2fast._hpack_py` (see :mod:`kyoukai_h2fast._switch`). Use as h2 does::
+:mod:`kyoukai_h2fast.codec._hpack_py` (see :mod:`kyoukai_h2fast._switch`). Use as h2 does::
 
     conn.encoder = Encoder()
     conn.decoder = Decoder()
@@ -13,7 +13,7 @@ from .._switch import select
 _impl = select("hpack")
 
 # Type checkers see the compiled module's stub (``_hpack_c.pyi``); the pure twin has the same
-# names and signatures (tests/test_stubs.py).
+# names and signatures (tests/quality/test_stubs.py).
 if TYPE_CHECKING:
     from .._hpack_c import Decoder, Encoder
 else:

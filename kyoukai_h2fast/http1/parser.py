@@ -1,18 +1,18 @@
 """Reading HTTP/1.x requests (RFC 9112 §2-§7) with httptools: bytes in, exchanges out.
 
-:class:`RequestReader` owns the parser (llhttp in strict mode: conflicting ``content-length``
-and ``transfer-encoding``, bad chunk sizes, obsolete line folding and the like are errors, so
-requests cannot be smuggled past it) and what it must bound: the request target and header
-section (``max_header_list_size``, counted as HTTP/2 counts a header list: name + value + 32
-per field, including what httptools buffers for a head that never ends) and the body
-(``max_body_size``). Each request head becomes an :class:`Exchange` around an
-:class:`~kyoukai_h2fast.stream.H2State` whose header list has the HTTP/2 shape the environ
-builder expects (``:method``, ``:path``, ``:authority`` for an absolute-form target, then the
-fields with lower-case names). The connection (:class:`RequestSink`, implemented by
+:class:`RequestReader` owns the parser (llhttp in strict mode: conflicting ``content-length`` and
+``transfer-encoding``, bad chunk sizes, obsolete line folding and the like are errors, so requests
+cannot be smuggled past it) and what it must bound: the request target and header section
+(``max_header_list_size``, counted as HTTP/2 counts a header list: name + value + 32 per field,
+including what httptools buffers for a head that never ends) and the body (``max_body_size``). Each
+request head becomes an :class:`Exchange` around an
+:class:`~kyoukai_h2fast.wsgi.request_state.H2State` whose header list has the HTTP/2 shape the
+environ builder expects (``:method``, ``:path``, ``:authority`` for an absolute-form target, then
+the fields with lower-case names). The connection (:class:`RequestSink`, implemented by
 :class:`~kyoukai_h2fast.http1.protocol.H1Protocol`) is told through three calls:
-``request_received(ex)``, ``request_body(ex, data)``, ``request_complete(ex)``; bad input comes
-back from :meth:`RequestReader.feed` as a status (400, 413, 414, 417, 431, 501, 505) with a
-detail for the client.
+``request_received(ex)``, ``request_body(ex, data)``, ``request_complete(ex)``; bad input comes back
+from :meth:`RequestReader.feed` as a status (400, 413, 414, 417, 431, 501, 505) with a detail for
+the client.
 
 ``Upgrade`` requests: llhttp leaves everything after their head unparsed; a GET-like one is
 served as HTTP/1.1 and parsing goes on after it, a ``content-length`` body is taken by count,

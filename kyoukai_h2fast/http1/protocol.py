@@ -1,15 +1,14 @@
 """HTTP/1.1 connections (RFC 9112): the same apps, runners and environ rules as HTTP/2.
 
-:class:`H1Protocol` is an asyncio protocol for one HTTP/1.x connection. Requests are read
-by :class:`~kyoukai_h2fast.http1_parse.RequestReader` (httptools), each as an
-:class:`~kyoukai_h2fast.stream.H2State` (its body is ``wsgi.input``, its ``start_response``
-collects the response) that goes to the server's runner exactly like an HTTP/2 stream: the
-protocol implements the :class:`~kyoukai_h2fast.contracts.Responder` contract (``respond``,
-``respond_error``, ``pulled``, ``body_consumed``, ``loop``, ``parent_context``) and what
-``H2State`` reads from its connection
-(``loop_thread``, ``body_timeout``). Response heads and body framing are
-:mod:`kyoukai_h2fast.http1_wire`; this module owns the connection: requests in turn,
-responses, flow of reading, timeouts and shutdown.
+:class:`H1Protocol` is an asyncio protocol for one HTTP/1.x connection. Requests are read by
+:class:`~kyoukai_h2fast.http1.parser.RequestReader` (httptools), each as an
+:class:`~kyoukai_h2fast.wsgi.request_state.H2State` (its body is ``wsgi.input``, its
+``start_response`` collects the response) that goes to the server's runner exactly like an HTTP/2
+stream: the protocol implements the :class:`~kyoukai_h2fast.contracts.Responder` contract
+(``respond``, ``respond_error``, ``pulled``, ``body_consumed``, ``loop``, ``parent_context``) and
+what ``H2State`` reads from its connection (``loop_thread``, ``body_timeout``). Response heads and
+body framing are :mod:`kyoukai_h2fast.http1.wire`; this module owns the connection: requests in
+turn, responses, flow of reading, timeouts and shutdown.
 
 Theory of operation. One request is *current*: its app runs and its response is written.
 Requests that arrive behind it (pipelining) wait in ``_pipeline`` with their bodies buffered,

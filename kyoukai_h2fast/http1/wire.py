@@ -2,7 +2,7 @@
 
 Owns what goes on the wire for an HTTP/1.1 response: the status line, the header section
 (the app's fields, validated, stripped of connection-specific ones and completed with
-``date``/``server`` by the same :func:`kyoukai_h2fast.headers.response_headers` as HTTP/2,
+``date``/``server`` by the same :func:`kyoukai_h2fast.codec.headers.response_headers` as HTTP/2,
 then the framing fields and ``connection``), and the framing of the body:
 
 * no body for ``HEAD``, ``1xx``, ``204`` and ``304`` (RFC 9110 §6.4.1); the app's

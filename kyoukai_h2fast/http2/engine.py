@@ -14,7 +14,7 @@ __all__ = ["Engine"]
 _impl = _switch.select("engine")
 
 # Type checkers see the compiled module's stub (``_engine_c.pyi``); the pure twin has the same
-# names and signatures (tests/test_stubs.py).
+# names and signatures (tests/quality/test_stubs.py).
 if TYPE_CHECKING:
     from .._engine_c import Engine
 else:

@@ -1,6 +1,6 @@
 """Events a connection engine reports to the protocol: plain data, one class per happening.
 
-The protocol (:mod:`kyoukai_h2fast.protocol`) consumes only these, never an engine's own
+The protocol (:mod:`kyoukai_h2fast.http2.protocol`) consumes only these, never an engine's own
 types, so the engine under it (``h2`` today, a compiled core later) can change without the
 orchestration noticing. Every class is slotted and immutable by convention; ``end_stream``
 flags fold the separate "stream ended" notification into the event that carried END_STREAM.
@@ -73,7 +73,7 @@ class RequestReceived(Event):
         #: RFC 9218 ``(urgency, incremental)`` the engine schedules the response with from
         #: the start: a PRIORITY_UPDATE that came before the request, else the request's
         #: ``priority`` field (defaults ``u=3``, not incremental, for what it leaves out), else
-        #: ``(3, True)``: no signal, shared fairly (:mod:`kyoukai_h2fast.priority`).
+        #: ``(3, True)``: no signal, shared fairly (:mod:`kyoukai_h2fast.http2.priority`).
         self.priority = priority
 
 

@@ -2,7 +2,7 @@
 
 Owns the reading of priority signals and the policy for requests without one; the engines own
 what is done with the result (their DATA schedulers), and this module is the reading of the
-pure twin (:mod:`kyoukai_h2fast._engine_py`). The compiled engine reads the same signals
+pure twin (:mod:`kyoukai_h2fast.http2.h2engine.engine`). The compiled engine reads the same signals
 field by field in C (``src/kyoukai_h2fast/_engine_c_priority.pxi``); tests prove the two agree
 with each other and with an independent Structured Fields parser.
 

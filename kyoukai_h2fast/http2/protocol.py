@@ -1,16 +1,16 @@
 """The asyncio protocol: one HTTP/2 connection, from bytes on the socket to app dispatch.
 
 It owns the orchestration and nothing else: it feeds received bytes to the connection engine
-(:mod:`kyoukai_h2fast.engine`), reacts to the engine's events through a dispatch table, hands
-requests to the app runner (:mod:`kyoukai_h2fast.apps`), writes what the engine produces as the
-transport allows, and runs the connection's lifecycle (server preface, timeouts, graceful
+(:mod:`kyoukai_h2fast.http2.engine`), reacts to the engine's events through a dispatch table, hands
+requests to the app runner (:mod:`kyoukai_h2fast.apps.runners`), writes what the engine produces as
+the transport allows, and runs the connection's lifecycle (server preface, timeouts, graceful
 GOAWAY, teardown). It never parses frames or headers itself.
 
 Receiving. A request's body is *streamed* to apps that start at once (thread-pool WSGI, and
 loop apps that opted in with ``stream_request_bodies``): the windows reopen as the app reads.
 For apps on the event loop it is *spooled* (memory up to ``body_spool_threshold``, then a
 temporary file) and the app starts once it is complete; the windows reopen as bytes arrive, so
-the client never waits on flow control (see :mod:`kyoukai_h2fast.stream`).
+the client never waits on flow control (see :mod:`kyoukai_h2fast.wsgi.request_state`).
 
 Sending. A response is a header block and body chunks handed to the engine (``send_headers``,
 ``queue_data``), which frames them as the flow-control windows allow and in the order its
@@ -136,7 +136,7 @@ class H2KyoukaiProtocol(ConnectionBase):
         #: client may always send that much unread); see ``_wake_readers`` for the connection.
         self.read_wake_limit = max(1, config.stream_window // 2)
         self._congested_at = config.connection_window // 2
-        #: Access log / proxy headers (kyoukai_h2fast.accesslog, .forwarded); None when off.
+        #: Access log / proxy headers (kyoukai_h2fast.server.accesslog, .forwarded); None when off.
         self.request_hook = getattr(component, "request_hook", None)
         self.response_hook = getattr(component, "response_hook", None)
         # transport, engine and base_environ are set by connection_made(), which asyncio calls
@@ -401,7 +401,7 @@ class H2KyoukaiProtocol(ConnectionBase):
     def _begin(self) -> None:
         """The first bytes arrived: the server preface (SETTINGS) goes out. The engine checks
         the client preface (a connection error if it is wrong); the sniffer in front
-        (:mod:`kyoukai_h2fast.sniff`) already sent HTTP/1.x requests elsewhere."""
+        (:mod:`kyoukai_h2fast.server.protocol_select`) already sent HTTP/1.x requests elsewhere."""
         self._started = True
         self.engine.initiate()
         if self._closing:

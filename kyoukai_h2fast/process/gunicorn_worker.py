@@ -15,8 +15,8 @@ gunicorn settings honoured:
   long (``--shutdown-timeout``); SIGINT/SIGQUIT stop at once; SIGUSR1 reopens log files;
 * ``--keep-alive``: seconds an idle connection is kept (``--idle-timeout``);
 * ``--threads N`` (N > 1): the WSGI thread pool size (``--wsgi-threads``);
-* ``--forwarded-allow-ips``: trusted proxies (see :mod:`kyoukai_h2fast.forwarded`);
-* ``--access-logfile``: our access lines (:mod:`kyoukai_h2fast.accesslog`) go to gunicorn's
+* ``--forwarded-allow-ips``: trusted proxies (see :mod:`kyoukai_h2fast.server.proxy_headers`);
+* ``--access-logfile``: our access lines (:mod:`kyoukai_h2fast.server.accesslog`) go to gunicorn's
   access log handlers; server messages go to its error log.
 
 Apps: any WSGI callable gunicorn can load, and Kyoukai-style app objects (``request_class`` +
@@ -132,7 +132,7 @@ class H2Worker(Worker):
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         from ..server.allocator import tune_allocator
         from ..server.component import H2KyoukaiComponent
-        tune_allocator()  # this process serves: large buffers are reused (memory.py)
+        tune_allocator()  # this process serves: large buffers are reused (server/allocator.py)
         self._bridge_logging()
         config = self.server_config()
         component = H2KyoukaiComponent(self.wsgi, None, None, ip=config.host,

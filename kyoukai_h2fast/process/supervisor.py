@@ -16,7 +16,8 @@
 * a worker whose supervisor disappears shuts itself down.
 
 POSIX only (it forks). Each worker runs exactly what a single process runs
-(:func:`kyoukai_h2fast.server.run` with a :class:`~kyoukai_h2fast.server.H2KyoukaiComponent`).
+(:func:`kyoukai_h2fast.server.component.run` with a
+:class:`~kyoukai_h2fast.server.component.H2KyoukaiComponent`).
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ A line reads::
 
     127.0.0.1:51234 - "GET /path?q=1 HTTP/1.1" 200 13 0.000412
 
-client address (after trusted proxy headers, see :mod:`kyoukai_h2fast.forwarded`) and port,
-request line (method, target, protocol), status, body bytes, seconds from the start of the
+client address (after trusted proxy headers, see :mod:`kyoukai_h2fast.server.proxy_headers`) and
+port, request line (method, target, protocol), status, body bytes, seconds from the start of the
 request to the end of its response. The same values are on the record as attributes
 (``client``, ``method``, ``target``, ``protocol``, ``status``, ``bytes``, ``duration``) for
 formatters of your own. Bytes are counted as sent over HTTP/1.1; over HTTP/2 they are the

@@ -1,6 +1,6 @@
 """The server: the seed's ``H2KyoukaiComponent`` (an asphalt component when asphalt is
-installed, a plain object otherwise), the TLS context (made by :mod:`kyoukai_h2fast.tls`), and
-:func:`serve` / :func:`start_server` for users without asphalt.
+installed, a plain object otherwise), the TLS context (made by :mod:`kyoukai_h2fast.server.tls`),
+and :func:`serve` / :func:`start_server` for users without asphalt.
 
 It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
 connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
@@ -77,7 +77,7 @@ class H2KyoukaiComponent(_ComponentBase):
         self.sockets: list[socket.socket] | None = None
         #: Live connections (protocols); used for graceful shutdown.
         self.connections: set[H2KyoukaiProtocol] = set()
-        #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
+        #: The listening sockets (a :class:`~kyoukai_h2fast.server.listener.Listener`) once started.
         self.server: Listener | None = None
         self._server_name = self.get_server_name()
 
@@ -226,7 +226,7 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
     stopping = asyncio.Event()
 
     async def main() -> None:
-        tune_allocator()  # this process serves: large buffers are reused (memory.py)
+        tune_allocator()  # this process serves: large buffers are reused (allocator.py)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by

@@ -1,7 +1,7 @@
 """Pure-Python twin of :mod:`kyoukai_h2fast._environ_c`: ``build_environ`` (PEP 3333).
 
 Owns the same thing as the compiled module: the per-request environ keys, added to a copy of
-the per-connection base environ (:func:`kyoukai_h2fast.environ.make_base_environ`). The rules
+the per-connection base environ (:func:`kyoukai_h2fast.wsgi.environ.make_base_environ`). The rules
 are documented in :mod:`kyoukai_h2fast.wsgi.environ`. The two constants it shares with the
 compiled module are in :mod:`kyoukai_h2fast.wsgi.environ_keys`.
 """
@@ -59,7 +59,7 @@ def build_environ(base: dict[str, Any], headers: Iterable[tuple[bytes, bytes]],
     """The PEP 3333 environ of one request: ``base`` copied, plus the request's keys.
 
     ``headers`` is the validated request field list of ``(bytes, bytes)`` pairs; see
-    :mod:`kyoukai_h2fast.environ` for the keys and rules.
+    :mod:`kyoukai_h2fast.wsgi.environ` for the keys and rules.
     """
     if not isinstance(base, dict):
         raise TypeError(f"base environ must be a dict, not {type(base).__name__}")

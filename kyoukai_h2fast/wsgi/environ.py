@@ -7,13 +7,14 @@ Two halves:
   the connection, never from the client's ``:scheme``), ``wsgi.errors``,
   ``wsgi.multithread``, ``wsgi.multiprocess`` False, ``wsgi.run_once`` False,
   ``wsgi.input_terminated`` True, ``wsgi.file_wrapper``
-  (:class:`~kyoukai_h2fast.filewrapper.FileWrapper`, PEP 3333's optional extension: large
+  (:class:`~kyoukai_h2fast.wsgi.filewrapper.FileWrapper`, PEP 3333's optional extension: large
   blocks, the file always closed), ``SCRIPT_NAME`` ``""``, ``SERVER_PROTOCOL`` ``"HTTP/2"``,
   ``REMOTE_ADDR``/``REMOTE_PORT`` (str) of the peer, and the socket's ``SERVER_NAME``/
   ``SERVER_PORT`` as defaults.
 * :func:`build_environ` (compiled :mod:`kyoukai_h2fast._environ_c`, pure twin
-  :mod:`kyoukai_h2fast._environ_py`, once per request) copies that base and adds, from the
-  request field list already checked by :func:`kyoukai_h2fast.headers.validate_request_headers`:
+  :mod:`kyoukai_h2fast.wsgi._environ_py`, once per request) copies that base and adds, from the
+  request field list already checked by
+  :func:`kyoukai_h2fast.codec.headers.validate_request_headers`:
 
   - ``REQUEST_METHOD``: ``:method``, latin-1.
   - ``PATH_INFO``: ``:path`` before the first ``?``, percent-decoded to bytes, then decoded
@@ -49,7 +50,7 @@ from .filewrapper import FileWrapper
 _impl = select("environ")
 
 # Type checkers see the compiled module's stub (``_environ_c.pyi``); the pure twin has the same
-# names and signatures (tests/test_stubs.py).
+# names and signatures (tests/quality/test_stubs.py).
 if TYPE_CHECKING:
     from .._environ_c import build_environ
 else:

@@ -152,7 +152,7 @@ class H2State:
 
     @property
     def protocol(self) -> Any:
-        """The :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` this stream belongs to."""
+        """The :class:`~kyoukai_h2fast.http2.protocol.H2KyoukaiProtocol` this stream belongs to."""
         return self._protocol
 
     # -- feeding (event loop thread only) --------------------------------------------------

@@ -1,7 +1,7 @@
 # Included by _engine_c.pyx: the flood budgets of one connection (RFC 9113 §10.5).
 #
 # The same counters, with the same arithmetic, as the pure twin's
-# kyoukai_h2fast._engine_py_budgets (read its docstring for what counts): both engines end a
+# kyoukai_h2fast.http2.h2engine.budgets (read its docstring for what counts): both engines end a
 # connection at the same frame. Per received frame, before it is handled, ``_count_frame``
 # counts PINGs, SETTINGS and frames without progress (empty DATA without END_STREAM, tiny
 # WINDOW_UPDATEs, PRIORITY, ACKs, GOAWAY, ignored frame types); after it was handled,

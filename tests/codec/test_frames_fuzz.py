@@ -3,7 +3,7 @@
 For every input, in random chunkings: no crash and no hang, the buffered bytes stay under one
 maximum-size frame, and the frames and error equal h2's ``FrameBuffer`` on the same bytes
 (with our documented difference: an oversized frame fails as soon as its header is there).
-``scan_frames`` agrees with iteration. ``tests/fuzz_frames.py`` runs the same check under
+``scan_frames`` agrees with iteration. ``tests/codec/fuzz_frames.py`` runs the same check under
 atheris for as long as you like; ``-s`` prints how many inputs ran here.
 """
 from __future__ import annotations

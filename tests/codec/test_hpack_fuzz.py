@@ -7,7 +7,7 @@
 * Our decoders agree with ``hpack.Decoder`` (results, field classes, table state, exception
   classes) on blocks from ``hpack.Encoder``, on mutated blocks, and on arbitrary bytes.
 
-``tests/fuzz_hpack.py`` is the long-running (atheris) version of the arbitrary-input check.
+``tests/codec/fuzz_hpack.py`` is the long-running (atheris) version of the arbitrary-input check.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The inputs of ``tests/wirefuzz.py``: seeded random HTTP/2 connection scripts.
+"""The inputs of ``tests/helpers/wirefuzz.py``: seeded random HTTP/2 connection scripts.
 
 One *script* per connection, from ``random.Random(f"{seed}:{index}")`` (:func:`make_script`),
 so a pool of scripts replays exactly:
@@ -13,9 +13,9 @@ so a pool of scripts replays exactly:
   valid request heads, hand-built HPACK (bad indices, table size updates, broken Huffman,
   truncated integers, forbidden fields) or mutated blocks, split over CONTINUATION frames.
 
-Bounds: at most ``MAX_SCRIPT_BYTES`` per script, sent in random chunks with short pauses; the
-script also says how the connection ends (FIN, RST, reading until the server closes, or, for 3%
-of them, holding it open up to ``HOLD_SECONDS``). Owns no I/O: ``tests/wirefuzz.py`` plays them.
+Bounds: at most ``MAX_SCRIPT_BYTES`` per script, sent in random chunks with short pauses; the script
+also says how the connection ends (FIN, RST, reading until the server closes, or, for 3% of them,
+holding it open up to ``HOLD_SECONDS``). Owns no I/O: ``tests/helpers/wirefuzz.py`` plays them.
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDO
 ORIGIN = 0x0C
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 
-#: The app's routes (tests/apps.py: wsgi_app) and some it does not have; no slow route: a
-#: fuzz input must not hold a worker for seconds by the app's own design.
+#: The app's routes (tests/served_apps/basic.py: wsgi_app) and some it does not have; no slow route:
+#: a fuzz input must not hold a worker for seconds by the app's own design.
 PATHS = ["/", "/echo", "/sha256", "/lines", "/bytes/10", "/bytes/70000", "/stream?3",
          "/stream-fail", "/environ", "/raise", "/bad-headers", "/bad-status", "/write",
          "/no-read", "/empty", "/missing", "/bytes/xyz", "/%ff%00", "/a?b=c&d", "*", ""]

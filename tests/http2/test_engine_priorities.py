@@ -1,13 +1,13 @@
 """RFC 9218 extensible priorities in the connection engines, in memory, over both engines.
 
-What is scheduled (§10, ``_engine_c_send.pxi``/``_engine_py.Engine._schedule``): whenever more
-than one response has DATA waiting (for the connection window, or for the transport: the
-``max_data`` of ``data_to_send``), the lowest urgency goes first; within one urgency,
-non-incremental responses go one at a time in stream id order and incremental ones share,
-frame by frame; when both kinds wait at one urgency, the non-incremental ones take turns as one
-member of the round. A request without any priority signal is urgency 3, incremental: without
-signals, everything is shared fairly ("equal priority falls back to fair sharing"); a request
-that signals anything gets RFC 9218's defaults (``u=3``, not incremental) for what it leaves out.
+What is scheduled (§10, ``_engine_c_send.pxi``/``http2/h2engine/engine.py`` ``Engine._schedule``):
+whenever more than one response has DATA waiting (for the connection window, or for the transport:
+the ``max_data`` of ``data_to_send``), the lowest urgency goes first; within one urgency,
+non-incremental responses go one at a time in stream id order and incremental ones share, frame by
+frame; when both kinds wait at one urgency, the non-incremental ones take turns as one member of the
+round. A request without any priority signal is urgency 3, incremental: without signals, everything
+is shared fairly ("equal priority falls back to fair sharing"); a request that signals anything gets
+RFC 9218's defaults (``u=3``, not incremental) for what it leaves out.
 
 Where the signals come from: the request's ``priority`` field (§4, §5), PRIORITY_UPDATE frames
 before or after the stream opens (§7.1, the most recent one wins), the response's ``priority``

@@ -277,7 +277,7 @@ def test_connection_with_a_stream_in_progress_is_not_idle(servers, impl):
 def test_ping_flood_from_a_peer_that_never_reads_is_stopped(servers, impl):
     """PINGs sent by a client that reads nothing: the server never queues PING ACKs without
     bound; the flood budgets end the connection (GOAWAY(ENHANCE_YOUR_CALM), then close:
-    unread, it arrives as a reset) long before 128 MB were sent (tests/test_attacks.py has
+    unread, it arrives as a reset) long before 128 MB were sent (tests/http2/test_attacks.py has
     the reading variant)."""
     server = servers.fresh(impl=impl)
     rss_before = server.rss_kib()

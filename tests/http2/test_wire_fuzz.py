@@ -1,13 +1,13 @@
 """Arbitrary input from the wire (issue 14), bounded: a seeded fuzz-like run against the real
 server.
 
-``tests/wirefuzz.py`` replays a pool of seeded wire inputs (mutated h2 captures, hand-built and
-mutated HPACK blocks, every frame type with random flags, ids, lengths, padding and windows) from
-several threads for ~16 s, while a legitimate httpx HTTP/2 client sends ``GET /`` every 20 ms on
-its own connection. The server (default thread-pool WSGI app, asyncio loop: what every install
+``tests/helpers/wirefuzz.py`` replays a pool of seeded wire inputs (mutated h2 captures, hand-built
+and mutated HPACK blocks, every frame type with random flags, ids, lengths, padding and windows)
+from several threads for ~16 s, while a legitimate httpx HTTP/2 client sends ``GET /`` every 20 ms
+on its own connection. The server (default thread-pool WSGI app, asyncio loop: what every install
 has) must survive, answer every legitimate check, keep its RSS bounded after warm-up, and log no
-traceback but the app's own (RFC 9113 §5.4: errors are protocol outcomes, not crashes).
-The 90 s version with figures: ``python tests/wirefuzz.py --seconds 90 --impl compiled``.
+traceback but the app's own (RFC 9113 §5.4: errors are protocol outcomes, not crashes). The 90 s
+version with figures: ``python -m tests.helpers.wirefuzz --seconds 90 --impl compiled``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 time out, late results and client aborts are not logged as errors.
 
 Found by fuzzing the server from outside; each case here reproduces one by hand with the raw
-client (``tests/h2client.py``) next to a legitimate client.
+client (``tests/helpers/h2client.py``) next to a legitimate client.
 """
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def test_bad_arguments_give_one_line_and_exit_code_2(args, message):
 
 
 def test_unreadable_certificate_is_one_line_exit_2(tmp_path):
-    # every kind of bad TLS file: tests/test_cli_errors.py
+    # every kind of bad TLS file: tests/process/test_cli_errors.py
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
     out = run_cli("--certfile", str(bad), "--keyfile", str(bad))
@@ -91,7 +91,7 @@ def test_unreadable_certificate_is_one_line_exit_2(tmp_path):
 
 
 def test_app_whose_import_raises_is_one_line_exit_2(tmp_path):
-    # the traceback printed below the line: tests/test_cli_errors.py
+    # the traceback printed below the line: tests/process/test_cli_errors.py
     (tmp_path / "broken_app.py").write_text("raise ValueError('boom at import')\n")
     out = subprocess.run([sys.executable, "-m", "kyoukai_h2fast", "broken_app:app"],
                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT),

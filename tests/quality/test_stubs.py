@@ -17,7 +17,7 @@ Each compiled module ``kyoukai_h2fast._<name>_c`` has a stub ``kyoukai_h2fast/_<
 The pure twin is always compared; the compiled module when it is built (the CI build is), and
 then also by mypy's ``stubtest`` (runtime introspection of the compiled module against the
 stub: argument names, properties, ``@final``/disjoint bases), with
-``tests/stubtest_allowlist.txt`` for Cython's own additions.
+``tests/quality/stubtest_allowlist.txt`` for Cython's own additions.
 """
 from __future__ import annotations
 

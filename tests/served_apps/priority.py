@@ -1,5 +1,5 @@
-"""Apps for the RFC 9218 end-to-end tests (tests/test_priorities.py), served by the real server
-as ``tests.served_apps.priority:<name>``.
+"""Apps for the RFC 9218 end-to-end tests (tests/http2/test_priorities.py), served by the real
+server as ``tests.served_apps.priority:<name>``.
 
 * ``/download?mib=N``: N MiB of ``d`` in 256 KiB chunks from a generator (pulled as the
   windows allow; the same chunk object each time, so the app holds almost nothing).

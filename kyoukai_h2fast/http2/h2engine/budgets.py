@@ -1,5 +1,5 @@
 """The flood budgets of one connection, for the pure engine twin
-(:mod:`kyoukai_h2fast._engine_py`).
+(:mod:`kyoukai_h2fast.http2.h2engine.engine`).
 
 The compiled engine keeps the same counters as C ints (``_engine_c_budgets.pxi``) with the
 same arithmetic, so both engines end a connection at the same frame. What is counted, per

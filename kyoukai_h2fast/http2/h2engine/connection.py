@@ -1,5 +1,5 @@
 """``h2``'s server connection as the pure engine twin needs it: our frame and HPACK path, and
-RFC 9113 where plain ``h2`` says otherwise (used by :mod:`kyoukai_h2fast._engine_py` only).
+RFC 9113 where plain ``h2`` says otherwise (used by the twin, :mod:`.engine`, only).
 
 ``h2`` keeps the state of live streams (open and half-closed); this class decides everything
 else the way the compiled engine's tables do (``_engine_c_tables.pxi``), written independently:
@@ -134,8 +134,8 @@ class ServerConnection(H2Connection):
         super().__init__(H2Configuration(
             client_side=False,
             header_encoding=None,
-            # Our compiled path validates request headers (kyoukai_h2fast.headers) and builds
-            # response headers correctly by construction (kyoukai_h2fast.headers.response_headers).
+            # Our compiled path validates request headers (kyoukai_h2fast.codec.headers) and
+            # builds response headers correctly by construction (its response_headers).
             validate_inbound_headers=False,
             normalize_inbound_headers=False,
             validate_outbound_headers=False,

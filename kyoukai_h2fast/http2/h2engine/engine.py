@@ -2,20 +2,20 @@
 contract on top of ``h2``'s state machine; the oracle of the compiled engine's differential tests.
 
 Theory of operation. The protocol hands received bytes to :meth:`Engine.receive` and gets
-back a list of :mod:`kyoukai_h2fast.events`; it queues response headers and body bytes and
+back a list of :mod:`kyoukai_h2fast.http2.events`; it queues response headers and body bytes and
 takes what to write from :meth:`Engine.data_to_send`. The engine does no I/O. ``h2`` keeps the
-state of live streams, in :class:`~kyoukai_h2fast._engine_py_h2.ServerConnection` with our
-pieces plugged in (the frame buffer :mod:`kyoukai_h2fast.frames`, the HPACK coder
-:mod:`kyoukai_h2fast.hpack`, request header validation :mod:`kyoukai_h2fast.headers`, compiled
+state of live streams, in :class:`~kyoukai_h2fast.http2.h2engine.connection.ServerConnection` with
+our pieces plugged in (the frame buffer :mod:`kyoukai_h2fast.frames`, the HPACK coder
+:mod:`kyoukai_h2fast.hpack`, request header validation :mod:`kyoukai_h2fast.codec.headers`, compiled
 when built) and RFC 9113 where plain ``h2`` differs from it (listed in that module). Frames
 are handled one at a time: each frame's ``h2`` events become ours at once, the flood budgets
-(:mod:`kyoukai_h2fast._engine_py_budgets`) are counted per frame, and ``receive`` may stop
+(:mod:`kyoukai_h2fast.http2.h2engine.budgets`) are counted per frame, and ``receive`` may stop
 after ``max_frames`` frames, keeping the rest. The send queues and their scheduler
-(:mod:`kyoukai_h2fast._engine_py_send`, RFC 9218 §10) are ours; responses are sent without
+(:mod:`kyoukai_h2fast.http2.h2engine.send`, RFC 9218 §10) are ours; responses are sent without
 frame objects: the engine makes ``h2``'s state transitions and window accounting itself,
 encodes with our HPACK encoder and writes frames with our serializer. RFC 9218 signals (the
 request's ``priority`` field, PRIORITY_UPDATE frames, the response's ``priority`` field) are
-read by :mod:`kyoukai_h2fast.priority` and drive that scheduler.
+read by :mod:`kyoukai_h2fast.http2.priority` and drive that scheduler.
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class Engine(Scheduler):
         self._closed = False
         #: Send queues of the streams whose response has started (headers queued).
         self._queues: dict[int, SendQueue] = {}
-        #: The scheduler (RFC 9218 §10; _engine_py_send), per urgency (0 first): a ring of the
+        #: The scheduler (RFC 9218 §10; send.py), per urgency (0 first): a ring of the
         #: incremental streams' ids and of 0, the marker of the non-incremental ones, whose ids
         #: are in the sequence, sorted.
         self._rings: list[deque] = [deque() for _ in range(8)]

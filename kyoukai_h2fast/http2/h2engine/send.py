@@ -5,7 +5,7 @@ of operation is the reference; the differential tests hold the two to it): per u
 of the incremental streams and of the marker ``0`` of the non-incremental ones, whose ids wait
 in a sorted sequence; urgencies in order, one frame per turn, the marker giving its turn to the
 lowest stream id of its sequence. :class:`Scheduler` is mixed into
-:class:`kyoukai_h2fast._engine_py.Engine`, whose state it uses (``_conn``, ``_queues``,
+:class:`kyoukai_h2fast.http2.h2engine.engine.Engine`, whose state it uses (``_conn``, ``_queues``,
 ``_rings``, ``_seqs``, ``_waiting``, ``_sent``, ``_queued_total``, ``_framed_now``).
 """
 from __future__ import annotations
