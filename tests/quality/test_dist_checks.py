@@ -53,6 +53,32 @@ def test_a_complete_wheel_passes(tmp_path):
     check_dist.check_wheel(wheel(tmp_path, GOOD_WHEEL), MODULES)
 
 
+def test_the_expected_package_files_are_every_subpackage_of_the_checkout():
+    sources = check_dist.package_sources(ROOT)
+    packages = {os.path.dirname(n) for n in sources if n.endswith("/__init__.py")}
+    on_disk = {os.path.relpath(folder, ROOT).replace(os.sep, "/")
+               for folder, _, files in os.walk(os.path.join(ROOT, "kyoukai_h2fast"))
+               if "__init__.py" in files}
+    assert packages == on_disk and "kyoukai_h2fast/http2/h2engine" in packages
+    assert {"kyoukai_h2fast/py.typed", "kyoukai_h2fast/_engine_c.pyi",
+            "kyoukai_h2fast/http2/h2engine/engine.py"} <= set(sources)
+
+
+def test_a_wheel_or_sdist_without_a_subpackage_is_refused(tmp_path):
+    sources = check_dist.package_sources(ROOT)
+    complete = sorted(set(GOOD_WHEEL) | set(sources))
+    check_dist.check_wheel(wheel(tmp_path, complete), MODULES, sources)
+    without = [n for n in complete if not n.startswith("kyoukai_h2fast/http2/h2engine/")]
+    with pytest.raises(check_dist.Failed, match="package files missing .*h2engine"):
+        check_dist.check_wheel(wheel(tmp_path, without), MODULES, sources)
+    good_sdist = ["setup.py", "pyproject.toml", "README.md", "tools/smoke_installed.py",
+                  *(f"src/kyoukai_h2fast/{m}.{e}" for m in MODULES for e in ("pyx", "pxd"))]
+    check_dist.check_sdist(sdist(tmp_path, good_sdist + sources), MODULES, sources)
+    with pytest.raises(check_dist.Failed, match="package files missing .*connection/base.py"):
+        check_dist.check_sdist(sdist(tmp_path, good_sdist + [
+            n for n in sources if n != "kyoukai_h2fast/connection/base.py"]), MODULES, sources)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda n: [x for x in n if not x.endswith(".so") or "_hpack_c" not in x],
      "no compiled kyoukai_h2fast/_hpack_c"),
