@@ -4,7 +4,8 @@ source tree: cibuildwheel's ``test-command`` and ``tools/check_dist.py`` run it.
 
 Checks, failing loudly (exit 1, one line per failure) on the first problem:
 
-1. ``python -m kyoukai_h2fast --version`` says ``extensions: compiled``;
+1. ``python -m kyoukai_h2fast --version`` says ``extensions: compiled``, and so does the
+   ``kyoukai-h2fast`` console script installed next to this interpreter;
 2. the installed package holds a compiled module and its ``.pxd`` for every hot path, every
    module of every subpackage of the source tree this script comes from (when it is there),
    and no ``.pyx``/``.c`` source;
@@ -42,6 +43,13 @@ def check_version(cwd: str) -> None:
     print(done.stdout.strip())
     if done.returncode != 0 or "extensions: compiled" not in done.stdout.splitlines():
         fail(f"--version does not say 'extensions: compiled': {done.stdout!r} {done.stderr!r}")
+    script = shutil.which("kyoukai-h2fast", path=os.path.dirname(sys.executable))
+    if script is None:
+        fail(f"no kyoukai-h2fast console script next to {sys.executable}")
+    done = subprocess.run([script, "--version"], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0 or "extensions: compiled" not in done.stdout.splitlines():
+        fail(f"kyoukai-h2fast --version: {done.stdout!r} {done.stderr!r}")
 
 
 def check_files(cwd: str) -> str:
