@@ -55,16 +55,20 @@ def h2_content_length(headers: list) -> int:
 
 
 def extra_check_reason(headers: list) -> str | None:
-    """Which of our documented extra checks (stricter than h2) this block fails, if any."""
+    """Which of our documented extra checks (stricter than h2) this block fails, if any: a
+    pattern of the error's message (either reason when it fails both: the first one found
+    is reported)."""
     fields = dict(reversed(headers))  # first occurrence wins
+    reasons = []
     path = fields.get(b":path")
     if path is not None and not (path.startswith(b"/")
                                  or (path == b"*" and fields.get(b":method") == b"OPTIONS")):
-        return ":path"
+        reasons.append(":path")
     for name, value in headers:
         if name == b"content-length" and value.isdigit() and int(value) > sys.maxsize:
-            return "too large"
-    return None
+            reasons.append("too large")
+            break
+    return "|".join(reasons) or None
 
 
 def assert_agrees_with_h2(impl, headers: list) -> None:
