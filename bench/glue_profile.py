@@ -1,7 +1,7 @@
 """Where each microsecond of a request goes: the server's per-request path in one process,
 without sockets or a load generator.
 
-A real :class:`~kyoukai_h2fast.protocol.H2KyoukaiProtocol` (with whichever engine and app this
+A real :class:`~kyoukai_h2fast.http2.protocol.H2KyoukaiProtocol` (with whichever engine and app this
 process selects) gets, through a fake transport, the bytes h2load sends for ``GET /`` with 10
 streams per batch (the ``get-c10-m10`` workload), on a running event loop; the time per request
 is measured over many batches, then split by stage with a deterministic profile::
@@ -153,7 +153,7 @@ def _serving(app_name: str, preface: bytes):
     preface handed to it."""
     import apps
     from kyoukai_h2fast import H2KyoukaiComponent
-    from kyoukai_h2fast.protocol import H2KyoukaiProtocol
+    from kyoukai_h2fast.http2.protocol import H2KyoukaiProtocol
 
     app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
     component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--upload", type=int, metavar="N", default=0,
                         help="instead of GETs: N POSTs of 1 MiB echoed (apps on the loop)")
     args = parser.parse_args()
-    from kyoukai_h2fast.memory import tune_allocator
+    from kyoukai_h2fast.server.allocator import tune_allocator
     tune_allocator()  # as the serving process does (server.run)
     if args.loop == "uvloop":
         import uvloop

@@ -13,24 +13,21 @@ Workloads (one round each, a fresh connection: preface and SETTINGS exchange inc
 * ``upload 1 MiB``: a POST whose body comes as 64 DATA frames of 16 KiB, fed in 64 KiB reads,
   every DATA event acknowledged (the app consumed it), then a ``204``.
 
-Engines: ``compiled`` (``kyoukai_h2fast._engine_c.Engine``) and ``h2`` (the h2-based twin
-``kyoukai_h2fast._engine_py.Engine`` when this checkout has it, else the h2-based engine of
-``kyoukai_h2fast.engine`` through a small adapter to the same calls).
+Engines: ``compiled`` (``kyoukai_h2fast._engine_c.Engine``) and ``h2`` (the h2-based twin,
+``kyoukai_h2fast.http2.h2engine.engine.Engine``).
 """
 from __future__ import annotations
 
 import collections
 import importlib
-import os
 
 import pytest
 from hpack import Encoder
 from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
 
-import kyoukai_h2fast
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import CLIENT_PREFACE
-from kyoukai_h2fast.events import DataReceived, RequestReceived
+from kyoukai_h2fast.http2.events import DataReceived, RequestReceived
 
 HELLO = b"Hello, world!"
 RESPONSE = [(b":status", b"200"), (b"content-type", b"text/plain"), (b"content-length", b"13")]
@@ -44,37 +41,8 @@ def _compiled():
         pytest.fail("kyoukai_h2fast._engine_c is not built (python setup.py build_ext --inplace)")
 
 
-class _H2EngineAdapter:
-    """The h2-based engine of ``kyoukai_h2fast.engine`` (before the twin) with the calls the
-    workloads make: ``queue_data`` sends at once (the window is always open here)."""
-
-    def __init__(self, config):
-        from kyoukai_h2fast.engine import H2Engine
-        self._engine = H2Engine(config)
-        self.initiate = self._engine.initiate
-        self.receive = self._engine.receive
-        self.send_headers = self._engine.send_headers
-        self.acknowledge = self._engine.acknowledge
-        self._forget = self._engine.forget
-
-    def queue_data(self, stream_id, data, end_stream):
-        self._engine.send_data(stream_id, data, end_stream)
-        if end_stream:
-            self._forget(stream_id)
-        return True
-
-    def data_to_send(self):
-        return bytes(self._engine.data_to_send())
-
-    def send_events(self):
-        return []
-
-
 def _h2():
-    package = os.path.dirname(kyoukai_h2fast.__file__)
-    if any(os.path.exists(os.path.join(package, "_engine_py" + s)) for s in (".py",)):
-        return importlib.import_module("kyoukai_h2fast._engine_py").Engine
-    return _H2EngineAdapter
+    return importlib.import_module("kyoukai_h2fast.http2.h2engine.engine").Engine
 
 
 ENGINES = {"compiled": _compiled, "h2": _h2}

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from kyoukai_h2fast import _switch
-from kyoukai_h2fast.environ import make_base_environ
+from kyoukai_h2fast.wsgi.environ import make_base_environ
 from test_bench_headers import WORKLOADS
 
 BASE = make_base_environ(url_scheme="https", server_addr=("127.0.0.1", 8443),

@@ -9,9 +9,9 @@ Without asphalt, :func:`serve` (blocking) or :func:`start_server` (on a running 
 __version__ = "0.1.0"
 
 from .config import ServerConfig
-from .protocol import H2KyoukaiProtocol
-from .server import H2KyoukaiComponent, serve, start_server
-from .stream import H2State, create_wsgi_environment, get_header
+from .http2.protocol import H2KyoukaiProtocol
+from .server.component import H2KyoukaiComponent, serve, start_server
+from .wsgi.request_state import H2State, create_wsgi_environment, get_header
 
 __all__ = [
     "H2KyoukaiComponent",

@@ -1,5 +1,5 @@
 """``python -m kyoukai_h2fast``: the same as the ``kyoukai-h2fast`` command."""
-from .cli import main
+from .process.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

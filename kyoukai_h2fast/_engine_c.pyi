@@ -1,14 +1,14 @@
 """Types of the compiled connection engine (``src/kyoukai_h2fast/_engine_c.pyx``).
 
 ``Engine`` implements :class:`kyoukai_h2fast.contracts.Engine`, as its pure twin
-:class:`kyoukai_h2fast._engine_py.Engine` does (``tests/test_stubs.py`` compares the
-signatures); :mod:`kyoukai_h2fast.engine` selects one. The state tables and the introspection
-members below ``# compiled only`` have no twin.
+:class:`kyoukai_h2fast.http2.h2engine.engine.Engine` does (``tests/quality/test_stubs.py`` compares
+the signatures); :mod:`kyoukai_h2fast.http2.engine` selects one. The state tables and the
+introspection members below ``# compiled only`` have no twin.
 """
 from typing import final
 
 from .config import ServerConfig
-from .events import Event
+from .http2.events import Event
 
 __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STATES",
            "STREAM_INPUTS", "OUTCOMES", "CONNECTION_PHASES", "CONNECTION_INPUTS",

@@ -1,7 +1,8 @@
 """Types of the compiled frame layer (``src/kyoukai_h2fast/_frames_c.pyx``).
 
-The pure twin :mod:`kyoukai_h2fast._frames_py` has the same names and signatures
-(``tests/test_stubs.py`` compares all three); :mod:`kyoukai_h2fast.frames` selects one.
+The pure twin :mod:`kyoukai_h2fast.codec._frames_py` has the same names and signatures
+(``tests/quality/test_stubs.py`` compares all three); :mod:`kyoukai_h2fast.codec.frames` selects
+one.
 """
 from collections.abc import Iterator
 

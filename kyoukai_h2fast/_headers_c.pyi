@@ -1,7 +1,8 @@
 """Types of the compiled header validation (``src/kyoukai_h2fast/_headers_c.pyx``).
 
-The pure twin :mod:`kyoukai_h2fast._headers_py` has the same names and signatures
-(``tests/test_stubs.py`` compares all three); :mod:`kyoukai_h2fast.headers` selects one.
+The pure twin :mod:`kyoukai_h2fast.codec._headers_py` has the same names and signatures
+(``tests/quality/test_stubs.py`` compares all three); :mod:`kyoukai_h2fast.codec.headers` selects
+one.
 """
 from collections.abc import Iterable
 

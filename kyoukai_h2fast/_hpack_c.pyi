@@ -1,7 +1,7 @@
 """Types of the compiled HPACK coder (``src/kyoukai_h2fast/_hpack_c.pyx``).
 
-The pure twin :mod:`kyoukai_h2fast._hpack_py` has the same names and signatures
-(``tests/test_stubs.py`` compares all three); :mod:`kyoukai_h2fast.hpack` selects one.
+The pure twin :mod:`kyoukai_h2fast.codec._hpack_py` has the same names and signatures
+(``tests/quality/test_stubs.py`` compares all three); :mod:`kyoukai_h2fast.codec.hpack` selects one.
 """
 from collections.abc import Iterable, Mapping
 from typing import Literal, overload

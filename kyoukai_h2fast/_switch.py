@@ -1,16 +1,21 @@
 """The one place that chooses between the compiled modules and their pure-Python twins.
 
-``KYOUKAI_H2FAST_NO_EXTENSIONS=1`` (read once, here) selects the twins. Otherwise each public
-selector module (``frames``, ``hpack``, ``headers``, ``environ``) takes the compiled module
-``kyoukai_h2fast._<name>_c`` and falls back to ``kyoukai_h2fast._<name>_py`` only when the
-compiled one was not built. Both stay importable by name through :func:`compiled` and
-:func:`pure`, which is what the differential tests use.
+:data:`HOT_PATHS` is the table: each hot path's compiled module (``kyoukai_h2fast._<name>_c``,
+built from ``src/kyoukai_h2fast/_<name>_c.pyx``) and its pure twin, by full module path.
+``KYOUKAI_H2FAST_NO_EXTENSIONS=1`` (read once, here) selects the twins. Otherwise each selector
+module (:mod:`kyoukai_h2fast.codec.frames`, :mod:`~kyoukai_h2fast.codec.hpack`,
+:mod:`~kyoukai_h2fast.codec.headers`, :mod:`kyoukai_h2fast.wsgi.environ`,
+:mod:`kyoukai_h2fast.http2.engine`) calls :func:`select`, which takes the compiled module and
+falls back to the twin only when the compiled one was not built. Both stay importable by name
+through :func:`compiled` and :func:`pure`, which is what the differential tests use.
 
-The connection engine is chosen the same way (``engine``: the compiled core
-``kyoukai_h2fast._engine_c`` or its twin on ``h2``, ``kyoukai_h2fast._engine_py``), and
-``KYOUKAI_H2FAST_ENGINE=h2`` (also read once, here) selects the ``h2`` engine alone while the
-other hot paths stay compiled: the before/after comparison of the benchmarks and a test run
-"on the h2 engine".
+The connection engine is chosen the same way (``engine``: the compiled core or its twin on
+``h2``), and ``KYOUKAI_H2FAST_ENGINE=h2`` (also read once, here) selects the ``h2`` engine alone
+while the other hot paths stay compiled: the before/after comparison of the benchmarks and a
+test run "on the h2 engine".
+
+This module imports none of its clients: :func:`extensions_state` and :func:`engine_state`
+make the same choice a selector makes (:func:`select`), where no selector made it yet.
 """
 from __future__ import annotations
 
@@ -18,8 +23,8 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["NO_EXTENSIONS", "H2_ENGINE", "MODULES", "select", "compiled", "pure",
-           "extensions_state", "engine_state"]
+__all__ = ["NO_EXTENSIONS", "H2_ENGINE", "HOT_PATHS", "MODULES", "select", "compiled", "pure",
+           "extensions_state", "missing_extensions", "engine_state"]
 
 #: True when the user asked for the pure-Python twins.
 NO_EXTENSIONS: bool = os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in ("", "0")
@@ -27,7 +32,16 @@ NO_EXTENSIONS: bool = os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in 
 #: True when the user asked for the ``h2``-based engine (the other modules stay compiled).
 H2_ENGINE: bool = os.environ.get("KYOUKAI_H2FAST_ENGINE", "") == "h2"
 
-#: Every hot path that has a compiled module and a pure twin.
+#: Every hot path: (its compiled module, its pure-Python twin).
+HOT_PATHS: dict[str, tuple[str, str]] = {
+    "frames": ("kyoukai_h2fast._frames_c", "kyoukai_h2fast.codec._frames_py"),
+    "hpack": ("kyoukai_h2fast._hpack_c", "kyoukai_h2fast.codec._hpack_py"),
+    "headers": ("kyoukai_h2fast._headers_c", "kyoukai_h2fast.codec._headers_py"),
+    "environ": ("kyoukai_h2fast._environ_c", "kyoukai_h2fast.wsgi._environ_py"),
+    "engine": ("kyoukai_h2fast._engine_c", "kyoukai_h2fast.http2.h2engine.engine"),
+}
+
+#: The hot paths that ``extensions: compiled`` speaks for (the engine has a line of its own).
 MODULES = ("frames", "hpack", "headers", "environ")
 
 _selected: dict[str, bool] = {}
@@ -36,14 +50,14 @@ _selected: dict[str, bool] = {}
 def compiled(name: str) -> ModuleType | None:
     """The compiled module for ``name``, or None when it was not built."""
     try:
-        return importlib.import_module(f"kyoukai_h2fast._{name}_c")
+        return importlib.import_module(HOT_PATHS[name][0])
     except ImportError:
         return None
 
 
 def pure(name: str) -> ModuleType:
     """The pure-Python twin for ``name`` (always available)."""
-    return importlib.import_module(f"kyoukai_h2fast._{name}_py")
+    return importlib.import_module(HOT_PATHS[name][1])
 
 
 def select(name: str) -> ModuleType:
@@ -54,22 +68,26 @@ def select(name: str) -> ModuleType:
     return module if module is not None else pure(name)
 
 
+def _runs_compiled(name: str) -> bool:
+    """Whether ``name`` runs compiled code in this process (choosing it now if no selector
+    did yet: the same choice)."""
+    if name not in _selected:
+        select(name)
+    return _selected[name]
+
+
 def extensions_state() -> str:
     """``"compiled"`` when every hot path runs compiled code, else ``"pure"``."""
-    for name in MODULES:
-        importlib.import_module(f"kyoukai_h2fast.{name}")
-    return "compiled" if all(_selected.get(n) for n in MODULES) else "pure"
+    return "compiled" if all(_runs_compiled(n) for n in MODULES) else "pure"
 
 
 def missing_extensions() -> list[str]:
     """Hot paths that fell back to pure Python although extensions were wanted."""
     if NO_EXTENSIONS:
         return []
-    extensions_state()
-    return [n for n in MODULES if not _selected.get(n)]
+    return [n for n in MODULES if not _runs_compiled(n)]
 
 
 def engine_state() -> str:
     """``"compiled"`` when the compiled connection engine runs, ``"h2"`` for the twin."""
-    importlib.import_module("kyoukai_h2fast.engine")
-    return "compiled" if _selected.get("engine") else "h2"
+    return "compiled" if _runs_compiled("engine") else "h2"

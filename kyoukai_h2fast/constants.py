@@ -3,6 +3,10 @@
 Engines (compiled and pure), the asyncio protocol and the tests take error codes, frame types,
 setting identifiers and the client preface from here, not from ``h2``, so that no module needs
 a library's enums to speak the protocol. Plain ints: cheap to compare on the hot path.
+
+It is also where a compiled module and its pure twin find the values they share (as msgpack
+shares its exceptions): the default bound of a header block, the RFC 9218 priority tuples and
+the reasons of the flood budgets. A compiled module imports nothing from its pure twin.
 """
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ __all__ = [
     "MAX_WINDOW",
     "MIN_MAX_FRAME_SIZE",
     "MAX_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_HEADER_BLOCK_SIZE",
+    "PRIORITIES",
+    "UNSIGNALLED",
+    "BUDGET_REASONS",
 ]
 
 #: The client connection preface (RFC 9113 §3.4), before the client's SETTINGS frame.
@@ -28,6 +36,25 @@ MAX_WINDOW = 2**31 - 1
 #: Bounds of SETTINGS_MAX_FRAME_SIZE (RFC 9113 §6.5.2).
 MIN_MAX_FRAME_SIZE = 16_384
 MAX_MAX_FRAME_SIZE = 16_777_215
+#: Default bound of one (joined) header block, in bytes: h2's 64 frames x 4096 bytes.
+DEFAULT_MAX_HEADER_BLOCK_SIZE = 262144
+
+#: Every RFC 9218 priority ``(urgency, incremental)`` as the one tuple object both engines hand
+#: out: ``PRIORITIES[2 * u + i]`` (read by :mod:`kyoukai_h2fast.http2.priority`).
+PRIORITIES = tuple((u, i) for u in range(8) for i in (False, True))
+#: A request without any priority signal: urgency 3, shared fairly (RFC 9218 §10; see
+#: :mod:`kyoukai_h2fast.http2.priority`).
+UNSIGNALLED = PRIORITIES[7]
+
+#: Flood budget name -> (message of ConnectionFailed, GOAWAY debug data), for both engines
+#: (what each budget counts: :mod:`kyoukai_h2fast.http2.h2engine.budgets`).
+BUDGET_REASONS = {
+    "resets": ("rapid reset flood", b"too many stream resets"),
+    "pings": ("ping flood", b"too many pings"),
+    "settings": ("settings flood", b"too many settings"),
+    "empty": ("flood of frames without progress", b"too many empty frames"),
+    "control": ("control frames queued and not read", b"too many control frames queued"),
+}
 
 
 class ErrorCode:

@@ -4,11 +4,11 @@ Three seams, each with more than one implementation:
 
 * :class:`Engine` - a sans-IO server-side HTTP/2 connection (RFC 9113). Implemented by the
   compiled core (``kyoukai_h2fast._engine_c``) and by its pure twin on ``h2``
-  (``kyoukai_h2fast._engine_py``), which is also the oracle of the differential tests.
+  (``kyoukai_h2fast.http2.h2engine.engine``), which is also the oracle of the differential tests.
 * :class:`Runner` - how a request reaches an app (WSGI in a thread pool or inline, or a
-  Kyoukai-style coroutine) and how its response comes back (:mod:`kyoukai_h2fast.apps`).
+  Kyoukai-style coroutine) and how its response comes back (:mod:`kyoukai_h2fast.apps.runners`).
 * :class:`Responder` - what a runner may call on the connection that owns a request: the HTTP/2
-  protocol (:mod:`kyoukai_h2fast.protocol`) or an HTTP/1.1 one.
+  protocol (:mod:`kyoukai_h2fast.http2.protocol`) or an HTTP/1.1 one.
 
 Nothing here runs; the module exists so that the rules are in one place, and so that type
 checkers hold every implementation to them.
@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
     from .config import ServerConfig
-    from .events import Event
-    from .stream import H2State
+    from .http2.events import Event
+    from .wsgi.request_state import H2State
 
 __all__ = ["Engine", "Runner", "Responder"]
 
@@ -39,20 +39,20 @@ class Engine(Protocol):
     responses one at a time by stream id, incremental ones and requests without any priority
     signal sharing frame by frame). Priorities come from the request's ``priority`` field and
     PRIORITY_UPDATE frames (read by the engine, reported in
-    :class:`~kyoukai_h2fast.events.RequestReceived`), the response's ``priority`` field (see
+    :class:`~kyoukai_h2fast.http2.events.RequestReceived`), the response's ``priority`` field (see
     :meth:`send_headers`) and :meth:`set_priority`. Nothing is written until the
     protocol calls :meth:`data_to_send`: control frames and header blocks first, in the order
     they were queued, then DATA frames from the send queues, at most ``max_data`` payload
     bytes. Window updates from the peer and SETTINGS changes are handled inside the engine;
     the protocol learns what the sending achieved from :meth:`send_events`
-    (:class:`~kyoukai_h2fast.events.StreamDrained`: pull more from the app;
-    :class:`~kyoukai_h2fast.events.ResponseSent`: the response is complete).
+    (:class:`~kyoukai_h2fast.http2.events.StreamDrained`: pull more from the app;
+    :class:`~kyoukai_h2fast.http2.events.ResponseSent`: the response is complete).
 
     Streams. The engine owns stream state (RFC 9113 §5.1) and frees a stream's memory as soon
     as it is closed in both directions or reset; it remembers how recently closed streams
     ended in bounded memory, to tell stream errors from connection errors for late frames.
     A stream reset by the peer or by the engine itself (a stream error) is reported once as
-    :class:`~kyoukai_h2fast.events.StreamReset`. Calls that act on a stream the engine no
+    :class:`~kyoukai_h2fast.http2.events.StreamReset`. Calls that act on a stream the engine no
     longer has open for sending (reset, closed, unknown), and every call after a connection
     error, are ignored: a worker's late result is never an error.
 
@@ -69,7 +69,7 @@ class Engine(Protocol):
     DATA, tiny WINDOW_UPDATEs, PRIORITY, ...), stream resets the peer sends or provokes, and
     control frames queued while the protocol has not reported its output drained
     (:meth:`output_drained`); crossing a budget of the ``ServerConfig`` is a connection error
-    ENHANCE_YOUR_CALM (:mod:`kyoukai_h2fast._engine_py_budgets` says what counts). For
+    ENHANCE_YOUR_CALM (:mod:`kyoukai_h2fast.http2.h2engine.budgets` says what counts). For
     fairness, :meth:`receive` can stop after ``max_frames`` frames and keep the rest
     (:attr:`input_pending`); both engines stop at the same frame.
 
@@ -189,7 +189,14 @@ class Responder(Protocol):
 
 
 class Runner(Protocol):
-    """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.make_runner`)."""
+    """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.runners.make_runner`).
+
+    The server calls :meth:`start`, then :meth:`drain` and :meth:`shutdown` when it stops;
+    each connection (a :class:`Responder`) calls :meth:`dispatch` per request,
+    :meth:`pull_in_thread` and :meth:`close_in_thread` for responses it was given with
+    ``in_thread`` (only runners whose apps run in worker threads give those), :meth:`hand_over`
+    after a read when ``multithread``, and :meth:`forget` when it is gone.
+    """
 
     #: ``"kyoukai"`` or ``"wsgi"``.
     kind: str
@@ -202,6 +209,11 @@ class Runner(Protocol):
 
     def start(self) -> None:
         """Called once on the serving loop before the first request."""
+
+    async def drain(self, deadline: float) -> None:
+        """Called on shutdown, once the connections stopped taking requests: wait (until the
+        loop time ``deadline`` at most) for app code still running, while its results still
+        reach the loop (so iterables pulled in worker threads get closed)."""
 
     def shutdown(self) -> None:
         """Called once after the last connection closed (or was abandoned)."""
@@ -219,5 +231,9 @@ class Runner(Protocol):
         """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post
         ``responder.pulled(...)`` to the loop."""
 
-    def close_in_thread(self, close: Callable[[], object]) -> None:
-        """Call an app iterable's ``close`` where the app runs."""
+    def close_in_thread(self, close: Callable[[], object] | None) -> None:
+        """Call an app iterable's ``close`` (if any) where the app runs."""
+
+    def forget(self, responder: Responder) -> None:
+        """``responder``'s connection is gone: drop its app jobs that did not start yet (an
+        iterable they would have pulled is still closed)."""

@@ -1,10 +1,14 @@
-"""Exceptions shared by the compiled modules and their pure twins (written once, here).
+"""The server's errors: exceptions shared by the compiled modules and their pure twins (written
+once, here), and :class:`RateLimitedLog`, which reports the errors any client can cause.
 
 Errors of the frame layer and of HPACK are the ``h2``/``hpack`` classes themselves (or
 subclasses), so that ``h2`` reacts to them exactly as it does to its own. This module adds
 what those libraries do not have.
 """
 from __future__ import annotations
+
+import logging
+import time
 
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
@@ -21,7 +25,10 @@ __all__ = [
     "ClientDisconnected",
     "BodyTimeoutError",
     "ConfigError",
+    "RateLimitedLog",
 ]
+
+log = logging.getLogger("kyoukai_h2fast")
 
 
 class MalformedRequestError(ProtocolError):
@@ -103,3 +110,29 @@ class BodyTimeoutError(_WerkzeugRequestTimeout, TimeoutError):
 
 class ConfigError(ValueError):
     """A setting or command-line value is out of range or inconsistent."""
+
+
+class RateLimitedLog:
+    """INFO lines about errors any client can cause (a connection closed for its errors, a
+    request that ended early), at most ``per_second`` a second, then one line saying how many
+    were left out (``left_out``, a format for the count): a flood of them must not become a log
+    flood. Called like ``logging.info``."""
+
+    def __init__(self, left_out: str, per_second: int = 10) -> None:
+        self._left_out = left_out
+        self._per_second = per_second
+        self._window = 0
+        self._count = 0
+        self._suppressed = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = int(time.monotonic())
+        if now != self._window:
+            if self._suppressed:
+                log.info(self._left_out, self._suppressed)
+            self._window, self._count, self._suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= self._per_second:
+            log.info(message, *args)
+        else:
+            self._suppressed += 1

@@ -1,23 +1,7 @@
-"""Public HPACK coder (RFC 7541): ``Decoder`` and ``Encoder``, drop-in for ``hpack``'s in h2.
+"""Public HPACK coder (RFC 7541) at its documented path: ``Decoder`` and ``Encoder``.
 
-Selects the compiled :mod:`kyoukai_h2fast._hpack_c`, or its pure twin
-:mod:`kyoukai_h2fast._hpack_py` (see :mod:`kyoukai_h2fast._switch`). Use as h2 does::
-
-    conn.encoder = Encoder()
-    conn.decoder = Decoder()
+The selector lives in :mod:`kyoukai_h2fast.codec.hpack`.
 """
-from typing import TYPE_CHECKING
-
-from ._switch import select
-
-_impl = select("hpack")
-
-# Type checkers see the compiled module's stub (``_hpack_c.pyi``); the pure twin has the same
-# names and signatures (tests/test_stubs.py).
-if TYPE_CHECKING:
-    from ._hpack_c import Decoder, Encoder
-else:
-    Decoder = _impl.Decoder
-    Encoder = _impl.Encoder
+from .codec.hpack import Decoder, Encoder
 
 __all__ = ["Decoder", "Encoder"]

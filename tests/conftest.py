@@ -1,57 +1,14 @@
-"""Shared test fixtures: implementation parametrization (compiled and pure twins)."""
+"""Shared test fixtures: the real servers (compiled and pure builds), TLS files, and the rule
+that a skipped test fails the run. The helpers they use are in ``tests/helpers/``."""
 from __future__ import annotations
 
 import pytest
 
-from kyoukai_h2fast import _switch
-
-
-class _MissingCompiled:
-    """Stands in for a compiled module that was not built: any use fails the test."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        pytest.fail(f"kyoukai_h2fast._{self._name}_c is not built (pip install -e . compiles it)")
-
-
-def implementations(name: str) -> list:
-    """pytest params for the pure twin and the compiled module of hot path ``name``.
-
-    Ids are ``pure`` and ``compiled``. A compiled module that is missing fails its tests
-    loudly, unless the user asked for a pure build (``KYOUKAI_H2FAST_NO_EXTENSIONS=1``) and
-    nothing was compiled, in which case only the pure param exists.
-    """
-    params = [pytest.param(_switch.pure(name), id="pure")]
-    module = _switch.compiled(name)
-    if module is not None:
-        params.append(pytest.param(module, id="compiled"))
-    elif not _switch.NO_EXTENSIONS:
-        params.append(pytest.param(_MissingCompiled(name), id="compiled"))
-    return params
+from tests.helpers.builds import default_impl, server_impls
+from tests.helpers.serverproc import ServerProcess
 
 
 # -- the real server -------------------------------------------------------------------------
-import shutil  # noqa: E402
-
-from serverproc import ServerProcess  # noqa: E402
-
-
-def server_impls() -> list:
-    """``compiled`` and ``pure`` server params (same rule as :func:`implementations`)."""
-    params = [pytest.param("compiled", id="compiled"), pytest.param("pure", id="pure")]
-    if _switch.NO_EXTENSIONS and _switch.compiled("frames") is None:
-        params = params[1:]
-    return params
-
-
-def default_impl() -> str:
-    """The implementation tests use when they do not parametrize it: what the process uses
-    (pure with ``KYOUKAI_H2FAST_NO_EXTENSIONS=1``, else compiled)."""
-    return "pure" if _switch.NO_EXTENSIONS else "compiled"
-
-
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
     """A CA and a server certificate for localhost/127.0.0.1: (certfile, keyfile, ca_file)."""
@@ -74,7 +31,7 @@ class _Servers:
         self._tls_files = tls_files
         self._running: dict = {}
 
-    def get(self, app: str | None = "tests.apps:wsgi_app", impl: str | None = None,
+    def get(self, app: str | None = "tests.served_apps.basic:wsgi_app", impl: str | None = None,
             tls: bool = False, args=()) -> ServerProcess:
         impl = impl or default_impl()
         key = (app, impl, tls, tuple(args))
@@ -84,7 +41,7 @@ class _Servers:
             self._running[key] = server
         return server
 
-    def fresh(self, app: str | None = "tests.apps:wsgi_app", impl: str | None = None,
+    def fresh(self, app: str | None = "tests.served_apps.basic:wsgi_app", impl: str | None = None,
               tls: bool = False, args=()) -> ServerProcess:
         """A server of the test's own (stopped at session end)."""
         impl = impl or default_impl()
@@ -108,14 +65,6 @@ def servers(tls_files):
 def impl(request) -> str:
     """The server implementation under test: ``compiled`` or ``pure``."""
     return request.param
-
-
-def require_tool(name: str) -> str:
-    """Path of a real client tool; a missing one fails the test (CI installs them)."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed (apt-get install -y nghttp2-client curl)")
-    return path
 
 
 # -- no silent skips ----------------------------------------------------------------------------

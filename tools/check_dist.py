@@ -3,9 +3,9 @@
 
 1. clone the repository (its committed ``HEAD``) into a fresh directory;
 2. ``python -m build`` there: an sdist, then a wheel built *from that sdist*;
-3. check the wheel's contents (a compiled module, its ``.pxd`` and ``.pyi`` per hot path,
-   ``py.typed``; no ``.pyx``/``.c``/``.pxi``, no tests) and the sdist's (the Cython sources, no
-   ``.c``/``.so``);
+3. check the wheel's contents (every module of every subpackage of the checkout, a compiled
+   module, its ``.pxd`` and ``.pyi`` per hot path, ``py.typed``; no ``.pyx``/``.c``/``.pxi``, no
+   tests) and the sdist's (the same package sources, the Cython sources, no ``.c``/``.so``);
 4. ``auditwheel repair`` the wheel into a ``manylinux`` one (and ``auditwheel show`` it);
 5. install the manylinux wheel into a clean venv and run ``tools/smoke_installed.py`` with it
    (``--version`` says compiled; the demo serves HTTP/2 and HTTP/1.1; SIGTERM exits 0);
@@ -40,6 +40,18 @@ def compiled_modules(src: str) -> list[str]:
                   for p in glob.glob(os.path.join(src, "src", "kyoukai_h2fast", "*.pyx")))
 
 
+def package_sources(src: str) -> list[str]:
+    """Every ``.py``/``.pyi`` file and ``py.typed`` of the package in the checkout ``src``, as
+    paths inside a wheel (``kyoukai_h2fast/http2/h2engine/engine.py``): all subpackages."""
+    found = []
+    for folder, dirs, files in os.walk(os.path.join(src, "kyoukai_h2fast")):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in files:
+            if name.endswith((".py", ".pyi")) or name == "py.typed":
+                found.append(os.path.relpath(os.path.join(folder, name), src).replace(os.sep, "/"))
+    return sorted(found)
+
+
 class Failed(Exception):
     pass
 
@@ -58,9 +70,15 @@ def run(cmd: list[str], cwd: str | None = None, timeout: float = 900, env=None) 
     return done.stdout
 
 
-def check_wheel(path: str, modules: list[str]) -> None:
+def check_wheel(path: str, modules: list[str], sources: list[str] = ()) -> None:
+    """The wheel at ``path`` ships the compiled ``modules`` (``_<name>_c``) with their ``.pxd``
+    and ``.pyi``, and every one of ``sources`` (:func:`package_sources`), and nothing else of
+    the tree; :class:`Failed` names what is wrong."""
     names = zipfile.ZipFile(path).namelist()
     problems = []
+    missing = [name for name in sources if name not in names]
+    if missing:
+        problems.append(f"package files missing ({len(missing)}): {', '.join(missing[:10])}")
     for module in modules:
         if not any(n.startswith(f"kyoukai_h2fast/{module}.") and n.endswith(".so")
                    for n in names):
@@ -70,7 +88,7 @@ def check_wheel(path: str, modules: list[str]) -> None:
         if f"kyoukai_h2fast/{module}.pyi" not in names:
             problems.append(f"no kyoukai_h2fast/{module}.pyi")
     for required in ("kyoukai_h2fast/__init__.pxd", "kyoukai_h2fast/py.typed",
-                     "kyoukai_h2fast/http1.py", "kyoukai_h2fast/workers.py"):
+                     "kyoukai_h2fast/http1/protocol.py", "kyoukai_h2fast/workers.py"):
         if required not in names:
             problems.append(f"missing {required}")
     for name in names:
@@ -79,13 +97,18 @@ def check_wheel(path: str, modules: list[str]) -> None:
             problems.append(f"should not be in the wheel: {name}")
     if problems:
         raise Failed(f"{os.path.basename(path)}: " + "; ".join(problems))
-    print(f"{os.path.basename(path)}: {len(names)} files; compiled modules, .pxd and .pyi "
-          "present, no sources")
+    print(f"{os.path.basename(path)}: {len(names)} files; every package module "
+          f"({len(sources)}), compiled modules, .pxd and .pyi present, no sources")
 
 
-def check_sdist(path: str, modules: list[str]) -> None:
+def check_sdist(path: str, modules: list[str], sources: list[str] = ()) -> None:
+    """The sdist at ``path`` has the Cython sources of ``modules``, every one of ``sources`` and
+    the build files, and no generated C or binaries."""
     names = [n.split("/", 1)[1] for n in tarfile.open(path).getnames() if "/" in n]
     problems = []
+    missing = [name for name in sources if name not in names]
+    if missing:
+        problems.append(f"package files missing ({len(missing)}): {', '.join(missing[:10])}")
     for module in modules:
         for ext in ("pyx", "pxd"):
             if f"src/kyoukai_h2fast/{module}.{ext}" not in names:
@@ -133,6 +156,9 @@ def main(argv=None) -> int:
         if not modules:
             raise Failed(f"no Cython sources in {src}/src/kyoukai_h2fast")
         print("compiled modules expected: " + ", ".join(modules))
+        sources = package_sources(src)
+        subpackages = sorted({os.path.dirname(n) for n in sources if n.endswith("/__init__.py")})
+        print(f"package files expected: {len(sources)}, in " + ", ".join(subpackages))
 
         step("python -m build (sdist, then a wheel from the sdist)")
         dist = os.path.join(work, "dist")
@@ -142,8 +168,8 @@ def main(argv=None) -> int:
         wheels = glob.glob(os.path.join(dist, "*.whl"))
         if len(sdists) != 1 or len(wheels) != 1:
             raise Failed(f"expected one sdist and one wheel in {dist}: {os.listdir(dist)}")
-        check_sdist(sdists[0], modules)
-        check_wheel(wheels[0], modules)
+        check_sdist(sdists[0], modules, sources)
+        check_wheel(wheels[0], modules, sources)
 
         step("auditwheel repair to a manylinux wheel")
         house = os.path.join(work, "wheelhouse")
@@ -157,7 +183,7 @@ def main(argv=None) -> int:
         if len(repaired) != 1 or "manylinux" not in os.path.basename(repaired[0]):
             raise Failed(f"auditwheel made no manylinux wheel: {repaired}")
         print(run([sys.executable, "-m", "auditwheel", "show", repaired[0]]).strip())
-        check_wheel(repaired[0], modules)
+        check_wheel(repaired[0], modules, sources)
 
         smoke = os.path.join(src, "tools", "smoke_installed.py")
         step("the manylinux wheel in a clean venv")

@@ -4,9 +4,11 @@ source tree: cibuildwheel's ``test-command`` and ``tools/check_dist.py`` run it.
 
 Checks, failing loudly (exit 1, one line per failure) on the first problem:
 
-1. ``python -m kyoukai_h2fast --version`` says ``extensions: compiled``;
-2. the installed package holds a compiled module and its ``.pxd`` for every hot path, and no
-   ``.pyx``/``.c`` source;
+1. ``python -m kyoukai_h2fast --version`` says ``extensions: compiled``, and so does the
+   ``kyoukai-h2fast`` console script installed next to this interpreter;
+2. the installed package holds a compiled module and its ``.pxd`` for every hot path, every
+   module of every subpackage of the source tree this script comes from (when it is there),
+   and no ``.pyx``/``.c`` source;
 3. the demo app serves on a free port: ``GET /`` over HTTP/2 (h2c prior knowledge) and over
    HTTP/1.1, ``POST /echo`` of 1 MiB byte for byte;
 4. SIGTERM stops it with exit code 0.
@@ -41,6 +43,13 @@ def check_version(cwd: str) -> None:
     print(done.stdout.strip())
     if done.returncode != 0 or "extensions: compiled" not in done.stdout.splitlines():
         fail(f"--version does not say 'extensions: compiled': {done.stdout!r} {done.stderr!r}")
+    script = shutil.which("kyoukai-h2fast", path=os.path.dirname(sys.executable))
+    if script is None:
+        fail(f"no kyoukai-h2fast console script next to {sys.executable}")
+    done = subprocess.run([script, "--version"], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0 or "extensions: compiled" not in done.stdout.splitlines():
+        fail(f"kyoukai-h2fast --version: {done.stdout!r} {done.stderr!r}")
 
 
 def check_files(cwd: str) -> str:
@@ -60,8 +69,24 @@ def check_files(cwd: str) -> str:
     sources = glob.glob(os.path.join(package, "*.pyx")) + glob.glob(os.path.join(package, "*.c"))
     if sources:
         fail(f"sources shipped in the installed package: {sources}")
-    print(f"installed package {package}: compiled modules and .pxd files present, no sources")
+    tree = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "kyoukai_h2fast")
+    expected = _package_files(tree) if os.path.isdir(tree) else []
+    missing = [name for name in expected if not os.path.exists(os.path.join(package, name))]
+    if missing:
+        fail(f"package files of the source tree not installed: {missing[:10]}")
+    print(f"installed package {package}: compiled modules and .pxd files present, "
+          f"{len(expected)} package files of the source tree present, no sources")
     return package
+
+
+def _package_files(tree: str) -> list[str]:
+    """Every ``.py``/``.pyi`` file and ``py.typed`` under ``tree``, relative to it."""
+    found = []
+    for folder, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        found += [os.path.relpath(os.path.join(folder, name), tree) for name in files
+                  if name.endswith((".py", ".pyi")) or name == "py.typed"]
+    return sorted(found)
 
 
 def serve_demo(cwd: str) -> None:

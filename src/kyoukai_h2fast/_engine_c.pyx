@@ -5,9 +5,10 @@ Owns one connection's protocol state: stream states (§5.1) and the bounded memo
 streams, connection phases, flow control both ways (§5.2, §6.9), SETTINGS and their ACK,
 PING, GOAWAY both ways (§6.8), header blocks (decoded and validated as they are decoded,
 §8.2/§8.3), content-length, trailers, limits, and the response send queues with their
-scheduler. Bytes in (:meth:`Engine.receive`), events out (:mod:`kyoukai_h2fast.events`), bytes
-to send (:meth:`Engine.data_to_send`); no I/O. The interface is the ``Engine`` contract of
-:mod:`kyoukai_h2fast.contracts`; the pure twin (on ``h2``) is ``kyoukai_h2fast._engine_py``.
+scheduler. Bytes in (:meth:`Engine.receive`), events out (:mod:`kyoukai_h2fast.http2.events`),
+bytes to send (:meth:`Engine.data_to_send`); no I/O. The interface is the ``Engine`` contract of
+:mod:`kyoukai_h2fast.contracts`; the pure twin (on ``h2``) is
+``kyoukai_h2fast.http2.h2engine.engine``.
 
 Layout: the class and the C types are declared in ``_engine_c.pxd``; the state tables are in
 ``_engine_c_tables.pxi``, the stream id map and closed-stream memory in ``_engine_c_map.pxi``,
@@ -84,8 +85,9 @@ from h2.exceptions import ProtocolError
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from kyoukai_h2fast.errors import ConnectionFailed, MalformedRequestError
-from kyoukai_h2fast.events import (ConnectionTerminated, DataReceived, RequestReceived,
-                                   ResponseSent, StreamDrained, StreamReset, TrailersReceived)
+from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived, RequestReceived,
+                                         ResponseSent, StreamDrained, StreamReset,
+                                         TrailersReceived)
 
 __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STATES",
            "STREAM_INPUTS", "OUTCOMES", "CONNECTION_PHASES", "CONNECTION_INPUTS",

@@ -1,7 +1,7 @@
 # Included by _engine_c.pyx: the flood budgets of one connection (RFC 9113 §10.5).
 #
 # The same counters, with the same arithmetic, as the pure twin's
-# kyoukai_h2fast._engine_py_budgets (read its docstring for what counts): both engines end a
+# kyoukai_h2fast.http2.h2engine.budgets (read its docstring for what counts): both engines end a
 # connection at the same frame. Per received frame, before it is handled, ``_count_frame``
 # counts PINGs, SETTINGS and frames without progress (empty DATA without END_STREAM, tiny
 # WINDOW_UPDATEs, PRIORITY, ACKs, GOAWAY, ignored frame types); after it was handled,
@@ -10,7 +10,7 @@
 # budget is a connection error ENHANCE_YOUR_CALM. The counters are C ints; the clock
 # (time.monotonic, looked up each time: tests replace it) is read only when a window counts.
 
-from kyoukai_h2fast._engine_py_budgets import REASONS as _REASONS
+from kyoukai_h2fast.constants import BUDGET_REASONS as _REASONS
 
 
 cdef inline void _rate_init(RateWindow* w, long long limit) noexcept:

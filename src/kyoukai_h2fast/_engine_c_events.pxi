@@ -1,4 +1,4 @@
-# Included by _engine_c.pyx: building event objects (kyoukai_h2fast.events) cheaply.
+# Included by _engine_c.pyx: building event objects (kyoukai_h2fast.http2.events) cheaply.
 #
 # The events are plain slotted Python classes whose ``__init__`` only stores its arguments in
 # the slots of the same names. Running that ``__init__`` (a Python frame) costs about as much as

@@ -1,7 +1,7 @@
 # Included by _engine_c.pyx: RFC 9218 priority signals (the ``priority`` field, PRIORITY_UPDATE).
 #
-# The pure reading is ``kyoukai_h2fast.priority`` (its docstring has the rules and the policy);
-# this is the same in C, without Python objects:
+# The pure reading is ``kyoukai_h2fast.http2.priority`` (its docstring has the rules and the
+# policy); this is the same in C, without Python objects:
 #
 # * ``_sf_line`` reads one field line as a Structured Fields Dictionary (RFC 9651 §4.2, the
 #   RFC 8941 grammar plus Dates and Display Strings), keeping only the last ``u`` and ``i``.
@@ -20,7 +20,7 @@
 
 from libc.string cimport memcmp, memmove
 
-from kyoukai_h2fast.priority import PRIORITIES as _PRIORITIES_PY
+from kyoukai_h2fast.constants import PRIORITIES as _PRIORITIES_PY
 
 cdef tuple _PRIORITIES = _PRIORITIES_PY
 
@@ -520,7 +520,7 @@ cdef int _recv_priority_update(Engine self, FrameView* v, list events) except -1
 # ---- test hooks: the readers above on Python values ----------------------------------------------
 def priority_of_lines(lines):
     """The priority of a request whose ``priority`` field lines are ``lines`` (the compiled
-    reading of :func:`kyoukai_h2fast.priority.request_priority`)."""
+    reading of :func:`kyoukai_h2fast.http2.priority.request_priority`)."""
     cdef PrioritySignal signal
     cdef bytes line
     cdef int priority
@@ -534,7 +534,7 @@ def priority_of_lines(lines):
 
 def priority_of_update(bytes value):
     """What a PRIORITY_UPDATE with ``value`` sets, or None (compiled
-    :func:`kyoukai_h2fast.priority.update_priority`)."""
+    :func:`kyoukai_h2fast.http2.priority.update_priority`)."""
     cdef PrioritySignal signal
     cdef int priority
     _signal_init(&signal)
@@ -545,7 +545,7 @@ def priority_of_update(bytes value):
 
 def priority_of_response(lines, tuple current):
     """``current`` changed by a response's ``priority`` field lines (compiled
-    :func:`kyoukai_h2fast.priority.response_priority`)."""
+    :func:`kyoukai_h2fast.http2.priority.response_priority`)."""
     cdef PrioritySignal signal
     cdef bytes line
     cdef int urgency = current[0], incremental = current[1]

@@ -20,7 +20,7 @@
 #   non-incremental responses of one urgency go one at a time, lowest stream id first, and
 #   incremental ones share; when both kinds wait at one urgency, neither starves the other
 #   (§10: "avoid such starvation"). Requests without any signal are urgency 3, incremental
-#   (``kyoukai_h2fast.priority``): without priorities, everything is shared fairly;
+#   (``kyoukai_h2fast.http2.priority``): without priorities, everything is shared fairly;
 # * a stream whose own window is used up leaves the scheduler, until a WINDOW_UPDATE or a
 #   SETTINGS change reopens it; a stream whose queue is empty leaves it too (``StreamDrained``
 #   unless its response ended); the first time the connection window or ``max_data`` stops a

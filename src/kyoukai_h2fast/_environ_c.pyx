@@ -2,15 +2,15 @@
 """Compiled WSGI environ construction (PEP 3333) from a validated HTTP/2 request field list.
 
 Owns the per-request half of the environ: ``build_environ(base, headers, wsgi_input)`` copies
-the per-connection ``base`` (made once by :func:`kyoukai_h2fast.environ.make_base_environ`)
+the per-connection ``base`` (made once by :func:`kyoukai_h2fast.wsgi.environ.make_base_environ`)
 and adds the request keys. The rules (PATH_INFO decoding, SERVER_NAME from ``:authority``,
 repeated fields, cookies, underscore names dropped...) are documented in
-:mod:`kyoukai_h2fast.environ`; the pure twin :mod:`kyoukai_h2fast._environ_py` implements the
-same, and the tests check that both give equal dicts.
+:mod:`kyoukai_h2fast.wsgi.environ`; the pure twin :mod:`kyoukai_h2fast.wsgi._environ_py` implements
+the same, and the tests check that both give equal dicts.
 
 Per request this does one dict copy, one latin-1 decode per value, and dict stores; the
 ``HTTP_*`` key of a field name comes from a bounded cache (name bytes -> key str), so common
-names cost one dict lookup. Leaves to others: validation (:mod:`kyoukai_h2fast.headers` runs
+names cost one dict lookup. Leaves to others: validation (:mod:`kyoukai_h2fast.codec.headers` runs
 first; this module trusts its input) and the body stream passed in as ``wsgi_input``.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
@@ -22,7 +22,7 @@ from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_Concat, PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcmp
 
-from kyoukai_h2fast._environ_py import COMMON_FIELD_NAMES, HTTP_KEY_CACHE_MAX
+from kyoukai_h2fast.wsgi.environ_keys import COMMON_FIELD_NAMES, HTTP_KEY_CACHE_MAX
 
 __all__ = ["build_environ"]
 
@@ -297,7 +297,7 @@ def build_environ(dict base not None, headers, wsgi_input) -> dict:
     """The PEP 3333 environ of one request: ``base`` copied, plus the request's keys.
 
     ``headers`` is the validated request field list of ``(bytes, bytes)`` pairs; see
-    :mod:`kyoukai_h2fast.environ` for the keys and rules.
+    :mod:`kyoukai_h2fast.wsgi.environ` for the keys and rules.
     """
     if type(headers) is not list:
         headers = list(headers)

@@ -14,7 +14,7 @@ soon as they are empty; a received ``bytes`` object is read in place but never k
 iteration (see :class:`_FrameIterator`): under varied bad input, buffers of odd sizes kept for a
 connection's life left glibc's heap fragmented (issue 14).
 
-The pure-Python twin is :mod:`kyoukai_h2fast._frames_py`. Leaves to others: what frames mean
+The pure-Python twin is :mod:`kyoukai_h2fast.codec._frames_py`. Leaves to others: what frames mean
 (stream states, flow control, SETTINGS semantics) and HPACK.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -36,7 +36,7 @@ from hyperframe.frame import (AltSvcFrame, ContinuationFrame, DataFrame, Extensi
                               PushPromiseFrame, RstStreamFrame, SettingsFrame,
                               WindowUpdateFrame)
 
-from kyoukai_h2fast._frames_py import CLIENT_PREFACE, DEFAULT_MAX_HEADER_BLOCK_SIZE
+from kyoukai_h2fast.constants import CLIENT_PREFACE, DEFAULT_MAX_HEADER_BLOCK_SIZE
 from kyoukai_h2fast.errors import FramePaddingError
 
 __all__ = ["FrameBuffer", "WriteBuffer", "FramePaddingError", "serialize_frame",

@@ -2,12 +2,12 @@
 """Compiled header validation (RFC 9113 §8.2, §8.3) and response field lists.
 
 Owns: the checks on received request and trailer field blocks that ``h2`` skips because the
-server runs it with ``validate_inbound_headers=False`` (see :mod:`kyoukai_h2fast.headers` for
+server runs it with ``validate_inbound_headers=False`` (see :mod:`kyoukai_h2fast.codec.headers` for
 the full rule list, including the checks that are stricter than ``h2``), and the conversion of
 a WSGI ``start_response`` status + header list into an HTTP/2 response field list, with the
 ``date`` (RFC 9110 §6.6.1, cached per second) and ``server`` fields the app did not give.
 
-The pure-Python twin is :mod:`kyoukai_h2fast._headers_py`; both give the same public names and
+The pure-Python twin is :mod:`kyoukai_h2fast.codec._headers_py`; both give the same public names and
 raise the same errors. The C-level API (``.pxd``) lets the future connection core validate
 fields by pointer while it decodes them. Leaves to others: HPACK decoding, stream state, and
 what to do with the error (the engine turns it into RST_STREAM PROTOCOL_ERROR).

@@ -7,7 +7,7 @@ primitives (``_hpack_wire.pxi``: integers §5.1, string literals and Huffman §5
 generated ``_huffman_table.pxi``) and the tables (``_hpack_tables.pxi``: the static table of
 Appendix A as shared ``bytes`` objects, the dynamic table of §2.3.2/§4 as a ring buffer).
 The C-level API is documented in ``_hpack_c.pxd``; the pure twin is
-:mod:`kyoukai_h2fast._hpack_py`.
+:mod:`kyoukai_h2fast.codec._hpack_py`.
 
 Errors are the ``hpack.exceptions`` classes ``hpack`` raises for the same input; results are
 lists of ``hpack.struct.HeaderTuple`` / ``NeverIndexedHeaderTuple``, like ``hpack``'s. Text

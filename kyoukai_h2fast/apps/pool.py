@@ -1,0 +1,364 @@
+"""Where app code runs: the worker thread pool, the mailbox back to the event loop, and the
+eager start of coroutine handlers.
+
+* :class:`WorkerPool` runs WSGI handlers (and the pulling and closing of their response
+  iterables) in daemon threads: a fixed number at once, fairly across connections, not
+  counting those waiting for their client (:func:`blocking`).
+* :class:`Mailbox` carries results from worker threads to the loop with one wake-up per batch.
+* :func:`start_eagerly` runs a Kyoukai-style handler until it first suspends, without a Task
+  when it never does.
+
+What runs and when (per connection fairness, timeouts) is decided by the runners in
+:mod:`kyoukai_h2fast.apps.runners`; this module only executes.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+__all__ = ["WorkerPool", "Mailbox", "blocking", "start_eagerly"]
+
+log = logging.getLogger("kyoukai_h2fast")
+
+
+class WorkerPool:
+    """Daemon threads running ``fn(*args)`` jobs: at most ``size`` at once, fairly across
+    owners (connections), and without counting threads that wait for their client.
+
+    * **Slots.** A job runs only while it holds one of ``size`` slots. A job waiting for
+      request body bytes from its client (:func:`blocking`, used by ``wsgi.input``) gives its
+      slot up for the wait, so clients that stall their uploads cannot starve the others; such
+      waits are bounded by the body timeout, and threads by ``max_threads``.
+    * **Fairness.** Jobs that wait for a slot queue per owner, and a freed slot goes to the
+      owners in turn (round-robin), so one connection with a hundred requests queued does not
+      delay another connection's one. ``per_owner`` (0: no limit) caps the slots one owner
+      holds at once.
+    * **Threads** start on demand (a burst of N jobs runs on N threads as soon as they start)
+      and those beyond ``size`` exit after a while idle; they are daemons, so a handler stuck
+      past the shutdown timeout cannot keep the process alive. No Future per job: results
+      travel back through a :class:`Mailbox`.
+
+    Jobs have a ``kind`` (``"app"`` for app code that may take long, ``"close"`` for an
+    iterable's ``close()``, which needs no slot), so shutdown can say truthfully what it
+    abandons.
+    """
+
+    #: Seconds an extra thread (beyond ``size``) stays idle before it exits.
+    IDLE_EXIT = 10.0
+    #: A job handed to the threads and not picked up for this long (seconds) makes
+    #: :meth:`hand_over` pause the loop's thread.
+    HAND_OVER_AFTER = 0.002
+    #: How long that pause lasts at most (seconds); it ends when a thread picks a job up.
+    HAND_OVER_PAUSE = 0.001
+
+    def __init__(self, size: int, name: str, per_owner: int = 0,
+                 max_threads: int = 0) -> None:
+        self._size = size
+        self._name = name
+        self._per_owner = per_owner
+        self._max_threads = max_threads or size + max(32, 4 * size)
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = 0
+        self._serial = 0
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._idle = 0
+        #: Slots held (by running jobs not waiting for their client).
+        self._held = 0
+        #: Jobs handed to threads and not finished, by kind.
+        self._running: dict[str, int] = {}
+        #: Jobs waiting for a slot, per owner, owners in turn order.
+        self._backlog: dict = {}
+        #: Slots held per owner.
+        self._owner_held: dict = {}
+        self._closed = False
+        #: When the job queue last went from empty to not empty (time.monotonic()).
+        self._queued_since = 0.0
+        #: Set by a thread that picks a job up while the loop's thread waits in hand_over.
+        self._picked = threading.Event()
+        self._handing_over = False
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def submit(self, fn: Callable[..., object], *args: Any, kind: str = "app",
+               owner: object = None) -> None:
+        """Run ``fn(*args)``: now if a slot is free (``"close"`` jobs always), else when
+        ``owner``'s turn comes."""
+        if self._closed:
+            raise RuntimeError("the worker pool is shut down")
+        job = (fn, args, kind, owner)
+        with self._lock:
+            if kind != "app":
+                self._start(job)
+            elif self._held < self._size and self._owner_may_run(owner) and \
+                    owner not in self._backlog:
+                self._take_slot(owner)
+                self._start(job)
+            else:
+                self._backlog.setdefault(owner, deque()).append(job)
+
+    def hand_over(self) -> bool:
+        """Called by the event loop's thread while it is busy: if a job has waited to be
+        picked up for more than :attr:`HAND_OVER_AFTER`, block until a worker thread picks
+        one up (at most :attr:`HAND_OVER_PAUSE`), which hands it the GIL. True if it paused.
+
+        Why: a thread waiting for the GIL asks the holder to drop it only after a whole
+        switch interval *without any switch*; uvloop releases and retakes the GIL around
+        every I/O callback, which counts as a switch, so while the loop is saturated (a
+        flood of frames, many busy connections) a woken worker can wait for hundreds of
+        milliseconds. A short blocking pause hands the GIL over for certain.
+        """
+        if self._jobs.empty() or time.monotonic() - self._queued_since < self.HAND_OVER_AFTER:
+            return False
+        picked = self._picked
+        picked.clear()
+        self._handing_over = True
+        try:
+            picked.wait(self.HAND_OVER_PAUSE)
+        finally:
+            self._handing_over = False
+        return True
+
+    def forget(self, owner: object) -> list:
+        """Drop ``owner``'s jobs still waiting for a slot; returns them."""
+        with self._lock:
+            return list(self._backlog.pop(owner, ()))
+
+    # -- inside the lock ------------------------------------------------------------------
+    def _owner_may_run(self, owner: object) -> bool:
+        return not self._per_owner or self._owner_held.get(owner, 0) < self._per_owner
+
+    def _take_slot(self, owner: object) -> None:
+        self._held += 1
+        self._owner_held[owner] = self._owner_held.get(owner, 0) + 1
+
+    def _give_slot(self, owner: object) -> None:
+        self._held -= 1
+        left = self._owner_held[owner] - 1
+        if left:
+            self._owner_held[owner] = left
+        else:
+            del self._owner_held[owner]
+        self._admit()
+
+    def _admit(self) -> None:
+        """Hand free slots to waiting jobs, one owner after another."""
+        backlog = self._backlog
+        while backlog and self._held < self._size:
+            for owner in backlog:
+                if self._owner_may_run(owner):
+                    break
+            else:
+                return  # every waiting owner is at its cap
+            jobs = backlog.pop(owner)
+            job = jobs.popleft()
+            if jobs:
+                backlog[owner] = jobs  # to the end of the turn order
+            self._take_slot(owner)
+            self._start(job)
+
+    def _start(self, job: tuple) -> None:
+        kind = job[2]
+        self._running[kind] = self._running.get(kind, 0) + 1
+        if self._jobs.empty():
+            self._queued_since = time.monotonic()
+        self._jobs.put(job)
+        if self._idle:
+            self._idle -= 1  # that thread is as good as taken
+            return
+        if self._threads < self._max_threads:
+            self._threads += 1
+            self._serial += 1
+            threading.Thread(target=self._work, daemon=True,
+                             name=f"{self._name}-{self._serial}").start()
+
+    # -- worker threads -------------------------------------------------------------------
+    def _work(self) -> None:
+        jobs = self._jobs
+        lock = self._lock
+        _current.pool = self
+        while True:
+            try:
+                job = jobs.get(timeout=self.IDLE_EXIT if self._threads > self._size else None)
+            except queue.Empty:
+                with lock:
+                    if self._threads > self._size and self._idle > 0:
+                        self._threads -= 1
+                        self._idle -= 1
+                        return
+                continue
+            if job is None:
+                return
+            if self._handing_over:
+                self._picked.set()
+            fn, args, kind, owner = job
+            _current.owner = owner if kind == "app" else _NO_SLOT
+            try:
+                fn(*args)
+            except BaseException:  # jobs handle their errors; this is the last resort
+                log.exception("unhandled error in a WSGI worker thread")
+            finally:
+                with lock:
+                    self._running[kind] -= 1
+                    self._idle += 1
+                    if kind == "app":
+                        self._give_slot(owner)
+                    if not self._backlog and not any(self._running.values()):
+                        self._drained.notify_all()
+                # An idle thread must not keep its last job's arguments (a closed app
+                # iterable, a request's state) alive until its next job.
+                job = fn = args = owner = None
+
+    def _begin_wait(self) -> None:
+        owner = _current.owner
+        if owner is not _NO_SLOT:
+            with self._lock:
+                self._give_slot(owner)
+
+    def _end_wait(self) -> None:
+        owner = _current.owner
+        if owner is not _NO_SLOT:
+            with self._lock:
+                self._take_slot(owner)  # may exceed size for a moment: the job must go on
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def busy(self) -> int:
+        """Jobs running now (waiting for their client included)."""
+        with self._lock:
+            return sum(self._running.values())
+
+    def running(self, kind: str = "app") -> int:
+        """Jobs of ``kind`` running now."""
+        with self._lock:
+            return self._running.get(kind, 0)
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def shutdown(self, timeout: float = 0.0) -> int:
+        """Let running jobs finish for up to ``timeout`` seconds, then stop the idle
+        threads; returns how many ``"app"`` jobs are still running (abandoned: the threads
+        are daemons). Jobs still waiting for a slot are dropped."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._backlog.clear()
+            while any(self._running.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._drained.wait(left)
+            self._closed = True
+            abandoned = self._running.get("app", 0)
+            threads = self._threads
+        for _ in range(threads):
+            self._jobs.put(None)
+        return abandoned
+
+
+#: Per worker thread: the pool it belongs to and the owner of the job it runs.
+_current = threading.local()
+_NO_SLOT = object()
+
+
+@contextlib.contextmanager
+def blocking() -> Iterator[None]:
+    """Wrap a wait for the client (a blocking body read): inside a pool job, its slot is
+    given to another job for the duration of the wait."""
+    pool = getattr(_current, "pool", None)
+    if pool is None:
+        yield
+        return
+    pool._begin_wait()
+    try:
+        yield
+    finally:
+        pool._end_wait()
+
+
+class Mailbox:
+    """Results from worker threads to the event loop, with one wake-up per batch.
+
+    ``loop.call_soon_threadsafe`` writes to the loop's self-pipe on every call; under load
+    many handlers finish within one loop iteration, so posts are queued and only the first
+    of a batch wakes the loop. (A post racing with a drain at worst schedules one extra,
+    empty drain; none is lost, because ``_drain`` clears the flag before it drains.)
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque = deque()
+        self._scheduled = False
+
+    def post(self, callback: Callable[..., object], *args: Any) -> None:
+        self._items.append((callback, args))
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop closed during shutdown: drop it
+                pass
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        items = self._items
+        while items:
+            callback, args = items.popleft()
+            try:
+                callback(*args)
+            except Exception:
+                log.exception("error handing a worker result to the connection")
+
+
+def start_eagerly(loop: asyncio.AbstractEventLoop,
+                  coro: Coroutine[Any, Any, Any]) -> asyncio.Task | None:
+    """Run ``coro`` now until it first suspends; returns None if it finished, else the Task
+    that completes it (what Python 3.12 calls an eager task). Most handlers never suspend:
+    this saves a Task and a loop iteration per request. Each call gets its own context copy.
+    """
+    context = contextvars.copy_context()
+    try:
+        yielded = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    if getattr(yielded, "_asyncio_future_blocking", None):
+        yielded._asyncio_future_blocking = False  # taken at once, as a Task does
+    return context.run(loop.create_task, _resume(coro, yielded))
+
+
+async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+    """Drive a started coroutine to its end the way a Task would."""
+    while True:
+        error: BaseException | None = None
+        try:
+            if yielded is None:  # a bare yield (asyncio.sleep(0)): give the loop a turn
+                await asyncio.sleep(0)
+            elif getattr(yielded, "_asyncio_future_blocking", None) is not None:
+                try:
+                    await yielded  # wait for it; the coroutine reads its outcome itself
+                except asyncio.CancelledError:
+                    if not yielded.cancelled():
+                        raise
+                except BaseException:
+                    pass
+            else:
+                error = RuntimeError(f"bad yield from a coroutine: {yielded!r}")
+        except asyncio.CancelledError as cancel:  # we were cancelled: cancel the coroutine
+            error = cancel
+        try:
+            yielded = coro.send(None) if error is None else coro.throw(error)
+        except StopIteration:
+            return
+        if getattr(yielded, "_asyncio_future_blocking", None):
+            yielded._asyncio_future_blocking = False

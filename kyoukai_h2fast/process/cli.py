@@ -1,0 +1,380 @@
+"""The command line: ``kyoukai-h2fast [APP] [options]`` (also ``python -m kyoukai_h2fast``).
+
+It parses arguments, imports the app (``module:attribute``, current directory importable),
+builds a :class:`ServerConfig`, checks the TLS files, and runs the server until SIGINT/SIGTERM.
+Every user error (bad argument, bad certificate or key file, app that does not import, port
+in use) is one line on stderr and exit code 2, never a traceback of ours; an app that fails to
+import gets its own traceback (its frames only) printed below that line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import ssl
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+from .. import __version__, _switch
+from ..apps.runners import detect_kind
+from ..config import ServerConfig, default_wsgi_threads, parse_ip_list, resolve_workers
+from ..errors import ConfigError
+
+__all__ = ["main"]
+
+PROG = "kyoukai-h2fast"
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit code 2.
+
+    ``detail`` (optional) is printed below that line as it is, e.g. the traceback of an app
+    that failed to import.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
+        raise UsageError(message)
+
+
+def _size(text: str) -> int:
+    """An integer with an optional K/M/G suffix (binary units)."""
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(number) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = ServerConfig(wsgi_threads=default_wsgi_threads())
+    p = _Parser(prog=PROG, description="Serve a Kyoukai-style or WSGI app over HTTP/2 "
+                "(TLS with ALPN h2, or cleartext h2c with prior knowledge).")
+    p.add_argument("app", nargs="?", help="module:attribute of the app (default: built-in demo)")
+    p.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
+    p.add_argument("--certfile", help="TLS certificate chain (PEM); with --keyfile enables TLS")
+    p.add_argument("--keyfile", help="TLS private key (PEM)")
+    p.add_argument("--wsgi-threads", type=int, default=d.wsgi_threads, metavar="N",
+                   help=f"thread pool for WSGI apps (default {d.wsgi_threads}); 0 runs the app "
+                        "inline on the event loop (non-blocking apps only, fastest)")
+    p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                   help="event loop (default auto: uvloop when installed)")
+    p.add_argument("--log-level", default="info",
+                   choices=("debug", "info", "warning", "error", "critical"),
+                   help="level of the server's log, the 'kyoukai_h2fast' logger (default info; "
+                        "the access log and the app's loggers have their own)")
+    p.add_argument("--version", action="store_true", help="print version and build, then exit")
+    s = p.add_argument_group("production")
+    s.add_argument("--http1", action=argparse.BooleanOptionalAction, default=d.http1,
+                   help="serve HTTP/1.1 on the same port (TLS: ALPN http/1.1; cleartext: "
+                        "told apart from the HTTP/2 preface); --no-http1: HTTP/2 only "
+                        "(default on)")
+    s.add_argument("--workers", type=_workers, default=d.workers, metavar="N",
+                   help="worker processes on one listening socket, run by a supervisor that "
+                        "restarts dead ones; 0 or 'auto': one per CPU (default 1: this "
+                        "process serves)")
+    s.add_argument("--access-log", action="store_true",
+                   help="one line per request on the 'kyoukai_h2fast.access' logger (at INFO "
+                        "whatever --log-level says)")
+    s.add_argument("--log-config", metavar="FILE",
+                   help="stdlib logging configuration: a .json dictConfig or an .ini/.conf "
+                        "fileConfig (replaces the default setup of the 'kyoukai_h2fast' and "
+                        "'kyoukai_h2fast.access' loggers)")
+    s.add_argument("--forwarded-allow-ips", type=parse_ip_list, default=d.forwarded_allow_ips,
+                   metavar="LIST", help="comma list of proxy addresses/networks, or '*', "
+                   "whose X-Forwarded-For/-Proto and Forwarded headers set REMOTE_ADDR and "
+                   "wsgi.url_scheme (default: trust no one)")
+    g = p.add_argument_group("limits")
+    g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
+                   metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
+                   f"refused with REFUSED_STREAM (default {d.max_concurrent_streams})")
+    g.add_argument("--max-header-list-size", type=_size, default=d.max_header_list_size,
+                   metavar="BYTES", help=f"default {d.max_header_list_size}")
+    g.add_argument("--header-table-size", type=_size, default=d.header_table_size,
+                   metavar="BYTES", help=f"HPACK dynamic table (default {d.header_table_size})")
+    g.add_argument("--max-frame-size", type=_size, default=d.max_frame_size, metavar="BYTES",
+                   help=f"16384..16777215 (default {d.max_frame_size})")
+    g.add_argument("--max-body-size", type=_size, default=d.max_body_size, metavar="BYTES",
+                   help=f"larger request bodies get 413 (default {d.max_body_size})")
+    g.add_argument("--stream-window", type=_size, default=d.stream_window, metavar="BYTES",
+                   help=f"receive window per stream (default {d.stream_window})")
+    g.add_argument("--connection-window", type=_size, default=d.connection_window,
+                   metavar="BYTES", help=f"receive window per connection "
+                   f"(default {d.connection_window})")
+    g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="SECONDS",
+                   help=f"close idle connections (default {d.idle_timeout:g}; 0: never)")
+    g.add_argument("--body-timeout", type=float, default=d.body_timeout, metavar="SECONDS",
+                   help="408 for a request whose body stalls this long while the app waits "
+                        f"(default {d.body_timeout:g}; 0: never)")
+    g.add_argument("--body-spool-threshold", type=_size, default=d.body_spool_threshold,
+                   metavar="BYTES", help="apps on the event loop: request body kept in memory "
+                   f"up to this per stream, then in a temporary file "
+                   f"(default {d.body_spool_threshold})")
+    g.add_argument("--stream-request-bodies", action="store_true",
+                   help="apps on the event loop start before the body is complete (they read "
+                        "it with await wsgi_input.read_async())")
+    g.add_argument("--linger-bytes", type=_size, default=d.linger_bytes, metavar="BYTES",
+                   help="after an early response, body bytes still accepted before the stream "
+                        f"is reset (default {d.linger_bytes})")
+    g.add_argument("--linger-timeout", type=float, default=d.linger_timeout,
+                   metavar="SECONDS", help="after an early response, seconds the rest of the "
+                   f"body may take (default {d.linger_timeout:g})")
+    g.add_argument("--max-handlers-per-connection", type=int,
+                   default=d.max_handlers_per_connection, metavar="N",
+                   help="WSGI handlers one connection may run in the pool at once "
+                        "(default 0: no cap)")
+    g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
+                   metavar="SECONDS", help="grace period for in-flight streams on SIGINT/SIGTERM "
+                   f"(default {d.shutdown_timeout:g})")
+    f = p.add_argument_group(
+        "flood budgets (per connection; beyond them: GOAWAY(ENHANCE_YOUR_CALM))")
+    f.add_argument("--max-resets-per-10s", type=int, default=d.max_resets_per_10s, metavar="N",
+                   help="streams the peer resets, or makes us reset, within 10 s "
+                        f"(default {d.max_resets_per_10s})")
+    f.add_argument("--max-pings-per-10s", type=int, default=d.max_pings_per_10s, metavar="N",
+                   help=f"PING frames within 10 s (default {d.max_pings_per_10s})")
+    f.add_argument("--max-settings-per-10s", type=int, default=d.max_settings_per_10s,
+                   metavar="N", help=f"SETTINGS frames within 10 s (default "
+                   f"{d.max_settings_per_10s})")
+    f.add_argument("--max-empty-frames-per-10s", type=int, default=d.max_empty_frames_per_10s,
+                   metavar="N", help="frames without progress (empty DATA, tiny WINDOW_UPDATE, "
+                   f"PRIORITY, ...) within 10 s (default {d.max_empty_frames_per_10s})")
+    f.add_argument("--max-queued-control-frames", type=int,
+                   default=d.max_queued_control_frames, metavar="N",
+                   help="control frames queued for a peer that does not read "
+                        f"(default {d.max_queued_control_frames})")
+    g.add_argument("--max-frames-per-read", type=int, default=d.max_frames_per_read,
+                   metavar="N", help="frames handled per turn before other connections get "
+                   f"theirs (default {d.max_frames_per_read})")
+    g.add_argument("--max-queued-output", type=_size, default=d.max_queued_output,
+                   metavar="BYTES", help="response bytes queued per connection beyond which "
+                   "streaming responses are not pulled and new requests wait "
+                   f"(default {d.max_queued_output})")
+    return p
+
+
+def _workers(text: str) -> int:
+    """``N`` (>= 0) or ``auto`` (= 0: one per CPU)."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
+
+
+#: The format of the server's log lines and access lines on stderr (without --log-config).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: The loggers the CLI configures (children such as ``kyoukai_h2fast.supervisor`` and
+#: ``kyoukai_h2fast.engine`` write through the first).
+SERVER_LOGGER = "kyoukai_h2fast"
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """The stderr handler the CLI gives each of the server's loggers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    """The server's loggers only, as gunicorn and uvicorn do: ``kyoukai_h2fast`` at
+    ``--log-level`` and ``kyoukai_h2fast.access`` at INFO with ``--access-log`` (whatever the
+    level of the first), each with its own stderr handler and ``propagate = False``. The root
+    logger is the app's: configuring it would print every line of an app with handlers of its
+    own twice. ``--log-config FILE`` replaces all of this."""
+    if not args.log_config:
+        from ..server.accesslog import ACCESS_LOGGER
+        for name, level in ((SERVER_LOGGER, args.log_level.upper()),
+                            (ACCESS_LOGGER, "INFO" if args.access_log else None)):
+            logger = logging.getLogger(name)
+            for handler in [h for h in logger.handlers if isinstance(h, _ConsoleHandler)]:
+                logger.removeHandler(handler)  # (main() run again in one process)
+            logger.addHandler(_ConsoleHandler())
+            if level is not None:
+                logger.setLevel(level)
+            logger.propagate = False
+        return
+    import json
+    from logging import config as logging_config
+    path = args.log_config
+    try:
+        if path.endswith(".json"):
+            with open(path) as f:
+                logging_config.dictConfig(json.load(f))
+        else:
+            logging_config.fileConfig(path, disable_existing_loggers=False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError) as e:
+        raise UsageError(f"--log-config {path}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # configparser errors and whatever a handler raises
+        raise UsageError(f"--log-config {path}: {type(e).__name__}: {e}") from None
+
+
+def version_text() -> str:
+    missing = _switch.missing_extensions()
+    if missing:
+        print(f"{PROG}: warning: not compiled: {', '.join(missing)}", file=sys.stderr)
+    return (f"kyoukai_h2fast {__version__}\nextensions: {_switch.extensions_state()}\n"
+            f"engine: {_switch.engine_state()}")
+
+
+def load_app(spec: str | None) -> Any:
+    """Import ``module:attribute`` (cwd importable, as uvicorn does); None: the demo app."""
+    if spec is None:
+        from .demo import app
+        return app
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"APP must look like module:attribute, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the app's own import error, whatever it is
+        raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
+    obj = module
+    try:
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+    except Exception as e:  # a module __getattr__ or property of the app's that raised
+        raise UsageError(f"cannot get {attr!r} from {module_name!r}: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
+    try:
+        detect_kind(obj)
+    except TypeError as e:
+        raise UsageError(f"{spec}: {e}") from None
+    return obj
+
+
+# Frames of the import machinery and of this module: not the app's, left out of its traceback.
+_NOT_APP_FILES = (os.path.abspath(__file__), os.path.abspath(importlib.__file__))
+
+
+def _is_app_frame(frame: traceback.FrameSummary) -> bool:
+    name = frame.filename
+    return not (name.startswith("<frozen importlib") or os.path.abspath(name) in _NOT_APP_FILES)
+
+
+def _app_traceback(error: BaseException) -> str:
+    """The traceback of an app's import error, its frames only (no CLI, no importlib).
+
+    Empty when nothing in it is the app's: a module that does not exist at all says all in the
+    one-line error. A SyntaxError keeps its file, line and caret.
+    """
+    report = traceback.TracebackException.from_exception(error)
+    for part in _chain(report):
+        part.stack = traceback.StackSummary.from_list(
+            [frame for frame in part.stack if _is_app_frame(frame)])
+    if not report.stack and not isinstance(error, SyntaxError) and error.__cause__ is None \
+            and (error.__context__ is None or error.__suppress_context__):
+        return ""
+    return "".join(report.format()).rstrip("\n")
+
+
+def _chain(first: traceback.TracebackException) -> Iterator[traceback.TracebackException]:
+    """``first`` and the exceptions it was raised from or during (each once)."""
+    seen = set()
+    report: traceback.TracebackException | None = first
+    while report is not None and id(report) not in seen:
+        seen.add(id(report))
+        yield report
+        report = report.__cause__ or (None if report.__suppress_context__
+                                      else report.__context__)
+
+
+def _config_from(args: argparse.Namespace) -> ServerConfig:
+    try:
+        return ServerConfig(
+            host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+            wsgi_threads=args.wsgi_threads, max_concurrent_streams=args.max_concurrent_streams,
+            max_header_list_size=args.max_header_list_size,
+            header_table_size=args.header_table_size, max_frame_size=args.max_frame_size,
+            max_body_size=args.max_body_size, stream_window=args.stream_window,
+            connection_window=args.connection_window, idle_timeout=args.idle_timeout,
+            body_timeout=args.body_timeout, body_spool_threshold=args.body_spool_threshold,
+            stream_request_bodies=args.stream_request_bodies, linger_bytes=args.linger_bytes,
+            linger_timeout=args.linger_timeout,
+            max_handlers_per_connection=args.max_handlers_per_connection,
+            shutdown_timeout=args.shutdown_timeout, http1=args.http1, workers=args.workers,
+            access_log=args.access_log, forwarded_allow_ips=args.forwarded_allow_ips,
+            max_resets_per_10s=args.max_resets_per_10s,
+            max_pings_per_10s=args.max_pings_per_10s,
+            max_settings_per_10s=args.max_settings_per_10s,
+            max_empty_frames_per_10s=args.max_empty_frames_per_10s,
+            max_queued_control_frames=args.max_queued_control_frames,
+            max_frames_per_read=args.max_frames_per_read,
+            max_queued_output=args.max_queued_output,
+        ).validate()
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
+def _check_tls(config: ServerConfig) -> None:
+    """Load the certificate and key once before serving: a bad file is a one-line error."""
+    certfile = config.certfile
+    if certfile is None:  # config.tls is False
+        return
+    from ..server.tls import TLSFileError, make_ssl_context
+    try:
+        make_ssl_context(certfile, config.keyfile)
+    except TLSFileError as e:
+        raise UsageError(f"--{e.which} {e.path}: {e.reason}") from None
+    except (OSError, ssl.SSLError) as e:  # not explained by tls.diagnose: say what OpenSSL said
+        reason = e.strerror or getattr(e, "reason", None) or str(e)
+        raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "
+                         f"{config.keyfile}): {reason}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.version:
+            print(version_text())
+            return 0
+        config = _config_from(args)
+        _check_tls(config)
+        _setup_logging(args)
+        app = load_app(args.app)
+        if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise UsageError("--loop uvloop: uvloop is not installed "
+                             "(pip install 'kyoukai_h2fast[uvloop]')")
+        if resolve_workers(config.workers) > 1:
+            from .supervisor import Supervisor
+            try:
+                return Supervisor(app, config, args.loop).run()
+            except OSError as e:
+                raise UsageError(f"cannot listen on {config.host}:{config.port}: "
+                                 f"{e.strerror or e}") from None
+        from ..server.component import H2KyoukaiComponent, run
+        component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
+                                       port=config.port, config=config)
+        try:
+            run(component.start, component.shutdown, args.loop)
+        except OSError as e:  # bind errors: address in use, permission, bad host
+            raise UsageError(f"cannot listen on {config.host}:{config.port}: "
+                             f"{e.strerror or e}") from None
+        return 0
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        if e.detail:
+            print(e.detail, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,200 @@
+"""A gunicorn worker class: ``gunicorn -k kyoukai_h2fast.workers.H2Worker app:app``.
+
+gunicorn keeps what it is good at (its master process: binding, worker management, signals,
+configuration files, logging setup); each worker serves its share of the listening sockets
+with kyoukai_h2fast on an asyncio loop (uvloop when installed): HTTP/2 (TLS with ALPN, or h2c
+prior knowledge) and HTTP/1.1 on the same sockets.
+
+gunicorn settings honoured:
+
+* ``--bind`` (sockets are gunicorn's), ``--certfile``/``--keyfile`` (plus ``--ca-certs``,
+  ``--cert-reqs``, ``--ciphers``) for TLS with ALPN ``h2``/``http/1.1``;
+* ``--timeout``: the worker heartbeats twice per timeout from its event loop, so a loop
+  blocked longer than that (an inline app stuck) gets the worker restarted by the master;
+* ``--graceful-timeout``: SIGTERM sends GOAWAY / finishes in-flight responses for up to this
+  long (``--shutdown-timeout``); SIGINT/SIGQUIT stop at once; SIGUSR1 reopens log files;
+* ``--keep-alive``: seconds an idle connection is kept (``--idle-timeout``);
+* ``--threads N`` (N > 1): the WSGI thread pool size (``--wsgi-threads``);
+* ``--forwarded-allow-ips``: trusted proxies (see :mod:`kyoukai_h2fast.server.proxy_headers`);
+* ``--access-logfile``: our access lines (:mod:`kyoukai_h2fast.server.accesslog`) go to gunicorn's
+  access log handlers; server messages go to its error log.
+
+Apps: any WSGI callable gunicorn can load, and Kyoukai-style app objects (``request_class`` +
+``async process_request``), which gunicorn alone would refuse as not callable.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import ssl
+from typing import TYPE_CHECKING, Any, cast
+
+from gunicorn.errors import AppImportError
+from gunicorn.workers.base import Worker
+
+from ..apps.runners import detect_kind
+from ..config import ServerConfig
+
+if TYPE_CHECKING:
+    import socket
+
+    from gunicorn.sock import BaseSocket
+
+__all__ = ["H2Worker"]
+
+
+class H2Worker(Worker):
+    """kyoukai_h2fast as a gunicorn worker (see the module docstring)."""
+
+    def init_signals(self) -> None:
+        # The event loop installs its own handlers in run(); start from the defaults.
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the loop handles it
+
+    def load_wsgi(self) -> None:
+        try:
+            super().load_wsgi()
+        except AppImportError as e:
+            uri = getattr(self.app, "app_uri", None)
+            if uri is None or "callable" not in str(e):
+                raise
+            self.wsgi = _import_object(uri)  # a Kyoukai-style app object (not callable)
+
+    # -- configuration ---------------------------------------------------------------------
+    def _listeners(self) -> list[BaseSocket]:
+        # The arbiter hands workers gunicorn.sock's wrappers (create_sockets); types-gunicorn
+        # declares Worker.sockets as plain sockets.
+        return cast("list[BaseSocket]", self.sockets)
+
+    def server_config(self) -> ServerConfig:
+        cfg = self.cfg
+        host, port = _address(self._listeners()[0].sock)
+        settings: dict[str, Any] = dict(
+            host=host, port=port, idle_timeout=float(cfg.keepalive or 0),
+            shutdown_timeout=float(cfg.graceful_timeout),
+            access_log=bool(cfg.accesslog),
+            forwarded_allow_ips=tuple(cfg.forwarded_allow_ips or ()),
+        )
+        if cfg.threads and cfg.threads > 1:
+            settings["wsgi_threads"] = cfg.threads
+        return ServerConfig(**settings).validate()
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        cfg = self.cfg
+        if not cfg.is_ssl:
+            return None
+        from ..server.component import make_ssl_context
+        context = make_ssl_context(cfg.certfile, cfg.keyfile)
+        if cfg.ca_certs:
+            context.load_verify_locations(cafile=cfg.ca_certs)
+        if cfg.cert_reqs is not None:
+            context.verify_mode = cfg.cert_reqs
+        if cfg.ciphers:
+            context.set_ciphers(cfg.ciphers)
+        return context
+
+    def _bridge_logging(self) -> None:
+        """Our loggers write where gunicorn's do (unless configured otherwise)."""
+        server_log = logging.getLogger("kyoukai_h2fast")
+        if not server_log.handlers:
+            error_log = self.log.error_log
+            for handler in error_log.handlers:
+                server_log.addHandler(handler)
+            server_log.setLevel(error_log.level)
+            server_log.propagate = False
+        if self.cfg.accesslog:
+            access = logging.getLogger("kyoukai_h2fast.access")
+            if not access.handlers:
+                for handler in self.log.access_log.handlers:
+                    access.addHandler(handler)
+                access.setLevel(logging.INFO)
+                access.propagate = False
+
+    # -- the worker's life -------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            import uvloop
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        else:
+            loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve(loop))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        from ..server.allocator import tune_allocator
+        from ..server.component import H2KyoukaiComponent
+        tune_allocator()  # this process serves: large buffers are reused (server/allocator.py)
+        self._bridge_logging()
+        config = self.server_config()
+        component = H2KyoukaiComponent(self.wsgi, None, None, ip=config.host,
+                                       port=config.port, config=config,
+                                       ssl_context=self.ssl_context())
+        component.sockets = [s.sock for s in self._listeners()]
+        await component.start()
+        stop = asyncio.Event()
+        graceful = [True]
+
+        def on_term() -> None:
+            self.alive = False
+            stop.set()
+
+        def on_quit() -> None:
+            self.alive = False
+            graceful[0] = False
+            stop.set()
+
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+        loop.add_signal_handler(signal.SIGINT, on_quit)
+        loop.add_signal_handler(signal.SIGQUIT, on_quit)
+        loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
+        loop.add_signal_handler(signal.SIGABRT, on_quit)
+        interval = max(min(self.timeout / 2.0, 5.0), 0.1) if self.timeout else 1.0
+        while not stop.is_set():
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGABRT):
+            loop.remove_signal_handler(sig)
+        keepalive = asyncio.ensure_future(self._heartbeat())
+        try:
+            await component.shutdown(config.shutdown_timeout if graceful[0] else 0.0)
+        finally:
+            keepalive.cancel()
+
+    async def _heartbeat(self) -> None:
+        """Keep the master from killing us while in-flight responses drain."""
+        while True:
+            self.notify()
+            await asyncio.sleep(max(min(self.timeout / 2.0, 5.0), 0.1) if self.timeout else 1)
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        return name[0], name[1]
+    return "127.0.0.1", 0  # a Unix socket: only used for display
+
+
+def _import_object(uri: str) -> Any:
+    """``module:attribute`` without gunicorn's callable check (for Kyoukai-style apps)."""
+    module_name, _, attr = uri.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in (attr or "application").split("."):
+        obj = getattr(obj, part)
+    detect_kind(obj)  # TypeError for anything that is no app
+    return obj

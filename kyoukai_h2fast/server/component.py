@@ -1,0 +1,229 @@
+"""The server: the seed's ``H2KyoukaiComponent`` (an asphalt component when asphalt is
+installed, a plain object otherwise), the TLS context (made by :mod:`kyoukai_h2fast.server.tls`),
+and :func:`serve` / :func:`start_server` for users without asphalt.
+
+It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
+connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
+seconds to finish, then whatever is left is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import logging
+import signal
+import ssl as _ssl
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__, _switch
+from ..apps.runners import make_runner
+from ..config import ServerConfig
+from ..http2.protocol import H2KyoukaiProtocol
+from .accesslog import AccessLog
+from .allocator import release_soon, tune_allocator
+from .listener import Listener
+from .proxy_headers import ProxyHeaders
+from .tls import alpn_protocols, make_ssl_context
+
+if TYPE_CHECKING:
+    import socket
+
+try:  # asphalt is an optional extra
+    from asphalt.core import Component as _ComponentBase
+except ImportError:  # pragma: no cover - exercised in environments without asphalt
+    class _ComponentBase:  # type: ignore[no-redef]
+        __slots__ = ()
+
+__all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
+
+log = logging.getLogger("kyoukai_h2fast")
+
+
+class H2KyoukaiComponent(_ComponentBase):
+    """Serves ``app`` over HTTP/2: TLS with ALPN h2, or cleartext h2c without certificates.
+
+    Drop-in for ``kyoukai.backends.http2.H2KyoukaiComponent(app, ssl_keyfile, ssl_certfile,
+    *, ip, port)``; further keyword arguments are :class:`ServerConfig` fields (limits,
+    ``wsgi_threads``...), or pass a whole ``config``.
+    """
+
+    def __init__(self, app: Any, ssl_keyfile: str | None = None,
+                 ssl_certfile: str | None = None, *, ip: str = "127.0.0.1", port: int = 4444,
+                 config: ServerConfig | None = None, ssl_context: _ssl.SSLContext | None = None,
+                 **settings: Any) -> None:
+        self.app = app
+        self.ssl_keyfile = ssl_keyfile
+        self.ssl_certfile = ssl_certfile
+        self.ip = ip
+        self.port = port
+        base = config or ServerConfig()
+        self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
+                                   certfile=ssl_certfile, **settings)
+        self.ssl_context = ssl_context
+        self.runner = make_runner(app, self.config.wsgi_threads,
+                                  self.config.max_handlers_per_connection)
+        #: Access log and trusted proxy headers (None when off), used by the connections of
+        #: both protocols.
+        self.access_log = AccessLog() if self.config.access_log else None
+        self.forwarded = (ProxyHeaders(self.config.forwarded_allow_ips)
+                          if self.config.forwarded_allow_ips else None)
+        #: Already listening sockets to serve instead of binding (worker processes).
+        self.sockets: list[socket.socket] | None = None
+        #: Live connections (protocols); used for graceful shutdown.
+        self.connections: set[H2KyoukaiProtocol] = set()
+        #: The listening sockets (a :class:`~kyoukai_h2fast.server.listener.Listener`) once started.
+        self.server: Listener | None = None
+        self._server_name = self.get_server_name()
+
+    def get_server_name(self) -> str:
+        return f"kyoukai_h2fast/{__version__}"
+
+    def get_protocol(self, ctx: Any, serv_info: Any) -> H2KyoukaiProtocol:
+        return H2KyoukaiProtocol(self, ctx)
+
+    def connection_closed(self, connection: Any) -> None:
+        """``connection`` (an HTTP/2 or HTTP/1.1 protocol) is gone: it leaves the live
+        connections, and what a burst on it took goes back to the OS soon
+        (:func:`~kyoukai_h2fast.server.allocator.release_soon`)."""
+        self.connections.discard(connection)
+        release_soon(connection.loop)
+
+    def _connection_factory(self, ctx: Any,
+                            serv_info: Any) -> Callable[[], asyncio.BaseProtocol]:
+        """The listener's protocol factory: HTTP/2 only, or the HTTP/2-or-HTTP/1.1 choice."""
+        from .protocol_select import ProtocolSniffer
+        make_h2 = functools.partial(self.get_protocol, ctx, serv_info)
+        if not self.config.http1:  # HTTP/1.x requests get a 505 from the sniffer
+            return functools.partial(ProtocolSniffer, self, make_h2)
+        from ..http1.protocol import H1Protocol
+        make_h1 = functools.partial(H1Protocol, self, ctx)
+        return functools.partial(ProtocolSniffer, self, make_h2, make_h1)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if (self.ssl_context or self.config.tls) else "http"
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self, ctx: Any = None) -> None:
+        """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
+        context = self.ssl_context
+        certfile = self.config.certfile
+        if context is None and certfile is not None:  # self.config.tls
+            context = make_ssl_context(certfile, self.config.keyfile, self.config.http1)
+        elif context is not None:
+            context.set_alpn_protocols(alpn_protocols(self.config.http1))
+        self.runner.start()
+        loop = asyncio.get_running_loop()
+        factory = self._connection_factory(ctx, (self._server_name, self.port))
+        self.server = Listener(loop, factory, context)
+        if self.sockets:
+            self.server.adopt(self.sockets)
+        else:
+            await self.server.bind(self.ip, self.port)
+        if self.port == 0:
+            self.port = self.server.port
+        log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
+                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
+                 f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
+                 and self.config.wsgi_threads else "on the event loop",
+                 _switch.extensions_state())
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop accepting, GOAWAY every connection, wait for in-flight streams, close."""
+        if timeout is None:
+            timeout = self.config.shutdown_timeout
+        if self.server is not None:
+            self.server.close()
+        for connection in list(self.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.abort()
+        if self.server is not None:
+            await self.server.wait_closed()
+        # Handlers still running get what is left of the timeout (at least a moment, so that
+        # iterables whose responses completed are closed in their threads).
+        await self.runner.drain(max(deadline, loop.time() + 1.0))
+        self.runner.shutdown()
+
+
+def _modes(tls: bool, http1: bool) -> str:
+    if tls:
+        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
+    return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
+
+
+async def start_server(app: Any, host: str = "127.0.0.1", port: int = 4444, *,
+                       ssl: _ssl.SSLContext | None = None,
+                       **settings: Any) -> H2KyoukaiComponent:
+    """Start serving ``app`` on the running loop; returns the component (``await
+    component.shutdown()`` to stop). ``port=0`` picks a free port (see ``component.port``)."""
+    component = H2KyoukaiComponent(app, settings.pop("keyfile", None),
+                                   settings.pop("certfile", None), ip=host, port=port,
+                                   ssl_context=ssl, **settings)
+    await component.start()
+    return component
+
+
+def serve(app: Any, host: str = "127.0.0.1", port: int = 4444, *,
+          ssl: _ssl.SSLContext | None = None, loop: str = "auto", **settings: Any) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully. Blocks.
+
+    ``ssl`` is a server SSLContext (ALPN is set to h2), or pass ``certfile=`` and ``keyfile=``;
+    without either it serves cleartext h2c. ``loop`` is "auto" (uvloop when installed),
+    "uvloop" or "asyncio". Other keywords are :class:`ServerConfig` fields.
+    """
+    component = H2KyoukaiComponent(app, settings.pop("keyfile", None),
+                                   settings.pop("certfile", None), ip=host, port=port,
+                                   ssl_context=ssl, **settings)
+    run(component.start, component.shutdown, loop)
+
+
+def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[object]],
+        loop_kind: str = "auto") -> None:
+    """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``."""
+    loop = new_event_loop(loop_kind)
+    asyncio.set_event_loop(loop)
+    stopping = asyncio.Event()
+
+    async def main() -> None:
+        tune_allocator()  # this process serves: large buffers are reused (allocator.py)
+        await start()
+        # Everything alive now (the app, its modules, the server) lives as long as the
+        # process: keep it out of the garbage collector's way, so collections triggered by
+        # per-request objects stay cheap.
+        gc.freeze()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        try:
+            await stopping.wait()
+            log.info("shutting down: GOAWAY sent, waiting for in-flight streams")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        await stop()
+        log.info("stopped")
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

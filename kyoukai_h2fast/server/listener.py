@@ -1,0 +1,147 @@
+"""Listening sockets and the accept loop.
+
+Why not ``loop.create_server``: recent libuv (so uvloop) accepts one connection per event-loop
+iteration. Under load an iteration lasts tens of milliseconds, so a burst of new connections
+waits in the kernel's accept queue for seconds (measured: 1.9 s before the first byte for a
+connection opened while 90 others were busy, against 0.2 s with the stdlib loop). Here every
+readable event drains the accept queue (up to a bound), on any loop, and each socket is handed
+to ``loop.connect_accepted_socket`` (which also runs the TLS handshake).
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
+
+__all__ = ["Listener", "listening_sockets"]
+
+log = logging.getLogger("kyoukai_h2fast")
+
+#: Connections accepted per readable event at most (then other work gets a turn).
+_ACCEPT_BATCH = 256
+#: Back off this long when the process is out of file descriptors.
+_EMFILE_PAUSE = 0.5
+_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
+                      backlog: int = 1024) -> list[socket.socket]:
+    """Bound, listening sockets for ``getaddrinfo`` results (each address once; IPv6 ones
+    v6-only; ``SO_REUSEADDR``), blocking. With ``port`` 0, the port the first one got is used
+    for the others. On an error the sockets made so far are closed and the error is raised.
+    The one socket set-up of the single process (:meth:`Listener.bind`) and of the supervisor
+    (:func:`kyoukai_h2fast.process.supervisor.bind_sockets`)."""
+    sockets: list[socket.socket] = []
+    seen = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            if port == 0 and sockets:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class Listener:
+    """Bound, listening sockets that create a protocol per accepted connection."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 factory: Callable[[], asyncio.BaseProtocol], ssl: SSLContext | None,
+                 handshake_timeout: float = 10.0) -> None:
+        self._loop = loop
+        self._factory = factory
+        self._ssl = ssl
+        self._handshake_timeout = handshake_timeout
+        self.sockets: list[socket.socket] = []
+        self._pending: set[asyncio.Task] = set()
+        self._closed = False
+
+    async def bind(self, host: str, port: int, backlog: int = 1024) -> None:
+        """Bind and listen on every address ``host`` resolves to (like create_server; with
+        ``port`` 0, one port for all of them)."""
+        infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                             flags=socket.AI_PASSIVE)
+        self.adopt(listening_sockets(infos, port, backlog))
+
+    def adopt(self, sockets: list[socket.socket]) -> None:
+        """Serve sockets already bound and listening (e.g. shared by worker processes)."""
+        for sock in sockets:
+            sock.setblocking(False)
+            self.sockets.append(sock)
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    @property
+    def port(self) -> int:
+        return self.sockets[0].getsockname()[1]
+
+    def _accept(self, sock: socket.socket) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno in _RESOURCE_ERRNOS:
+                    log.error("cannot accept connections (%s); pausing %.1f s", e.strerror,
+                              _EMFILE_PAUSE)
+                    self._loop.remove_reader(sock.fileno())
+                    self._loop.call_later(_EMFILE_PAUSE, self._resume, sock)
+                    return
+                raise
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = self._loop.create_task(self._connect(conn))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def _resume(self, sock: socket.socket) -> None:
+        if not self._closed:
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(
+                self._factory, conn, ssl=self._ssl,
+                ssl_handshake_timeout=self._handshake_timeout if self._ssl else None)
+        except (OSError, asyncio.TimeoutError) as e:  # incl. ssl.SSLError: a bad handshake
+            log.debug("connection setup failed: %r", e)
+            conn.close()
+        except asyncio.CancelledError:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        """Stop accepting; connections already made go on."""
+        self._closed = True
+        for sock in self.sockets:
+            if sock.fileno() >= 0:
+                try:
+                    self._loop.remove_reader(sock.fileno())
+                except (ValueError, RuntimeError):
+                    pass
+                sock.close()
+        for task in list(self._pending):  # handshakes not done yet
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

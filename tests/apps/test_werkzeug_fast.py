@@ -1,0 +1,103 @@
+"""The fast path from a werkzeug ``Response`` to status, headers and body gives exactly what
+werkzeug's own WSGI path gives (``get_wsgi_response``), or declines."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
+
+from kyoukai_h2fast.apps.werkzeug_fast import wsgi_parts
+
+
+def _werkzeug(response, method="GET"):
+    environ = EnvironBuilder(method=method).get_environ()
+    app_iter, status, headers = response.get_wsgi_response(environ)
+    try:
+        body = list(app_iter)
+    finally:
+        if hasattr(app_iter, "close"):
+            app_iter.close()
+    return status, headers, body
+
+
+def _fast(response):
+    parts = wsgi_parts(response)
+    assert parts is not None
+    status, headers, chunks = parts
+    return status, headers, list(chunks)
+
+
+def _build(body, status, headers, mimetype, set_length):
+    response = Response(body, status=status, headers=headers, mimetype=mimetype)
+    if not set_length:
+        response.headers.pop("Content-Length", None)
+    return response
+
+
+field_names = st.sampled_from(["X-A", "x-b", "Cache-Control", "Set-Cookie", "Vary", "ETag"])
+field_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e),
+                       max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(st.binary(max_size=200), st.text(max_size=50)),
+       status=st.sampled_from([200, 201, 202, 400, 404, 418, 500, 503]),
+       headers=st.lists(st.tuples(field_names, field_values), max_size=5),
+       mimetype=st.sampled_from([None, "text/plain", "application/json"]),
+       set_length=st.booleans())
+def test_fast_path_equals_get_wsgi_response(body, status, headers, mimetype, set_length):
+    expected = _werkzeug(_build(body, status, headers, mimetype, set_length))
+    assert _fast(_build(body, status, headers, mimetype, set_length)) == expected
+
+
+def test_multi_chunk_bodies_without_content_length_get_werkzeugs_length():
+    def make():
+        response = Response(status=200)
+        response.response = [b"ab", b"", b"cde"]
+        response.headers.pop("Content-Length", None)
+        return response
+    assert _fast(make()) == _werkzeug(make())
+    assert ("Content-Length", "5") in _fast(make())[1]
+
+
+def test_call_on_close_callbacks_run():
+    closed = []
+    response = Response(b"x")
+    response.call_on_close(lambda: closed.append(True))
+    wsgi_parts(response)
+    assert closed == [True]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Response(b"", status=204),
+    lambda: Response(b"", status=304),
+    lambda: Response(b"x", status=101),
+    lambda: Response(b"moved", status=302, headers={"Location": "/elsewhere"}),
+    lambda: Response(b"x", headers={"Content-Location": "/x"}),
+    lambda: Response(iter([b"a", b"b"])),
+    lambda: Response([b"x"], direct_passthrough=True),
+    lambda: _str_chunks(),
+], ids=["204", "304", "1xx", "location", "content-location", "generator", "passthrough",
+        "str-chunks"])
+def test_declines_what_werkzeug_rewrites(make):
+    assert wsgi_parts(make()) is None
+
+
+def _str_chunks():
+    response = Response()
+    response.response = ["text", b"bytes"]
+    return response
+
+
+def test_declines_subclasses_that_change_the_wsgi_path():
+    class Custom(Response):
+        def get_wsgi_headers(self, environ):
+            return super().get_wsgi_headers(environ)
+
+    class Plain(Response):
+        pass
+
+    assert wsgi_parts(Custom(b"x")) is None
+    assert wsgi_parts(Plain(b"x")) is not None
