@@ -580,8 +580,8 @@ class H1Protocol(asyncio.Protocol):
         self._release(state, error)
         if state.task is not None and not state.task.done():
             state.task.cancel()
-        if state.iter_close is not None and not state.pulling:
-            self._close_iter(state.iter_close, state.iter_in_thread)
+        # (also while a chunk is being pulled: see the HTTP/2 protocol's _drop_stream)
+        self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = None
         state.body_iter = None
         state.release_environ()

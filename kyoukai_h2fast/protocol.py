@@ -832,9 +832,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         self._discard_body(state, error)
         if state.task is not None and not state.task.done():
             state.task.cancel()
-        if state.iter_close is not None and not state.pulling:
-            self._close_iter(state.iter_close, state.iter_in_thread)
-            state.iter_close = None
+        # (also while a chunk is being pulled: on the loop the pull is done already, its
+        # result waits in a callback; a job in a thread closes it once that pull is done)
+        self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = None
         state.body_iter = None
         state.release_environ()
 
