@@ -44,7 +44,10 @@ class WorkerPool:
       :meth:`Resumable.stop` wakes it at once, without a slot, to clean up and return. A
       parked job keeps its thread for as long as its client makes it wait: threads are
       bounded by ``max_threads``, and beyond that new jobs wait (without a slot) for a
-      thread to come free.
+      thread to come free. One owner's jobs occupy at most half of ``max_threads`` threads
+      (running or waiting for their client), so one connection whose client reads nothing
+      cannot take them all; its further jobs wait for its own to end. A parked job resumed
+      goes ahead of its owner's new jobs.
     * **Fairness.** Jobs that wait for a slot queue per owner, and a freed slot goes to the
       owners in turn (round-robin), so one connection with a hundred requests queued does not
       delay another connection's one. ``per_owner`` (0: no limit) caps the slots one owner
@@ -72,6 +75,8 @@ class WorkerPool:
         self._name = name
         self._per_owner = per_owner
         self._max_threads = max_threads or size + max(32, 4 * size)
+        #: Threads one owner's jobs may occupy at once (running, or waiting for its client).
+        self._owner_threads = max(1, self._max_threads // 2)
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = 0
         self._serial = 0
@@ -86,6 +91,8 @@ class WorkerPool:
         self._backlog: dict = {}
         #: Slots held per owner.
         self._owner_held: dict = {}
+        #: Jobs per owner that hold a thread but no slot (waiting for their client, parked).
+        self._owner_waiting: dict = {}
         self._closed = False
         #: When the job queue last went from empty to not empty (time.monotonic()).
         self._queued_since = 0.0
@@ -109,7 +116,7 @@ class WorkerPool:
         with self._lock:
             if kind != "app":
                 self._start(job)
-            elif self._held < self._size and self._owner_may_run(owner) and \
+            elif self._held < self._size and self._owner_may_start(owner) and \
                     owner not in self._backlog and \
                     (self._idle or self._threads < self._max_threads):
                 self._take_slot(owner)
@@ -155,12 +162,15 @@ class WorkerPool:
     # -- parked jobs (through their Resumable) ----------------------------------------------
     def _park(self, job: Resumable) -> bool:
         with self._lock:
+            owner = job.owner
             job._slot = False
-            self._give_slot(job.owner)  # (admits others first)
             if job._state == _STOPPED:
+                self._give_slot(owner)
                 _current.owner = _NO_SLOT
                 return False
             job._state = _WAITING
+            self._wait_begins(owner)
+            self._give_slot(owner)  # (admits others first)
             if job._wanted:
                 job._wanted = False
                 self._resume(job)
@@ -191,17 +201,29 @@ class WorkerPool:
     # -- inside the lock ------------------------------------------------------------------
     def _resume(self, job: Resumable) -> None:
         owner = job.owner
+        waiting = self._backlog.get(owner)
         if self._held < self._size and self._owner_may_run(owner) and \
-                owner not in self._backlog:
+                (waiting is None or type(waiting[0]) is tuple):
             self._take_slot(owner)
             self._wake(job)
-        else:
-            job._state = _QUEUED
-            self._backlog.setdefault(owner, deque()).append(job)
+            return
+        job._state = _QUEUED
+        if waiting is None:
+            self._backlog[owner] = deque((job,))
+            return
+        # Ahead of the owner's new jobs (after its other resumes): a new job may wait for
+        # a thread that only a parked job's end frees.
+        ahead = 0
+        for entry in waiting:
+            if type(entry) is tuple:
+                break
+            ahead += 1
+        waiting.insert(ahead, job)
 
     def _wake(self, job: Resumable) -> None:
         """Hand a parked job (holding a slot now) back to its thread."""
         job._state = _RUNNING
+        self._wait_ends(job.owner)
         job._slot = True
         if not self._woken and self._jobs.empty():
             self._queued_since = time.monotonic()
@@ -221,10 +243,29 @@ class WorkerPool:
                 waiting.remove(job)
                 if not waiting:
                     del self._backlog[job.owner]
+        self._wait_ends(job.owner)
         job._wake.release()  # (no slot: it only cleans up)
 
     def _owner_may_run(self, owner: object) -> bool:
+        """``owner`` may take one more slot (``per_owner``)."""
         return not self._per_owner or self._owner_held.get(owner, 0) < self._per_owner
+
+    def _owner_may_start(self, owner: object) -> bool:
+        """... and one more thread: one owner (a connection whose client reads nothing, say)
+        never occupies more than half of ``max_threads``."""
+        return self._owner_may_run(owner) and (
+            not self._owner_waiting or self._owner_held.get(owner, 0)
+            + self._owner_waiting.get(owner, 0) < self._owner_threads)
+
+    def _wait_begins(self, owner: object) -> None:
+        self._owner_waiting[owner] = self._owner_waiting.get(owner, 0) + 1
+
+    def _wait_ends(self, owner: object) -> None:
+        left = self._owner_waiting[owner] - 1
+        if left:
+            self._owner_waiting[owner] = left
+        else:
+            del self._owner_waiting[owner]
 
     def _take_slot(self, owner: object) -> None:
         self._held += 1
@@ -248,10 +289,11 @@ class WorkerPool:
         while backlog and self._held < self._size:
             thread_free = self._idle or self._threads < self._max_threads
             for owner, jobs in backlog.items():
-                if self._owner_may_run(owner) and (thread_free or type(jobs[0]) is not tuple):
+                if (thread_free and self._owner_may_start(owner)) if type(jobs[0]) is tuple \
+                        else self._owner_may_run(owner):  # (a parked job has its thread)
                     break
             else:
-                return  # every waiting owner is at its cap, or waits for a thread
+                return  # every waiting owner is at a cap, or waits for a thread
             jobs = backlog.pop(owner)
             job = jobs.popleft()
             if jobs:
@@ -320,12 +362,14 @@ class WorkerPool:
         owner = _current.owner
         if owner is not _NO_SLOT:
             with self._lock:
+                self._wait_begins(owner)
                 self._give_slot(owner)
 
     def _end_wait(self) -> None:
         owner = _current.owner
         if owner is not _NO_SLOT:
             with self._lock:
+                self._wait_ends(owner)
                 self._take_slot(owner)  # may exceed size for a moment: the job must go on
 
     # -- state ----------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def test_a_parked_job_holds_no_slot_and_goes_on_in_its_thread():
     job.stop()  # (both do nothing now)
     rec.gate.set()
     wait_until(lambda: pool.busy == 0)
-    assert pool._held == 0 and pool._owner_held == {}
+    assert pool._held == 0 and pool._owner_held == {} and pool._owner_waiting == {}
     pool.shutdown()
 
 
@@ -256,7 +256,35 @@ def test_while_every_thread_is_parked_new_jobs_wait_without_taking_the_slots():
     wait_until(lambda: ran == ["new"])
     streamers[1].job.stop()
     wait_until(lambda: pool.busy == 0)
-    assert pool._held == 0 and pool.threads == 2
+    assert pool._held == 0 and pool.threads == 2 and pool._owner_waiting == {}
+    pool.shutdown()
+
+
+def test_one_owner_occupies_at_most_half_the_threads_and_its_resumes_go_first():
+    """max_threads 4: owner A's jobs occupy at most 2 threads (parked ones included), so A's
+    further jobs wait while B's run; a resume of A's goes ahead of A's waiting new jobs; A's
+    next job starts once one of its parked jobs ends."""
+    pool = WorkerPool(1, "test", max_threads=4)
+    streamers = [Streamer(pool, owner="A") for _ in range(3)]
+    for streamer in streamers:
+        pool.submit(streamer, owner="A")
+    _parked(streamers[0]), _parked(streamers[1])
+    time.sleep(0.05)
+    assert streamers[2].job is None  # waits: A has 2 threads
+    ran = []
+    pool.submit(ran.append, "b", owner="B")
+    wait_until(lambda: ran == ["b"])
+    streamers[0].job.resume()  # not behind A's waiting job
+    wait_until(lambda: streamers[0].steps == [True])
+    _parked(streamers[0])
+    assert streamers[2].job is None
+    streamers[1].job.stop()
+    wait_until(lambda: streamers[1].ended is not None)
+    _parked(streamers[2])  # started on the thread that came free
+    for streamer in (streamers[0], streamers[2]):
+        streamer.job.stop()
+    wait_until(lambda: pool.busy == 0)
+    assert pool._held == 0 and pool._owner_waiting == {} and pool._backlog == {}
     pool.shutdown()
 
 

@@ -212,14 +212,17 @@ def test_a_cancelled_response_is_closed_once_in_its_context(servers, impl, mode,
 
 # -- 4. clients that never read do not starve the pool ---------------------------------------------
 def test_streaming_responses_to_clients_that_never_read_do_not_starve_the_pool(servers, impl):
-    """With 2 pool threads' worth of slots: 6 HTTP/2 responses to clients with a window of 0
-    and 4 HTTP/1.1 responses to clients that never read are in progress (endless); a GET on
-    another connection is still answered at once. When those clients go, each iterable is
-    closed on its request's thread, in its context."""
+    """``--wsgi-threads 2`` (34 threads at most): 6 HTTP/2 responses to clients with a window
+    of 0, 4 HTTP/1.1 responses to clients that never read, and one connection asking for 40
+    such responses at once are in progress (endless); a GET on another connection is still
+    answered at once (a waiting response holds its thread, not its slot, and one connection
+    occupies at most half of the threads). When those clients go, each iterable is closed on
+    its request's thread, in its context."""
     server = servers.fresh(PROBE, impl=impl, args=["--wsgi-threads", "2"])
     mark = len(server.log)
     h2_ids = [f"h2slow{i}-{_tag()}" for i in range(6)]
     h1_ids = [f"h1slow{i}-{_tag()}" for i in range(4)]
+    flood_ids = [f"flood{i}-{_tag()}" for i in range(40)]
     stalled: list[H2Client] = []
     sockets: list[socket.socket] = []
     try:
@@ -236,18 +239,34 @@ def test_streaming_responses_to_clients_that_never_read_do_not_starve_the_pool(s
             sock.sendall(f"GET /probe?id={rid}&chunks=0&size=65536 HTTP/1.1\r\n"
                          "Host: x\r\n\r\n".encode())
             assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        flood = H2Client("127.0.0.1", server.port, timeout=30,
+                         settings={SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        stalled.append(flood)
+        flood_sids = {flood.request(f"/probe?id={rid}&chunks=0&size=65536"): rid
+                      for rid in flood_ids}
+        flood.wait_for(lambda ev: any(flood.of(sid, h2.events.ResponseReceived)
+                                      for sid in flood_sids))
         time.sleep(0.5)  # the HTTP/1.1 responses fill the socket buffers and wait
         started = time.monotonic()
         with httpx.Client(http1=False, http2=True, timeout=30) as client:
             r = client.get(f"{server.url}/probe?id=quick-{_tag()}&chunks=2&size=100")
         assert r.status_code == 200
         assert time.monotonic() - started < 10
+        flood.read_for(0.2)
+        answered = [rid for sid, rid in flood_sids.items()
+                    if flood.of(sid, h2.events.ResponseReceived)]
+        assert 1 <= len(answered) <= 17  # (half of the 34 threads)
     finally:
         for client in stalled:
             client.close()
         for sock in sockets:
             sock.close()
-    _wait_closed(server, mark, h2_ids + h1_ids)
+    _wait_closed(server, mark, h2_ids + h1_ids + answered)
+    time.sleep(0.3)
+    flood_closes = [m.groups() for m in _CLOSED.finditer(_log_since(server, mark))
+                    if m.group(1).startswith("flood")]
+    assert all(line == (line[0], line[0], "same", "ok", "1") for line in flood_closes), \
+        flood_closes  # (apps that started just before the connection went included)
     _assert_clean(_log_since(server, mark))
 
 
