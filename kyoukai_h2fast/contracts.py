@@ -174,8 +174,13 @@ class Responder(Protocol):
                 body_iter: Iterator[bytes] | None = None, in_thread: bool = False,
                 close: Callable[[], object] | None = None) -> None:
         """Start the response of ``state``: status and headers from its ``start_response``,
-        then ``chunks``, then ``body_iter`` pulled on demand (in a worker thread when
-        ``in_thread``), then ``close()``."""
+        then ``chunks``, then ``body_iter`` pulled on demand, then ``close()``.
+
+        ``in_thread``: the iterable belongs to the worker job that posted this call; the
+        connection never touches ``body_iter`` itself but asks for each next chunk with
+        :meth:`Runner.pull_in_thread` (one at a time: the next request after ``pulled``), and
+        gives the iterable up with :meth:`Runner.close_in_thread` (``close``), which may be
+        called at any time, also while a pull is under way."""
 
     def respond_error(self, state: H2State, status: int = 500) -> None:
         """A plain error response, or a reset when the headers already went out."""
@@ -220,7 +225,9 @@ class Runner(Protocol):
 
     def dispatch(self, responder: Responder, state: H2State) -> None:
         """Run the app for ``state`` (``state.environ`` is built); it answers through
-        ``responder``."""
+        ``responder``. Each request runs in a ``contextvars.Context`` of its own, copied
+        from the caller's; for WSGI apps the app call, every ``next()`` of the response
+        iterable and its ``close()`` run in that one Context and on one thread."""
 
     def hand_over(self) -> None:
         """Called by a connection after handling a read: if app jobs wait for a worker thread
@@ -228,11 +235,16 @@ class Runner(Protocol):
         it only when ``multithread`` (apps on the loop have no thread to hand over to)."""
 
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
-        """Pull the next chunk(s) of ``state.body_iter`` in a worker thread, then post
-        ``responder.pulled(...)`` to the loop."""
+        """Have the worker job that owns ``state``'s response pull its next chunk(s), on the
+        request's thread and in its context, then post ``responder.pulled(...)`` to the
+        loop (with ``closed=True`` once it ended and the job closed it)."""
 
     def close_in_thread(self, close: Callable[[], object] | None) -> None:
-        """Call an app iterable's ``close`` (if any) where the app runs."""
+        """The connection gives an ``in_thread`` iterable up: ``close`` is what the runner
+        passed to :meth:`Responder.respond` (None: nothing to close); the iterable's own
+        ``close()`` runs where the app runs (the request's thread and context), once (a pull
+        under way may still post its chunk: ``pulled`` ignores it for a stream that is gone).
+        Never blocks the loop."""
 
     def forget(self, responder: Responder) -> None:
         """``responder``'s connection is gone: drop its app jobs that did not start yet (an

@@ -1,9 +1,9 @@
 """Where app code runs: the worker thread pool, the mailbox back to the event loop, and the
 eager start of coroutine handlers.
 
-* :class:`WorkerPool` runs WSGI handlers (and the pulling and closing of their response
-  iterables) in daemon threads: a fixed number at once, fairly across connections, not
-  counting those waiting for their client (:func:`blocking`).
+* :class:`WorkerPool` runs WSGI handlers in daemon threads: a fixed number at once, fairly
+  across connections, not counting those waiting for their client (:func:`blocking`, and
+  :class:`Resumable` jobs parked between the chunks of a streaming response).
 * :class:`Mailbox` carries results from worker threads to the loop with one wake-up per batch.
 * :func:`start_eagerly` runs a Kyoukai-style handler until it first suspends, without a Task
   when it never does.
@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-__all__ = ["WorkerPool", "Mailbox", "blocking", "start_eagerly"]
+__all__ = ["WorkerPool", "Resumable", "Mailbox", "blocking", "start_eagerly"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -37,6 +37,17 @@ class WorkerPool:
       request body bytes from its client (:func:`blocking`, used by ``wsgi.input``) gives its
       slot up for the wait, so clients that stall their uploads cannot starve the others; such
       waits are bounded by the body timeout, and threads by ``max_threads``.
+    * **Parking.** A job that has more work to do later, when the event loop asks (a streaming
+      response: the next chunk once the client took the last), parks (:meth:`Resumable.park`):
+      it keeps its thread but gives its slot up. :meth:`Resumable.resume` gives it a slot
+      again, in its owner's turn like a new job, and wakes it on the same thread;
+      :meth:`Resumable.stop` wakes it at once, without a slot, to clean up and return. A
+      parked job keeps its thread for as long as its client makes it wait: threads are
+      bounded by ``max_threads``, and beyond that new jobs wait (without a slot) for a
+      thread to come free. One owner's jobs occupy at most half of ``max_threads`` threads
+      (running or waiting for their client), so one connection whose client reads nothing
+      cannot take them all; its further jobs wait for its own to end. A parked job resumed
+      goes ahead of its owner's new jobs.
     * **Fairness.** Jobs that wait for a slot queue per owner, and a freed slot goes to the
       owners in turn (round-robin), so one connection with a hundred requests queued does not
       delay another connection's one. ``per_owner`` (0: no limit) caps the slots one owner
@@ -46,9 +57,8 @@ class WorkerPool:
       past the shutdown timeout cannot keep the process alive. No Future per job: results
       travel back through a :class:`Mailbox`.
 
-    Jobs have a ``kind`` (``"app"`` for app code that may take long, ``"close"`` for an
-    iterable's ``close()``, which needs no slot), so shutdown can say truthfully what it
-    abandons.
+    Jobs have a ``kind`` (``"app"`` for app code that may take long; any other kind, such as
+    ``"close"`` for cleanup, needs no slot), so shutdown can say truthfully what it abandons.
     """
 
     #: Seconds an extra thread (beyond ``size``) stays idle before it exits.
@@ -65,6 +75,8 @@ class WorkerPool:
         self._name = name
         self._per_owner = per_owner
         self._max_threads = max_threads or size + max(32, 4 * size)
+        #: Threads one owner's jobs may occupy at once (running, or waiting for its client).
+        self._owner_threads = max(1, self._max_threads // 2)
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = 0
         self._serial = 0
@@ -79,12 +91,16 @@ class WorkerPool:
         self._backlog: dict = {}
         #: Slots held per owner.
         self._owner_held: dict = {}
+        #: Jobs per owner that hold a thread but no slot (waiting for their client, parked).
+        self._owner_waiting: dict = {}
         self._closed = False
         #: When the job queue last went from empty to not empty (time.monotonic()).
         self._queued_since = 0.0
         #: Set by a thread that picks a job up while the loop's thread waits in hand_over.
         self._picked = threading.Event()
         self._handing_over = False
+        #: Parked jobs woken to go on whose thread has not run yet (for hand_over).
+        self._woken: set[Resumable] = set()
 
     @property
     def size(self) -> int:
@@ -100,8 +116,9 @@ class WorkerPool:
         with self._lock:
             if kind != "app":
                 self._start(job)
-            elif self._held < self._size and self._owner_may_run(owner) and \
-                    owner not in self._backlog:
+            elif self._held < self._size and self._owner_may_start(owner) and \
+                    owner not in self._backlog and \
+                    (self._idle or self._threads < self._max_threads):
                 self._take_slot(owner)
                 self._start(job)
             else:
@@ -118,7 +135,8 @@ class WorkerPool:
         flood of frames, many busy connections) a woken worker can wait for hundreds of
         milliseconds. A short blocking pause hands the GIL over for certain.
         """
-        if self._jobs.empty() or time.monotonic() - self._queued_since < self.HAND_OVER_AFTER:
+        if (self._jobs.empty() and not self._woken) or \
+                time.monotonic() - self._queued_since < self.HAND_OVER_AFTER:
             return False
         picked = self._picked
         picked.clear()
@@ -130,13 +148,124 @@ class WorkerPool:
         return True
 
     def forget(self, owner: object) -> list:
-        """Drop ``owner``'s jobs still waiting for a slot; returns them."""
+        """Drop ``owner``'s jobs still waiting for a slot; returns them. (Its parked jobs
+        waiting for their turn stay: they are stopped one by one, :meth:`Resumable.stop`.)"""
         with self._lock:
-            return list(self._backlog.pop(owner, ()))
+            waiting = self._backlog.pop(owner, None)
+            if not waiting:
+                return []
+            parked = deque(entry for entry in waiting if type(entry) is Resumable)
+            if parked:
+                self._backlog[owner] = parked
+            return [entry for entry in waiting if type(entry) is not Resumable]
+
+    # -- parked jobs (through their Resumable) ----------------------------------------------
+    def _park(self, job: Resumable) -> bool:
+        with self._lock:
+            owner = job.owner
+            job._slot = False
+            if job._state == _STOPPED:
+                self._give_slot(owner)
+                _current.owner = _NO_SLOT
+                return False
+            job._state = _WAITING
+            self._wait_begins(owner)
+            self._give_slot(owner)  # (admits others first)
+            if job._wanted:
+                job._wanted = False
+                self._resume(job)
+        job._wake.acquire()
+        if self._handing_over:
+            self._picked.set()
+        if job._slot:  # resumed (if stopped since, it sees that when it parks again)
+            self._woken.discard(job)
+            return True
+        _current.owner = _NO_SLOT
+        return False
+
+    def _resume_parked(self, job: Resumable) -> None:
+        with self._lock:
+            state = job._state
+            if state == _RUNNING:
+                job._wanted = True
+            elif state == _WAITING:
+                if self._closed:  # shut down: it only cleans up
+                    self._stop(job)
+                else:
+                    self._resume(job)
+
+    def _stop_parked(self, job: Resumable) -> None:
+        with self._lock:
+            self._stop(job)
 
     # -- inside the lock ------------------------------------------------------------------
+    def _resume(self, job: Resumable) -> None:
+        owner = job.owner
+        waiting = self._backlog.get(owner)
+        if self._held < self._size and self._owner_may_run(owner) and \
+                (waiting is None or type(waiting[0]) is tuple):
+            self._take_slot(owner)
+            self._wake(job)
+            return
+        job._state = _QUEUED
+        if waiting is None:
+            self._backlog[owner] = deque((job,))
+            return
+        # Ahead of the owner's new jobs (after its other resumes): a new job may wait for
+        # a thread that only a parked job's end frees.
+        ahead = 0
+        for entry in waiting:
+            if type(entry) is tuple:
+                break
+            ahead += 1
+        waiting.insert(ahead, job)
+
+    def _wake(self, job: Resumable) -> None:
+        """Hand a parked job (holding a slot now) back to its thread."""
+        job._state = _RUNNING
+        self._wait_ends(job.owner)
+        job._slot = True
+        if not self._woken and self._jobs.empty():
+            self._queued_since = time.monotonic()
+        self._woken.add(job)
+        job._wake.release()
+
+    def _stop(self, job: Resumable) -> None:
+        state = job._state
+        if state == _STOPPED:
+            return
+        job._state = _STOPPED
+        if state == _RUNNING:
+            return  # it sees that when it parks
+        if state == _QUEUED:
+            waiting = self._backlog.get(job.owner)
+            if waiting is not None and job in waiting:
+                waiting.remove(job)
+                if not waiting:
+                    del self._backlog[job.owner]
+        self._wait_ends(job.owner)
+        job._wake.release()  # (no slot: it only cleans up)
+
     def _owner_may_run(self, owner: object) -> bool:
+        """``owner`` may take one more slot (``per_owner``)."""
         return not self._per_owner or self._owner_held.get(owner, 0) < self._per_owner
+
+    def _owner_may_start(self, owner: object) -> bool:
+        """... and one more thread: one owner (a connection whose client reads nothing, say)
+        never occupies more than half of ``max_threads``."""
+        return self._owner_may_run(owner) and (
+            not self._owner_waiting or self._owner_held.get(owner, 0)
+            + self._owner_waiting.get(owner, 0) < self._owner_threads)
+
+    def _wait_begins(self, owner: object) -> None:
+        self._owner_waiting[owner] = self._owner_waiting.get(owner, 0) + 1
+
+    def _wait_ends(self, owner: object) -> None:
+        left = self._owner_waiting[owner] - 1
+        if left:
+            self._owner_waiting[owner] = left
+        else:
+            del self._owner_waiting[owner]
 
     def _take_slot(self, owner: object) -> None:
         self._held += 1
@@ -152,20 +281,28 @@ class WorkerPool:
         self._admit()
 
     def _admit(self) -> None:
-        """Hand free slots to waiting jobs, one owner after another."""
+        """Hand free slots to waiting jobs, one owner after another. A new job needs a thread
+        too (a parked job has its own): while every thread is taken, a slot never goes to a
+        job no thread can run (parked jobs waiting for their turn would wait for it, and it
+        for their threads)."""
         backlog = self._backlog
         while backlog and self._held < self._size:
-            for owner in backlog:
-                if self._owner_may_run(owner):
+            thread_free = self._idle or self._threads < self._max_threads
+            for owner, jobs in backlog.items():
+                if (thread_free and self._owner_may_start(owner)) if type(jobs[0]) is tuple \
+                        else self._owner_may_run(owner):  # (a parked job has its thread)
                     break
             else:
-                return  # every waiting owner is at its cap
+                return  # every waiting owner is at a cap, or waits for a thread
             jobs = backlog.pop(owner)
             job = jobs.popleft()
             if jobs:
                 backlog[owner] = jobs  # to the end of the turn order
             self._take_slot(owner)
-            self._start(job)
+            if type(job) is tuple:
+                self._start(job)
+            else:  # a parked job's turn to go on
+                self._wake(job)
 
     def _start(self, job: tuple) -> None:
         kind = job[2]
@@ -211,8 +348,10 @@ class WorkerPool:
                 with lock:
                     self._running[kind] -= 1
                     self._idle += 1
-                    if kind == "app":
+                    if _current.owner is not _NO_SLOT:  # (a stopped parked job has none)
                         self._give_slot(owner)
+                    elif self._backlog:
+                        self._admit()  # a thread came free
                     if not self._backlog and not any(self._running.values()):
                         self._drained.notify_all()
                 # An idle thread must not keep its last job's arguments (a closed app
@@ -223,12 +362,14 @@ class WorkerPool:
         owner = _current.owner
         if owner is not _NO_SLOT:
             with self._lock:
+                self._wait_begins(owner)
                 self._give_slot(owner)
 
     def _end_wait(self) -> None:
         owner = _current.owner
         if owner is not _NO_SLOT:
             with self._lock:
+                self._wait_ends(owner)
                 self._take_slot(owner)  # may exceed size for a moment: the job must go on
 
     # -- state ----------------------------------------------------------------------------
@@ -250,9 +391,15 @@ class WorkerPool:
     def shutdown(self, timeout: float = 0.0) -> int:
         """Let running jobs finish for up to ``timeout`` seconds, then stop the idle
         threads; returns how many ``"app"`` jobs are still running (abandoned: the threads
-        are daemons). Jobs still waiting for a slot are dropped."""
+        are daemons). Jobs still waiting for a slot are dropped; parked jobs waiting for
+        their turn are stopped, and later resumes stop them too."""
         deadline = time.monotonic() + timeout
         with self._lock:
+            for waiting in self._backlog.values():
+                for entry in waiting:
+                    if type(entry) is Resumable:
+                        entry._state = _WAITING  # (out of the queue, which goes)
+                        self._stop(entry)
             self._backlog.clear()
             while any(self._running.values()):
                 left = deadline - time.monotonic()
@@ -267,9 +414,56 @@ class WorkerPool:
         return abandoned
 
 
-#: Per worker thread: the pool it belongs to and the owner of the job it runs.
+#: Per worker thread: the pool it belongs to and the owner of the job it runs (_NO_SLOT: the
+#: job holds no slot).
 _current = threading.local()
 _NO_SLOT = object()
+
+#: States of a :class:`Resumable` (changed under the pool's lock).
+_RUNNING, _WAITING, _QUEUED, _STOPPED = range(4)
+
+
+class Resumable:
+    """The handle of a pool job that parks between pieces of work: the job (in its thread)
+    calls :meth:`park`; the event loop calls :meth:`resume` or :meth:`stop`. Made by the job
+    for itself; ``owner`` is the one it was submitted for (see :class:`WorkerPool`)."""
+
+    __slots__ = ("owner", "_pool", "_wake", "_state", "_wanted", "_slot")
+
+    def __init__(self, pool: WorkerPool, owner: object) -> None:
+        self.owner = owner
+        self._pool = pool
+        #: Held while the job runs; its thread waits by acquiring it again, and whoever
+        #: wakes it releases it (once per wait).
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._state = _RUNNING
+        #: A resume that came while the job was running.
+        self._wanted = False
+        #: Whether the job was woken holding a slot (resumed) or not (stopped).
+        self._slot = True
+
+    def park(self) -> bool:
+        """In the job's thread: give the slot up and wait until :meth:`resume` (True: the job
+        holds a slot again and goes on) or :meth:`stop` (False: it holds none; it should
+        only clean up and return). A resume that came while the job still ran counts: it
+        goes on in its owner's turn."""
+        return self._pool._park(self)
+
+    def resume(self) -> None:
+        """Let the parked job go on, with a slot: now if one is free, else in its owner's
+        turn. Called while the job still runs, it goes on when it parks; once stopped,
+        nothing."""
+        self._pool._resume_parked(self)
+
+    def stop(self) -> None:
+        """The job is to clean up and return: woken at once if parked (without a slot, and
+        out of its owner's queue), else when it next parks. Stopping twice does nothing."""
+        self._pool._stop_parked(self)
+
+    @property
+    def stopped(self) -> bool:
+        return self._state == _STOPPED
 
 
 @contextlib.contextmanager

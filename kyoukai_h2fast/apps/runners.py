@@ -20,8 +20,22 @@ short, rate-limited line; any other exception is the app's own and is logged wit
 (the client gets a plain 500).
 
 Responses go to :meth:`H2KyoukaiProtocol.respond` as first chunks plus the rest of the app
-iterator, pulled on demand (in the worker thread for thread-pool apps). ``close()`` on the app
-iterable is always called, where the iterable runs.
+iterator, pulled on demand. ``close()`` on the app iterable is always called, where the
+iterable runs.
+
+Where WSGI code runs. Each request gets its own ``contextvars.Context`` (a copy of the loop's,
+taken at dispatch, as an asyncio task does), and the app call, every ``next()`` of its iterable
+and its ``close()`` run in it, on one thread (thread-locals and per-thread database
+connections stay valid), as other WSGI servers do:
+
+* **thread pool**: one pool job owns the request to the end. It calls the app, posts the first
+  chunks, and, if the response streams, parks (holding its thread but no pool slot) until the
+  loop asks for the next chunk (:meth:`WSGIRunner.pull_in_thread`: the job goes on in its
+  connection's turn) or gives the response up (the stream is done, reset or gone, or the
+  server shuts down: the ``close`` it was handed wakes the job, which closes the iterable and
+  returns). A response waiting for a slow client thus holds a thread, not a slot.
+* **inline**: on the loop's thread; the iterable handed to the protocol runs each ``next()``
+  and ``close()`` in the request's context.
 """
 from __future__ import annotations
 
@@ -31,11 +45,12 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BodyTimeoutError, ClientDisconnected, RateLimitedLog
 from .iterables import safe_close as _safe_close
-from .pool import Mailbox, WorkerPool, blocking, start_eagerly
+from .pool import Mailbox, Resumable, WorkerPool, blocking, start_eagerly
 from .werkzeug_fast import wsgi_parts
 
 if TYPE_CHECKING:
@@ -107,6 +122,23 @@ _GREEDY_BYTES = 64 * 1024
 #: "The client went away while the app read the body", briefly (no traceback) and at a bounded
 #: rate: any client can cause one, so it must not be a route to flood the log.
 _client_gone = RateLimitedLog("%d more requests ended early (client aborts or resets)")
+
+
+class _InContext:
+    """An app iterator pulled on the event loop whose every ``next()`` runs in its request's
+    context (see the module docstring)."""
+
+    __slots__ = ("_run", "_it")
+
+    def __init__(self, context: Context, it: Iterator[bytes]) -> None:
+        self._run = context.run
+        self._it = it
+
+    def __iter__(self) -> _InContext:
+        return self
+
+    def __next__(self) -> bytes:
+        return self._run(next, self._it)
 
 
 def _app_failed(responder: Responder, state: H2State, error: BaseException,
@@ -195,14 +227,42 @@ class KyoukaiRunner:
         responder.respond(state, chunks, body_iter=rest, close=close)
 
 
+def _stream(job: Resumable, post: Callable[..., None], responder: Responder, state: H2State,
+            it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+    """The rest of a thread-pool job whose response streams: park; pull a chunk each time the
+    loop resumes the job and post it; when the iterable ends or fails, or the loop stops the
+    job, close the iterable (here: the request's thread and context) and return."""
+    pulled = responder.pulled
+    error: BaseException | None = None
+    while job.park():
+        if job.stopped or state.finished:  # given up while it waited for its turn
+            break
+        try:
+            chunk = next(it)
+            while not chunk:
+                chunk = next(it)
+        except StopIteration:
+            break
+        except Exception as e:
+            error = e
+            break
+        post(pulled, state, (chunk,), False)
+    else:  # stopped while parked: the loop no longer wants it
+        _safe_close(close)
+        return
+    _safe_close(close)
+    post(pulled, state, (), True, error, True)
+
+
 class WSGIRunner:
-    """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop.
+    """Runs a WSGI app in a thread pool (``threads`` > 0) or inline on the loop, each request
+    in a context of its own (see the module docstring).
 
     Fairness lives in the pool (:class:`~kyoukai_h2fast.apps.pool.WorkerPool`): jobs of the
-    connections take free threads in turn, a handler waiting for its client's body bytes
-    does not hold a thread's slot, and ``per_connection`` (0: no limit) optionally caps the
-    handlers one connection runs at once. A job whose stream is gone before its turn does not
-    run.
+    connections take free threads in turn, a handler waiting for its client's body bytes or
+    (streaming) for its client to take the last chunk does not hold a thread's slot, and
+    ``per_connection`` (0: no limit) optionally caps the handlers one connection runs at
+    once. A job whose stream is gone before its turn does not run.
     """
 
     kind = "wsgi"
@@ -229,7 +289,8 @@ class WSGIRunner:
 
     async def drain(self, deadline: float) -> None:
         """Wait (until the loop time ``deadline``) for the pool's jobs, while their results
-        still reach the loop (so iterables pulled in threads get closed)."""
+        still reach the loop (so responses that end meanwhile stop their jobs, which close
+        their iterables)."""
         executor = self.executor
         loop = asyncio.get_running_loop()
         while executor is not None and executor.busy and loop.time() < deadline:
@@ -252,39 +313,43 @@ class WSGIRunner:
 
     # -- dispatch ---------------------------------------------------------------------------
     def dispatch(self, responder: Responder, state: H2State) -> None:
-        if self.executor is None:
+        executor = self.executor
+        if executor is None:
             self._run_inline(responder, state)
             return
         state.enable_thread_reads(blocking)
-        self._submit(responder, self._run_in_thread, responder, state)
-
-    def _submit(self, responder: Responder, fn: Callable[..., None], *args: Any) -> None:
-        executor = self.executor
         try:
-            if executor is None:
-                raise RuntimeError("the worker pool is shut down")
-            executor.submit(fn, *args, owner=responder)
-        except RuntimeError:  # shut down: nothing more runs; an iterable is still closed
-            if fn == self._pull:
-                _safe_close(args[3])
-                args[1].iter_close = None
+            executor.submit(self._run_in_thread, responder, state,
+                            copy_context(), owner=responder)
+        except RuntimeError:  # shut down: nothing more runs (the stream goes with its
+            pass              # connection)
 
     def _run_inline(self, responder: Responder, state: H2State) -> None:
+        context = copy_context()
         try:
-            app_iter = self.app(state.environ, state.start_response)
+            app_iter = context.run(self.app, state.environ, state.start_response)
             rest: Iterator[bytes] | None
             close: Callable[[], object] | None
             chunks: Iterable[bytes]
             if type(app_iter) is list:  # the common case: the whole body at once
                 chunks, rest, close = app_iter, None, None
             else:
-                chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
+                chunks, rest, close = context.run(_first_chunks, app_iter, _GREEDY_BYTES)
+                if rest is not None:
+                    rest = _InContext(context, rest)
+                    if close is not None:
+                        close = functools.partial(context.run, close)
         except Exception as e:
             _app_failed(responder, state, e)
             return
         responder.respond(state, chunks, body_iter=rest, close=close)
 
-    def _run_in_thread(self, responder: Responder, state: H2State) -> None:
+    def _run_in_thread(self, responder: Responder, state: H2State,
+                       context: Context) -> None:
+        """The pool job of a request: all of it, in the request's context."""
+        context.run(self._serve, responder, state)
+
+    def _serve(self, responder: Responder, state: H2State) -> None:
         environ = state.environ  # (read first: the loop drops it once the stream is gone)
         if environ is None or state.finished:  # gone before a thread was free
             return
@@ -296,52 +361,34 @@ class WSGIRunner:
         except Exception as e:
             _app_failed(responder, state, e, post)
             return
+        if rest is None:  # (then it is closed already)
+            post(functools.partial(responder.respond, state, chunks, in_thread=True))
+            return
+        # A streaming response: this job keeps the iterable and pulls it when the loop asks.
+        executor = self.executor
+        assert executor is not None  # (this runs in it)
+        job = state.job = Resumable(executor, responder)
         post(functools.partial(responder.respond, state, chunks, body_iter=rest,
-                               in_thread=True, close=close))
+                               in_thread=True, close=job.stop))
+        _stream(job, post, responder, state, rest, close)
 
     # -- streaming bodies -----------------------------------------------------------------------
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
-        self._submit(responder, self._pull, responder, state, state.body_iter, state.iter_close)
-
-    def _pull(self, responder: Responder, state: H2State, it: Iterator[bytes],
-              close: Callable[[], object] | None) -> None:
-        mailbox = self.mailbox
-        assert mailbox is not None  # made with the pool this runs in
-        post = mailbox.post
-        if state.finished:  # the stream went away before a thread was free
-            _safe_close(close)
-            post(responder.pulled, state, (), True, None, True)
-            return
-        try:
-            for chunk in it:
-                if chunk:
-                    post(responder.pulled, state, (chunk,), False)
-                    return
-        except Exception as e:
-            _safe_close(close)
-            post(responder.pulled, state, (), True, e, True)
-            return
-        _safe_close(close)
-        post(responder.pulled, state, (), True, None, True)
+        """Let the job that owns ``state``'s response pull its next chunk (in its connection's
+        turn for a pool slot)."""
+        job = state.job
+        if job is not None:
+            job.resume()
 
     def forget(self, responder: Responder) -> None:
-        """The connection is gone: drop its jobs still waiting for a thread (closing the
-        iterables they would have pulled)."""
-        if self.executor is None:
-            return
-        for fn, args, _, _ in self.executor.forget(responder):
-            if fn == self._pull:
-                self.close_in_thread(args[3])
-                args[1].iter_close = None
+        """The connection is gone: drop its jobs still waiting for a thread (their apps never
+        ran; its streaming responses are stopped as its streams are dropped)."""
+        if self.executor is not None:
+            self.executor.forget(responder)
 
     def close_in_thread(self, close: Callable[[], object] | None) -> None:
-        if close is None:
-            return
-        executor = self.executor
-        if executor is None:
+        """The connection gives a streaming response up: ``close`` is the ``stop`` of the job
+        that owns it (see :meth:`_serve`), which wakes the job to close the iterable on its
+        thread, in its context. It never blocks."""
+        if close is not None:
             _safe_close(close)
-        else:
-            try:
-                executor.submit(_safe_close, close, kind="close")
-            except RuntimeError:  # shutting down: close it here
-                _safe_close(close)

@@ -119,12 +119,12 @@ class ConnectionBase(asyncio.Protocol):
 
     def _stop_app(self, state: H2State) -> None:
         """Stop what the app still does for ``state``'s request, which is gone: cancel its
-        task, close its iterable (one being pulled is closed when the pull comes back: the
-        protocol's ``pulled``), drop the rest of it and the environ."""
+        task, close its iterable (also while a chunk is being pulled: on the loop the pull is
+        done already, its result waits in a callback; a job in a thread closes it once that
+        pull is done), drop the rest of it and the environ."""
         if state.task is not None and not state.task.done():
             state.task.cancel()
-        if state.iter_close is not None and not state.pulling:
-            self._close_iter(state.iter_close, state.iter_in_thread)
-            state.iter_close = None
+        self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = None
         state.body_iter = None
         state.release_environ()

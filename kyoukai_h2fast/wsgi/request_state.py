@@ -36,6 +36,7 @@ from ..errors import BodyNotReadyError, BodyTimeoutError, ClientDisconnected
 from .access_record import printable
 
 if TYPE_CHECKING:
+    from ..apps.pool import Resumable
     from .access_record import AccessRecord
 
 __all__ = ["H2State", "get_header", "create_wsgi_environment"]
@@ -86,7 +87,7 @@ class H2State:
         "_wake_limit", "_pending", "_file", "_eof", "_error", "_waiter", "_client_wait",
         "_cond", "_loop_thread", "received", "spooled", "last_progress", "_emit_status",
         "_emit_headers", "headers_sent", "out", "body_iter", "iter_in_thread", "iter_close",
-        "pulling", "is_head", "task", "dispatched", "finished", "trailers", "environ",
+        "pulling", "is_head", "task", "job", "dispatched", "finished", "trailers", "environ",
         "reject_status", "access", "unacked", "spooled_on_disk", "spool_memory_counted",
         "priority", "__weakref__",
     )
@@ -136,14 +137,20 @@ class H2State:
         #: Output of the legacy ``write()`` callable, sent before the app iterable's (a list
         #: once it wrote something).
         self.out: list | None = None
-        #: Remaining app iterator to pull chunks from, or None.
+        #: Remaining app iterator to pull chunks from, or None; ``iter_in_thread``: it is
+        #: pulled by ``job``, in the request's thread (``Runner.pull_in_thread``).
         self.body_iter: Iterator[bytes] | None = None
         self.iter_in_thread = False
+        #: Closes the iterable (PEP 3333: always, once); ``iter_in_thread``: stops ``job``,
+        #: which closes it in the request's thread.
         self.iter_close: Callable[[], object] | None = None
         self.pulling = False
         self.is_head = False
         # -- lifecycle --
         self.task: asyncio.Task | None = None
+        #: The worker-pool job that owns a streaming thread-pool response (it pulls and closes
+        #: the iterable: :class:`~kyoukai_h2fast.apps.pool.Resumable`), or None.
+        self.job: Resumable | None = None
         self.dispatched = False
         self.finished = False
         self.environ: dict | None = None

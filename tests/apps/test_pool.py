@@ -1,12 +1,12 @@
-"""The WSGI worker pool (slots, fairness across owners, waits for the client, daemon
-threads) and the thread-to-loop mailbox."""
+"""The WSGI worker pool (slots, fairness across owners, waits for the client, parked jobs,
+daemon threads) and the thread-to-loop mailbox."""
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
 
-from kyoukai_h2fast.apps.pool import Mailbox, WorkerPool, blocking
+from kyoukai_h2fast.apps.pool import _WAITING, Mailbox, Resumable, WorkerPool, blocking
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:
@@ -127,6 +127,182 @@ def test_forget_drops_an_owners_waiting_jobs():
     time.sleep(0.1)
     assert rec.started == ["a0"]
     pool.shutdown()
+
+
+class Streamer:
+    """A job that parks between steps, as a streaming response does: it records, per step,
+    its thread, and whether it went on (resumed) or was stopped."""
+
+    def __init__(self, pool: WorkerPool, owner: object = None) -> None:
+        self.pool = pool
+        self.owner = owner
+        self.job: Resumable | None = None
+        self.steps: list = []
+        self.ended: str | None = None
+
+    def __call__(self) -> None:
+        self.job = Resumable(self.pool, self.owner)
+        thread = threading.get_ident()
+        while self.job.park():
+            self.steps.append(threading.get_ident() == thread)
+        self.ended = "same thread" if threading.get_ident() == thread else "other thread"
+
+
+def _parked(streamer: Streamer) -> Resumable:
+    wait_until(lambda: streamer.job is not None and streamer.job._state == _WAITING)
+    return streamer.job
+
+
+def test_a_parked_job_holds_no_slot_and_goes_on_in_its_thread():
+    """With one slot: a parked job lets other jobs run; resumed, it goes on on its own
+    thread, each time; stopped, it returns (on that thread) without taking a slot."""
+    pool = WorkerPool(1, "test")
+    streamer = Streamer(pool)
+    pool.submit(streamer)
+    job = _parked(streamer)
+    ran = []
+    pool.submit(ran.append, "other")
+    wait_until(lambda: ran == ["other"])
+    for n in range(1, 4):
+        job.resume()
+        wait_until(lambda n=n: len(streamer.steps) == n)
+        _parked(streamer)
+    assert streamer.steps == [True, True, True]
+    rec = Recorder()
+    pool.submit(rec.job, "holder")  # takes the only slot
+    wait_until(lambda: rec.started == ["holder"])
+    job.stop()  # wakes it at once, slot or not
+    wait_until(lambda: streamer.ended is not None)
+    assert streamer.ended == "same thread" and len(streamer.steps) == 3
+    job.resume()
+    job.stop()  # (both do nothing now)
+    rec.gate.set()
+    wait_until(lambda: pool.busy == 0)
+    assert pool._held == 0 and pool._owner_held == {} and pool._owner_waiting == {}
+    pool.shutdown()
+
+
+def test_a_resume_before_the_job_parks_is_kept():
+    pool = WorkerPool(2, "test")
+    gate = threading.Event()
+    steps = []
+    holder: list[Resumable] = []
+
+    def job():
+        me = Resumable(pool, None)
+        holder.append(me)
+        gate.wait(5)  # resumed meanwhile, while still running
+        while me.park():
+            steps.append("step")
+            if len(steps) == 1:
+                continue  # parks again: waits for the next resume
+    pool.submit(job)
+    wait_until(lambda: holder)
+    holder[0].resume()
+    gate.set()
+    wait_until(lambda: steps == ["step"])
+    holder[0].stop()
+    wait_until(lambda: pool.busy == 0)
+    assert steps == ["step"] and pool._held == 0
+    pool.shutdown()
+
+
+def test_a_resumed_job_waits_for_a_slot_in_its_owners_turn_and_stop_dequeues_it():
+    """A resume while every slot is taken queues the job behind other owners' waiting jobs,
+    in turn; a stop takes it out of the queue and wakes it at once."""
+    pool = WorkerPool(1, "test")
+    first, second = Streamer(pool, owner="A"), Streamer(pool, owner="C")
+    pool.submit(first, owner="A")
+    pool.submit(second, owner="C")
+    _parked(first), _parked(second)
+    rec = Recorder()
+    pool.submit(rec.job, "b0", owner="B")  # holds the slot
+    wait_until(lambda: rec.started == ["b0"])
+    pool.submit(rec.job, "b1", owner="B")  # waits
+    first.job.resume()  # waits, after B's job (owners in turn)
+    second.job.resume()
+    time.sleep(0.05)
+    assert first.steps == [] and second.steps == []
+    second.job.stop()  # out of the queue, at once
+    wait_until(lambda: second.ended == "same thread")
+    assert second.steps == []
+    rec.gate.set()
+    wait_until(lambda: first.steps == [True] and rec.started == ["b0", "b1"])
+    first.job.stop()
+    wait_until(lambda: pool.busy == 0)
+    assert pool._held == 0 and pool._backlog == {}
+    pool.shutdown()
+
+
+def test_while_every_thread_is_parked_new_jobs_wait_without_taking_the_slots():
+    """Every thread (max_threads) holds a parked job: a new job waits for a thread without
+    taking a slot, so the parked jobs can still be resumed (else they would wait for the
+    slot it holds, and it for their threads); it runs once one of them ends."""
+    pool = WorkerPool(1, "test", max_threads=2)
+    streamers = [Streamer(pool, owner=name) for name in "AB"]
+    for streamer in streamers:
+        pool.submit(streamer, owner=streamer.owner)
+        _parked(streamer)
+    ran = []
+    pool.submit(ran.append, "new", owner="C")
+    time.sleep(0.05)
+    assert ran == [] and pool.threads == 2
+    streamers[0].job.resume()
+    wait_until(lambda: streamers[0].steps == [True])
+    streamers[1].job.resume()
+    wait_until(lambda: streamers[1].steps == [True])
+    assert ran == []
+    streamers[0].job.stop()  # its thread comes free: the new job runs on it
+    wait_until(lambda: ran == ["new"])
+    streamers[1].job.stop()
+    wait_until(lambda: pool.busy == 0)
+    assert pool._held == 0 and pool.threads == 2 and pool._owner_waiting == {}
+    pool.shutdown()
+
+
+def test_one_owner_occupies_at_most_half_the_threads_and_its_resumes_go_first():
+    """max_threads 4: owner A's jobs occupy at most 2 threads (parked ones included), so A's
+    further jobs wait while B's run; a resume of A's goes ahead of A's waiting new jobs; A's
+    next job starts once one of its parked jobs ends."""
+    pool = WorkerPool(1, "test", max_threads=4)
+    streamers = [Streamer(pool, owner="A") for _ in range(3)]
+    for streamer in streamers:
+        pool.submit(streamer, owner="A")
+    _parked(streamers[0]), _parked(streamers[1])
+    time.sleep(0.05)
+    assert streamers[2].job is None  # waits: A has 2 threads
+    ran = []
+    pool.submit(ran.append, "b", owner="B")
+    wait_until(lambda: ran == ["b"])
+    streamers[0].job.resume()  # not behind A's waiting job
+    wait_until(lambda: streamers[0].steps == [True])
+    _parked(streamers[0])
+    assert streamers[2].job is None
+    streamers[1].job.stop()
+    wait_until(lambda: streamers[1].ended is not None)
+    _parked(streamers[2])  # started on the thread that came free
+    for streamer in (streamers[0], streamers[2]):
+        streamer.job.stop()
+    wait_until(lambda: pool.busy == 0)
+    assert pool._held == 0 and pool._owner_waiting == {} and pool._backlog == {}
+    pool.shutdown()
+
+
+def test_forget_keeps_parked_jobs_and_shutdown_stops_those_still_queued():
+    pool = WorkerPool(1, "test")
+    streamer = Streamer(pool, owner="A")
+    pool.submit(streamer, owner="A")
+    job = _parked(streamer)
+    rec = Recorder()
+    pool.submit(rec.job, "b0", owner="B")
+    wait_until(lambda: rec.started == ["b0"])
+    pool.submit(rec.job, "a1", owner="A")
+    job.resume()  # queued behind a1
+    assert [entry[1] for entry in pool.forget("A")] == [("a1",)]
+    assert list(pool._backlog["A"]) == [job]
+    threading.Timer(0.2, rec.gate.set).start()
+    assert pool.shutdown(timeout=5) == 0  # the queued parked job was stopped: it returned
+    assert streamer.ended == "same thread" and streamer.steps in ([], [True])
 
 
 def test_threads_are_daemons_and_shutdown_drops_waiting_jobs():
