@@ -515,24 +515,33 @@ class Mailbox:
                 log.exception("error handing a worker result to the connection")
 
 
-def start_eagerly(loop: asyncio.AbstractEventLoop,
-                  coro: Coroutine[Any, Any, Any]) -> asyncio.Task | None:
+def start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
+                  context: contextvars.Context | None = None) -> asyncio.Task | None:
     """Run ``coro`` now until it first suspends; returns None if it finished, else the Task
     that completes it (what Python 3.12 calls an eager task). Most handlers never suspend:
-    this saves a Task and a loop iteration per request. Each call gets its own context copy.
+    this saves a Task and a loop iteration per request. Every step of ``coro`` runs in one
+    ``contextvars.Context``: ``context``, or a copy of the caller's made for this call (so a
+    ContextVar token set before the first suspension can be reset after it).
     """
-    context = contextvars.copy_context()
+    if context is None:
+        context = contextvars.copy_context()
     try:
         yielded = context.run(coro.send, None)
     except StopIteration:
         return None
     if getattr(yielded, "_asyncio_future_blocking", None):
         yielded._asyncio_future_blocking = False  # taken at once, as a Task does
-    return context.run(loop.create_task, _resume(coro, yielded))
+    return context.run(loop.create_task, _resume(coro, yielded, context))
 
 
-async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
-    """Drive a started coroutine to its end the way a Task would."""
+async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any,
+                  context: contextvars.Context) -> None:
+    """Drive a started coroutine to its end the way a Task would, each step in ``context``
+    (the Task's own context is a copy of it: the steps must see the Context object they
+    started in, not a copy)."""
+    send = coro.send
+    throw = coro.throw
+    run = context.run
     while True:
         error: BaseException | None = None
         try:
@@ -551,7 +560,7 @@ async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
         except asyncio.CancelledError as cancel:  # we were cancelled: cancel the coroutine
             error = cancel
         try:
-            yielded = coro.send(None) if error is None else coro.throw(error)
+            yielded = run(send, None) if error is None else run(throw, error)
         except StopIteration:
             return
         if getattr(yielded, "_asyncio_future_blocking", None):

@@ -200,9 +200,10 @@ class KyoukaiRunner:
         _safe_close(close)
 
     def dispatch(self, responder: Responder, state: H2State) -> None:
-        state.task = start_eagerly(responder.loop, self._run(responder, state))
+        context = copy_context()
+        state.task = start_eagerly(responder.loop, self._run(responder, state, context), context)
 
-    async def _run(self, responder: Responder, state: H2State) -> None:
+    async def _run(self, responder: Responder, state: H2State, context: Context) -> None:
         environ = state.environ
         try:
             request = self.app.request_class(environ)
@@ -217,6 +218,12 @@ class KyoukaiRunner:
             else:
                 app_iter = response(environ, state.start_response)
                 chunks, rest, close = _first_chunks(app_iter, _GREEDY_BYTES)
+                if rest is not None:
+                    # The rest is pulled on the loop after the handler ended: every next()
+                    # and close() in the Context the handler ran in (the same object).
+                    rest = _InContext(context, rest)
+                    if close is not None:
+                        close = functools.partial(context.run, close)
         except asyncio.CancelledError:
             return
         except Exception as e:
@@ -224,7 +231,11 @@ class KyoukaiRunner:
             return
         finally:
             state.task = None
-        responder.respond(state, chunks, body_iter=rest, close=close)
+        if rest is None:
+            responder.respond(state, chunks)
+        else:  # (pulled once the handler's step is over: its Context is still entered here)
+            responder.loop.call_soon(functools.partial(
+                responder.respond, state, chunks, body_iter=rest, close=close))
 
 
 def _stream(job: Resumable, post: Callable[..., None], responder: Responder, state: H2State,

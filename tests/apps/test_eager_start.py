@@ -100,3 +100,30 @@ def test_each_handler_has_its_own_context():
         return results
 
     assert sorted(run(main)) == ["a", "b"]
+
+
+def test_every_step_runs_in_the_same_context_so_tokens_reset_after_a_suspension():
+    """A ContextVar token set before the first suspension resets after it (a Task runs every
+    step in one Context; a copy made for the Task would refuse the token with ValueError), and
+    what a later step sets is seen by the context given to start_eagerly."""
+    outcome = []
+
+    async def handler():
+        token = var.set("inside")
+        await asyncio.sleep(0.001)
+        try:
+            var.reset(token)
+            outcome.append("reset")
+        except ValueError as e:
+            outcome.append(f"ValueError: {e}")
+        var.set("after")
+
+    async def main():
+        context = contextvars.copy_context()
+        task = start_eagerly(asyncio.get_running_loop(), handler(), context)
+        assert task is not None
+        await task
+        return context[var]
+
+    assert run(main) == "after"
+    assert outcome == ["reset"]

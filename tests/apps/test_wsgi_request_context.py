@@ -30,6 +30,9 @@ pytestmark = pytest.mark.timeout(180)
 PROBE = "tests.served_apps.context:probe_app"
 FLASK = "tests.served_apps.context:flask_app"
 MODES = {"pool": (), "inline": ("--wsgi-threads", "0")}
+#: The probe in each mode, and as a Kyoukai-style app (its response pulled on the loop).
+PROBES = {"pool": (PROBE, ()), "inline": (PROBE, MODES["inline"]),
+          "kyoukai": ("tests.served_apps.context:kyoukai_probe_app", ())}
 #: What the server log must never say while these apps run.
 BAD = ("Traceback", " ERROR ", "different Context", "outside of request context",
        "Popped wrong", "abandoning")
@@ -123,13 +126,14 @@ def test_flask_stream_with_context_sees_only_its_own_request(servers, impl, mode
 
 
 # -- 2. the app call, each next() and close(): one context, one thread --------------------------
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", list(PROBES))
 def test_long_h2_responses_under_flow_control_stay_in_their_context(servers, impl, mode):
     """8 connections at once, 3 streams each, 12 chunks of 16 KiB per response against a
     16 KiB stream window (each chunk waits for a WINDOW_UPDATE): every ``next()`` and the
     ``close()`` ran on the app call's thread, saw the ContextVar it set and what the previous
     ``next()`` set (the same Context object), and the app call saw a fresh context."""
-    server = servers.get(PROBE, impl=impl, args=MODES[mode])
+    app, args = PROBES[mode]
+    server = servers.get(app, impl=impl, args=args)
     mark = len(server.log)
     sleep = "0.002" if mode == "pool" else "0"
     groups = [[f"c{c}s{s}-{_tag()}" for s in range(3)] for c in range(8)]
@@ -145,11 +149,12 @@ def test_long_h2_responses_under_flow_control_stay_in_their_context(servers, imp
     _assert_clean(_log_since(server, mark))
 
 
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", list(PROBES))
 def test_long_http1_responses_stay_in_their_context(servers, impl, mode):
     """The same over HTTP/1.1: 12 users at once, 2 requests each on a keep-alive connection,
     32 chunks of 32 KiB per response."""
-    server = servers.get(PROBE, impl=impl, args=MODES[mode])
+    app, args = PROBES[mode]
+    server = servers.get(app, impl=impl, args=args)
     mark = len(server.log)
     sleep = "0.001" if mode == "pool" else "0"
     ids = [f"u{i}-{_tag()}" for i in range(12)]
@@ -193,12 +198,13 @@ def _http1_cancel(port: int, rid: str) -> None:
 
 
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", list(PROBES))
 def test_a_cancelled_response_is_closed_once_in_its_context(servers, impl, mode, protocol):
     """12 clients at once cancel endless responses after three chunks (HTTP/2: RST_STREAM;
     HTTP/1.1: the socket closes): each ``close()`` runs once, on the request's thread, in its
     context (its ContextVar token resets), and nothing is logged as an error."""
-    server = servers.get(PROBE, impl=impl, args=MODES[mode])
+    app, args = PROBES[mode]
+    server = servers.get(app, impl=impl, args=args)
     mark = len(server.log)
     cancel = _h2_cancel if PROTOCOLS[protocol] else _http1_cancel
     ids = [f"x{i}-{_tag()}" for i in range(12)]

@@ -19,6 +19,9 @@ code runs, seen from inside the app.
 
   (``reset``: ``ContextVar.reset`` of the app call's token works only in the Context that
   made it). ``GET /`` answers ``ok`` at once.
+* ``kyoukai_probe_app``: the same probe as a Kyoukai-style app (``process_request`` sets the
+  ContextVar; the werkzeug ``Response`` streams the probe, pulled on the event loop after the
+  handler's task ended).
 """
 from __future__ import annotations
 
@@ -91,6 +94,23 @@ def probe_app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return _Probe(rid, token, fresh, int(query.get("chunks", "4")),
                   int(query.get("size", "64")), float(query.get("sleep", "0")))
+
+
+class KyoukaiProbe:
+    """``probe_app`` as a Kyoukai-style app."""
+
+    def __init__(self) -> None:
+        from werkzeug.wrappers import Request
+        self.request_class = Request
+
+    async def process_request(self, request, ctx):
+        from werkzeug.wrappers import Response
+        status: list = []
+        body = probe_app(request.environ, lambda s, h: status.extend((s, h)))
+        return Response(body, status=status[0], headers=status[1])
+
+
+kyoukai_probe_app = KyoukaiProbe()
 
 
 # -- Flask: stream_with_context ----------------------------------------------------------------
