@@ -159,7 +159,7 @@ class Engine(Scheduler):
                 if resets and budgets.resets.add(resets):
                     raise _BudgetExceeded("resets")
                 if conn.control_frames > budgets.max_control:
-                    raise _BudgetExceeded("control")
+                    raise _BudgetExceeded("queued_control_frames")
                 count += 1
                 if count == max_frames:
                     self._input_pending = True
@@ -170,7 +170,7 @@ class Engine(Scheduler):
             self._fail(int(e.error_code), str(e) or type(e).__name__)
         except _BudgetExceeded as e:
             message, debug = REASONS[e.args[0]]
-            self._fail(_ENHANCE_YOUR_CALM, message, debug)
+            self._fail(_ENHANCE_YOUR_CALM, message, debug, e.args[0])
         finally:
             conn.receiving = False
         return _join_data(events) if len(events) > 1 else events
@@ -182,11 +182,13 @@ class Engine(Scheduler):
     def output_drained(self) -> None:
         self._conn.control_frames = 0
 
-    def _fail(self, error_code: int, message: str, debug: bytes = b"") -> None:
-        """A connection error: GOAWAY, close, raise ConnectionFailed."""
+    def _fail(self, error_code: int, message: str, debug: bytes = b"",
+              budget: str | None = None) -> None:
+        """A connection error: GOAWAY, close, raise ConnectionFailed (``budget``: the flood
+        budget crossed, if that is why)."""
         self._conn.terminate(error_code, debug)
         self._close()
-        raise ConnectionFailed(error_code, message)
+        raise ConnectionFailed(error_code, message, budget)
 
     def _translate(self, h2_events: list, events: list) -> int:
         """h2's events of one frame -> ours (appended to ``events``); the peer's resets."""

@@ -41,13 +41,15 @@ __all__ = ["RateWindow", "Budgets", "REASONS", "TINY_WINDOW_UPDATE"]
 #: A WINDOW_UPDATE below this increment carries (almost) no progress (the "data dribble").
 TINY_WINDOW_UPDATE = 1024
 
-#: budget name -> (message of ConnectionFailed, GOAWAY debug data); shared with _engine_c.
+#: budget name (``ConnectionFailed.budget``, named after its ``--max-...`` option) ->
+#: (message of ConnectionFailed, GOAWAY debug data); shared with _engine_c.
 REASONS = {
     "resets": ("rapid reset flood", b"too many stream resets"),
     "pings": ("ping flood", b"too many pings"),
     "settings": ("settings flood", b"too many settings"),
-    "empty": ("flood of frames without progress", b"too many empty frames"),
-    "control": ("control frames queued and not read", b"too many control frames queued"),
+    "empty_frames": ("flood of frames without progress", b"too many empty frames"),
+    "queued_control_frames": ("control frames queued and not read",
+                              b"too many control frames queued"),
 }
 
 _BUCKETS = 20
@@ -119,4 +121,4 @@ class Budgets:
                 return None
         elif ftype != _PRIORITY and ftype != _GOAWAY and ftype < _ALTSVC:
             return None                   # HEADERS, RST_STREAM, PUSH_PROMISE, CONTINUATION
-        return "empty" if self.empty.add() else None
+        return "empty_frames" if self.empty.add() else None

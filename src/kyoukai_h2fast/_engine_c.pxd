@@ -255,7 +255,8 @@ cdef class Engine:
     cdef int _credit(self, _Stream stream, int64_t size) except -1
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,
                            bint notify, list events, str reason=*) except -1
-    cdef int _fail(self, uint32_t error_code, str message, bytes debug=*) except -1
+    cdef int _fail(self, uint32_t error_code, str message, bytes debug=*,
+                   str budget=*) except -1
     cdef int _queue_rst(self, uint32_t stream_id, uint32_t error_code, bint provoked) except -1
     cdef int _ring_add(self, _Stream stream) except -1
     cdef int _ring_remove(self, _Stream stream) noexcept

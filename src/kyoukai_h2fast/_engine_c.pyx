@@ -582,8 +582,10 @@ cdef class Engine:
             return stream.end_queued
         return stream.send_window > 0
 
-    cdef int _fail(self, uint32_t error_code, str message, bytes debug=b"") except -1:
-        """A connection error (RFC 9113 §5.4.1): queue GOAWAY, close, raise ConnectionFailed."""
+    cdef int _fail(self, uint32_t error_code, str message, bytes debug=b"",
+                   str budget=None) except -1:
+        """A connection error (RFC 9113 §5.4.1): queue GOAWAY, close, raise ConnectionFailed
+        (``budget``: the flood budget crossed, if that is why)."""
         cdef uint32_t last = self._highest
         if self._goaway_sent and last > self._goaway_last:
             last = self._goaway_last
@@ -596,7 +598,7 @@ cdef class Engine:
         # Nothing is read any more: let go of the received bytes (FrameBuffer keeps the object
         # given to add_data until it has been read to the end).
         self._frames = FrameBuffer(True)
-        raise _ConnectionFailed(error_code, message)
+        raise _ConnectionFailed(error_code, message, budget)
 
 
 cdef int _drop_streams(Engine self) except -1:
