@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="LIST", help="comma list of proxy addresses/networks, or '*', "
                    "whose X-Forwarded-For/-Proto and Forwarded headers set REMOTE_ADDR and "
                    "wsgi.url_scheme (default: trust no one)")
+    s.add_argument("--metrics-port", type=int, default=d.metrics_port, metavar="PORT",
+                   help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics, one "
+                        "endpoint for all workers (0: any free port; needs the 'metrics' "
+                        "extra: pip install 'kyoukai_h2fast[metrics]')")
+    s.add_argument("--metrics-host", default=d.metrics_host, metavar="HOST",
+                   help=f"address of the metrics endpoint (default {d.metrics_host})")
     g = p.add_argument_group("limits")
     g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
                    metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
@@ -289,6 +295,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             max_queued_control_frames=args.max_queued_control_frames,
             max_frames_per_read=args.max_frames_per_read,
             max_queued_output=args.max_queued_output,
+            metrics_port=args.metrics_port, metrics_host=args.metrics_host,
         ).validate()
     except ConfigError as e:
         raise UsageError(str(e)) from None
@@ -310,6 +317,12 @@ def _check_tls(config: ServerConfig) -> None:
                          f"{config.keyfile}): {reason}") from None
 
 
+def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
+    """A bind error as one line (``listen_address``: another listener than the server's)."""
+    where = getattr(error, "listen_address", None) or f"{config.host}:{config.port}"
+    return UsageError(f"cannot listen on {where}: {error.strerror or error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -328,16 +341,14 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return Supervisor(app, config, args.loop).run()
             except OSError as e:
-                raise UsageError(f"cannot listen on {config.host}:{config.port}: "
-                                 f"{e.strerror or e}") from None
+                raise _cannot_listen(config, e) from None
         from .server import H2KyoukaiComponent, run
         component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
                                        port=config.port, config=config)
         try:
             run(component.start, component.shutdown, args.loop)
         except OSError as e:  # bind errors: address in use, permission, bad host
-            raise UsageError(f"cannot listen on {config.host}:{config.port}: "
-                             f"{e.strerror or e}") from None
+            raise _cannot_listen(config, e) from None
         return 0
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

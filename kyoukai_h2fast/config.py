@@ -113,6 +113,10 @@ class ServerConfig:
     #: Peers whose X-Forwarded-For/-Proto and Forwarded headers are trusted: addresses or
     #: networks (``10.0.0.0/8``), or ``"*"`` for any peer. Empty: trust no one.
     forwarded_allow_ips: tuple = ()
+    #: Prometheus metrics at ``http://metrics_host:metrics_port/metrics`` (one endpoint for
+    #: all worker processes; 0: any free port); None: off (see kyoukai_h2fast.metrics).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
@@ -160,6 +164,13 @@ class ServerConfig:
                 except (TypeError, ValueError):
                     raise ConfigError("forwarded-allow-ips: not an address, network or '*': "
                                       f"{entry!r}") from None
+        if self.metrics_port is not None:
+            _check_range("metrics-port", self.metrics_port, 0, 65535)
+            try:
+                import prometheus_client  # noqa: F401
+            except ImportError:
+                raise ConfigError("--metrics-port needs prometheus_client: pip install "
+                                  "'kyoukai_h2fast[metrics]'") from None
         return self
 
     @property

@@ -83,6 +83,8 @@ class H1Protocol(asyncio.Protocol):
             or getattr(component.app, "stream_request_bodies", False))
         self.access_log = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
+        #: Request metrics (kyoukai_h2fast.metrics.Recorder); None when off.
+        self.metrics = getattr(component, "metrics", None)
         #: Set by connection_made(), which asyncio calls before anything else.
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # until then
         self.ip: str | None = None
@@ -101,6 +103,12 @@ class H1Protocol(asyncio.Protocol):
         self._closed = False
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
+
+    @property
+    def open_requests(self) -> int:
+        """Requests received and not answered yet: the current one and those pipelined
+        behind it (for the metrics; an HTTP/2 connection's open streams)."""
+        return (self._current is not None) + len(self._pipeline)
 
     @property
     def base_environ(self) -> dict | None:
@@ -139,6 +147,8 @@ class H1Protocol(asyncio.Protocol):
         self._current = self._reader.parsing = None
         self._pipeline.clear()
         for state in states.values():
+            if self.metrics is not None:  # (none of them was counted: reset)
+                self.metrics.http1_ended(0, 0.0)
             self._drop(state, error)
 
     def eof_received(self) -> bool:
@@ -235,6 +245,8 @@ class H1Protocol(asyncio.Protocol):
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
             if ex.state is not None:
+                if self.metrics is not None:  # (counted as reset)
+                    self.metrics.http1_ended(0, 0.0)
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
             self._reader.stopped = True
@@ -424,7 +436,7 @@ class H1Protocol(asyncio.Protocol):
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
         if state.headers_sent:  # too late for a status: cut the response short
-            self._log(ex, ex.framing.status if ex.framing else status)
+            self._log(ex, ex.framing.status if ex.framing else status, complete=False)
             self._current = None
             self._drop(state, ClientDisconnected("the response failed"))
             self.transport.close()
@@ -559,7 +571,10 @@ class H1Protocol(asyncio.Protocol):
             self._advancing = False
         self._update_reading()
 
-    def _log(self, ex: _Exchange, status: int) -> None:
+    def _log(self, ex: _Exchange, status: int, complete: bool = True) -> None:
+        """The request of ``ex`` ended (``complete``: with its whole response)."""
+        if self.metrics is not None:
+            self.metrics.http1_ended(status if complete else 0, ex.started)
         access = self.access_log
         if access is None:
             return

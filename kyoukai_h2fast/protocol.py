@@ -43,7 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .constants import ErrorCode
 from .engine import Engine
@@ -62,6 +62,9 @@ from .headers import response_headers
 from .memory import release_soon
 from .priority import UNSIGNALLED
 from .stream import H2State
+
+if TYPE_CHECKING:
+    from .metrics import StreamClock
 
 __all__ = ["H2KyoukaiProtocol"]
 
@@ -112,7 +115,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed", "_watchdog",
         "_write_paused", "base_environ", "body_timeout", "client_port", "component", "config",
-        "engine", "ip", "logger", "loop", "loop_thread", "parent_context", "read_wake_limit",
+        "engine", "ip", "logger", "loop", "loop_thread", "metrics", "parent_context",
+        "read_wake_limit",
         "request_hook", "response_hook", "runner", "streams", "transport", "__weakref__",
         "__dict__",
     )
@@ -189,6 +193,12 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             StreamDrained: self._on_drained,
             ResponseSent: self._on_sent,
         }
+        #: Request metrics of this connection (kyoukai_h2fast.metrics); None when off.
+        self.metrics: StreamClock | None = None
+        recorder = getattr(component, "metrics", None)
+        if recorder is not None:
+            self.metrics = recorder.stream_clock()
+            self._handlers[RequestReceived] = self.metrics.timing(self._on_request)
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -367,6 +377,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                 self._start_batch()
         except ConnectionFailed as e:
             self._in_receive = False
+            if self.metrics is not None:
+                self.metrics.connection_failed(e)
             self._fail(e.error_code, str(e))
             return
         except Exception:  # a bug of ours must not take the process down
@@ -804,6 +816,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
         if self.response_hook is not None:
             self.response_hook(self, state)
+        if self.metrics is not None:
+            self.metrics.finished(state)
         state.release_environ()
         if self._closing:
             self._maybe_close()
@@ -825,6 +839,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
 
     def _drop_stream(self, state: H2State, error: BaseException | str) -> None:
         """Stop all work for a stream that is gone."""
+        if self.metrics is not None and not state.finished:
+            self.metrics.aborted(state)
         state.finished = True
         if self._deferred or self._pull_waiting:
             self._deferred.pop(state.stream_id, None)

@@ -73,6 +73,11 @@ class H2KyoukaiComponent(_ComponentBase):
                           if self.config.forwarded_allow_ips else None)
         self.request_hook = _request_hook(self.access_log, self.forwarded)
         self.response_hook = self.access_log.finished if self.access_log else None
+        #: Prometheus metrics (kyoukai_h2fast.metrics): the Recorder connections report to,
+        #: set by start() when ``metrics_port`` is set (None: off). A supervisor sets
+        #: ``metrics_board``/``metrics_slot``/``metrics_sockets`` to share its own.
+        self.metrics: Any = None
+        self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[socket.socket] | None = None
         #: Live connections (protocols); used for graceful shutdown.
@@ -113,6 +118,9 @@ class H2KyoukaiComponent(_ComponentBase):
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
+        if self.config.metrics_port is not None:
+            from .metrics import serve_metrics
+            self.metrics, self._metrics_endpoint = await serve_metrics(self)
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
@@ -148,6 +156,8 @@ class H2KyoukaiComponent(_ComponentBase):
         # iterables whose responses completed are closed in their threads).
         await self.runner.drain(max(deadline, loop.time() + 1.0))
         self.runner.shutdown()
+        if self._metrics_endpoint is not None:
+            await self._metrics_endpoint.stop()
 
 
 def _modes(tls: bool, http1: bool) -> str:

@@ -86,6 +86,9 @@ class Supervisor:
         self._kill_now = False
         self._reload = False
         self._wake_r = self._wake_w = -1
+        #: Metrics shared by the workers (kyoukai_h2fast.metrics.SharedMetrics), or None.
+        self.metrics: Any = None
+        self._metrics_slot: int | None = None
 
     # -- the supervisor ---------------------------------------------------------------------
     def run(self) -> int:
@@ -94,6 +97,14 @@ class Supervisor:
             log.error("--workers needs fork(); run one process per core instead")
             return 2
         sockets = bind_sockets(self.config.host, self.config.port)
+        if self.config.metrics_port is not None:
+            from .metrics import SharedMetrics
+            try:
+                self.metrics = SharedMetrics(self.config, self.count)
+            except OSError:
+                for sock in sockets:
+                    sock.close()
+                raise
         port = sockets[0].getsockname()[1]
         config = self.config.replace(port=port, workers=1)
         self._wake_r, self._wake_w = os.pipe()
@@ -113,6 +124,8 @@ class Supervisor:
                 signal.signal(sig, handler)
             for sock in sockets:
                 sock.close()
+            if self.metrics is not None:
+                self.metrics.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
 
@@ -177,6 +190,8 @@ class Supervisor:
             number, started = self.workers.pop(pid, (None, 0.0))
             if number is None:
                 continue
+            if self.metrics is not None:  # its counters stay in the totals
+                self.metrics.reaped(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if self._stopping:
                 log.info("supervisor: worker %d (pid %d) exited with %d", number, pid, code)
@@ -213,7 +228,10 @@ class Supervisor:
     def _spawn(self, number: int, config: ServerConfig, sockets: list) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        if self.metrics is not None:
+            pid, self._metrics_slot = self.metrics.fork()
+        else:
+            pid = os.fork()
         if pid == 0:  # the worker: never returns
             code = 1
             try:
@@ -240,6 +258,8 @@ class Supervisor:
         component = H2KyoukaiComponent(self.app, config.keyfile, config.certfile,
                                        ip=config.host, port=config.port, config=config)
         component.sockets = sockets
+        if self.metrics is not None:
+            self.metrics.give(component, self._metrics_slot)
 
         async def start() -> None:
             import asyncio
