@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "extra: pip install 'kyoukai_h2fast[metrics]')")
     s.add_argument("--metrics-host", default=d.metrics_host, metavar="HOST",
                    help=f"address of the metrics endpoint (default {d.metrics_host})")
+    s.add_argument("--static", type=_static_mount, action="append", default=[],
+                   metavar="/PREFIX=DIR", help="serve the files of DIR at /PREFIX/... without "
+                   "the app (GET/HEAD, ETag, ranges, .gz/.br twins); repeatable")
+    s.add_argument("--static-index", default=d.static_index, metavar="NAME",
+                   help="file served for a static directory, e.g. index.html (default: none, "
+                        "directories are 404)")
+    s.add_argument("--static-cache-control", default=d.static_cache_control, metavar="VALUE",
+                   help=f"Cache-Control of static files (default '{d.static_cache_control}': "
+                        "caches revalidate with the ETag)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
                    metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
@@ -166,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "streaming responses are not pulled and new requests wait "
                    f"(default {d.max_queued_output})")
     return p
+
+
+def _static_mount(text: str) -> tuple[str, str]:
+    """``/prefix=DIR`` -> ``("/prefix", "DIR")`` (the directory is checked by the config)."""
+    prefix, sep, directory = text.partition("=")
+    if not sep or not prefix.startswith("/") or not directory:
+        raise argparse.ArgumentTypeError(f"expected /PREFIX=DIR, got {text!r}")
+    return prefix, directory
 
 
 def _workers(text: str) -> int:
@@ -296,6 +313,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             max_frames_per_read=args.max_frames_per_read,
             max_queued_output=args.max_queued_output,
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+            static=tuple(args.static), static_index=args.static_index,
+            static_cache_control=args.static_cache_control,
         ).validate()
     except ConfigError as e:
         raise UsageError(str(e)) from None

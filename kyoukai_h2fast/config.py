@@ -117,6 +117,13 @@ class ServerConfig:
     #: all worker processes; 0: any free port); None: off (see kyoukai_h2fast.metrics).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    #: Files served without the app: ``(prefix, directory)`` pairs, e.g.
+    #: ``(("/static", "/srv/app/static"),)`` (see kyoukai_h2fast.static).
+    static: tuple = ()
+    #: File served for a request of a static directory (e.g. ``index.html``); None: 404.
+    static_index: str | None = None
+    #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
+    static_cache_control: str = "no-cache"
 
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
@@ -171,6 +178,9 @@ class ServerConfig:
             except ImportError:
                 raise ConfigError("--metrics-port needs prometheus_client: pip install "
                                   "'kyoukai_h2fast[metrics]'") from None
+        if self.static or self.static_index is not None:
+            from .static import check_static_config
+            check_static_config(self)
         return self
 
     @property

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -472,6 +473,51 @@ class H1Protocol(asyncio.Protocol):
         elif not self._write_paused:
             self._pull(state)
 
+    def respond_file(self, state: H2State, file: Any, offset: int, count: int) -> bool:
+        """Zero-copy response (for :mod:`kyoukai_h2fast.static`): the head from
+        ``start_response`` (with ``count`` as its content-length), then ``count`` bytes of
+        ``file`` from ``offset``, by ``sendfile`` from the file to the socket; the file is
+        closed after. False, with nothing done, when this connection cannot (TLS, no socket):
+        the caller then responds as usual."""
+        ex = self._current
+        if ex is None or ex.state is not state or self._closed or state.finished \
+                or not _can_send_files(self.transport):
+            return False
+        try:
+            head, framing = response_head(
+                state._emit_status,  # type: ignore[arg-type]  # (set: refused there if not)
+                state._emit_headers or [], http10=ex.http10, is_head=state.is_head,
+                body_size=None, keep_alive=ex.keep_alive and ex.body_done and not self._closing)
+        except (TypeError, ValueError):
+            return False
+        ex.framing = framing
+        state.headers_sent = True
+        self.transport.write(head)
+        state.task = self.loop.create_task(self._send_file(ex, file, offset, count))
+        return True
+
+    async def _send_file(self, ex: _Exchange, file: Any, offset: int, count: int) -> None:
+        from .static import send_file
+        state = ex.state
+        assert state is not None  # a response is sent for requests only
+        try:
+            ex.sent = await send_file(self.loop, self.transport, file, offset, count)
+        except asyncio.CancelledError:  # the connection is gone (_drop)
+            return
+        except OSError as e:  # the peer went away mid-file
+            log.debug("HTTP/1.1 file response to %s:%s cut: %r", self.ip, self.client_port, e)
+            self.transport.abort()
+            return
+        except Exception:  # a bug of ours: the response cannot be completed
+            log.exception("HTTP/1.1 file response to %s:%s failed", self.ip, self.client_port)
+            self.transport.abort()
+            return
+        finally:
+            file.close()
+            state.task = None
+        if self._current is ex and not self._closed:
+            self._finish(ex)
+
     def body_consumed(self, state: H2State, size: int) -> None:
         self._unconsumed -= size
         if self._reading_paused and not self._closed:
@@ -619,3 +665,8 @@ class H1Protocol(asyncio.Protocol):
         except Exception:
             log.exception("app iterable close() failed")
 
+
+def _can_send_files(transport: asyncio.Transport) -> bool:
+    """A cleartext socket under ``transport``, on a system with ``os.sendfile``."""
+    return (hasattr(os, "sendfile") and transport.get_extra_info("ssl_object") is None
+            and transport.get_extra_info("socket") is not None)

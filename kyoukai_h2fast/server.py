@@ -31,6 +31,9 @@ from .tls import alpn_protocols, make_ssl_context
 if TYPE_CHECKING:
     import socket
 
+    from .apps import KyoukaiRunner, WSGIRunner
+    from .static import StaticRunner
+
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
 except ImportError:  # pragma: no cover - exercised in environments without asphalt
@@ -63,8 +66,11 @@ class H2KyoukaiComponent(_ComponentBase):
         self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
-        self.runner = make_runner(app, self.config.wsgi_threads,
-                                  self.config.max_handlers_per_connection)
+        self.runner: KyoukaiRunner | WSGIRunner | StaticRunner = make_runner(
+            app, self.config.wsgi_threads, self.config.max_handlers_per_connection)
+        if self.config.static:  # files served before the app (kyoukai_h2fast.static)
+            from .static import StaticRunner
+            self.runner = StaticRunner(self.runner, self.config)
         #: Access log and trusted proxy headers (None when off); the HTTP/2 protocol calls
         #: ``request_hook(state)`` after building a request's environ and
         #: ``response_hook(protocol, state)`` when its response ends, when they are set.
