@@ -81,7 +81,7 @@ class Engine(Scheduler):
 
     __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_rings", "_seqs",
                  "_waiting", "_framed_now", "_sent", "_queued_total", "_discard",
-                 "_input_pending", "__weakref__")
+                 "_input_pending", "_bytes_received", "_bytes_sent", "__weakref__")
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
@@ -108,6 +108,9 @@ class Engine(Scheduler):
         self._discard: dict[int, int] = {}
         #: The last receive() stopped at max_frames.
         self._input_pending = False
+        #: Bytes given to receive() and returned by data_to_send() (for the metrics).
+        self._bytes_received = 0
+        self._bytes_sent = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def initiate(self) -> None:
@@ -134,6 +137,7 @@ class Engine(Scheduler):
         try:
             if data:
                 buffer.add_data(data)
+                self._bytes_received += len(data)
             buffer.max_frame_size = conn.max_inbound_frame_size
             count = 0
             frame: Any  # (dispatched by class identity below, which type checkers do not follow)
@@ -290,6 +294,7 @@ class Engine(Scheduler):
         if not data:
             return b""
         conn._data_to_send = bytearray()
+        self._bytes_sent += len(data)
         return data
 
     def send_events(self) -> list:
@@ -391,6 +396,14 @@ class Engine(Scheduler):
     @property
     def queued_total(self) -> int:
         return self._queued_total
+
+    @property
+    def bytes_received(self) -> int:
+        return self._bytes_received
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._bytes_sent
 
     @property
     def priorities_remembered(self) -> int:

@@ -66,8 +66,9 @@ class AccessLog:
     def finished(self, protocol: Any, state: H2State) -> None:
         """An HTTP/2 response ended (sent in full, or its stream reset by the server)."""
         started_at = getattr(state, "started_at", 0.0)
-        if started_at:  # loop time when the request arrived
-            duration = protocol.loop.time() - started_at
+        duration: float | None
+        if started_at:  # when the request arrived (time.monotonic, or the loop's clock)
+            duration = time.monotonic() - started_at
         else:
             started = self._starts.pop(state, None)
             duration = None if started is None else time.monotonic() - started

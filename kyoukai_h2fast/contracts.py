@@ -133,6 +133,14 @@ class Engine(Protocol):
     def queued_total(self) -> int:
         """Bytes in all send queues of the connection, not yet written."""
 
+    @property
+    def bytes_received(self) -> int:
+        """Bytes given to :meth:`receive` so far (the metrics read it)."""
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes returned by :meth:`data_to_send` so far (the metrics read it)."""
+
     def acknowledge(self, stream_id: int, size: int) -> None:
         """The app consumed ``size`` body bytes of ``stream_id``: reopen the windows for them
         (also for a stream that is gone, which still owes the connection window)."""

@@ -619,8 +619,8 @@ class H1Protocol(asyncio.Protocol):
 
     def _log(self, ex: _Exchange, status: int, complete: bool = True) -> None:
         """The request of ``ex`` ended (``complete``: with its whole response)."""
-        if self.metrics is not None:
-            self.metrics.http1_ended(status if complete else 0, ex.started)
+        if self.metrics is not None:  # (status 0: reset)
+            self.metrics.http1_ended(status if complete else 0, time.monotonic() - ex.started)
         access = self.access_log
         if access is None:
             return

@@ -30,23 +30,25 @@ What is counted (names fixed: scripts and dashboards rely on them):
   ``..._queue_depth`` (handlers waiting for a thread), ``..._threads``, ``..._size``;
 * ``kyoukai_h2fast_worker_processes``: serving processes reporting.
 
-Where it is kept. A :class:`MetricsBoard` is one block of shared memory (an anonymous
-``mmap``, made before worker processes are forked, so every process sees the same pages),
-cut into slots of 64-bit numbers at fixed places. Each serving process writes its own slot
-through a :class:`Recorder`: counters are incremented in place as requests end (a few
-memoryview updates, no lock, no library call), gauges are written once a second and at
-scrape time. When a worker dies the supervisor adds its counters into the *retired* slot and
-frees its slot (under a sequence number, so a reader never sees them twice or not at all):
-totals never go down when a worker is replaced. Why not prometheus_client's multiprocess
-mode: it keeps one file per process in a directory that must be wiped at start, its values
-go through the library on every update, and gauges of dead workers need manual clean-up; a
-fixed layout in memory needs none of that.
+Where it is kept. Each serving process counts in plain lists of its own (a
+:class:`Recorder`: a few list updates per request, no lock, no library call) and copies them,
+with its gauges, into its *slot* of a :class:`MetricsBoard` once a second, when it answers a
+scrape, and when it stops. The board is one block of shared memory (an anonymous ``mmap``,
+made before worker processes are forked, so every process sees the same pages) cut into
+slots of 64-bit numbers at fixed places. When a worker dies the supervisor adds its counters
+into the *retired* slot and frees its slot (under a sequence number, so a reader never sees
+them twice or not at all): totals never go down when a worker is replaced (a worker killed
+outright loses what it counted since it last published, at most a second). Why not
+prometheus_client's multiprocess mode: it keeps one file per process in a directory that must
+be wiped at start, every update goes through the library, and gauges of dead workers need
+manual clean-up; a fixed layout in memory needs none of that.
 
 Where it is served. The listening socket (``--metrics-host``, default 127.0.0.1,
 ``--metrics-port``) is bound once (by the supervisor with ``--workers N``) and served by every
 serving process's event loop, over HTTP/1.1, with the server's own protocol and an inline
 WSGI app (prometheus_client's, which negotiates gzip and OpenMetrics): whichever process
-accepts a scrape reads the whole board, so ``GET /metrics`` always shows the server's totals.
+accepts a scrape publishes its own figures and reads the whole board, so ``GET /metrics``
+shows the totals of the server (the other workers' as of their last publication).
 """
 from __future__ import annotations
 
@@ -55,25 +57,24 @@ import functools
 import logging
 import mmap
 import os
+import struct
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .constants import ErrorCode
 from .errors import ConnectionFailed
+from .http1 import H1Protocol
 from .protocol import H2KyoukaiProtocol
 
 if TYPE_CHECKING:
     import socket
 
     from .config import ServerConfig
-    from .events import RequestReceived
     from .listener import Listener
-    from .stream import H2State
 
 __all__ = ["BUCKETS", "PROTOCOLS", "HTTP2", "HTTP1", "BUDGETS", "MetricsBoard", "Recorder",
-           "StreamClock", "MetricsEndpoint", "SharedMetrics", "serve_metrics"]
+           "MetricsEndpoint", "SharedMetrics", "serve_metrics"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -108,11 +109,13 @@ _GAUGES = _SUMS + 2                       # connections[2], streams[2], pool: bu
 _CONNECTIONS, _STREAMS = _GAUGES, _GAUGES + 2   # threads, size
 _BUSY, _QUEUE, _THREADS, _POOL_SIZE = range(_GAUGES + 4, _GAUGES + 8)
 _SLOT = _GAUGES + 8
+#: What a process publishes, from _REQUESTS to the end of its slot (native order, no padding).
+_SLOT_LAYOUT = struct.Struct(f"={_SUMS - _REQUESTS}q2d{_SLOT - _GAUGES}q")
 _COUNTERS = range(_REQUESTS, _SUMS)       # summed into the retired slot when a worker dies
 #: Board header: the sequence number odd while the supervisor moves a slot to the retired one.
 _SEQUENCE = 0
 _HEADER = 8
-#: Seconds between two writes of a process's gauges into its slot.
+#: Seconds between two publications of a process's figures into its slot.
 PUBLISH_EVERY = 1.0
 
 
@@ -125,9 +128,10 @@ class MetricsBoard:
 
     def __init__(self, slots: int = 1) -> None:
         self.slots = slots
-        self._memory = mmap.mmap(-1, 8 * (_HEADER + _SLOT * (slots + 1)))  # MAP_SHARED
-        self.ints = memoryview(self._memory).cast("q")
-        self.floats = memoryview(self._memory).cast("d")
+        #: The shared pages (MAP_SHARED), and views of them as 64-bit integers and floats.
+        self.memory = mmap.mmap(-1, 8 * (_HEADER + _SLOT * (slots + 1)))
+        self.ints = memoryview(self.memory).cast("q")
+        self.floats = memoryview(self.memory).cast("d")
         self._free = list(range(slots, 0, -1))
         self._by_pid: dict[int, int] = {}
 
@@ -195,43 +199,76 @@ class MetricsBoard:
         return total, sums, reporting
 
 
-class Recorder:
-    """What one serving process reports, written into its slot of a :class:`MetricsBoard`.
+class _Requests:
+    """The requests of one protocol in this process (its part of :class:`Recorder`)."""
 
-    ``request_ended`` is the one place a request is counted, for both protocols.
+    __slots__ = ("statuses", "histogram", "seconds")
+
+    def __init__(self) -> None:
+        #: Requests ended, by status sent (0: reset).
+        self.statuses = [0] * _STATUSES
+        #: Complete responses by duration bucket (:data:`BUCKETS`, then +Inf), and their sum.
+        self.histogram = [0] * _NB
+        self.seconds = 0.0
+
+    def ended(self, status: int, seconds: float) -> None:
+        """A request ended: with a complete response of ``status`` after ``seconds``, or
+        without one (``status`` 0: counted as reset; ``seconds`` unused)."""
+        self.statuses[status] += 1
+        if status:
+            # bisect_left(BUCKETS, seconds), unrolled: compares of floats in bytecode cost a
+            # fifth of bisect's (tests/test_metrics.py holds the two equal).
+            if seconds <= 0.005:
+                if seconds <= 0.0005:
+                    i = 0 if seconds <= 0.0001 else 1 if seconds <= 0.00025 else 2
+                else:
+                    i = 3 if seconds <= 0.001 else 4 if seconds <= 0.0025 else 5
+            elif seconds <= 0.5:
+                if seconds <= 0.05:
+                    i = 6 if seconds <= 0.01 else 7 if seconds <= 0.025 else 8
+                else:
+                    i = 9 if seconds <= 0.1 else 10 if seconds <= 0.25 else 11
+            else:
+                i = 12 if seconds <= 1.0 else 13 if seconds <= 2.5 else 14 if seconds <= 5.0 \
+                    else 15 if seconds <= 10.0 else 16
+            self.histogram[i] += 1
+            self.seconds += seconds
+
+
+class Recorder:
+    """What one serving process counts, published into its slot of a :class:`MetricsBoard`.
+
+    The protocols call ``http2_ended(status, seconds)`` and ``http1_ended(status, seconds)``
+    when a request ends (:meth:`_Requests.ended`: the one place requests are counted), in
+    plain lists of this process. They are copied into the slot, with the gauges, by
+    :meth:`publish`: once a second, at scrape time by the process answering, and when
+    serving stops. Bytes: the HTTP/2 engines count their own (``bytes_received``,
+    ``bytes_sent``), read here from the live connections and added up as they close; HTTP/1.1
+    connections get a counting protocol and transport (:meth:`meter`).
     """
 
-    def __init__(self, board: MetricsBoard, slot: int | None,
-                 runner: Any = None) -> None:
+    def __init__(self, board: MetricsBoard, slot: int | None, runner: Any = None,
+                 connections: set | None = None) -> None:
         if slot is None:  # no shared slot left: count into a board of our own
+            log.warning("metrics: no free slot for process %d; its figures are left out",
+                        os.getpid())
             board, slot = MetricsBoard(1), 1
         self.board = board
-        self.ints = board.ints
-        self.floats = board.floats
-        base = board.base(slot)
-        self._base = base
-        self._requests = base + _REQUESTS
-        self._histogram = base + _HISTOGRAM
-        self._sums = base + _SUMS
-        self._received = base + _RECEIVED
-        self._sent = base + _SENT
-        self._closed = base + _CLOSED
+        self._base = board.base(slot)
+        self.requests = (_Requests(), _Requests())  # by protocol: HTTP2, HTTP1
+        self.http2_ended = self.requests[HTTP2].ended
+        self.http1_ended = self.requests[HTTP1].ended
+        #: Bytes received by protocol, then sent by protocol (the slot's layout), of the
+        #: HTTP/1.1 connections and of the HTTP/2 connections that closed.
+        self.io = [0, 0, 0, 0]
+        #: Connections closed, by reason (:data:`REASONS`).
+        self.closed = [0] * len(REASONS)
         #: The app runner, whose thread pool the gauges read (``runner.executor``).
         self.runner = runner
-        #: Connections being metered (:class:`MeteredConnection`), for the gauges.
-        self.connections: set[MeteredConnection] = set()
+        #: The live connections of the server (its ``connections``), for the gauges.
+        self.connections: set = connections if connections is not None else set()
         self._timer: asyncio.TimerHandle | None = None
-        self.ints[base + _PID] = os.getpid()
-
-    # -- requests and connections (called by the protocols) ----------------------------------
-    def request_ended(self, protocol: int, status: int, seconds: float) -> None:
-        """A request of ``protocol`` (``HTTP2``, ``HTTP1``) ended: with a complete response
-        of ``status`` after ``seconds``, or without one (``status`` 0: counted as reset)."""
-        ints = self.ints
-        ints[self._requests + protocol * _STATUSES + status] += 1
-        if status:
-            ints[self._histogram + protocol * _NB + bisect_left(BUCKETS, seconds)] += 1
-            self.floats[self._sums + protocol] += seconds
+        board.ints[self._base + _PID] = os.getpid()
 
     def connection_failed(self, error: ConnectionFailed) -> None:
         """The engine ended a connection with ``error`` (a crossed flood budget, or another
@@ -241,42 +278,46 @@ class Recorder:
             reason = _REASON_INDEX.get(budget, len(REASONS) - 1)
         else:
             reason = _CODE_REASON.get(error.error_code, len(REASONS) - 1)
-        self.ints[self._closed + reason] += 1
+        self.closed[reason] += 1
 
-    def http1_ended(self, status: int, started: float) -> None:
-        """An HTTP/1.1 request that arrived at ``started`` (``time.monotonic()``) ended (see
-        :meth:`request_ended`)."""
-        self.request_ended(HTTP1, status, time.monotonic() - started)
-
-    def stream_clock(self) -> StreamClock:
-        """The recorder of one HTTP/2 connection (it times streams from their arrival)."""
-        return StreamClock(self)
+    def http2_closed(self, engine: Any) -> None:
+        """An HTTP/2 connection closed: its engine's byte counts join the totals."""
+        io = self.io
+        io[HTTP2] += engine.bytes_received
+        io[2 + HTTP2] += engine.bytes_sent
 
     def meter(self, protocol: asyncio.Protocol,
               transport: asyncio.Transport) -> tuple[asyncio.Protocol, asyncio.Transport]:
-        """Put a byte counter between ``transport`` and the connection's ``protocol``: returns
-        the protocol to give the transport and the transport to give the protocol."""
+        """The protocol to give ``transport`` and the transport to give ``protocol``: for an
+        HTTP/1.1 connection, byte counters between the two; HTTP/2 engines count their own."""
+        if isinstance(protocol, H2KyoukaiProtocol):
+            return protocol, transport
         metered = MeteredConnection(self, protocol, transport)
         return metered, metered.sender
 
-    # -- gauges --------------------------------------------------------------------------------
+    # -- into the board -----------------------------------------------------------------------
     def publish(self) -> None:
-        """Write this process's gauges into its slot."""
-        ints = self.ints
-        base = self._base
-        counts = [0, 0, 0, 0]  # connections, streams: by protocol
-        for metered in self.connections:
-            counts[metered.kind] += 1
-            counts[2 + metered.kind] += metered.open_streams()
-        ints[base + _CONNECTIONS] = counts[0]
-        ints[base + _CONNECTIONS + 1] = counts[1]
-        ints[base + _STREAMS] = counts[2]
-        ints[base + _STREAMS + 1] = counts[3]
+        """Copy this process's counters and gauges into its slot."""
+        gauges = [0, 0, 0, 0]  # connections, streams: by protocol
+        io = list(self.io)
+        for connection in self.connections:
+            if isinstance(connection, H2KyoukaiProtocol):
+                gauges[HTTP2] += 1
+                gauges[2 + HTTP2] += len(connection.streams)
+                engine = connection.engine
+                io[HTTP2] += engine.bytes_received
+                io[2 + HTTP2] += engine.bytes_sent
+            elif isinstance(connection, H1Protocol):
+                gauges[HTTP1] += 1
+                gauges[2 + HTTP1] += connection.open_requests
         pool = getattr(self.runner, "executor", None)
-        ints[base + _BUSY] = pool.running("app") if pool is not None else 0
-        ints[base + _QUEUE] = pool.queued if pool is not None else 0
-        ints[base + _THREADS] = pool.threads if pool is not None else 0
-        ints[base + _POOL_SIZE] = pool.size if pool is not None else 0
+        gauges += [pool.running("app"), pool.queued, pool.threads, pool.size] \
+            if pool is not None else [0, 0, 0, 0]
+        http2, http1 = self.requests
+        _SLOT_LAYOUT.pack_into(
+            self.board.memory, 8 * (self._base + _REQUESTS), *http2.statuses,
+            *http1.statuses, *http2.histogram, *http1.histogram, *io, *self.closed,
+            http2.seconds, http1.seconds, *gauges)
 
     def start_publishing(self, loop: asyncio.AbstractEventLoop) -> None:
         self.publish()
@@ -286,74 +327,29 @@ class Recorder:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-class StreamClock:
-    """The metrics of one HTTP/2 connection: the arrival time of each open stream (the
-    loop's clock is milliseconds under uvloop), then :meth:`Recorder.request_ended`."""
-
-    __slots__ = ("recorder", "arrivals")
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-        #: stream id -> time.monotonic() when its request arrived.
-        self.arrivals: dict[int, float] = {}
-
-    def timing(self, on_request: Callable[[RequestReceived], None]
-               ) -> Callable[[RequestReceived], None]:
-        """``on_request`` (the protocol's RequestReceived handler), noting arrival times."""
-        arrivals = self.arrivals
-        clock = time.monotonic
-
-        def on_request_timed(event: RequestReceived) -> None:
-            arrivals[event.stream_id] = clock()
-            on_request(event)
-        return on_request_timed
-
-    def finished(self, state: H2State) -> None:
-        """The response of ``state`` is complete."""
-        arrived = self.arrivals.pop(state.stream_id, None)
-        seconds = time.monotonic() - arrived if arrived is not None else 0.0
-        self.recorder.request_ended(HTTP2, state.status_sent, seconds)
-
-    def aborted(self, state: H2State) -> None:
-        """``state`` ended without a complete response (reset, connection gone)."""
-        self.arrivals.pop(state.stream_id, None)
-        self.recorder.request_ended(HTTP2, 0, 0.0)
-
-    def connection_failed(self, error: ConnectionFailed) -> None:
-        self.recorder.connection_failed(error)
+        self.publish()
 
 
 class MeteredConnection(asyncio.Protocol):
-    """Between a connection's transport and its protocol: counts the bytes read (as the
-    transport's protocol) and written (through :attr:`sender`, the protocol's transport)."""
+    """Between an HTTP/1.1 connection's transport and its protocol: counts the bytes read (as
+    the transport's protocol) and written (through :attr:`sender`, the protocol's
+    transport)."""
 
     def __init__(self, recorder: Recorder, protocol: asyncio.Protocol,
                  transport: asyncio.Transport) -> None:
         self.protocol = protocol
-        self.recorder = recorder
-        self.kind = HTTP2 if isinstance(protocol, H2KyoukaiProtocol) else HTTP1
-        self._ints = recorder.ints
-        self._received = recorder._received + self.kind
+        self._io = recorder.io
         self._data_received = protocol.data_received
-        self.sender = _CountingTransport(transport, recorder.ints, recorder._sent + self.kind)
-        recorder.connections.add(self)
-
-    def open_streams(self) -> int:
-        protocol: Any = self.protocol
-        streams = getattr(protocol, "streams", None)
-        return len(streams) if streams is not None else protocol.open_requests
+        self.sender = _CountingTransport(transport, recorder.io, 2 + HTTP1)
 
     def data_received(self, data: bytes) -> None:
-        self._ints[self._received] += len(data)
+        self._io[HTTP1] += len(data)
         self._data_received(data)
 
     def eof_received(self) -> bool | None:
         return self.protocol.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.recorder.connections.discard(self)
         self.protocol.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -366,12 +362,12 @@ class MeteredConnection(asyncio.Protocol):
 class _CountingTransport(asyncio.Transport):
     """A connection's transport as its protocol sees it: writes are counted."""
 
-    def __init__(self, transport: asyncio.Transport, ints: memoryview, index: int) -> None:
+    def __init__(self, transport: asyncio.Transport, counts: list[int], index: int) -> None:
         super().__init__()
-        #: The transport itself (e.g. for ``loop.sendfile``, see :meth:`count_sent`).
+        #: The transport itself.
         self.wrapped = transport
         self._write = transport.write
-        self._ints = ints
+        self._counts = counts
         self._index = index
         # Called per request by the protocols: bound once, no frame of ours in between.
         self.get_write_buffer_size = transport.get_write_buffer_size  # type: ignore[method-assign]
@@ -383,7 +379,7 @@ class _CountingTransport(asyncio.Transport):
         self.abort = transport.abort  # type: ignore[method-assign]
 
     def write(self, data: Any) -> None:
-        self._ints[self._index] += len(data)
+        self._counts[self._index] += len(data)
         self._write(data)
 
     def writelines(self, list_of_data: Any) -> None:
@@ -392,7 +388,7 @@ class _CountingTransport(asyncio.Transport):
 
     def count_sent(self, size: int) -> None:
         """``size`` bytes went out without :meth:`write` (zero-copy ``sendfile``)."""
-        self._ints[self._index] += size
+        self._counts[self._index] += size
 
     def is_reading(self) -> bool:
         return self.wrapped.is_reading()
@@ -414,13 +410,6 @@ class _CountingTransport(asyncio.Transport):
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self.wrapped.get_protocol()
-
-
-def unwrap_transport(transport: Any) -> tuple[Any, Callable[[int], None] | None]:
-    """The transport under a metered one, and how to count bytes sent past it (or None)."""
-    if isinstance(transport, _CountingTransport):
-        return transport.wrapped, transport.count_sent
-    return transport, None
 
 
 # -- exposition ----------------------------------------------------------------------------------
@@ -571,7 +560,7 @@ async def serve_metrics(component: Any) -> tuple[Recorder, MetricsEndpoint]:
     slot = getattr(component, "metrics_slot", 1)
     if board is None:
         board = MetricsBoard(1)
-    recorder = Recorder(board, slot, component.runner)
+    recorder = Recorder(board, slot, component.runner, component.connections)
     endpoint = MetricsEndpoint(board, recorder)
     sockets = getattr(component, "metrics_sockets", None)
     url = await endpoint.start(config.metrics_host, config.metrics_port or 0, sockets)

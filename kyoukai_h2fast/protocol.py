@@ -64,7 +64,7 @@ from .priority import UNSIGNALLED
 from .stream import H2State
 
 if TYPE_CHECKING:
-    from .metrics import StreamClock
+    from .metrics import Recorder
 
 __all__ = ["H2KyoukaiProtocol"]
 
@@ -193,12 +193,10 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             StreamDrained: self._on_drained,
             ResponseSent: self._on_sent,
         }
-        #: Request metrics of this connection (kyoukai_h2fast.metrics); None when off.
-        self.metrics: StreamClock | None = None
-        recorder = getattr(component, "metrics", None)
-        if recorder is not None:
-            self.metrics = recorder.stream_clock()
-            self._handlers[RequestReceived] = self.metrics.timing(self._on_request)
+        #: Request metrics (kyoukai_h2fast.metrics.Recorder); None when off.
+        self.metrics: Recorder | None = getattr(component, "metrics", None)
+        if self.metrics is not None:  # requests are timed from their arrival, to the µs
+            self._loop_time = time.monotonic  # (uvloop's loop clock counts milliseconds)
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -224,6 +222,8 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.component.connections.discard(self)
+        if self.metrics is not None:  # its engine's byte counts join the totals
+            self.metrics.http2_closed(self.engine)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -817,7 +817,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         if self.response_hook is not None:
             self.response_hook(self, state)
         if self.metrics is not None:
-            self.metrics.finished(state)
+            self.metrics.http2_ended(state.status_sent, self._loop_time() - state.started_at)
         state.release_environ()
         if self._closing:
             self._maybe_close()
@@ -840,7 +840,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
     def _drop_stream(self, state: H2State, error: BaseException | str) -> None:
         """Stop all work for a stream that is gone."""
         if self.metrics is not None and not state.finished:
-            self.metrics.aborted(state)
+            self.metrics.http2_ended(0, 0.0)  # (0: reset)
         state.finished = True
         if self._deferred or self._pull_waiting:
             self._deferred.pop(state.stream_id, None)

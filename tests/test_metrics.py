@@ -9,6 +9,7 @@ one endpoint shows the sum of both workers, and a killed worker's counts stay. B
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -29,7 +30,7 @@ from http1raw import H1Raw
 from kyoukai_h2fast.config import ServerConfig
 from kyoukai_h2fast.constants import FrameType
 from kyoukai_h2fast.errors import ConnectionFailed
-from kyoukai_h2fast.metrics import BUDGETS
+from kyoukai_h2fast.metrics import BUCKETS, BUDGETS, MetricsBoard, Recorder
 from serverproc import ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -262,6 +263,41 @@ def test_other_connection_errors_name_no_budget(engine_cls):
     with pytest.raises(ConnectionFailed) as info:
         peer.engine.receive(peer.ff.raw(FrameType.PING, 0, 1, b"12345678"))
     assert info.value.budget is None
+
+
+@pytest.mark.parametrize("engine_cls", ENGINE_PARAMS)
+def test_the_engines_count_the_bytes_they_take_and_give(engine_cls):
+    """``bytes_received``/``bytes_sent`` (HTTP/2 connections' byte counts, both engines)."""
+    peer = Peer(engine_cls, ServerConfig())
+    taken = peer.engine.bytes_received
+    given = peer.engine.bytes_sent
+    assert taken > 24 and given > 0  # the prefaces
+    request = peer.ff.request(1)
+    peer.engine.receive(request)
+    assert peer.engine.bytes_received == taken + len(request)
+    peer.engine.send_headers(1, [(b":status", b"200")], False)
+    peer.engine.queue_data(1, b"x" * 1000, True)
+    out = peer.engine.data_to_send()
+    assert peer.engine.bytes_sent == given + len(out) and len(out) > 1000
+    peer.engine.receive(b"")
+    assert peer.engine.bytes_received == taken + len(request)
+
+
+def test_the_duration_buckets_are_those_of_bisect():
+    """The recorder's unrolled bucket choice is ``bisect_left(BUCKETS, seconds)``."""
+    from bisect import bisect_left
+    values = [0.0, -1.0, 1e-9, 11.0, 1e9]
+    for bound in BUCKETS:
+        values += [bound, bound * (1 - 1e-12), bound * (1 + 1e-12), bound * 0.7, bound * 1.3]
+    rng = random.Random(22)
+    values += [10 ** rng.uniform(-6, 2) for _ in range(2000)]
+    recorder = Recorder(MetricsBoard(1), 1)
+    for seconds in values:
+        histogram = recorder.requests[0].histogram
+        before = list(histogram)
+        recorder.http2_ended(200, seconds)
+        changed = [i for i in range(len(histogram)) if histogram[i] != before[i]]
+        assert changed == [bisect_left(BUCKETS, seconds)], seconds
 
 
 # -- worker processes -----------------------------------------------------------------------------

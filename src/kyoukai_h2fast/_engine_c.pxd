@@ -214,6 +214,8 @@ cdef class Engine:
     cdef Py_ssize_t _rotating             # streams in the scheduler (markers not counted)
     cdef int64_t _framed_now              # DATA payload framed by queue_data since the last take
     cdef int64_t _queued_total
+    cdef int64_t _bytes_received          # every byte given to receive() (for the metrics)
+    cdef int64_t _bytes_sent              # every byte returned by data_to_send()
     cdef unsigned long long _started
     cdef PlanEntry* _plan
     cdef Py_ssize_t _plan_cap
