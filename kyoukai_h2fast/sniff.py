@@ -121,7 +121,7 @@ class ProtocolSniffer(asyncio.Protocol):
         data, self._buffer = self._buffer, b""
         receiver, sender = protocol, transport
         metrics = getattr(self._component, "metrics", None)
-        if metrics is not None:  # bytes counted both ways (kyoukai_h2fast.metrics)
+        if metrics is not None:  # HTTP/1.1: bytes counted both ways (kyoukai_h2fast.metrics)
             receiver, sender = metrics.meter(protocol, transport)
         transport.set_protocol(receiver)
         protocol.connection_made(sender)

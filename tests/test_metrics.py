@@ -159,6 +159,28 @@ def test_requests_that_end_without_a_response_are_counted_as_reset(servers, impl
     assert value(samples, "kyoukai_h2fast_request_duration_seconds_count", protocol=H2) == 0
 
 
+def test_static_files_count_like_any_response(servers, impl, tmp_path):
+    """Files sent zero-copy (cleartext HTTP/1.1) or in blocks (HTTP/2) are in the bytes sent;
+    their requests, 304s and 404s in the requests."""
+    data = random.Random(5).randbytes(3 * 1024 * 1024)
+    (tmp_path / "big.bin").write_bytes(data)
+    server = metered(servers, impl, "--static", f"/files={tmp_path}")
+    with httpx.Client(http1=True, http2=False) as h1, \
+            httpx.Client(http1=False, http2=True) as h2:
+        for client in (h1, h2):
+            first = client.get(server.url + "/files/big.bin")
+            assert first.content == data
+            again = client.get(server.url + "/files/big.bin",
+                               headers={"If-None-Match": first.headers["etag"]})
+            assert again.status_code == 304
+            assert client.get(server.url + "/files/none").status_code == 404
+    samples = scrape(server)
+    for protocol in (H1, H2):
+        assert requests(samples, protocol, "200") == requests(samples, protocol, "304") == 1
+        assert requests(samples, protocol, "404") == 1
+        assert value(samples, "kyoukai_h2fast_sent_bytes_total", protocol=protocol) > len(data)
+
+
 # -- gauges ---------------------------------------------------------------------------------------
 def test_open_connections_streams_and_the_thread_pool(servers, impl):
     """Four HTTP/1.1 clients and an HTTP/2 client with 3 streams ask for slow responses
