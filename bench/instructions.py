@@ -10,6 +10,7 @@ so two builds can be compared to the percent on a noisy machine::
     python bench/instructions.py                                 # inline WSGI, m1
     python bench/instructions.py --app apps:kyoukai_app --threads default -m 10
     python bench/instructions.py --tree /path/to/other/checkout  # e.g. the commit before
+    python bench/instructions.py --server-arg=--metrics-port --server-arg=0   # a feature on
 
 Logic that depends on time (the fairness turns, the thread pool's GIL hand-over) runs about
 50 times slower under valgrind, so figures for the thread pool and for many streams per read
@@ -41,7 +42,8 @@ def _h2load(url: str, requests: int, streams: int) -> None:
                  f"{figures.get('error') or figures}")
 
 
-def measure(tree: str, app: str, threads: str, requests: int, streams: int) -> float:
+def measure(tree: str, app: str, threads: str, requests: int, streams: int,
+            extra: list[str] | None = None) -> float:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     work = tempfile.mkdtemp(prefix="kh2-callgrind-")
@@ -50,6 +52,7 @@ def measure(tree: str, app: str, threads: str, requests: int, streams: int) -> f
             "--log-level", "warning"]
     if threads != "default":
         argv += ["--wsgi-threads", threads]
+    argv += extra or []
     server = ServerProcess(argv, {"PYTHONPATH": tree, "PYTHONHASHSEED": "0",
                                   "KYOUKAI_H2FAST_NO_EXTENSIONS": None},
                            BENCH, os.path.join(work, "server.log"))
@@ -83,6 +86,9 @@ def main() -> int:
                    help="--wsgi-threads for WSGI apps (default 0: inline; 'default': the pool)")
     p.add_argument("-m", "--streams", type=int, default=1, help="streams per connection")
     p.add_argument("--requests", type=int, default=4000)
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="an argument added to the server's command line (repeatable; "
+                        "e.g. --server-arg=--access-log)")
     args = p.parse_args()
     for tool in ("valgrind", "callgrind_control", "h2load"):
         if shutil.which(tool) is None:
@@ -91,8 +97,10 @@ def main() -> int:
     threads = "default" if args.app.endswith("kyoukai_app") else args.threads
     for tree in args.tree or [ROOT]:
         per_request = measure(os.path.abspath(tree), args.app, threads, args.requests,
-                              args.streams)
-        print(f"{tree}: {args.app} m{args.streams}: {per_request:,.0f} instructions per request")
+                              args.streams, args.server_arg)
+        extra = f" ({' '.join(args.server_arg)})" if args.server_arg else ""
+        print(f"{tree}{extra}: {args.app} m{args.streams}: {per_request:,.0f} instructions "
+              "per request")
     return 0
 
 

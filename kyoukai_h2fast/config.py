@@ -14,7 +14,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ServerConfig", "default_wsgi_threads", "resolve_workers", "parse_ip_list"]
+__all__ = ["ServerConfig", "default_wsgi_threads", "resolve_workers", "parse_ip_list",
+           "normal_static_prefix"]
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -113,6 +114,17 @@ class ServerConfig:
     #: Peers whose X-Forwarded-For/-Proto and Forwarded headers are trusted: addresses or
     #: networks (``10.0.0.0/8``), or ``"*"`` for any peer. Empty: trust no one.
     forwarded_allow_ips: tuple = ()
+    #: Prometheus metrics at ``http://metrics_host:metrics_port/metrics`` (one endpoint for
+    #: all worker processes; 0: any free port); None: off (see kyoukai_h2fast.server.metrics).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    #: Files served without the app: ``(prefix, directory)`` pairs, e.g.
+    #: ``(("/static", "/srv/app/static"),)`` (see kyoukai_h2fast.apps.static_files).
+    static: tuple = ()
+    #: File served for a request of a static directory (e.g. ``index.html``); None: 404.
+    static_index: str | None = None
+    #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
+    static_cache_control: str = "no-cache"
 
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
@@ -160,6 +172,15 @@ class ServerConfig:
                 except (TypeError, ValueError):
                     raise ConfigError("forwarded-allow-ips: not an address, network or '*': "
                                       f"{entry!r}") from None
+        if self.metrics_port is not None:
+            _check_range("metrics-port", self.metrics_port, 0, 65535)
+            try:
+                import prometheus_client  # noqa: F401
+            except ImportError:
+                raise ConfigError("--metrics-port needs prometheus_client: pip install "
+                                  "'kyoukai_h2fast[metrics]'") from None
+        if self.static or self.static_index is not None:
+            _check_static(self)
         return self
 
     @property
@@ -168,6 +189,43 @@ class ServerConfig:
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()
+
+
+def normal_static_prefix(prefix: str) -> str:
+    """A ``--static`` prefix as it is matched: ``/static/`` -> ``/static``; ``/`` -> ``""``
+    (every path matches)."""
+    return prefix.rstrip("/")
+
+
+def _check_static(config: ServerConfig) -> None:
+    """The static settings of ``config``: ConfigError (one line, naming the option) if bad."""
+    prefixes = set()
+    if not isinstance(config.static, tuple):
+        raise ConfigError(f"static must be a tuple of (prefix, directory) pairs, got "
+                          f"{config.static!r}")
+    for mount in config.static:
+        if not (isinstance(mount, tuple) and len(mount) == 2
+                and all(isinstance(part, str) for part in mount)):
+            raise ConfigError(f"--static: expected /PREFIX=DIR, got {mount!r}")
+        prefix, directory = mount
+        where = f"--static {prefix}={directory}"
+        if not prefix.startswith("/") or "\0" in prefix or "\\" in prefix or any(
+                part in (".", "..") for part in prefix.split("/")):
+            raise ConfigError(f"{where}: the prefix must be a path starting with '/'")
+        if normal_static_prefix(prefix) in prefixes:
+            raise ConfigError(f"{where}: prefix {prefix} given twice")
+        prefixes.add(normal_static_prefix(prefix))
+        if "\0" in directory or not os.path.exists(directory):
+            raise ConfigError(f"{where}: no such directory")
+        if not os.path.isdir(directory):
+            raise ConfigError(f"{where}: not a directory")
+    index = config.static_index
+    if index is not None and (not index or "/" in index or "\\" in index or "\0" in index
+                              or index in (".", "..")):
+        raise ConfigError(f"--static-index {index!r}: must be a file name (no '/')")
+    value = config.static_cache_control
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+        raise ConfigError(f"--static-cache-control {value!r}: not a field value")
 
 
 def resolve_workers(workers: int) -> int:

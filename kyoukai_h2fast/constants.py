@@ -46,14 +46,16 @@ PRIORITIES = tuple((u, i) for u in range(8) for i in (False, True))
 #: :mod:`kyoukai_h2fast.http2.priority`).
 UNSIGNALLED = PRIORITIES[7]
 
-#: Flood budget name -> (message of ConnectionFailed, GOAWAY debug data), for both engines
-#: (what each budget counts: :mod:`kyoukai_h2fast.http2.h2engine.budgets`).
+#: Flood budget name (``ConnectionFailed.budget``, named after its ``--max-...`` option) ->
+#: (message of ConnectionFailed, GOAWAY debug data), for both engines (what each budget
+#: counts: :mod:`kyoukai_h2fast.http2.h2engine.budgets`).
 BUDGET_REASONS = {
     "resets": ("rapid reset flood", b"too many stream resets"),
     "pings": ("ping flood", b"too many pings"),
     "settings": ("settings flood", b"too many settings"),
-    "empty": ("flood of frames without progress", b"too many empty frames"),
-    "control": ("control frames queued and not read", b"too many control frames queued"),
+    "empty_frames": ("flood of frames without progress", b"too many empty frames"),
+    "queued_control_frames": ("control frames queued and not read",
+                              b"too many control frames queued"),
 }
 
 

@@ -133,6 +133,14 @@ class Engine(Protocol):
     def queued_total(self) -> int:
         """Bytes in all send queues of the connection, not yet written."""
 
+    @property
+    def bytes_received(self) -> int:
+        """Bytes given to :meth:`receive` so far (the metrics read it)."""
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes returned by :meth:`data_to_send` so far (the metrics read it)."""
+
     def acknowledge(self, stream_id: int, size: int) -> None:
         """The app consumed ``size`` body bytes of ``stream_id``: reopen the windows for them
         (also for a stream that is gone, which still owes the connection window)."""
@@ -249,3 +257,10 @@ class Runner(Protocol):
     def forget(self, responder: Responder) -> None:
         """``responder``'s connection is gone: drop its app jobs that did not start yet (an
         iterable they would have pulled is still closed)."""
+
+    def stream(self, responder: Responder, state: H2State, chunks: list[bytes],
+               it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+        """Send a response (status and headers already given to ``state.start_response``)
+        whose body the server itself produces: ``chunks`` first, then ``it``, pulled where
+        the runner pulls an app's streamed response (a worker thread, or the loop); then
+        ``close``."""

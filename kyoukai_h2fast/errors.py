@@ -62,10 +62,14 @@ class ConnectionFailed(Exception):
     The engine has already queued its GOAWAY frame; the protocol flushes it and closes.
     """
 
-    def __init__(self, error_code: int, message: str) -> None:
+    def __init__(self, error_code: int, message: str, budget: str | None = None) -> None:
         super().__init__(message)
         #: RFC 9113 §7 error code sent in the GOAWAY frame.
         self.error_code = error_code
+        #: The flood budget the peer crossed (a key of ``_engine_py_budgets.REASONS``, named
+        #: after its ``--max-...`` option: ``resets``, ``pings``, ``settings``,
+        #: ``empty_frames``, ``queued_control_frames``), or None for any other error.
+        self.budget = budget
 
 
 class BodyNotReadyError(RuntimeError):

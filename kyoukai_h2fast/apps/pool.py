@@ -388,6 +388,12 @@ class WorkerPool:
     def threads(self) -> int:
         return self._threads
 
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for a slot (the queue depth)."""
+        with self._lock:
+            return sum(map(len, self._backlog.values()))
+
     def shutdown(self, timeout: float = 0.0) -> int:
         """Let running jobs finish for up to ``timeout`` seconds, then stop the idle
         threads; returns how many ``"app"`` jobs are still running (abandoned: the threads

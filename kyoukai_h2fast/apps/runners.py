@@ -199,6 +199,11 @@ class KyoukaiRunner:
         """The app runs on the loop: its iterable is closed here."""
         _safe_close(close)
 
+    def stream(self, responder: Responder, state: H2State, chunks: list[bytes],
+               it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+        """A body the server produces itself (a static file's blocks): pulled on the loop."""
+        responder.respond(state, chunks, body_iter=it, close=close)
+
     def dispatch(self, responder: Responder, state: H2State) -> None:
         context = copy_context()
         state.task = start_eagerly(responder.loop, self._run(responder, state, context), context)
@@ -390,6 +395,33 @@ class WSGIRunner:
         job = state.job
         if job is not None:
             job.resume()
+
+    def stream(self, responder: Responder, state: H2State, chunks: list[bytes],
+               it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+        """A body the server produces itself (a static file's blocks), sent as an app's
+        streamed response is: pulled by a pool job of its own (blocking reads stay off the
+        loop), or on the loop when apps run inline."""
+        executor = self.executor
+        if executor is None:
+            responder.respond(state, chunks, body_iter=it, close=close)
+            return
+        try:
+            executor.submit(self._stream_job, responder, state, chunks, it, close,
+                            owner=responder)
+        except RuntimeError:  # shut down: nothing more runs
+            _safe_close(close)
+
+    def _stream_job(self, responder: Responder, state: H2State, chunks: list[bytes],
+                    it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+        if state.finished:  # gone before a thread was free
+            _safe_close(close)
+            return
+        mailbox, executor = self.mailbox, self.executor
+        assert mailbox is not None and executor is not None  # (this runs in the pool)
+        job = state.job = Resumable(executor, responder)
+        mailbox.post(functools.partial(responder.respond, state, chunks, body_iter=it,
+                                       in_thread=True, close=job.stop))
+        _stream(job, mailbox.post, responder, state, it, close)
 
     def forget(self, responder: Responder) -> None:
         """The connection is gone: drop its jobs still waiting for a thread (their apps never

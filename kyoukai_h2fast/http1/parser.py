@@ -78,8 +78,8 @@ class RequestSink(Protocol):
     """What :class:`RequestReader` tells its owner, the connection, in the order it reads."""
 
     @property
-    def access_log(self) -> object | None:
-        """The server's access log, or None when it is off (then no request gets a record)."""
+    def keeps_records(self) -> bool:
+        """True when requests keep a record of their end (access log or metrics on)."""
 
     def request_received(self, ex: Exchange) -> None:
         """A request head was read (``ex.state`` holds it; ``ex.body_done`` when it has no
@@ -247,7 +247,7 @@ class RequestReader:
         self.count += 1
         state = H2State(head + fields, self.count, self.owner)
         ex = Exchange(state, version == "1.0", parser.should_keep_alive(),
-                      AccessRecord() if self.owner.access_log is not None else None)
+                      AccessRecord() if self.owner.keeps_records else None)
         ex.method = method.decode("latin-1")
         ex.target = url.decode("latin-1")
         self.parsing = ex

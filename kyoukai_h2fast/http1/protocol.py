@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -50,7 +51,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..apps.iterables import body_chunks as _checked
 from ..connection.base import ConnectionBase
 from ..errors import BodyTimeoutError, ClientDisconnected
-from ..wsgi.access_record import AccessRecord
+from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .parser import Exchange as _Exchange
@@ -60,6 +61,7 @@ from .wire import CONTINUE, error_response, response_head
 if TYPE_CHECKING:
     from ..contracts import Runner
     from ..server.accesslog import AccessLog
+    from ..server.metrics import Recorder
 
 __all__ = ["H1Protocol"]
 
@@ -90,6 +92,10 @@ class H1Protocol(ConnectionBase):
             or getattr(component.app, "stream_request_bodies", False))
         self.access_log: AccessLog | None = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
+        #: Request metrics (kyoukai_h2fast.server.metrics.Recorder); None when off.
+        self.metrics: Recorder | None = getattr(component, "metrics", None)
+        #: True when requests keep a record of their end (for the access log, the metrics).
+        self.keeps_records = self.access_log is not None or self.metrics is not None
         #: Set by connection_made(), which asyncio calls before anything else.
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # until then
         self.ip: str | None = None
@@ -110,6 +116,12 @@ class H1Protocol(ConnectionBase):
         self._last_activity = 0.0
 
     @property
+    def open_requests(self) -> int:
+        """Requests received and not answered yet: the current one and those pipelined
+        behind it (for the metrics; an HTTP/2 connection's open streams)."""
+        return (self._current is not None) + len(self._pipeline)
+
+    @property
     def base_environ(self) -> dict | None:
         """The per-connection environ constants (HTTP/1.1), as on the HTTP/2 protocol."""
         return self._base11
@@ -128,7 +140,7 @@ class H1Protocol(ConnectionBase):
         exchanges = [ex for ex in (self._current, self._reader.parsing, *self._pipeline)
                      if ex is not None]
         for ex in exchanges:  # (cut short: the status sent, if any)
-            self._log(ex, ex.framing.status if ex.framing is not None else 0)
+            self._ended(ex, ex.framing.status if ex.framing is not None else 0)
         states = {id(ex.state): ex.state for ex in exchanges if ex.state is not None}
         self._current = self._reader.parsing = None
         self._pipeline.clear()
@@ -217,7 +229,7 @@ class H1Protocol(ConnectionBase):
         self._closing = True
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
-            self._log(ex, 0)
+            self._ended(ex, 0)
             if ex.state is not None:
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
@@ -329,7 +341,7 @@ class H1Protocol(ConnectionBase):
             self.respond_error(state, status)
             return
         rejected = _Exchange(None, False, False, ex.access if ex is not None else
-                             AccessRecord() if self.access_log is not None else None)
+                             AccessRecord() if self.keeps_records else None)
         rejected.reject = status
         rejected.detail = detail
         if ex is not None:
@@ -355,7 +367,7 @@ class H1Protocol(ConnectionBase):
         payload = error_response(status, detail)
         self.transport.write(payload)
         ex.sent = len(payload) - payload.index(b"\r\n\r\n") - 4
-        self._log(ex, status)
+        self._ended(ex, status)
         self._current = None
         self._closing = True
         self._reader.stopped = True
@@ -409,7 +421,7 @@ class H1Protocol(ConnectionBase):
         self._close_iter(state.iter_close, state.iter_in_thread)
         state.iter_close = state.body_iter = None
         if state.headers_sent:  # too late for a status: cut the response short
-            self._log(ex, ex.framing.status if ex.framing else status)
+            self._ended(ex, ex.framing.status if ex.framing else status)
             self._current = None
             self._drop(state, ClientDisconnected("the response failed"))
             self.transport.close()
@@ -444,6 +456,51 @@ class H1Protocol(ConnectionBase):
             self._finish(ex)
         elif not self._write_paused:
             self._pull(state)
+
+    def respond_file(self, state: H2State, file: Any, offset: int, count: int) -> bool:
+        """Zero-copy response (for :mod:`kyoukai_h2fast.apps.static_files`): the head from
+        ``start_response`` (with ``count`` as its content-length), then ``count`` bytes of
+        ``file`` from ``offset``, by ``sendfile`` from the file to the socket; the file is
+        closed after. False, with nothing done, when this connection cannot (TLS, no socket):
+        the caller then responds as usual."""
+        ex = self._current
+        if ex is None or ex.state is not state or self._closed or state.finished \
+                or not _can_send_files(self.transport):
+            return False
+        try:
+            head, framing = response_head(
+                state._emit_status,  # type: ignore[arg-type]  # (set: refused there if not)
+                state._emit_headers or [], http10=ex.http10, is_head=state.is_head,
+                body_size=None, keep_alive=ex.keep_alive and ex.body_done and not self._closing)
+        except (TypeError, ValueError):
+            return False
+        ex.framing = framing
+        state.headers_sent = True
+        self.transport.write(head)
+        state.task = self.loop.create_task(self._send_file(ex, file, offset, count))
+        return True
+
+    async def _send_file(self, ex: _Exchange, file: Any, offset: int, count: int) -> None:
+        from ..apps.static_files import send_file
+        state = ex.state
+        assert state is not None  # a response is sent for requests only
+        try:
+            ex.sent = await send_file(self.loop, self.transport, file, offset, count)
+        except asyncio.CancelledError:  # the connection is gone (_drop)
+            return
+        except OSError as e:  # the peer went away mid-file
+            log.debug("HTTP/1.1 file response to %s:%s cut: %r", self.ip, self.client_port, e)
+            self.transport.abort()
+            return
+        except Exception:  # a bug of ours: the response cannot be completed
+            log.exception("HTTP/1.1 file response to %s:%s failed", self.ip, self.client_port)
+            self.transport.abort()
+            return
+        finally:
+            file.close()
+            state.task = None
+        if self._current is ex and not self._closed:
+            self._finish(ex)
 
     def body_consumed(self, state: H2State, size: int) -> None:
         self._unconsumed -= size
@@ -518,7 +575,7 @@ class H1Protocol(ConnectionBase):
                       ex.sent, framing.length, state.describe())
             framing.keep_alive = False
         state.finished = True
-        self._log(ex, framing.status)
+        self._ended(ex, framing.status)
         state.release_environ()
         self._current = None
         if not ex.body_done:
@@ -545,23 +602,26 @@ class H1Protocol(ConnectionBase):
             self._advancing = False
         self._update_reading()
 
-    def _log(self, ex: _Exchange, status: int) -> None:
-        """The exchange ended (answered, cut short, or dropped unanswered: ``status`` 0): its
-        access line, once."""
+    def _ended(self, ex: _Exchange, status: int) -> None:
+        """The request of ``ex`` ended, once (answered, cut short, or dropped unanswered:
+        ``status`` 0): its access line and its count in the metrics, by the status sent."""
         record = ex.access
         if record is None:
             return
         ex.access = None
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.http1_ended(status, now() - record.arrived)
         access_log = self.access_log
-        assert access_log is not None  # records are made while it is on
-        state = ex.state
-        record.client = (state.client_address() if state is not None
-                         else f"{self.ip}:{self.client_port}")
-        record.method, record.target = ex.method, ex.target
-        record.protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
-        record.status = status
-        record.sent = ex.sent
-        access_log.write(record)
+        if access_log is not None:
+            state = ex.state
+            record.client = (state.client_address() if state is not None
+                             else f"{self.ip}:{self.client_port}")
+            record.method, record.target = ex.method, ex.target
+            record.protocol = "HTTP/1.0" if ex.http10 else "HTTP/1.1"
+            record.status = status
+            record.sent = ex.sent
+            access_log.write(record)
 
     # -- stopping work ------------------------------------------------------------------------
     def _drop(self, state: H2State, error: BaseException) -> None:
@@ -576,3 +636,8 @@ class H1Protocol(ConnectionBase):
         if not state.spooled:
             self._unconsumed -= discarded
 
+
+def _can_send_files(transport: asyncio.Transport) -> bool:
+    """A cleartext socket under ``transport``, on a system with ``os.sendfile``."""
+    return (hasattr(os, "sendfile") and transport.get_extra_info("ssl_object") is None
+            and transport.get_extra_info("socket") is not None)

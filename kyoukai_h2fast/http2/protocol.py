@@ -50,7 +50,7 @@ from ..codec.headers import response_headers
 from ..connection.base import ConnectionBase
 from ..constants import UNSIGNALLED, ErrorCode
 from ..errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed, RateLimitedLog
-from ..wsgi.access_record import AccessRecord
+from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .engine import Engine
@@ -67,6 +67,7 @@ from .events import (
 if TYPE_CHECKING:
     from ..contracts import Runner
     from ..server.accesslog import AccessLog
+    from ..server.metrics import Recorder
     from ..server.proxy_headers import ProxyHeaders
 
 __all__ = ["H2KyoukaiProtocol"]
@@ -119,8 +120,8 @@ class H2KyoukaiProtocol(ConnectionBase):
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed",
         "_write_paused", "access_log", "base_environ", "body_timeout",
-        "engine", "forwarded", "logger", "loop_thread", "parent_context", "read_wake_limit",
-        "streams", "__weakref__", "__dict__",
+        "engine", "forwarded", "logger", "loop_thread", "metrics", "parent_context",
+        "read_wake_limit", "_records", "streams", "__weakref__", "__dict__",
     )
 
     def __init__(self, component: Any, parent_context: Any = None) -> None:
@@ -196,6 +197,10 @@ class H2KyoukaiProtocol(ConnectionBase):
             StreamDrained: self._on_drained,
             ResponseSent: self._on_sent,
         }
+        #: Request metrics (kyoukai_h2fast.server.metrics.Recorder); None when off.
+        self.metrics: Recorder | None = getattr(component, "metrics", None)
+        #: True when requests keep a record of their end (for the access log, the metrics).
+        self._records = self.access_log is not None or self.metrics is not None
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -205,6 +210,8 @@ class H2KyoukaiProtocol(ConnectionBase):
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.metrics is not None:  # its engine's byte counts join the totals
+            self.metrics.http2_closed(self.engine)
         self._gone()
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
 
@@ -344,6 +351,8 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self._start_batch()
         except ConnectionFailed as e:
             self._in_receive = False
+            if self.metrics is not None:
+                self.metrics.connection_failed(e)
             self._fail(e.error_code, str(e))
             return
         except Exception:  # a bug of ours must not take the process down
@@ -413,7 +422,7 @@ class H2KyoukaiProtocol(ConnectionBase):
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)
         state.last_progress = self._last_activity
-        if self.access_log is not None:
+        if self._records:
             state.access = AccessRecord("HTTP/2")
         if event.priority is not UNSIGNALLED:
             state.priority = event.priority
@@ -788,7 +797,7 @@ class H2KyoukaiProtocol(ConnectionBase):
             self.engine.stop_reading(sid, config.linger_bytes)
             self.loop.call_later(config.linger_timeout, self._linger_over, sid)
         if state.access is not None:
-            self._log_access(state, state.access)
+            self._request_ended(state, state.access)
         state.release_environ()
         if self._closing:
             self._maybe_close()
@@ -802,7 +811,7 @@ class H2KyoukaiProtocol(ConnectionBase):
         sid = state.stream_id
         if self.streams.pop(sid, None) is not None:
             if state.access is not None:  # (before the reset drops what is still queued)
-                self._log_access(state, state.access)
+                self._request_ended(state, state.access)
             self.engine.reset_stream(sid, error_code)
             self._schedule_flush()
         self._drop_stream(state, f"stream {sid} was reset by the server")
@@ -812,24 +821,28 @@ class H2KyoukaiProtocol(ConnectionBase):
         """Stop all work for a stream that is gone."""
         state.finished = True
         if state.access is not None:
-            self._log_access(state, state.access)
+            self._request_ended(state, state.access)
         if self._deferred or self._pull_waiting:
             self._deferred.pop(state.stream_id, None)
             self._pull_waiting.pop(state.stream_id, None)
         self._discard_body(state, error)
         self._stop_app(state)
 
-    def _log_access(self, state: H2State, record: AccessRecord) -> None:
-        """The request of ``state`` ended (answered, reset or dropped): its access line."""
-        state.access = None  # one line per request
-        # Body bytes handed to the transport: those queued, less those the engine still holds
-        # (none once the response is sent; the engine drops them when the client resets).
-        record.sent -= self.engine.queued(state.stream_id)
-        record.client = state.client_address()
-        record.method, record.target = state.request_line()
+    def _request_ended(self, state: H2State, record: AccessRecord) -> None:
+        """The request of ``state`` ended, once (answered, reset or dropped): its access line
+        and its count in the metrics, both by the status sent (0 if none was)."""
+        state.access = None
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.http2_ended(record.status, now() - record.arrived)
         access_log = self.access_log
-        assert access_log is not None  # records are made while it is on
-        access_log.write(record)
+        if access_log is not None:
+            # Body bytes handed to the transport: those queued, less those the engine still
+            # holds (none once the response is sent; the engine drops them on a reset).
+            record.sent -= self.engine.queued(state.stream_id)
+            record.client = state.client_address()
+            record.method, record.target = state.request_line()
+            access_log.write(record)
 
     # == writing ==========================================================================
     def _schedule_flush(self) -> None:

@@ -97,6 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="LIST", help="comma list of proxy addresses/networks, or '*', "
                    "whose X-Forwarded-For/-Proto and Forwarded headers set REMOTE_ADDR and "
                    "wsgi.url_scheme (default: trust no one)")
+    s.add_argument("--metrics-port", type=int, default=d.metrics_port, metavar="PORT",
+                   help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics, one "
+                        "endpoint for all workers (0: any free port; needs the 'metrics' "
+                        "extra: pip install 'kyoukai_h2fast[metrics]')")
+    s.add_argument("--metrics-host", default=d.metrics_host, metavar="HOST",
+                   help=f"address of the metrics endpoint (default {d.metrics_host})")
+    s.add_argument("--static", type=_static_mount, action="append", default=[],
+                   metavar="/PREFIX=DIR", help="serve the files of DIR at /PREFIX/... without "
+                   "the app (GET/HEAD, ETag, ranges, .gz/.br twins); repeatable")
+    s.add_argument("--static-index", default=d.static_index, metavar="NAME",
+                   help="file served for a static directory, e.g. index.html (default: none, "
+                        "directories are 404)")
+    s.add_argument("--static-cache-control", default=d.static_cache_control, metavar="VALUE",
+                   help=f"Cache-Control of static files (default '{d.static_cache_control}': "
+                        "caches revalidate with the ETag)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
                    metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
@@ -164,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "streaming responses are not pulled and new requests wait "
                    f"(default {d.max_queued_output})")
     return p
+
+
+def _static_mount(text: str) -> tuple[str, str]:
+    """``/prefix=DIR`` -> ``("/prefix", "DIR")`` (the directory is checked by the config)."""
+    prefix, sep, directory = text.partition("=")
+    if not sep or not prefix.startswith("/") or not directory:
+        raise argparse.ArgumentTypeError(f"expected /PREFIX=DIR, got {text!r}")
+    return prefix, directory
 
 
 def _workers(text: str) -> int:
@@ -321,6 +344,9 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             max_queued_control_frames=args.max_queued_control_frames,
             max_frames_per_read=args.max_frames_per_read,
             max_queued_output=args.max_queued_output,
+            metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+            static=tuple(args.static), static_index=args.static_index,
+            static_cache_control=args.static_cache_control,
         ).validate()
     except ConfigError as e:
         raise UsageError(str(e)) from None
@@ -342,6 +368,12 @@ def _check_tls(config: ServerConfig) -> None:
                          f"{config.keyfile}): {reason}") from None
 
 
+def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
+    """A bind error as one line (``listen_address``: another listener than the server's)."""
+    where = getattr(error, "listen_address", None) or f"{config.host}:{config.port}"
+    return UsageError(f"cannot listen on {where}: {error.strerror or error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -360,16 +392,14 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return Supervisor(app, config, args.loop).run()
             except OSError as e:
-                raise UsageError(f"cannot listen on {config.host}:{config.port}: "
-                                 f"{e.strerror or e}") from None
+                raise _cannot_listen(config, e) from None
         from ..server.component import H2KyoukaiComponent, run
         component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
                                        port=config.port, config=config)
         try:
             run(component.start, component.shutdown, args.loop)
         except OSError as e:  # bind errors: address in use, permission, bad host
-            raise UsageError(f"cannot listen on {config.host}:{config.port}: "
-                             f"{e.strerror or e}") from None
+            raise _cannot_listen(config, e) from None
         return 0
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

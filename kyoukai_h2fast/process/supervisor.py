@@ -25,16 +25,15 @@ import logging
 import os
 import select
 import signal
-import socket
 import sys
 import time
 from types import FrameType
 from typing import Any
 
 from ..config import ServerConfig, resolve_workers
-from ..server.listener import listening_sockets
+from ..server.listener import bind_sockets
 
-__all__ = ["Supervisor", "bind_sockets"]
+__all__ = ["Supervisor", "bind_sockets"]  # (bind_sockets: kyoukai_h2fast.server.listener)
 
 log = logging.getLogger("kyoukai_h2fast.supervisor")
 
@@ -44,16 +43,6 @@ _FAST_DEATH = 1.0
 _KILL_GRACE = 5.0
 #: Exit code of a worker that could not start serving (the supervisor gives up).
 BOOT_FAILED = 3
-
-
-def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
-    """Listening sockets on every address ``host`` resolves to (IPv6 ones v6-only; with
-    ``port`` 0, the port the first one got is used for the others), inherited by the workers."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets = listening_sockets(infos, port, backlog)
-    for sock in sockets:
-        sock.set_inheritable(True)
-    return sockets
 
 
 class Supervisor:
@@ -70,6 +59,9 @@ class Supervisor:
         self._kill_now = False
         self._reload = False
         self._wake_r = self._wake_w = -1
+        #: Metrics shared by the workers (kyoukai_h2fast.server.metrics.SharedMetrics), or None.
+        self.metrics: Any = None
+        self._metrics_slot: int | None = None
 
     # -- the supervisor ---------------------------------------------------------------------
     def run(self) -> int:
@@ -78,6 +70,14 @@ class Supervisor:
             log.error("--workers needs fork(); run one process per core instead")
             return 2
         sockets = bind_sockets(self.config.host, self.config.port)
+        if self.config.metrics_port is not None:
+            from ..server.metrics import SharedMetrics
+            try:
+                self.metrics = SharedMetrics(self.config, self.count)
+            except OSError:
+                for sock in sockets:
+                    sock.close()
+                raise
         port = sockets[0].getsockname()[1]
         config = self.config.replace(port=port, workers=1)
         self._wake_r, self._wake_w = os.pipe()
@@ -97,6 +97,8 @@ class Supervisor:
                 signal.signal(sig, handler)
             for sock in sockets:
                 sock.close()
+            if self.metrics is not None:
+                self.metrics.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
 
@@ -161,6 +163,8 @@ class Supervisor:
             number, started = self.workers.pop(pid, (None, 0.0))
             if number is None:
                 continue
+            if self.metrics is not None:  # its counters stay in the totals
+                self.metrics.reaped(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if self._stopping:
                 log.info("supervisor: worker %d (pid %d) exited with %d", number, pid, code)
@@ -197,7 +201,10 @@ class Supervisor:
     def _spawn(self, number: int, config: ServerConfig, sockets: list) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        if self.metrics is not None:
+            pid, self._metrics_slot = self.metrics.fork()
+        else:
+            pid = os.fork()
         if pid == 0:  # the worker: never returns
             code = 1
             try:
@@ -224,6 +231,8 @@ class Supervisor:
         component = H2KyoukaiComponent(self.app, config.keyfile, config.certfile,
                                        ip=config.host, port=config.port, config=config)
         component.sockets = sockets
+        if self.metrics is not None:
+            self.metrics.give(component, self._metrics_slot)
 
         async def start() -> None:
             import asyncio

@@ -30,6 +30,8 @@ from .tls import alpn_protocols, make_ssl_context
 if TYPE_CHECKING:
     import socket
 
+    from ..contracts import Runner
+
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
 except ImportError:  # pragma: no cover - exercised in environments without asphalt
@@ -62,13 +64,21 @@ class H2KyoukaiComponent(_ComponentBase):
         self.config = base.replace(host=ip, port=port, keyfile=ssl_keyfile,
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
-        self.runner = make_runner(app, self.config.wsgi_threads,
-                                  self.config.max_handlers_per_connection)
+        self.runner: Runner = make_runner(app, self.config.wsgi_threads,
+                                          self.config.max_handlers_per_connection)
+        if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
+            from ..apps.static_files import StaticRunner
+            self.runner = StaticRunner(self.runner, self.config)
         #: Access log and trusted proxy headers (None when off), used by the connections of
         #: both protocols.
         self.access_log = AccessLog() if self.config.access_log else None
         self.forwarded = (ProxyHeaders(self.config.forwarded_allow_ips)
                           if self.config.forwarded_allow_ips else None)
+        #: Prometheus metrics (kyoukai_h2fast.server.metrics): the Recorder connections report
+        #: to, set by start() when ``metrics_port`` is set (None: off). A supervisor sets
+        #: ``metrics_board``/``metrics_slot``/``metrics_sockets`` to share its own.
+        self.metrics: Any = None
+        self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[socket.socket] | None = None
         #: Live connections (protocols); used for graceful shutdown.
@@ -116,6 +126,9 @@ class H2KyoukaiComponent(_ComponentBase):
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
+        if self.config.metrics_port is not None:
+            from .metrics import serve_metrics
+            self.metrics, self._metrics_endpoint = await serve_metrics(self)
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
@@ -151,6 +164,8 @@ class H2KyoukaiComponent(_ComponentBase):
         # iterables whose responses completed are closed in their threads).
         await self.runner.drain(max(deadline, loop.time() + 1.0))
         self.runner.shutdown()
+        if self._metrics_endpoint is not None:
+            await self._metrics_endpoint.stop()
 
 
 def _modes(tls: bool, http1: bool) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-__all__ = ["Listener", "listening_sockets"]
+__all__ = ["Listener", "listening_sockets", "bind_sockets"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -36,7 +36,7 @@ def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
     v6-only; ``SO_REUSEADDR``), blocking. With ``port`` 0, the port the first one got is used
     for the others. On an error the sockets made so far are closed and the error is raised.
     The one socket set-up of the single process (:meth:`Listener.bind`) and of the supervisor
-    (:func:`kyoukai_h2fast.process.supervisor.bind_sockets`)."""
+    (:func:`bind_sockets`, for worker processes)."""
     sockets: list[socket.socket] = []
     seen = set()
     try:
@@ -57,6 +57,17 @@ def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
         for sock in sockets:
             sock.close()
         raise
+    return sockets
+
+
+def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` resolves to (IPv6 ones v6-only; with
+    ``port`` 0, the port the first one got is used for the others), blocking and inheritable:
+    what a supervisor binds for its worker processes."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets = listening_sockets(infos, port, backlog)
+    for sock in sockets:
+        sock.set_inheritable(True)
     return sockets
 
 

@@ -119,10 +119,14 @@ class ProtocolSniffer(asyncio.Protocol):
         transport = self._transport
         assert transport is not None  # set by connection_made
         data, self._buffer = self._buffer, b""
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
+        receiver, sender = protocol, transport
+        metrics = getattr(self._component, "metrics", None)
+        if metrics is not None:  # HTTP/1.1: bytes counted both ways (kyoukai_h2fast.server.metrics)
+            receiver, sender = metrics.meter(protocol, transport)
+        transport.set_protocol(receiver)
+        protocol.connection_made(sender)
         if data and not transport.is_closing():
-            protocol.data_received(data)
+            receiver.data_received(data)
 
     # -- what the server calls on every connection --------------------------------------------
     def shutdown(self) -> None:

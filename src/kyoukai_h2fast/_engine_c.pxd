@@ -214,6 +214,8 @@ cdef class Engine:
     cdef Py_ssize_t _rotating             # streams in the scheduler (markers not counted)
     cdef int64_t _framed_now              # DATA payload framed by queue_data since the last take
     cdef int64_t _queued_total
+    cdef int64_t _bytes_received          # every byte given to receive() (for the metrics)
+    cdef int64_t _bytes_sent              # every byte returned by data_to_send()
     cdef unsigned long long _started
     cdef PlanEntry* _plan
     cdef Py_ssize_t _plan_cap
@@ -255,7 +257,8 @@ cdef class Engine:
     cdef int _credit(self, _Stream stream, int64_t size) except -1
     cdef int _stream_error(self, _Stream stream, uint32_t stream_id, uint32_t error_code,
                            bint notify, list events, str reason=*) except -1
-    cdef int _fail(self, uint32_t error_code, str message, bytes debug=*) except -1
+    cdef int _fail(self, uint32_t error_code, str message, bytes debug=*,
+                   str budget=*) except -1
     cdef int _queue_rst(self, uint32_t stream_id, uint32_t error_code, bint provoked) except -1
     cdef int _ring_add(self, _Stream stream) except -1
     cdef int _ring_remove(self, _Stream stream) noexcept

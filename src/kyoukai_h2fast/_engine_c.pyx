@@ -256,13 +256,16 @@ cdef class Engine:
         cdef FrameView view
         cdef list events = []
         cdef Py_ssize_t count = 0
+        cdef Py_ssize_t size
         if self._phase == P_CLOSED:
             return events
         self._input_pending = False
         self._pend_event = None
         try:
-            if len(data):
+            size = len(data)
+            if size:
                 self._frames.add_data(data)
+                self._bytes_received += size
             while self._frames.next_frame(&view):
                 _frame_dispatch(self, &view, events)
                 if self._frame_resets or self._ctrl_queued > self._max_ctrl:
@@ -295,7 +298,9 @@ cdef class Engine:
         """Take the bytes to write: every queued control frame and header block, then DATA
         from the send queues, at most ``max_data`` payload bytes (negative: no bound but the
         windows). Records send events (see :meth:`send_events`)."""
-        return _take_output(self, max_data)
+        out = _take_output(self, max_data)
+        self._bytes_sent += len(out)
+        return out
 
     def send_events(self):
         """Take the send-side events recorded since the last call (``StreamDrained``,
@@ -376,6 +381,16 @@ cdef class Engine:
     def queued_total(self):
         """Bytes in all send queues of the connection, not yet written."""
         return self._queued_total
+
+    @property
+    def bytes_received(self):
+        """Bytes given to :meth:`receive` so far."""
+        return self._bytes_received
+
+    @property
+    def bytes_sent(self):
+        """Bytes returned by :meth:`data_to_send` so far."""
+        return self._bytes_sent
 
     def acknowledge(self, uint32_t stream_id, Py_ssize_t size):
         """The app consumed ``size`` body bytes of ``stream_id``: reopen the windows for them
@@ -584,8 +599,10 @@ cdef class Engine:
             return stream.end_queued
         return stream.send_window > 0
 
-    cdef int _fail(self, uint32_t error_code, str message, bytes debug=b"") except -1:
-        """A connection error (RFC 9113 §5.4.1): queue GOAWAY, close, raise ConnectionFailed."""
+    cdef int _fail(self, uint32_t error_code, str message, bytes debug=b"",
+                   str budget=None) except -1:
+        """A connection error (RFC 9113 §5.4.1): queue GOAWAY, close, raise ConnectionFailed
+        (``budget``: the flood budget crossed, if that is why)."""
         cdef uint32_t last = self._highest
         if self._goaway_sent and last > self._goaway_last:
             last = self._goaway_last
@@ -598,7 +615,7 @@ cdef class Engine:
         # Nothing is read any more: let go of the received bytes (FrameBuffer keeps the object
         # given to add_data until it has been read to the end).
         self._frames = FrameBuffer(True)
-        raise _ConnectionFailed(error_code, message)
+        raise _ConnectionFailed(error_code, message, budget)
 
 
 cdef int _drop_streams(Engine self) except -1:

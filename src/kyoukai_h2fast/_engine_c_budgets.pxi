@@ -41,7 +41,7 @@ cdef bint _rate_add(RateWindow* w, long long n) except -1:
 
 cdef int _over_budget(Engine self, str name) except -1:
     message, debug = _REASONS[name]
-    return self._fail(E_ENHANCE_YOUR_CALM, message, debug)
+    return self._fail(E_ENHANCE_YOUR_CALM, message, debug, name)
 
 
 cdef int _count_frame(Engine self, FrameView* v) except -1:
@@ -66,7 +66,7 @@ cdef int _count_frame(Engine self, FrameView* v) except -1:
     elif ftype != FRAME_PRIORITY and ftype != FRAME_GOAWAY and ftype < FRAME_ALTSVC:
         return 0                       # HEADERS, RST_STREAM, PUSH_PROMISE, CONTINUATION
     if _rate_add(&self._rate_empty, 1):
-        return _over_budget(self, "empty")
+        return _over_budget(self, "empty_frames")
     return 0
 
 
@@ -79,5 +79,5 @@ cdef int _after_frame(Engine self) except -1:
         if _rate_add(&self._rate_resets, resets):
             return _over_budget(self, "resets")
     if self._ctrl_queued > self._max_ctrl:
-        return _over_budget(self, "control")
+        return _over_budget(self, "queued_control_frames")
     return 0

@@ -111,4 +111,4 @@ class Budgets:
                 return None
         elif ftype != _PRIORITY and ftype != _GOAWAY and ftype < _ALTSVC:
             return None                   # HEADERS, RST_STREAM, PUSH_PROMISE, CONTINUATION
-        return "empty" if self.empty.add() else None
+        return "empty_frames" if self.empty.add() else None

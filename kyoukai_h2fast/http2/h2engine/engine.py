@@ -82,7 +82,7 @@ class Engine(Scheduler):
 
     __slots__ = ("_conn", "_config", "_budgets", "_closed", "_queues", "_rings", "_seqs",
                  "_waiting", "_framed_now", "_sent", "_queued_total", "_discard",
-                 "_input_pending", "__weakref__")
+                 "_input_pending", "_bytes_received", "_bytes_sent", "__weakref__")
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
@@ -109,6 +109,9 @@ class Engine(Scheduler):
         self._discard: dict[int, int] = {}
         #: The last receive() stopped at max_frames.
         self._input_pending = False
+        #: Bytes given to receive() and returned by data_to_send() (for the metrics).
+        self._bytes_received = 0
+        self._bytes_sent = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def initiate(self) -> None:
@@ -135,6 +138,7 @@ class Engine(Scheduler):
         try:
             if data:
                 buffer.add_data(data)
+                self._bytes_received += len(data)
             buffer.max_frame_size = conn.max_inbound_frame_size
             count = 0
             frame: Any  # (dispatched by class identity below, which type checkers do not follow)
@@ -160,7 +164,7 @@ class Engine(Scheduler):
                 if resets and budgets.resets.add(resets):
                     raise _BudgetExceeded("resets")
                 if conn.control_frames > budgets.max_control:
-                    raise _BudgetExceeded("control")
+                    raise _BudgetExceeded("queued_control_frames")
                 count += 1
                 if count == max_frames:
                     self._input_pending = True
@@ -171,7 +175,7 @@ class Engine(Scheduler):
             self._fail(int(e.error_code), str(e) or type(e).__name__)
         except _BudgetExceeded as e:
             message, debug = BUDGET_REASONS[e.args[0]]
-            self._fail(_ENHANCE_YOUR_CALM, message, debug)
+            self._fail(_ENHANCE_YOUR_CALM, message, debug, e.args[0])
         finally:
             conn.receiving = False
         return _join_data(events) if len(events) > 1 else events
@@ -183,11 +187,13 @@ class Engine(Scheduler):
     def output_drained(self) -> None:
         self._conn.control_frames = 0
 
-    def _fail(self, error_code: int, message: str, debug: bytes = b"") -> None:
-        """A connection error: GOAWAY, close, raise ConnectionFailed."""
+    def _fail(self, error_code: int, message: str, debug: bytes = b"",
+              budget: str | None = None) -> None:
+        """A connection error: GOAWAY, close, raise ConnectionFailed (``budget``: the flood
+        budget crossed, if that is why)."""
         self._conn.terminate(error_code, debug)
         self._close()
-        raise ConnectionFailed(error_code, message)
+        raise ConnectionFailed(error_code, message, budget)
 
     def _translate(self, h2_events: list, events: list) -> int:
         """h2's events of one frame -> ours (appended to ``events``); the peer's resets."""
@@ -289,6 +295,7 @@ class Engine(Scheduler):
         if not data:
             return b""
         conn._data_to_send = bytearray()
+        self._bytes_sent += len(data)
         return data
 
     def send_events(self) -> list:
@@ -390,6 +397,14 @@ class Engine(Scheduler):
     @property
     def queued_total(self) -> int:
         return self._queued_total
+
+    @property
+    def bytes_received(self) -> int:
+        return self._bytes_received
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._bytes_sent
 
     @property
     def priorities_remembered(self) -> int:
