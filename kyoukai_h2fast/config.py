@@ -106,7 +106,8 @@ class ServerConfig:
     #: the HTTP/2 preface by the first bytes). False: HTTP/2 only (HTTP/1.x gets a 505).
     http1: bool = True
     #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
-    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`).
+    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`). In a worker
+    #: process: how many serve (``wsgi.multiprocess`` is True when more than one).
     workers: int = 1
     #: One line per response on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False
@@ -165,6 +166,12 @@ class ServerConfig:
     @property
     def tls(self) -> bool:
         return self.certfile is not None
+
+    @property
+    def multiprocess(self) -> bool:
+        """``wsgi.multiprocess``: other processes serve the same app. The supervisor gives
+        its workers ``workers`` = their number, the gunicorn worker gunicorn's ``-w``."""
+        return self.workers > 1
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()

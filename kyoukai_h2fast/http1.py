@@ -117,7 +117,8 @@ class H1Protocol(asyncio.Protocol):
             url_scheme="https" if transport.get_extra_info("ssl_object") is not None
             else "http",
             server_addr=transport.get_extra_info("sockname"), peer_addr=peer,
-            multithread=self.runner.multithread, errors=self.runner.errors)
+            multithread=self.runner.multithread, errors=self.runner.errors,
+            multiprocess=self.config.multiprocess)
         base["SERVER_PROTOCOL"] = "HTTP/1.1"
         self._base11 = base
         self._base10 = dict(base, SERVER_PROTOCOL="HTTP/1.0")

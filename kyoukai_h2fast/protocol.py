@@ -203,6 +203,7 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             peer_addr=peer,
             multithread=self.runner.multithread,
             errors=self.runner.errors,
+            multiprocess=self.config.multiprocess,
         )
         # (in the base, so that setting it per request never grows the copied dict)
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED

@@ -95,7 +95,7 @@ class Supervisor:
             return 2
         sockets = bind_sockets(self.config.host, self.config.port)
         port = sockets[0].getsockname()[1]
-        config = self.config.replace(port=port, workers=1)
+        config = self.config.replace(port=port, workers=self.count)  # (wsgi.multiprocess)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         previous = {sig: signal.signal(sig, self._on_signal)

@@ -78,6 +78,7 @@ class H2Worker(Worker):
             shutdown_timeout=float(cfg.graceful_timeout),
             access_log=bool(cfg.accesslog),
             forwarded_allow_ips=tuple(cfg.forwarded_allow_ips or ()),
+            workers=max(1, min(int(cfg.workers or 1), 1024)),  # wsgi.multiprocess when > 1
         )
         if cfg.threads and cfg.threads > 1:
             settings["wsgi_threads"] = cfg.threads

@@ -184,3 +184,12 @@ def test_access_log_and_forwarded_allow_ips(gunicorn, impl):
         assert time.monotonic() < deadline, g.log
         time.sleep(0.05)
     assert '198.51.100.4:0 - "GET /environ?q HTTP/2" 200' in g.log
+
+
+@pytest.mark.parametrize("workers, expected", [(2, True), (1, False)])
+def test_wsgi_multiprocess_follows_gunicorns_workers(gunicorn, impl, workers, expected):
+    g = gunicorn("tests.apps:wsgi_app", impl, ["-w", str(workers)])
+    for http2 in (True, False):
+        with httpx.Client(http1=not http2, http2=http2, timeout=30) as c:
+            env = json.loads(c.get(g.url + "/environ").text)
+        assert env["wsgi.multiprocess"] is expected
