@@ -4,7 +4,8 @@ installed, a plain object otherwise), the TLS context (made by :mod:`kyoukai_h2f
 
 It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
 connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
-seconds to finish, then whatever is left is closed.
+seconds to finish, then whatever is left is closed. Shutdown returns as soon as nothing is in
+flight, and at most ``_CLOSE_GRACE`` after the timeout (see :meth:`H2KyoukaiComponent.shutdown`).
 """
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ except ImportError:  # pragma: no cover - exercised in environments without asph
 __all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
 
 log = logging.getLogger("kyoukai_h2fast")
+
+#: After the shutdown timeout, seconds handlers still running get to finish what the closed
+#: connections started (so iterables whose responses completed are closed in their threads).
+_CLOSE_GRACE = 0.1
+#: Seconds between looks at the connections while shutdown waits for them.
+_SHUTDOWN_POLL = 0.05
 
 
 class H2KyoukaiComponent(_ComponentBase):
@@ -129,25 +136,49 @@ class H2KyoukaiComponent(_ComponentBase):
                  _switch.extensions_state())
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """Stop accepting, GOAWAY every connection, wait for in-flight streams, close."""
+        """Stop accepting, GOAWAY every connection, wait for in-flight streams, close.
+
+        Returns once no connection is left (at most ``_SHUTDOWN_POLL`` later), and at the
+        latest ``timeout`` (default ``shutdown_timeout``) plus ``_CLOSE_GRACE`` seconds after
+        the call: then the connections still open are closed and handlers still running are
+        abandoned. Connections that appear meanwhile (a TLS handshake or a protocol choice
+        under way) are told to shut down as they appear. After :meth:`release_sockets` (a
+        reload) the listening sockets stay open for the successor, and the handshakes under
+        way finish and are served here.
+        """
         if timeout is None:
             timeout = self.config.shutdown_timeout
-        if self.server is not None:
-            self.server.close()
-        for connection in list(self.connections):
-            connection.shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.connections and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        server = self.server
+        if server is not None and server.sockets:  # (released sockets are the successor's)
+            server.close()  # stop accepting; handshakes under way are cancelled
+        told: set = set()
+        while True:
+            for connection in list(self.connections):
+                if connection not in told:
+                    told.add(connection)
+                    connection.shutdown()
+            if not self.connections and not (server is not None and server.connecting):
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(_SHUTDOWN_POLL, left))
         for connection in list(self.connections):
             connection.abort()
-        if self.server is not None:
-            await self.server.wait_closed()
+        if server is not None:
+            server.close()
+            await server.wait_closed()
         # Handlers still running get what is left of the timeout (at least a moment, so that
         # iterables whose responses completed are closed in their threads).
-        await self.runner.drain(max(deadline, loop.time() + 1.0))
+        await self.runner.drain(max(deadline, loop.time() + _CLOSE_GRACE))
         self.runner.shutdown()
+
+    def release_sockets(self) -> list[socket.socket]:
+        """Stop accepting and give up the listening sockets, still open (a successor serves
+        them: graceful reload); then :meth:`shutdown` drains what this component serves."""
+        return self.server.detach() if self.server is not None else []
 
 
 def _modes(tls: bool, http1: bool) -> str:

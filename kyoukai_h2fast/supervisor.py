@@ -38,8 +38,9 @@ log = logging.getLogger("kyoukai_h2fast.supervisor")
 
 #: A worker that exits within this many seconds of its start is restarted after a pause.
 _FAST_DEATH = 1.0
-#: Extra seconds past the shutdown timeout before the workers are killed.
-_KILL_GRACE = 5.0
+#: Extra seconds past the shutdown timeout before the workers are killed (a worker exits
+#: within the timeout plus a fraction of a second: this is for one that is stuck).
+_KILL_GRACE = 2.0
 #: Exit code of a worker that could not start serving (the supervisor gives up).
 BOOT_FAILED = 3
 
