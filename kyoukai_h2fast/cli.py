@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from . import __version__, _switch
+from .appmodules import AppModules
 from .apps import detect_kind
 from .config import ServerConfig, default_wsgi_threads, parse_ip_list, resolve_workers
 from .errors import ConfigError
@@ -346,22 +347,34 @@ def main(argv: list[str] | None = None) -> int:
         config = _config_from(args)
         _check_tls(config)
         _setup_logging(args)
+        modules = AppModules()  # (before the first import of the app: see fresh_app)
         app = load_app(args.app)
+
+        def fresh_app() -> Any:
+            """SIGHUP: the certificate files checked, the app imported afresh."""
+            _check_tls(config)
+            return modules.fresh(lambda: load_app(args.app))
+
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
                              "(pip install 'kyoukai_h2fast[uvloop]')")
         if resolve_workers(config.workers) > 1:
             from .supervisor import Supervisor
             try:
-                return Supervisor(app, config, args.loop).run()
+                return Supervisor(app, config, args.loop, fresh_app).run()
             except OSError as e:
                 raise UsageError(f"cannot listen on {config.host}:{config.port}: "
                                  f"{e.strerror or e}") from None
+        from .reload import ReloadingServer
         from .server import H2KyoukaiComponent, run
-        component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
-                                       port=config.port, config=config)
+
+        def component_for(app: Any) -> H2KyoukaiComponent:
+            return H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
+                                      port=config.port, config=config)
+
+        server = ReloadingServer(component_for, app, fresh_app)
         try:
-            run(component.start, component.shutdown, args.loop)
+            run(server.start, server.shutdown, args.loop, reload=server.reload)
         except OSError as e:  # bind errors: address in use, permission, bad host
             raise UsageError(f"cannot listen on {config.host}:{config.port}: "
                              f"{e.strerror or e}") from None

@@ -8,8 +8,9 @@ readable event drains the accept queue (up to a bound), on any loop, and each so
 to ``loop.connect_accepted_socket`` (which also runs the TLS handshake).
 
 A graceful reload hands the sockets to a successor (:meth:`Listener.detach`): the old listener
-stops accepting without closing them, and the connections it was setting up still get its
-protocols.
+stops accepting without closing them. After :meth:`Listener.close` or :meth:`Listener.detach`
+the connections being set up (TLS handshakes) still complete and get this listener's
+protocols, until :meth:`Listener.abort`.
 """
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ class Listener:
             raise
 
     def close(self) -> None:
-        """Stop accepting; connections already made go on."""
+        """Stop accepting and close the sockets; connections already made go on, and so do
+        the ones being set up (see :attr:`connecting`, :meth:`abort`)."""
         self._closed = True
         for sock in self.sockets:
             if sock.fileno() >= 0:
@@ -146,7 +148,11 @@ class Listener:
                 except (ValueError, RuntimeError):
                     pass
                 sock.close()
-        for task in list(self._pending):  # handshakes not done yet
+
+    def abort(self) -> None:
+        """:meth:`close`, and cancel the connections still being set up (TLS handshakes)."""
+        self.close()
+        for task in list(self._pending):
             task.cancel()
 
     async def wait_closed(self) -> None:

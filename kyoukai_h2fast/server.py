@@ -15,7 +15,7 @@ import gc
 import logging
 import signal
 import ssl as _ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, _switch
@@ -142,17 +142,16 @@ class H2KyoukaiComponent(_ComponentBase):
         latest ``timeout`` (default ``shutdown_timeout``) plus ``_CLOSE_GRACE`` seconds after
         the call: then the connections still open are closed and handlers still running are
         abandoned. Connections that appear meanwhile (a TLS handshake or a protocol choice
-        under way) are told to shut down as they appear. After :meth:`release_sockets` (a
-        reload) the listening sockets stay open for the successor, and the handshakes under
-        way finish and are served here.
+        under way: they complete) are told to shut down as they appear. After
+        :meth:`release_sockets` (a reload) the listening sockets stay open for the successor.
         """
         if timeout is None:
             timeout = self.config.shutdown_timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         server = self.server
-        if server is not None and server.sockets:  # (released sockets are the successor's)
-            server.close()  # stop accepting; handshakes under way are cancelled
+        if server is not None:
+            server.close()  # stop accepting (released sockets are the successor's, open)
         told: set = set()
         while True:
             for connection in list(self.connections):
@@ -168,7 +167,7 @@ class H2KyoukaiComponent(_ComponentBase):
         for connection in list(self.connections):
             connection.abort()
         if server is not None:
-            server.close()
+            server.abort()  # handshakes still under way
             await server.wait_closed()
         # Handlers still running get what is left of the timeout (at least a moment, so that
         # iterables whose responses completed are closed in their threads).
@@ -243,14 +242,32 @@ def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
 
 
 def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[object]],
-        loop_kind: str = "auto") -> None:
-    """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``."""
+        loop_kind: str = "auto",
+        reload: Callable[[], Coroutine[Any, Any, object]] | None = None) -> None:
+    """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``. With ``reload``,
+    each SIGHUP runs ``await reload()`` meanwhile (see :mod:`kyoukai_h2fast.reload`)."""
     loop = new_event_loop(loop_kind)
     asyncio.set_event_loop(loop)
     stopping = asyncio.Event()
+    reloads: set[asyncio.Task] = set()
+    started = False
+    hup_while_starting = False
+
+    def on_sighup() -> None:
+        nonlocal hup_while_starting
+        assert reload is not None  # installed only then
+        if not started:  # (handled once serving: a reload needs something to replace)
+            hup_while_starting = True
+            return
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     async def main() -> None:
+        nonlocal started
         tune_allocator()  # this process serves: large buffers are reused (memory.py)
+        if reload is not None:  # (before the start: a SIGHUP right after it is not lost)
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by
@@ -258,13 +275,18 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
         gc.freeze()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
+        started = True
+        if hup_while_starting:
+            on_sighup()
         try:
             await stopping.wait()
             log.info("shutting down: GOAWAY sent, waiting for in-flight streams")
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         await stop()
+        if reloads:  # (each returned already, or waited for stop's reload lock)
+            await asyncio.gather(*reloads, return_exceptions=True)
         log.info("stopped")
 
     try:
