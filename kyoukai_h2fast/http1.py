@@ -103,6 +103,11 @@ class H1Protocol(asyncio.Protocol):
         self._last_activity = 0.0
 
     @property
+    def requests_received(self) -> int:
+        """Requests read on this connection (the reader's count)."""
+        return self._reader.count
+
+    @property
     def base_environ(self) -> dict | None:
         """The per-connection environ constants (HTTP/1.1), as on the HTTP/2 protocol."""
         return self._base11

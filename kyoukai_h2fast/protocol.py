@@ -190,6 +190,13 @@ class H2KyoukaiProtocol(asyncio.Protocol):
             ResponseSent: self._on_sent,
         }
 
+    @property
+    def requests_received(self) -> int:
+        """Requests the client sent on this connection (from the highest stream id it opened:
+        read, not counted per request)."""
+        engine = self.engine
+        return (engine.highest_stream_id + 1) // 2 if engine is not None else 0
+
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream transport

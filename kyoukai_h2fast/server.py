@@ -14,9 +14,10 @@ import functools
 import gc
 import logging
 import signal
+import socket as _socket
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import __version__, _switch
 from .accesslog import AccessLog
@@ -28,9 +29,6 @@ from .memory import tune_allocator
 from .protocol import H2KyoukaiProtocol
 from .stream import H2State
 from .tls import alpn_protocols, make_ssl_context
-
-if TYPE_CHECKING:
-    import socket
 
 try:  # asphalt is an optional extra
     from asphalt.core import Component as _ComponentBase
@@ -47,6 +45,24 @@ log = logging.getLogger("kyoukai_h2fast")
 _CLOSE_GRACE = 0.1
 #: Seconds between looks at the connections while shutdown waits for them.
 _SHUTDOWN_POLL = 0.05
+
+
+class Connections(set):
+    """A component's live connections (protocols), remembering how many requests the ones
+    that closed had received (``requests_received`` of each, read once, when it leaves)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_requests = 0
+
+    def discard(self, connection: Any) -> None:
+        if connection in self:
+            self.closed_requests += getattr(connection, "requests_received", 0)
+            super().discard(connection)
+
+    def requests_received(self) -> int:
+        """Requests received by the component so far, on closed and live connections."""
+        return self.closed_requests + sum(getattr(c, "requests_received", 0) for c in self)
 
 
 class H2KyoukaiComponent(_ComponentBase):
@@ -81,9 +97,10 @@ class H2KyoukaiComponent(_ComponentBase):
         self.request_hook = _request_hook(self.access_log, self.forwarded)
         self.response_hook = self.access_log.finished if self.access_log else None
         #: Already listening sockets to serve instead of binding (worker processes).
-        self.sockets: list[socket.socket] | None = None
-        #: Live connections (protocols); used for graceful shutdown.
-        self.connections: set[H2KyoukaiProtocol] = set()
+        self.sockets: list[_socket.socket] | None = None
+        #: Live connections (protocols); used for graceful shutdown, and to count requests
+        #: (``connections.requests_received()``: gunicorn's ``--max-requests``).
+        self.connections: Connections = Connections()
         #: The listening sockets (a :class:`~kyoukai_h2fast.listener.Listener`) once started.
         self.server: Listener | None = None
         self._server_name = self.get_server_name()
@@ -107,6 +124,11 @@ class H2KyoukaiComponent(_ComponentBase):
 
     @property
     def url(self) -> str:
+        """Where it serves: ``scheme://host:port``, or ``unix:PATH`` on a Unix socket."""
+        sockets = self.server.sockets if self.server is not None else self.sockets or []
+        if sockets and sockets[0].family == getattr(_socket, "AF_UNIX", None):
+            name = sockets[0].getsockname()
+            return f"unix:{name.decode('latin-1') if isinstance(name, bytes) else name}"
         scheme = "https" if (self.ssl_context or self.config.tls) else "http"
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{scheme}://{host}:{self.port}"
@@ -174,7 +196,7 @@ class H2KyoukaiComponent(_ComponentBase):
         await self.runner.drain(max(deadline, loop.time() + _CLOSE_GRACE))
         self.runner.shutdown()
 
-    def release_sockets(self) -> list[socket.socket]:
+    def release_sockets(self) -> list[_socket.socket]:
         """Stop accepting and give up the listening sockets, still open (a successor serves
         them: graceful reload); then :meth:`shutdown` drains what this component serves."""
         return self.server.detach() if self.server is not None else []
