@@ -75,11 +75,10 @@ class ReloadingServer:
         old = self.component
         log.info("reload (SIGHUP): importing the app and loading the certificates afresh")
         try:
-            app = self._fresh_app()
+            new = self._make(self._fresh_app())
         except Exception as e:
             log.error("reload failed, still serving the previous app: %s", describe_failure(e))
             return
-        new = self._make(app)
         sockets = new.sockets = old.release_sockets()
         try:
             await new.start()
