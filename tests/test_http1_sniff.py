@@ -6,6 +6,7 @@ GOAWAY(PROTOCOL_ERROR) and a close; a long request target is neither rescanned p
 waited for beyond its bound."""
 from __future__ import annotations
 
+import signal
 import socket
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from hyperframe.frame import GoAwayFrame, SettingsFrame
 
 from engine_frames import parse_frames
+from h2client import H2Client
 from http1raw import H1Raw, request
 from kyoukai_h2fast import sniff
 from kyoukai_h2fast.sniff import classify
@@ -215,3 +217,41 @@ def test_a_target_arriving_byte_by_byte_is_not_rescanned_per_byte(monkeypatch):
     assert transport.protocol is chosen and chosen.data == line
     # (the method's bytes and the version's each may decide: a dozen scans, not 60,000)
     assert len(scans) < 20, len(scans)
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h2", "http1.1"])
+def test_a_request_still_arriving_at_shutdown_is_served_then_the_server_exits(servers, impl,
+                                                                              http2):
+    """SIGTERM while a connection's first bytes are arriving: they still choose the protocol,
+    the request is served, the connection closes and the server exits 0; a connection that
+    has sent nothing is closed after a short grace (0.5 s)."""
+    server = servers.fresh(impl=impl)
+    if http2:
+        client = H2Client("127.0.0.1", server.port, initiate=False, timeout=15)
+        client.conn.initiate_connection()
+        client.conn.send_headers(1, [(":method", "GET"), (":path", "/"), (":scheme", "http"),
+                                     (":authority", "localhost")], end_stream=True)
+        start = client.conn.data_to_send()  # the preface, SETTINGS and the request, as
+        first, rest = start[:10], start[10:]  # clients send them: in one write
+    else:
+        client = H1Raw(server.port)
+        first = b"GET / HT"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as idle:
+        client.sock.sendall(first)
+        time.sleep(0.3)  # accepted, and the first bytes read
+        server.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        if http2:
+            client.sock.sendall(rest)
+            headers, body = client.response(1)
+            assert (headers[":status"], body) == ("200", b"Hello, world!")
+        else:
+            client.send(b"TP/1.1\r\nHost: x\r\n\r\n")
+            reply = client.reply()
+            assert (reply.status, reply.body) == (200, b"Hello, world!")
+            assert client.closed_by_server()
+        began = time.monotonic()
+        assert idle.recv(100) == b""  # closed after its grace
+        assert time.monotonic() - began < 5
+    client.close()
+    assert server.wait(30) == 0
