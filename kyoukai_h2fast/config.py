@@ -14,7 +14,15 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ServerConfig", "default_wsgi_threads", "resolve_workers", "parse_ip_list"]
+__all__ = ["ServerConfig", "default_wsgi_threads", "resolve_workers", "parse_ip_list",
+           "FIRST_REQUEST_GRACE"]
+
+#: On shutdown (SIGTERM, and the old app's on a reload), seconds a connection that has not
+#: sent its first request yet still gets to send it: it was made as the server stopped, and
+#: its request is on the way (then it is served, and the connection closed after it). The
+#: protocol chooser (cleartext), HTTP/2 (before the client preface: TLS chose it at the
+#: handshake) and HTTP/1.1 (before a first request) apply it.
+FIRST_REQUEST_GRACE = 0.5
 
 KiB = 1024
 MiB = 1024 * 1024

@@ -49,6 +49,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
+from .config import FIRST_REQUEST_GRACE
 from .environ import build_environ, make_base_environ
 from .errors import BodyTimeoutError, ClientDisconnected
 from .http1_parse import Exchange as _Exchange
@@ -234,15 +235,20 @@ class H1Protocol(asyncio.Protocol):
             self.transport.close()
 
     def shutdown(self) -> None:
-        """Graceful close: now when idle, else after the response in progress."""
+        """Graceful close: now when idle, else after the response in progress; a connection
+        whose first request has not come yet gets ``FIRST_REQUEST_GRACE`` for it."""
         if self._closed:
             return
+        first = not self._closing and self._reader.count == 0
         self._closing = True
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
             if ex.state is not None:
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
+            if first:
+                self.loop.call_later(FIRST_REQUEST_GRACE, self.shutdown)
+                return
             self._reader.stopped = True
             self.transport.close()
 

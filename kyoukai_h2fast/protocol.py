@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
+from .config import FIRST_REQUEST_GRACE
 from .constants import ErrorCode
 from .engine import Engine
 from .environ import build_environ, make_base_environ
@@ -263,14 +264,18 @@ class H2KyoukaiProtocol(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def shutdown(self) -> None:
-        """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8)."""
+        """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8).
+        Before the client preface (TLS chose HTTP/2 at the handshake), the client gets
+        ``FIRST_REQUEST_GRACE`` for it: GOAWAY follows the requests that come with it."""
         if self._closed or self._closing:
             return
         self._closing = True
         if self._started:
             self.engine.goaway(_NO_ERROR)
             self._flush()
-        self._maybe_close()
+            self._maybe_close()
+        else:
+            self.loop.call_later(FIRST_REQUEST_GRACE, self._maybe_close)
 
     def abort(self) -> None:
         """Close now (shutdown timeout elapsed); work still under way for the connection's
@@ -438,8 +443,14 @@ class H2KyoukaiProtocol(asyncio.Protocol):
         (:mod:`kyoukai_h2fast.sniff`) already sent HTTP/1.x requests elsewhere."""
         self._started = True
         self.engine.initiate()
-        if self._closing:
+        if self._closing:  # shut down before the preface came: GOAWAY once the requests
+            self.loop.call_soon(self._goaway_now)  # of this read are in (they finish)
+
+    def _goaway_now(self) -> None:
+        if not self._closed:
             self.engine.goaway(_NO_ERROR)
+            self._flush()
+            self._maybe_close()
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)

@@ -45,6 +45,8 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
+from .config import FIRST_REQUEST_GRACE
+
 __all__ = ["ProtocolSniffer", "classify"]
 
 _PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
@@ -63,8 +65,6 @@ _VERSION_PREFIX = b"HTTP/1."
 _MAX_SNIFF = 64
 #: Default bound on the request target while undecided (``max_header_list_size``).
 _MAX_TARGET = 64 * 1024
-#: On shutdown, seconds a connection that has sent nothing yet may still send its request.
-_SHUTDOWN_GRACE = 0.5
 
 H2 = "h2"
 HTTP11 = "http/1.1"
@@ -204,7 +204,7 @@ class ProtocolSniffer(asyncio.Protocol):
         if not self._buffer:
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = asyncio.get_event_loop().call_later(_SHUTDOWN_GRACE, self.abort)
+            self._timer = asyncio.get_event_loop().call_later(FIRST_REQUEST_GRACE, self.abort)
 
     def abort(self) -> None:
         self._timer = None

@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from conftest import require_tool
-from h2client import H2Client
-from http1raw import H1Raw, request
+from fetch import fetch
 from serverproc import ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -223,17 +222,8 @@ def app(environ, start_response):
 
 
 def _get(port: int, http2: bool, path: str = "/") -> str:
-    """``path`` on a new connection (HTTP/2: a client that follows a graceful GOAWAY)."""
-    if http2:
-        with H2Client("127.0.0.1", port, timeout=30) as c:
-            headers, body = c.get(path)
-            assert headers[":status"] == "200", headers
-            return body.decode()
-    with H1Raw(port, timeout=30) as c:
-        c.send(request("GET", path, headers=[("Connection", "close")]))
-        reply = c.reply()
-        assert reply.status == 200, reply
-        return reply.body.decode()
+    """``path`` on a new connection, as a conforming client asks (tests/fetch.py)."""
+    return fetch(port, http2, path)
 
 
 def test_max_requests_restarts_the_worker_gracefully(gunicorn, impl, tmp_path):

@@ -18,8 +18,7 @@ import pytest
 import trustme
 
 from conftest import require_tool
-from h2client import H2Client
-from http1raw import H1Raw, request
+from fetch import fetch
 from serverproc import ROOT, ServerProcess
 
 pytestmark = pytest.mark.timeout(240)
@@ -99,19 +98,11 @@ def start(directory, impl: str, workers: int, tls=None, app="reload_app:app",
     return server
 
 
-def get(port: int, http2: bool, path: str = "/", ca: str | None = None) -> str:
-    """``path`` on a new connection: the body (HTTP/2: a client that follows a graceful
-    GOAWAY to its end, as RFC 9113 §6.8 asks, which httpx does not)."""
-    if http2:
-        with H2Client("127.0.0.1", port, tls_ca=ca, timeout=30) as c:
-            headers, body = c.get(path)
-            assert headers[":status"] == "200", headers
-            return body.decode()
-    with H1Raw(port, tls_ca=ca, alpn=["http/1.1"] if ca else None, timeout=30) as c:
-        c.send(request("GET", path, headers=[("Connection", "close")]))
-        reply = c.reply()
-        assert reply.status == 200, reply
-        return reply.body.decode()
+def get(port: int, http2: bool, path: str = "/", ca: str | None = None,
+        retried: list | None = None) -> str:
+    """``path`` on a new connection, as a conforming client asks: sent again when the server
+    says it did not process it (tests/fetch.py)."""
+    return fetch(port, http2, path, ca, retried)
 
 
 class Curl:
@@ -130,15 +121,18 @@ class Curl:
         return self.proc.returncode, out or err
 
 
-def client_loop(port: int, until, ca: str | None = None, seconds: float = 20.0) -> list:
+def client_loop(port: int, until, ca: str | None = None, seconds: float = 20.0,
+                retried: list | None = None) -> list:
     """Requests on new connections, HTTP/2 and HTTP/1.1 in turn, until ``until(results)``:
-    a list of (body or the error, seconds taken)."""
+    a list of (body or the error, seconds taken). A request the server said it did not
+    process is sent again (and the reason appended to ``retried``): a request is lost only
+    when the server took it and dropped it, or refused the connection."""
     results: list = []
     deadline = time.monotonic() + seconds
     while not until(results) and time.monotonic() < deadline:
         began = time.monotonic()
         try:
-            body = get(port, len(results) % 2 == 0, ca=ca)
+            body = get(port, len(results) % 2 == 0, ca=ca, retried=retried)
         except Exception as e:  # a refused, reset or failed request: counted as lost
             body = f"FAILED: {e!r}"
         results.append((body, time.monotonic() - began))
@@ -172,9 +166,13 @@ def test_sighup_serves_new_code_without_losing_or_delaying_a_request(tmp_path, i
         time.sleep(0.5)  # they reached the app
         write_app(tmp_path, "second", "helper-two")  # the module and the one it imports
         server.signal(signal.SIGHUP)
-        results = client_loop(server.port, settled_on("second helper-two"))
+        retried: list = []
+        results = client_loop(server.port, settled_on("second helper-two"), retried=retried)
         lost = [body for body, _ in results if body.startswith("FAILED")]
         assert not lost, (lost, server.log)
+        # (a client whose request came after the old app's GOAWAY sends it again: RFC 9113
+        # §6.8; rare, it needs the connection's first bytes in two writes around the swap)
+        assert len(retried) <= 2, retried
         if workers == 1:  # one switch, never back
             assert versions(results) in (["one helper-one", "second helper-two"],
                                          ["second helper-two"]), versions(results)
@@ -294,10 +292,10 @@ def test_sighup_loads_the_certificate_files_afresh(tmp_path, impl, workers):
         os.replace(renewed_cert, certfile)
         os.replace(renewed_key, keyfile)
         server.signal(signal.SIGHUP)
-        results = client_loop(server.port, lambda r: len(r) >= 10 and _served_certificate(
-            server.port, ca_file) != first, ca=ca_file)
+        results = client_loop(server.port, lambda r: len(r) >= 10 and "reload done" in
+                              server.log, ca=ca_file)
         assert not [body for body, _ in results if body.startswith("FAILED")], server.log
-        renewed = _served_certificate(server.port, ca_file)
+        renewed = _served_certificate(server.port, ca_file)  # (only the new app serves)
         assert renewed != first
         code, out = in_flight.result()
         assert code == 0 and out.startswith("one helper-one"), (code, out)
