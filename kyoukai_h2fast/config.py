@@ -15,7 +15,14 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = ["ServerConfig", "default_wsgi_threads", "resolve_workers", "parse_ip_list",
-           "normal_static_prefix"]
+           "normal_static_prefix", "FIRST_REQUEST_GRACE"]
+
+#: On shutdown (SIGTERM, and the old app's on a reload), seconds a connection that has not
+#: sent its first request yet still gets to send it: it was made as the server stopped, and
+#: its request is on the way (then it is served, and the connection closed after it). The
+#: protocol chooser (cleartext), HTTP/2 (before the client preface: TLS chose it at the
+#: handshake) and HTTP/1.1 (before a first request) apply it.
+FIRST_REQUEST_GRACE = 0.5
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -107,7 +114,8 @@ class ServerConfig:
     #: the HTTP/2 preface by the first bytes). False: HTTP/2 only (HTTP/1.x gets a 505).
     http1: bool = True
     #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
-    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`).
+    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`). In a worker
+    #: process: how many serve (``wsgi.multiprocess`` is True when more than one).
     workers: int = 1
     #: One line per request on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False
@@ -186,6 +194,12 @@ class ServerConfig:
     @property
     def tls(self) -> bool:
         return self.certfile is not None
+
+    @property
+    def multiprocess(self) -> bool:
+        """``wsgi.multiprocess``: other processes serve the same app. The supervisor gives
+        its workers ``workers`` = their number, the gunicorn worker gunicorn's ``-w``."""
+        return self.workers > 1
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()

@@ -165,6 +165,12 @@ class Engine(Protocol):
         streams above it with REFUSED_STREAM; streams up to it may finish (§6.8). Returns the
         last stream id sent."""
 
+    @property
+    def highest_stream_id(self) -> int:
+        """The highest stream id the peer opened (0: none yet). Read, never counted per
+        request: ``(highest_stream_id + 1) // 2`` is the connection's number of requests
+        (streams the client skipped or the server refused included)."""
+
 
 class Responder(Protocol):
     """What an app runner may call on the connection that owns a request.

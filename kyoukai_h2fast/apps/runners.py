@@ -321,7 +321,8 @@ class WSGIRunner:
 
     def shutdown(self) -> None:
         if self.executor is not None:
-            abandoned = self.executor.shutdown(timeout=1.0)
+            # (the server's shutdown drained them up to its deadline already)
+            abandoned = self.executor.shutdown(timeout=0.0)
             if abandoned:
                 log.warning("abandoning %d WSGI handler(s) still running after the shutdown "
                             "timeout", abandoned)

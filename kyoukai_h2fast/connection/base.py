@@ -75,7 +75,8 @@ class ConnectionBase(asyncio.Protocol):
             url_scheme="https" if transport.get_extra_info("ssl_object") is not None
             else "http",
             server_addr=transport.get_extra_info("sockname"), peer_addr=peer,
-            multithread=self.runner.multithread, errors=self.runner.errors)
+            multithread=self.runner.multithread, errors=self.runner.errors,
+            multiprocess=self.config.multiprocess)
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
         self._arm_watchdog()

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from ..apps.iterables import body_chunks as _checked
+from ..config import FIRST_REQUEST_GRACE
 from ..connection.base import ConnectionBase
 from ..errors import BodyTimeoutError, ClientDisconnected
 from ..wsgi.access_record import AccessRecord, now
@@ -120,6 +121,11 @@ class H1Protocol(ConnectionBase):
         """Requests received and not answered yet: the current one and those pipelined
         behind it (for the metrics; an HTTP/2 connection's open streams)."""
         return (self._current is not None) + len(self._pipeline)
+
+    @property
+    def requests_received(self) -> int:
+        """Requests read on this connection (the reader's count)."""
+        return self._reader.count
 
     @property
     def base_environ(self) -> dict | None:
@@ -223,9 +229,11 @@ class H1Protocol(ConnectionBase):
             self.transport.close()
 
     def shutdown(self) -> None:
-        """Graceful close: now when idle, else after the response in progress."""
+        """Graceful close: now when idle, else after the response in progress; a connection
+        whose first request has not come yet gets ``FIRST_REQUEST_GRACE`` for it."""
         if self._closed:
             return
+        first = not self._closing and self._reader.count == 0
         self._closing = True
         while self._pipeline:  # received, never started: the client may retry them
             ex = self._pipeline.popleft()
@@ -233,6 +241,9 @@ class H1Protocol(ConnectionBase):
             if ex.state is not None:
                 self._drop(ex.state, ClientDisconnected("the server is shutting down"))
         if self._current is None:
+            if first:
+                self.loop.call_later(FIRST_REQUEST_GRACE, self.shutdown)
+                return
             self._reader.stopped = True
             self.transport.close()
 

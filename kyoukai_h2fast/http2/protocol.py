@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..apps.iterables import body_chunks as _checked
 from ..codec.headers import response_headers
+from ..config import FIRST_REQUEST_GRACE
 from ..connection.base import ConnectionBase
 from ..constants import UNSIGNALLED, ErrorCode
 from ..errors import BodyTimeoutError, ClientDisconnected, ConnectionFailed, RateLimitedLog
@@ -202,6 +203,13 @@ class H2KyoukaiProtocol(ConnectionBase):
         #: True when requests keep a record of their end (for the access log, the metrics).
         self._records = self.access_log is not None or self.metrics is not None
 
+    @property
+    def requests_received(self) -> int:
+        """Requests the client sent on this connection (from the highest stream id it opened:
+        read, not counted per request)."""
+        engine = self.engine
+        return (engine.highest_stream_id + 1) // 2 if engine is not None else 0
+
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.engine = Engine(self.config)
@@ -250,14 +258,18 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self.transport.resume_reading()
 
     def shutdown(self) -> None:
-        """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8)."""
+        """Graceful close: GOAWAY now, close when in-flight streams are done (RFC 9113 §6.8).
+        Before the client preface (TLS chose HTTP/2 at the handshake), the client gets
+        ``FIRST_REQUEST_GRACE`` for it: GOAWAY follows the requests that come with it."""
         if self._closed or self._closing:
             return
         self._closing = True
         if self._started:
             self.engine.goaway(_NO_ERROR)
             self._flush()
-        self._maybe_close()
+            self._maybe_close()
+        else:
+            self.loop.call_later(FIRST_REQUEST_GRACE, self._maybe_close)
 
     def abort(self) -> None:
         """Close now (shutdown timeout elapsed); work still under way for the connection's
@@ -412,12 +424,19 @@ class H2KyoukaiProtocol(ConnectionBase):
 
     def _begin(self) -> None:
         """The first bytes arrived: the server preface (SETTINGS) goes out. The engine checks
-        the client preface (a connection error if it is wrong); the sniffer in front
-        (:mod:`kyoukai_h2fast.server.protocol_select`) already sent HTTP/1.x requests elsewhere."""
+        the client preface (a connection error if it is wrong); the protocol chooser in front
+        (:mod:`kyoukai_h2fast.server.protocol_select`) already sent HTTP/1.x requests
+        elsewhere."""
         self._started = True
         self.engine.initiate()
-        if self._closing:
+        if self._closing:  # shut down before the preface came: GOAWAY once the requests
+            self.loop.call_soon(self._goaway_now)  # of this read are in (they finish)
+
+    def _goaway_now(self) -> None:
+        if not self._closed:
             self.engine.goaway(_NO_ERROR)
+            self._flush()
+            self._maybe_close()
 
     def _on_request(self, event: RequestReceived) -> None:
         state = H2State(event.headers, event.stream_id, self)

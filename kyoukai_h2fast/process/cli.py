@@ -1,6 +1,7 @@
 """The command line: ``kyoukai-h2fast [APP] [options]`` (also ``python -m kyoukai_h2fast``).
 
-It parses arguments, imports the app (``module:attribute``, current directory importable),
+It parses arguments, imports the app (``module:attribute``, or ``module`` for its ``app`` or
+else its ``application``, as gunicorn and uvicorn look for them; current directory importable),
 builds a :class:`ServerConfig`, checks the TLS files, and runs the server until SIGINT/SIGTERM.
 Every user error (bad argument, bad certificate or key file, app that does not import, port
 in use) is one line on stderr and exit code 2, never a traceback of ours; an app that fails to
@@ -23,6 +24,7 @@ from .. import __version__, _switch
 from ..apps.runners import detect_kind
 from ..config import ServerConfig, default_wsgi_threads, parse_ip_list, resolve_workers
 from ..errors import ConfigError
+from .app_modules import AppModules
 
 __all__ = ["main"]
 
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = ServerConfig(wsgi_threads=default_wsgi_threads())
     p = _Parser(prog=PROG, description="Serve a Kyoukai-style or WSGI app over HTTP/2 "
                 "(TLS with ALPN h2, or cleartext h2c with prior knowledge).")
-    p.add_argument("app", nargs="?", help="module:attribute of the app (default: built-in demo)")
+    p.add_argument("app", nargs="?", help="module:attribute of the app, or module (its 'app', "
+                   "else its 'application'; default: built-in demo)")
     p.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
     p.add_argument("--certfile", help="TLS certificate chain (PEM); with --keyfile enables TLS")
@@ -255,14 +258,20 @@ def version_text() -> str:
             f"engine: {_switch.engine_state()}")
 
 
+#: Attributes looked up, in order, when APP names a module only (gunicorn: ``application``;
+#: uvicorn, Flask's convention: ``app``).
+DEFAULT_ATTRIBUTES = ("app", "application")
+
+
 def load_app(spec: str | None) -> Any:
-    """Import ``module:attribute`` (cwd importable, as uvicorn does); None: the demo app."""
+    """Import ``module:attribute``, or ``module`` and its ``app`` or else its ``application``
+    (cwd importable, as uvicorn does); None: the demo app."""
     if spec is None:
         from .demo import app
         return app
     module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise UsageError(f"APP must look like module:attribute, got {spec!r}")
+    if not module_name or (sep and not attr):
+        raise UsageError(f"APP must look like module:attribute or module, got {spec!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -270,6 +279,12 @@ def load_app(spec: str | None) -> Any:
     except Exception as e:  # the app's own import error, whatever it is
         raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}",
                          _app_traceback(e)) from None
+    if not sep:
+        attr = next((name for name in DEFAULT_ATTRIBUTES if _has(module, name, module_name)),
+                    "")
+        if not attr:
+            raise UsageError(f"module {module_name!r} has no attribute 'app' or 'application' "
+                             f"(name the app: {module_name}:ATTRIBUTE)")
     obj = module
     try:
         for part in attr.split("."):
@@ -282,8 +297,21 @@ def load_app(spec: str | None) -> Any:
     try:
         detect_kind(obj)
     except TypeError as e:
-        raise UsageError(f"{spec}: {e}") from None
+        raise UsageError(f"{module_name}:{attr}: {e}") from None
     return obj
+
+
+def _has(module: Any, name: str, module_name: str) -> bool:
+    """Whether ``module`` has attribute ``name`` (a module ``__getattr__`` that raises
+    something else than AttributeError is the app's error: reported with its traceback)."""
+    try:
+        getattr(module, name)
+    except AttributeError:
+        return False
+    except Exception as e:
+        raise UsageError(f"cannot get {name!r} from {module_name!r}: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
+    return True
 
 
 # Frames of the import machinery and of this module: not the app's, left out of its traceback.
@@ -383,21 +411,33 @@ def main(argv: list[str] | None = None) -> int:
         config = _config_from(args)
         _check_tls(config)
         _setup_logging(args)
+        modules = AppModules()  # (before the first import of the app: see fresh_app)
         app = load_app(args.app)
+
+        def fresh_app() -> Any:
+            """SIGHUP: the certificate files checked, the app imported afresh."""
+            _check_tls(config)
+            return modules.fresh(lambda: load_app(args.app))
+
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
                              "(pip install 'kyoukai_h2fast[uvloop]')")
         if resolve_workers(config.workers) > 1:
             from .supervisor import Supervisor
             try:
-                return Supervisor(app, config, args.loop).run()
+                return Supervisor(app, config, args.loop, fresh_app).run()
             except OSError as e:
                 raise _cannot_listen(config, e) from None
         from ..server.component import H2KyoukaiComponent, run
-        component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
-                                       port=config.port, config=config)
+        from .reload import ReloadingServer
+
+        def component_for(app: Any) -> H2KyoukaiComponent:
+            return H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
+                                      port=config.port, config=config)
+
+        server = ReloadingServer(component_for, app, fresh_app)
         try:
-            run(component.start, component.shutdown, args.loop)
+            run(server.start, server.shutdown, args.loop, reload=server.reload)
         except OSError as e:  # bind errors: address in use, permission, bad host
             raise _cannot_listen(config, e) from None
         return 0

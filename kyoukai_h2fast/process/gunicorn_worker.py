@@ -16,8 +16,21 @@ gunicorn settings honoured:
 * ``--keep-alive``: seconds an idle connection is kept (``--idle-timeout``);
 * ``--threads N`` (N > 1): the WSGI thread pool size (``--wsgi-threads``);
 * ``--forwarded-allow-ips``: trusted proxies (see :mod:`kyoukai_h2fast.server.proxy_headers`);
-* ``--access-logfile``: our access lines (:mod:`kyoukai_h2fast.server.accesslog`) go to gunicorn's
-  access log handlers; server messages go to its error log.
+* ``--access-logfile`` and ``--access-logformat``: each access record
+  (:mod:`kyoukai_h2fast.server.accesslog`) is written by gunicorn's own ``Logger.access`` in
+  gunicorn's format (:class:`GunicornAccess`); server messages go to its error log;
+* ``--max-requests`` (with its jitter) and ``--reload``: gunicorn's ``self.alive`` is checked
+  at every heartbeat tick (at most ``_ALIVE_CHECK`` seconds apart), as are the requests the
+  worker received (read from its connections, nothing counted per request): past
+  ``max_requests``, or once gunicorn's reloader saw a file change, the worker stops
+  gracefully (GOAWAY, in-flight streams finish within ``--graceful-timeout``) and gunicorn
+  starts a fresh one;
+* ``-w``: ``wsgi.multiprocess`` is True when more than one worker serves;
+* ``-b unix:PATH``: the start line names the socket (``unix:PATH``); ``REMOTE_ADDR`` is
+  ``""``, as gunicorn's own workers give on a Unix socket (the access line says ``-``).
+
+gunicorn's SIGHUP is gunicorn's: the master starts new workers and stops the old ones
+gracefully.
 
 Apps: any WSGI callable gunicorn can load, and Kyoukai-style app objects (``request_class`` +
 ``async process_request``), which gunicorn alone would refuse as not callable.
@@ -25,6 +38,7 @@ Apps: any WSGI callable gunicorn can load, and Kyoukai-style app objects (``requ
 from __future__ import annotations
 
 import asyncio
+import datetime
 import importlib
 import logging
 import os
@@ -43,7 +57,10 @@ if TYPE_CHECKING:
 
     from gunicorn.sock import BaseSocket
 
-__all__ = ["H2Worker"]
+__all__ = ["H2Worker", "GunicornAccess"]
+
+#: Seconds between two looks at gunicorn's ``alive`` flag and the request count.
+_ALIVE_CHECK = 0.25
 
 
 class H2Worker(Worker):
@@ -78,6 +95,7 @@ class H2Worker(Worker):
             shutdown_timeout=float(cfg.graceful_timeout),
             access_log=bool(cfg.accesslog),
             forwarded_allow_ips=tuple(cfg.forwarded_allow_ips or ()),
+            workers=max(1, min(int(cfg.workers or 1), 1024)),  # wsgi.multiprocess when > 1
         )
         if cfg.threads and cfg.threads > 1:
             settings["wsgi_threads"] = cfg.threads
@@ -108,9 +126,8 @@ class H2Worker(Worker):
             server_log.propagate = False
         if self.cfg.accesslog:
             access = logging.getLogger("kyoukai_h2fast.access")
-            if not access.handlers:
-                for handler in self.log.access_log.handlers:
-                    access.addHandler(handler)
+            if not access.handlers:  # (unless a logging configuration placed some)
+                access.addHandler(GunicornAccess(self.log))
                 access.setLevel(logging.INFO)
                 access.propagate = False
 
@@ -158,13 +175,21 @@ class H2Worker(Worker):
         loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
         loop.add_signal_handler(signal.SIGABRT, on_quit)
         interval = max(min(self.timeout / 2.0, 5.0), 0.1) if self.timeout else 1.0
+        count_requests = self.cfg.max_requests > 0
         while not stop.is_set():
             self.notify()
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
+            if count_requests and self.alive:
+                self.nr = component.connections.requests_received()
+                if self.nr >= self.max_requests:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+            if not self.alive:  # max requests, gunicorn's reloader: stop gracefully
+                break
             try:
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), min(interval, _ALIVE_CHECK))
             except asyncio.TimeoutError:
                 pass
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
@@ -187,7 +212,64 @@ def _address(sock: socket.socket) -> tuple[str, int]:
     name = sock.getsockname()
     if isinstance(name, tuple):
         return name[0], name[1]
-    return "127.0.0.1", 0  # a Unix socket: only used for display
+    return "localhost", 0  # a Unix socket (the start line names it: H2KyoukaiComponent.url)
+
+
+class GunicornAccess(logging.Handler):
+    """Writes kyoukai_h2fast's access records with gunicorn's ``Logger.access``, so that
+    ``--access-logformat`` applies (its atoms: ``h`` ``l`` ``u`` ``t`` ``r`` ``s`` ``m`` ``U``
+    ``q`` ``H`` ``b`` ``B`` ``T`` ``D`` ``M`` ``L`` ``p``, and ``{name}e``; ``f``, ``a`` and
+    ``{header}i``/``{header}o`` are ``-``: the record does not carry the fields).
+
+    Reads the record's attributes (:meth:`kyoukai_h2fast.server.accesslog.AccessLog.log`):
+    ``client`` (address:port), ``method``, ``target``, ``protocol``, ``status``, ``bytes``,
+    ``duration``; a record that also carries the request's ``environ`` lends it its fields.
+    """
+
+    def __init__(self, gunicorn_log: Any) -> None:
+        super().__init__()
+        self._log = gunicorn_log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._log.access(*_gunicorn_access_args(record))
+        except Exception:
+            self.handleError(record)
+
+
+class _Response:
+    """What gunicorn's atoms read of a response."""
+
+    __slots__ = ("status", "sent", "headers")
+
+    def __init__(self, status: str, sent: int | None) -> None:
+        self.status = status
+        self.sent = sent
+        self.headers: list = []
+
+
+def _gunicorn_access_args(record: logging.LogRecord) -> tuple[Any, Any, dict, Any]:
+    """``(resp, req, environ, request_time)`` for gunicorn's ``Logger.access``."""
+    given = getattr(record, "environ", None)
+    environ: dict = dict(given) if isinstance(given, dict) else {}
+    target = str(getattr(record, "target", ""))
+    path, _, query = target.partition("?")
+    environ.setdefault("REQUEST_METHOD", str(getattr(record, "method", "")))
+    environ.setdefault("RAW_URI", target)
+    environ.setdefault("PATH_INFO", path)
+    environ.setdefault("QUERY_STRING", query)
+    environ.setdefault("SERVER_PROTOCOL", str(getattr(record, "protocol", "")))
+    host = str(getattr(record, "client", "")).rpartition(":")[0]
+    if not environ.get("REMOTE_ADDR"):
+        environ.pop("REMOTE_ADDR", None)  # none (a Unix socket): gunicorn prints "-"
+        if host:
+            environ["REMOTE_ADDR"] = host
+    size = getattr(record, "bytes", None)
+    duration = getattr(record, "duration", None)
+    request_time = datetime.timedelta(seconds=duration or 0.0)
+    response = _Response(str(getattr(record, "status", "")),
+                         size if isinstance(size, int) else None)
+    return response, [], environ, request_time
 
 
 def _import_object(uri: str) -> Any:

@@ -5,28 +5,38 @@
 * it binds the listening socket(s) itself (so ``--port 0`` and privileged ports work, and a
   restarted worker finds the socket open), imports the app once, then forks N workers; each
   worker serves the inherited socket with its own event loop (the kernel spreads accepted
-  connections over the processes waiting on it);
+  connections over the processes waiting on it), and tells the supervisor over a pipe once
+  it serves;
 * a worker that dies (crash, OOM kill, SIGKILL) is replaced at once, or after a pause of a
   second when it died within a second of its start (so a crashing app cannot spin);
 * SIGTERM or SIGINT is forwarded as SIGTERM: every worker drains (GOAWAY, in-flight streams
   and responses finish within ``--shutdown-timeout``) and exits; the supervisor waits for
-  them (SIGKILL for any still alive a few seconds past the timeout) and exits 0. A second
-  SIGTERM/SIGINT kills the workers at once;
-* SIGHUP replaces every worker (each drains gracefully while its successor starts);
+  them (SIGKILL for any still alive ``_KILL_GRACE`` seconds past the timeout) and exits 0. A
+  second SIGTERM/SIGINT kills the workers at once;
+* SIGHUP reloads without a gap: the supervisor imports the app afresh and checks the
+  certificate files (``fresh_app``; a failure is one error line and the workers serving go
+  on), forks N new workers (a new *generation*: they load the certificates anew), waits until
+  every one of them serves, and only then sends SIGTERM to the previous generation, which
+  drains as on a stop. A new worker that exits before it serves (or none serving within
+  ``_READY_TIMEOUT``) fails the reload: its generation is stopped and the previous one goes
+  on. A SIGHUP during a reload runs another once it is done;
 * a worker whose supervisor disappears shuts itself down.
 
 POSIX only (it forks). Each worker runs exactly what a single process runs
 (:func:`kyoukai_h2fast.server.component.run` with a
-:class:`~kyoukai_h2fast.server.component.H2KyoukaiComponent`).
+:class:`~kyoukai_h2fast.server.component.H2KyoukaiComponent`); it ignores SIGHUP (a terminal's
+hangup reaches the whole process group: the supervisor reloads).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -39,22 +49,42 @@ log = logging.getLogger("kyoukai_h2fast.supervisor")
 
 #: A worker that exits within this many seconds of its start is restarted after a pause.
 _FAST_DEATH = 1.0
-#: Extra seconds past the shutdown timeout before the workers are killed.
-_KILL_GRACE = 5.0
-#: Exit code of a worker that could not start serving (the supervisor gives up).
+#: Extra seconds past the shutdown timeout before the workers are killed (a worker exits
+#: within the timeout plus a fraction of a second: this is for one that is stuck).
+_KILL_GRACE = 2.0
+#: Exit code of a worker that could not start serving (the supervisor gives up, unless the
+#: worker was started by a reload: then the reload fails).
 BOOT_FAILED = 3
+#: Seconds a reload waits for its new workers to serve before it gives up.
+_READY_TIMEOUT = 60.0
+
+
+@dataclasses.dataclass
+class _Worker:
+    number: int
+    generation: int
+    started: float
+    #: Read end of the pipe the worker writes to once it serves (-1 once read or closed).
+    ready_fd: int
+    ready: bool = False
 
 
 class Supervisor:
     """Runs and watches the worker processes (see the module docstring)."""
 
-    def __init__(self, app: Any, config: ServerConfig, loop_kind: str = "auto") -> None:
+    def __init__(self, app: Any, config: ServerConfig, loop_kind: str = "auto",
+                 fresh_app: Callable[[], Any] | None = None) -> None:
         self.app = app
         self.config = config
         self.loop_kind = loop_kind
         self.count = resolve_workers(config.workers)
-        #: pid -> (worker number, start time)
-        self.workers: dict[int, tuple[int, float]] = {}
+        #: SIGHUP: the app imported afresh (raises to keep the old one); None: the same app.
+        self.fresh_app = fresh_app
+        self.workers: dict[int, _Worker] = {}
+        #: The generation serving, and the one starting during a reload (else None).
+        self.generation = 0
+        self._candidate: int | None = None
+        self._candidate_deadline = 0.0
         self._stopping = False
         self._kill_now = False
         self._reload = False
@@ -79,7 +109,7 @@ class Supervisor:
                     sock.close()
                 raise
         port = sockets[0].getsockname()[1]
-        config = self.config.replace(port=port, workers=1)
+        config = self.config.replace(port=port, workers=self.count)  # (wsgi.multiprocess)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         previous = {sig: signal.signal(sig, self._on_signal)
@@ -89,7 +119,7 @@ class Supervisor:
                  config.host, port)
         try:
             for number in range(self.count):
-                self._spawn(number, config, sockets)
+                self._spawn(number, self.generation, config, sockets)
             return self._watch(config, sockets)
         finally:
             signal.set_wakeup_fd(old_wakeup)
@@ -99,6 +129,8 @@ class Supervisor:
                 sock.close()
             if self.metrics is not None:
                 self.metrics.close()
+            for worker in self.workers.values():
+                self._close_ready(worker)
             os.close(self._wake_r)
             os.close(self._wake_w)
 
@@ -136,21 +168,61 @@ class Supervisor:
                     self._kill_now = False
                     deadline = float("inf")
             else:
-                if self._reload:
+                if self._candidate is not None:
+                    self._check_candidate(now)
+                elif self._reload:
                     self._reload = False
-                    log.info("supervisor: SIGHUP, replacing %d workers", len(self.workers))
-                    self._signal_all(signal.SIGTERM)
+                    self._start_reload(config, sockets)
                 for item in [p for p in pending if p[0] <= now]:
                     pending.remove(item)
-                    self._spawn(item[1], config, sockets)
+                    self._spawn(item[1], self.generation, config, sockets)
                 if self._gave_up:
                     self._stopping = True
                     status = 1
                     continue
-            self._sleep(0.5 if not pending else max(0.01, min(p[0] for p in pending) - now))
+            timeout = 0.5 if not pending else max(0.01, min(p[0] for p in pending) - now)
+            self._sleep(timeout)
 
     _gave_up = False
 
+    # -- reload (SIGHUP) ----------------------------------------------------------------------
+    def _start_reload(self, config: ServerConfig, sockets: list) -> None:
+        log.info("supervisor: SIGHUP, reloading: importing the app afresh, then starting %d "
+                 "new workers before the %d serving stop", self.count, len(self.workers))
+        if self.fresh_app is not None:
+            try:
+                self.app = self.fresh_app()
+            except Exception as e:
+                from .reload import describe_failure
+                log.error("supervisor: reload failed, the workers serving go on: %s",
+                          describe_failure(e))
+                return
+        self._candidate = self.generation + 1
+        self._candidate_deadline = time.monotonic() + _READY_TIMEOUT
+        for number in range(self.count):
+            self._spawn(number, self._candidate, config, sockets)
+
+    def _check_candidate(self, now: float) -> None:
+        """A reload under way: retire the serving generation once every new worker serves;
+        give the reload up if one of them exited, or on the timeout."""
+        candidate = self._candidate
+        assert candidate is not None  # called during a reload
+        new = [w for w in self.workers.values() if w.generation == candidate]
+        if len(new) == self.count and all(w.ready for w in new):
+            old = [pid for pid, w in self.workers.items() if w.generation != candidate]
+            self.generation, self._candidate = candidate, None
+            log.info("supervisor: reload: %d new workers serve; stopping the %d previous ones "
+                     "(graceful, up to %g s)", len(new), len(old), self.config.shutdown_timeout)
+            self._signal(old, signal.SIGTERM)
+        elif len(new) < self.count or now > self._candidate_deadline:
+            why = ("a new worker exited before serving" if len(new) < self.count
+                   else f"the new workers did not all serve within {_READY_TIMEOUT:g} s")
+            log.error("supervisor: reload failed (%s); the workers serving go on", why)
+            self._signal([pid for pid, w in self.workers.items()
+                          if w.generation == candidate], signal.SIGTERM)
+            self._candidate = None
+
+    # -- workers ------------------------------------------------------------------------------
     def _reap(self, pending: list) -> None:
         while self.workers:
             try:
@@ -160,47 +232,71 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            number, started = self.workers.pop(pid, (None, 0.0))
-            if number is None:
+            worker = self.workers.pop(pid, None)
+            if worker is None:
                 continue
             if self.metrics is not None:  # its counters stay in the totals
                 self.metrics.reaped(pid)
+            self._close_ready(worker)
+            number = worker.number
             code = os.waitstatus_to_exitcode(wait_status)
-            if self._stopping:
+            if self._stopping or worker.generation != self.generation:
+                # stopping, a previous generation retired, or a failed reload's worker
                 log.info("supervisor: worker %d (pid %d) exited with %d", number, pid, code)
+                if not self._stopping and worker.generation < self.generation and not any(
+                        w.generation < self.generation for w in self.workers.values()):
+                    log.info("supervisor: reload done: the previous workers stopped")
                 continue
             if code == BOOT_FAILED:
                 log.error("supervisor: worker %d (pid %d) could not start; giving up",
                           number, pid)
                 self._gave_up = True
                 continue
-            lived = time.monotonic() - started
+            lived = time.monotonic() - worker.started
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             log.warning("supervisor: worker %d (pid %d) died (%s) after %.1f s; restarting",
                         number, pid, how, lived)
             pending.append((time.monotonic() + (1.0 if lived < _FAST_DEATH else 0.0), number))
 
     def _sleep(self, timeout: float) -> None:
+        """Wait for a signal (SIGCHLD, SIGTERM, SIGHUP...) or a worker's readiness."""
+        waiting = {w.ready_fd: w for w in self.workers.values() if w.ready_fd >= 0}
         try:
-            ready, _, _ = select.select([self._wake_r], [], [], timeout)
+            ready, _, _ = select.select([self._wake_r, *waiting], [], [], timeout)
         except InterruptedError:
             return
-        if ready:
+        for fd in ready:
             try:
-                os.read(self._wake_r, 4096)
+                data = os.read(fd, 4096)
             except (BlockingIOError, InterruptedError):
-                pass
+                continue
+            worker = waiting.get(fd)
+            if worker is not None:  # b"1": it serves; b"": it exited before (reaped soon)
+                worker.ready = worker.ready or bool(data)
+                self._close_ready(worker)
+
+    @staticmethod
+    def _close_ready(worker: _Worker) -> None:
+        if worker.ready_fd >= 0:
+            os.close(worker.ready_fd)
+            worker.ready_fd = -1
 
     def _signal_all(self, sig: int) -> None:
-        for pid in list(self.workers):
+        self._signal(list(self.workers), sig)
+
+    @staticmethod
+    def _signal(pids: list[int], sig: int) -> None:
+        for pid in pids:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
-    def _spawn(self, number: int, config: ServerConfig, sockets: list) -> None:
+    def _spawn(self, number: int, generation: int, config: ServerConfig,
+               sockets: list) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        ready_r, ready_w = os.pipe()
         if self.metrics is not None:
             pid, self._metrics_slot = self.metrics.fork()
         else:
@@ -208,20 +304,26 @@ class Supervisor:
         if pid == 0:  # the worker: never returns
             code = 1
             try:
-                code = self._worker(config, sockets)
+                os.close(ready_r)
+                for worker in self.workers.values():  # (the other workers' pipes)
+                    self._close_ready(worker)
+                code = self._worker(config, sockets, ready_w)
             except BaseException:
                 log.exception("worker %d (pid %d) failed", number, os.getpid())
             finally:
                 logging.shutdown()
                 os._exit(code)
-        self.workers[pid] = (number, time.monotonic())
+        os.close(ready_w)
+        os.set_blocking(ready_r, False)
+        self.workers[pid] = _Worker(number, generation, time.monotonic(), ready_r)
         log.info("supervisor: worker %d started (pid %d)", number, pid)
 
     # -- a worker ---------------------------------------------------------------------------
-    def _worker(self, config: ServerConfig, sockets: list) -> int:
+    def _worker(self, config: ServerConfig, sockets: list, ready_fd: int) -> int:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor reloads
         os.close(self._wake_r)
         os.close(self._wake_w)
         self._wake_r = self._wake_w = -1
@@ -241,6 +343,8 @@ class Supervisor:
             except Exception:
                 log.exception("worker (pid %d) cannot start serving", os.getpid())
                 raise _BootFailed() from None
+            os.write(ready_fd, b"1")  # it serves: the supervisor may retire the previous ones
+            os.close(ready_fd)
             loop = asyncio.get_running_loop()
 
             def orphan_check() -> None:

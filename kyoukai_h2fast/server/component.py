@@ -4,7 +4,8 @@ and :func:`serve` / :func:`start_server` for users without asphalt.
 
 It owns listening sockets, the set of live connections and shutdown: on SIGINT/SIGTERM every
 connection sends GOAWAY with its last stream id, in-flight streams get ``shutdown_timeout``
-seconds to finish, then whatever is left is closed.
+seconds to finish, then whatever is left is closed. Shutdown returns as soon as nothing is in
+flight, and at most ``_CLOSE_GRACE`` after the timeout (see :meth:`H2KyoukaiComponent.shutdown`).
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import functools
 import gc
 import logging
 import signal
+import socket as _socket
 import ssl as _ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, _switch
@@ -28,8 +30,6 @@ from .proxy_headers import ProxyHeaders
 from .tls import alpn_protocols, make_ssl_context
 
 if TYPE_CHECKING:
-    import socket
-
     from ..contracts import Runner
 
 try:  # asphalt is an optional extra
@@ -41,6 +41,30 @@ except ImportError:  # pragma: no cover - exercised in environments without asph
 __all__ = ["H2KyoukaiComponent", "serve", "start_server", "make_ssl_context"]
 
 log = logging.getLogger("kyoukai_h2fast")
+
+#: After the shutdown timeout, seconds handlers still running get to finish what the closed
+#: connections started (so iterables whose responses completed are closed in their threads).
+_CLOSE_GRACE = 0.1
+#: Seconds between looks at the connections while shutdown waits for them.
+_SHUTDOWN_POLL = 0.05
+
+
+class Connections(set):
+    """A component's live connections (protocols), remembering how many requests the ones
+    that closed had received (``requests_received`` of each, read once, when it leaves)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_requests = 0
+
+    def discard(self, connection: Any) -> None:
+        if connection in self:
+            self.closed_requests += getattr(connection, "requests_received", 0)
+            super().discard(connection)
+
+    def requests_received(self) -> int:
+        """Requests received by the component so far, on closed and live connections."""
+        return self.closed_requests + sum(getattr(c, "requests_received", 0) for c in self)
 
 
 class H2KyoukaiComponent(_ComponentBase):
@@ -80,10 +104,12 @@ class H2KyoukaiComponent(_ComponentBase):
         self.metrics: Any = None
         self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
-        self.sockets: list[socket.socket] | None = None
-        #: Live connections (protocols); used for graceful shutdown.
-        self.connections: set[H2KyoukaiProtocol] = set()
-        #: The listening sockets (a :class:`~kyoukai_h2fast.server.listener.Listener`) once started.
+        self.sockets: list[_socket.socket] | None = None
+        #: Live connections (protocols); used for graceful shutdown, and to count requests
+        #: (``connections.requests_received()``: gunicorn's ``--max-requests``).
+        self.connections: Connections = Connections()
+        #: The listening sockets (a
+        #: :class:`~kyoukai_h2fast.server.listener.Listener`) once started.
         self.server: Listener | None = None
         self._server_name = self.get_server_name()
 
@@ -113,6 +139,11 @@ class H2KyoukaiComponent(_ComponentBase):
 
     @property
     def url(self) -> str:
+        """Where it serves: ``scheme://host:port``, or ``unix:PATH`` on a Unix socket."""
+        sockets = self.server.sockets if self.server is not None else self.sockets or []
+        if sockets and sockets[0].family == getattr(_socket, "AF_UNIX", None):
+            name = sockets[0].getsockname()
+            return f"unix:{name.decode('latin-1') if isinstance(name, bytes) else name}"
         scheme = "https" if (self.ssl_context or self.config.tls) else "http"
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{scheme}://{host}:{self.port}"
@@ -145,27 +176,50 @@ class H2KyoukaiComponent(_ComponentBase):
                  _switch.extensions_state())
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """Stop accepting, GOAWAY every connection, wait for in-flight streams, close."""
+        """Stop accepting, GOAWAY every connection, wait for in-flight streams, close.
+
+        Returns once no connection is left (at most ``_SHUTDOWN_POLL`` later), and at the
+        latest ``timeout`` (default ``shutdown_timeout``) plus ``_CLOSE_GRACE`` seconds after
+        the call: then the connections still open are closed and handlers still running are
+        abandoned. Connections that appear meanwhile (a TLS handshake or a protocol choice
+        under way: they complete) are told to shut down as they appear. After
+        :meth:`release_sockets` (a reload) the listening sockets stay open for the successor.
+        """
         if timeout is None:
             timeout = self.config.shutdown_timeout
-        if self.server is not None:
-            self.server.close()
-        for connection in list(self.connections):
-            connection.shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.connections and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        server = self.server
+        if server is not None:
+            server.close()  # stop accepting (released sockets are the successor's, open)
+        told: set = set()
+        while True:
+            for connection in list(self.connections):
+                if connection not in told:
+                    told.add(connection)
+                    connection.shutdown()
+            if not self.connections and not (server is not None and server.connecting):
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(_SHUTDOWN_POLL, left))
         for connection in list(self.connections):
             connection.abort()
-        if self.server is not None:
-            await self.server.wait_closed()
+        if server is not None:
+            server.abort()  # handshakes still under way
+            await server.wait_closed()
         # Handlers still running get what is left of the timeout (at least a moment, so that
         # iterables whose responses completed are closed in their threads).
-        await self.runner.drain(max(deadline, loop.time() + 1.0))
+        await self.runner.drain(max(deadline, loop.time() + _CLOSE_GRACE))
         self.runner.shutdown()
         if self._metrics_endpoint is not None:
             await self._metrics_endpoint.stop()
+
+    def release_sockets(self) -> list[_socket.socket]:
+        """Stop accepting and give up the listening sockets, still open (a successor serves
+        them: graceful reload); then :meth:`shutdown` drains what this component serves."""
+        return self.server.detach() if self.server is not None else []
 
 
 def _modes(tls: bool, http1: bool) -> str:
@@ -213,14 +267,32 @@ def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
 
 
 def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[object]],
-        loop_kind: str = "auto") -> None:
-    """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``."""
+        loop_kind: str = "auto",
+        reload: Callable[[], Coroutine[Any, Any, object]] | None = None) -> None:
+    """Run ``await start()``, wait for SIGINT/SIGTERM, then ``await stop()``. With ``reload``,
+    each SIGHUP runs ``await reload()`` meanwhile (see :mod:`kyoukai_h2fast.reload`)."""
     loop = new_event_loop(loop_kind)
     asyncio.set_event_loop(loop)
     stopping = asyncio.Event()
+    reloads: set[asyncio.Task] = set()
+    started = False
+    hup_while_starting = False
+
+    def on_sighup() -> None:
+        nonlocal hup_while_starting
+        assert reload is not None  # installed only then
+        if not started:  # (handled once serving: a reload needs something to replace)
+            hup_while_starting = True
+            return
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     async def main() -> None:
+        nonlocal started
         tune_allocator()  # this process serves: large buffers are reused (allocator.py)
+        if reload is not None:  # (before the start: a SIGHUP right after it is not lost)
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by
@@ -228,13 +300,18 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
         gc.freeze()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
+        started = True
+        if hup_while_starting:
+            on_sighup()
         try:
             await stopping.wait()
             log.info("shutting down: GOAWAY sent, waiting for in-flight streams")
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         await stop()
+        if reloads:  # (each returned already, or waited for stop's reload lock)
+            await asyncio.gather(*reloads, return_exceptions=True)
         log.info("stopped")
 
     try:

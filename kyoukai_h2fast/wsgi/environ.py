@@ -5,7 +5,8 @@ Two halves:
 * :func:`make_base_environ` (pure Python, here, once per connection): the constants
   ``wsgi.version`` ``(1, 0)``, ``wsgi.url_scheme`` (``"https"`` on TLS, else ``"http"``: from
   the connection, never from the client's ``:scheme``), ``wsgi.errors``,
-  ``wsgi.multithread``, ``wsgi.multiprocess`` False, ``wsgi.run_once`` False,
+  ``wsgi.multithread``, ``wsgi.multiprocess`` (True when more than one process serves the
+  app: ``--workers N``, gunicorn ``-w N``), ``wsgi.run_once`` False,
   ``wsgi.input_terminated`` True, ``wsgi.file_wrapper``
   (:class:`~kyoukai_h2fast.wsgi.filewrapper.FileWrapper`, PEP 3333's optional extension: large
   blocks, the file always closed), ``SCRIPT_NAME`` ``""``, ``SERVER_PROTOCOL`` ``"HTTP/2"``,
@@ -67,7 +68,8 @@ def _host_port(address: object) -> tuple[str, str] | None:
 
 
 def make_base_environ(*, url_scheme: str, server_addr: object, peer_addr: object,
-                      multithread: bool, errors: Any) -> dict[str, Any]:
+                      multithread: bool, errors: Any,
+                      multiprocess: bool = False) -> dict[str, Any]:
     """The per-connection environ constants that :func:`build_environ` copies per request.
 
     ``server_addr``/``peer_addr`` are socket addresses (``getsockname()``/``getpeername()``
@@ -84,7 +86,7 @@ def make_base_environ(*, url_scheme: str, server_addr: object, peer_addr: object
         "wsgi.url_scheme": url_scheme,
         "wsgi.errors": errors,
         "wsgi.multithread": bool(multithread),
-        "wsgi.multiprocess": False,
+        "wsgi.multiprocess": bool(multiprocess),
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,

@@ -448,6 +448,12 @@ cdef class Engine:
         """PRIORITY_UPDATEs kept for streams not yet open (RFC 9218 §7; bounded)."""
         return self._idle_count
 
+    @property
+    def highest_stream_id(self):
+        """The highest stream id the peer opened (0: none yet); requests on the connection
+        are about ``(highest_stream_id + 1) // 2``."""
+        return self._highest
+
     def stream_state(self, uint32_t stream_id):
         """The state name of ``stream_id`` as the tables see it (``STREAM_STATES``)."""
         cdef _Stream stream = self._get(stream_id)

@@ -52,9 +52,9 @@ CASES = {
     "expect-other-417": (request("GET", "/", headers=[("Expect", "something-else")]), 417),
     # RFC 9110 §9.3.6: CONNECT is for proxies
     "connect-501": (b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n", 501),
-    # RFC 9110 §15.6.6: a major version we do not speak in an HTTP/1.x request line
-    "version-2-505": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
-    "version-3-400": (b"GET / HTTP/3.1\r\nHost: x\r\n\r\n", 400),
+    # RFC 9112 §2.3: a minor version llhttp does not know (major versions other than 1 are
+    # an invalid HTTP/2 preface on a first request: tests/test_http1_sniff.py)
+    "version-1.2-400": (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 400),
     "upgrade-with-chunked-body-400": (request("POST", "/echo", headers=[
         ("Connection", "Upgrade"), ("Upgrade", "h2c"), ("Transfer-Encoding", "chunked")])
         + chunked(b"hello"), 400),
@@ -110,6 +110,18 @@ def test_bad_request_behind_a_good_one_is_answered_in_turn(servers, impl):
         good, bad = c.replies("GET", "GET")
         assert (good.status, good.body) == (200, b"Hello, world!")
         assert bad.status == 400
+        assert c.closed_by_server()
+
+
+def test_another_major_version_in_a_later_request_gets_505(servers, impl):
+    """RFC 9110 §15.6.6: once a connection speaks HTTP/1.1, a request line with a major
+    version we do not speak gets 505 (as a first line it is an invalid HTTP/2 preface:
+    tests/test_http1_sniff.py)."""
+    server = servers.get(impl=impl, args=LIMITS)
+    with H1Raw(server.port) as c:
+        c.send(request("GET", "/") + b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+        good, bad = c.replies("GET", "GET")
+        assert (good.status, bad.status) == (200, 505)
         assert c.closed_by_server()
 
 

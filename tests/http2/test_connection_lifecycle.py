@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 from hyperframe.frame import GoAwayFrame, PingFrame
 
 from tests.helpers.h2client import H2Client
+from tests.helpers.http1raw import H1Raw, request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -137,3 +139,40 @@ def test_shutdown_timeout_cuts_slower_requests_and_the_process_exits(servers, im
         c.wait_closed(timeout=15)
         assert not c.stream_ended(sid) and c.headers_frames(sid) == []
     assert wait_exit(server, 8) == 0
+
+
+@pytest.mark.parametrize("alpn", ["h2", "http/1.1"])
+def test_a_tls_connection_whose_request_comes_after_sigterm_is_served(servers, impl, tls_files,
+                                                                      alpn):
+    """TLS chooses the protocol at the handshake, before the client sent a byte: a connection
+    made just before SIGTERM gets a grace for its first request (its request is on the
+    way; closing it would lose it without a word), which is then served; the server exits 0
+    (and an idle one is closed after the grace)."""
+    cafile = tls_files[2]
+    server = servers.fresh(impl=impl, tls=True)
+    if alpn == "h2":
+        c = H2Client("127.0.0.1", server.port, tls_ca=cafile, initiate=False, timeout=15)
+    else:
+        c = H1Raw(server.port, tls_ca=cafile, alpn=["http/1.1"])
+    idle = H1Raw(server.port, tls_ca=cafile, alpn=["http/1.1"])
+    try:
+        server.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        if alpn == "h2":
+            c.conn.initiate_connection()
+            sid = c.request("/")  # (preface, SETTINGS and HEADERS in one write)
+            headers, body = c.response(sid)
+            assert (headers[":status"], body) == ("200", HELLO)
+            assert [(g.last_stream_id, g.error_code) for g in c.goaway_frames()] == [
+                (sid, NO_ERROR)]
+            c.wait_closed(timeout=15)
+        else:
+            c.send(request("GET", "/"))
+            reply = c.reply()
+            assert (reply.status, reply.body) == (200, HELLO)
+            assert c.closed_by_server()
+        assert idle.closed_by_server()
+    finally:
+        c.close()
+        idle.close()
+    assert wait_exit(server, 15) == 0

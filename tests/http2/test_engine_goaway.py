@@ -121,3 +121,17 @@ def test_a_connection_error_lets_go_of_the_received_bytes_5_4_1(engine_cls):
     assert code == ErrorCode.PROTOCOL_ERROR
     gc.collect()
     assert sys.getrefcount(read) == before
+
+
+def test_highest_stream_id_is_the_default_last_stream_id_and_counts_requests(engine_cls):
+    """``highest_stream_id``: what GOAWAY names by default, read to count a connection's
+    requests ((id + 1) // 2) without counting per request; refused streams count too."""
+    peer = Peer(engine_cls)
+    assert peer.engine.highest_stream_id == 0
+    for sid in (1, 3, 7):
+        peer.open(sid)
+        assert peer.engine.highest_stream_id == sid
+    assert peer.engine.goaway(0) == 7
+    assert peer.open(9) == []  # refused
+    assert peer.engine.highest_stream_id == 9
+    assert (peer.engine.highest_stream_id + 1) // 2 == 5

@@ -61,7 +61,9 @@ def test_console_script_is_installed():
     (["--max-concurrent-streams", "0"], "max-concurrent-streams"),
     (["--certfile", "/nonexistent.pem"], "--certfile and --keyfile must be given together"),
     (["--bogus-flag"], "unrecognized arguments"),
-    (["nocolon"], "APP must look like module:attribute"),
+    (["nocolon"], "cannot import 'nocolon'"),
+    (["tests.apps:"], "APP must look like module:attribute or module"),
+    ([":app"], "APP must look like module:attribute or module"),
     (["no_such_module_xyz:app"], "cannot import 'no_such_module_xyz'"),
     (["tests.served_apps.basic:no_such_attr"], "has no attribute 'no_such_attr'"),
     (["tests.served_apps.basic:_lock"], "is neither a WSGI callable nor a Kyoukai-style app"),
@@ -162,3 +164,32 @@ def test_help_says_what_zero_max_handlers_per_connection_means():
     assert "half the pool" not in text
     with open(os.path.join(ROOT, "README.md")) as f:
         assert "| `--max-handlers-per-connection` | 0 (no cap) |" in f.read()
+
+
+_WSGI = ("def {name}(environ, start_response):\n"
+         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+         "    return [b'{name}']\n")
+
+
+@pytest.mark.parametrize("names, served", [
+    (["app"], "app"),
+    (["application"], "application"),
+    (["application", "app"], "app"),  # app first, as uvicorn; then gunicorn's application
+], ids=["app", "application", "both"])
+def test_app_without_attribute_serves_its_app_or_application(tmp_path, impl, names, served):
+    (tmp_path / "bare_module.py").write_text("".join(_WSGI.format(name=n) for n in names))
+    server = ServerProcess("bare_module", impl, env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    try:
+        with httpx.Client(http1=False, http2=True) as c:
+            assert c.get(server.url + "/").text == served
+    finally:
+        server.stop()
+
+
+def test_app_without_attribute_and_neither_name_is_one_line_exit_2(tmp_path):
+    (tmp_path / "no_app_here.py").write_text("handler = None\n")
+    out = run_cli("no_app_here", env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "kyoukai-h2fast: error: module 'no_app_here' has no attribute 'app' or 'application' "
+        "(name the app: no_app_here:ATTRIBUTE)"]

@@ -16,6 +16,7 @@ import time
 import httpx
 import pytest
 
+from tests.helpers.fetch import fetch
 from tests.helpers.serverproc import ROOT
 from tests.helpers.tools import require_tool
 
@@ -34,12 +35,12 @@ def _control_socket_args() -> list[str]:
 
 
 class Gunicorn:
-    def __init__(self, app: str, impl: str, args=()) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, app: str, impl: str, args=(), bind: str = "127.0.0.1:0") -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
         env.pop("KYOUKAI_H2FAST_NO_EXTENSIONS", None)
         if impl == "pure":
             env["KYOUKAI_H2FAST_NO_EXTENSIONS"] = "1"
-        self.cmd = [sys.executable, "-m", "gunicorn", "-k", WORKER, "-b", "127.0.0.1:0",
+        self.cmd = [sys.executable, "-m", "gunicorn", "-k", WORKER, "-b", bind,
                     *_control_socket_args(), *args, app]
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -93,8 +94,8 @@ class Gunicorn:
 def gunicorn():
     started = []
 
-    def start(app="tests.served_apps.basic:wsgi_app", impl="compiled", args=()):
-        g = Gunicorn(app, impl, args)
+    def start(app="tests.served_apps.basic:wsgi_app", impl="compiled", args=(), bind="127.0.0.1:0"):
+        g = Gunicorn(app, impl, args, bind)
         started.append(g)
         return g
     yield start
@@ -184,4 +185,121 @@ def test_access_log_and_forwarded_allow_ips(gunicorn, impl):
     while '"GET /environ?q HTTP/2" 200' not in g.log:
         assert time.monotonic() < deadline, g.log
         time.sleep(0.05)
-    assert '198.51.100.4:0 - "GET /environ?q HTTP/2" 200' in g.log
+    # gunicorn's default --access-logformat: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s
+    # "%(f)s" "%(a)s"'
+    assert re.search(r'^198\.51\.100\.4 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                     r'"GET /environ\?q HTTP/2" 200 ', g.log, re.M), g.log
+
+
+@pytest.mark.parametrize("workers, expected", [(2, True), (1, False)])
+def test_wsgi_multiprocess_follows_gunicorns_workers(gunicorn, impl, workers, expected):
+    g = gunicorn("tests.served_apps.basic:wsgi_app", impl, ["-w", str(workers)])
+    for http2 in (True, False):
+        with httpx.Client(http1=not http2, http2=http2, timeout=30) as c:
+            env = json.loads(c.get(g.url + "/environ").text)
+        assert env["wsgi.multiprocess"] is expected
+
+
+def _wait_for(condition, what: str, g: Gunicorn, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{g.log}"
+        time.sleep(0.05)
+
+
+PID_APP = """\
+import os
+import time
+
+VERSION = {version!r}
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(2)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{{VERSION}} {{os.getpid()}}".encode()]
+"""
+
+
+def _get(port: int, http2: bool, path: str = "/") -> str:
+    """``path`` on a new connection, as a conforming client asks (tests/fetch.py)."""
+    return fetch(port, http2, path)
+
+
+def test_max_requests_restarts_the_worker_gracefully(gunicorn, impl, tmp_path):
+    """--max-requests 50: the worker stops after about 50 requests (read from its
+    connections at its heartbeat, every 0.25 s at most) and gunicorn boots a fresh one; a
+    request in flight then finishes, and no request is lost."""
+    (tmp_path / "pid_app.py").write_text(PID_APP.format(version="one"))
+    g = gunicorn("pid_app:app", impl, ["--pythonpath", str(tmp_path), "-w", "1",
+                                       "--max-requests", "50", "--graceful-timeout", "30"])
+    slow = subprocess.Popen([require_tool("curl"), "-sS", "--http2-prior-knowledge",
+                             g.url + "/slow"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    pids = []
+    for i in range(150):
+        pids.append(_get(g.port, i % 2 == 0).split()[1])
+        time.sleep(0.005)
+    out, _ = slow.communicate(timeout=60)
+    assert slow.returncode == 0 and out.split()[0] == "one", out  # finished in the old one
+    first = pids[0]
+    served_by_first = pids.count(first)
+    assert 49 <= served_by_first < 150, (served_by_first, g.log)  # (+1: the slow request)
+    assert len(set(pids)) >= 2, g.log
+    assert "Autorestarting worker after current request." in g.log
+    assert out.split()[1] == first
+
+
+def test_reload_serves_new_code_once_a_file_changes(gunicorn, impl, tmp_path):
+    """gunicorn --reload: its reloader sets the worker's ``alive`` to False when a module
+    changes; the worker stops gracefully and a fresh one imports the new code."""
+    (tmp_path / "pid_app.py").write_text(PID_APP.format(version="one"))
+    g = gunicorn("pid_app:app", impl, ["--pythonpath", str(tmp_path), "--reload"])
+    first = _get(g.port, True)
+    assert first.startswith("one ")
+    time.sleep(1.1)  # a later modification time
+    (tmp_path / "pid_app.py").write_text(PID_APP.format(version="second"))
+    _wait_for(lambda: _get(g.port, False).startswith("second "), "the new code", g, 30)
+    assert _get(g.port, True).split()[1] != first.split()[1]
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h2", "http1.1"])
+def test_unix_socket_start_line_remote_addr_and_access_line(gunicorn, impl, tmp_path, http2):
+    path = str(tmp_path / "app.sock")
+    g = gunicorn("tests.served_apps.basic:wsgi_app", impl, ["--access-logfile", "-"],
+                 bind=f"unix:{path}")
+    assert g.url == f"unix:{path}"
+    assert g.serving[1] == f"unix:{path}"  # the start line names the socket
+    transport = httpx.HTTPTransport(uds=path, http1=not http2, http2=http2)
+    with httpx.Client(transport=transport, timeout=30) as c:
+        r = c.get("http://localhost/environ?u=1")
+    assert r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+    env = json.loads(r.text)
+    assert env["REMOTE_ADDR"] == ""  # as gunicorn's own workers on a Unix socket
+    assert env["SERVER_NAME"] == "localhost"
+    protocol = "HTTP/2" if http2 else "HTTP/1.1"
+    _wait_for(lambda: f'"GET /environ?u=1 {protocol}" 200' in g.log, "the access line", g)
+    line = next(x for x in g.log.splitlines() if f'"GET /environ?u=1 {protocol}"' in x)
+    assert re.match(r"- - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] ", line), line
+    assert not any(x.startswith(": -") for x in g.log.splitlines()), g.log
+
+
+def test_access_logformat_is_gunicorns(gunicorn, impl):
+    fmt = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)s %(L)s %(m)s %(U)s %(q)s %(H)s %(p)s'
+    g = gunicorn("tests.served_apps.basic:wsgi_app", impl, ["--access-logfile", "-",
+                                               "--access-logformat", fmt])
+    for http2 in (True, False):
+        with httpx.Client(http1=not http2, http2=http2, timeout=30) as c:
+            assert c.get(g.url + "/slow?0.2").status_code == 200
+    _wait_for(lambda: g.log.count('"GET /slow?0.2 ') == 2, "two access lines", g)
+    lines = [x for x in g.log.splitlines() if '"GET /slow?0.2 ' in x]
+    for line, protocol in zip(lines, ("HTTP/2", "HTTP/1.1"), strict=True):
+        m = re.fullmatch(r'127\.0\.0\.1 \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                         r'"GET /slow\?0\.2 (\S+)" 200 (\d+|-) (\d+) (\d+\.\d{6}) GET /slow '
+                         r'0\.2 (\S+) <(\d+)>', line)
+        assert m, line
+        assert m.group(1) == m.group(5) == protocol
+        assert 0.2 <= int(m.group(3)) / 1e6 == pytest.approx(float(m.group(4)), abs=1e-5)
+        assert float(m.group(4)) < 10
+    assert lines[1].split(" 200 ")[1].startswith("9 ")  # HTTP/1.1: "slow done", counted

@@ -3,6 +3,7 @@ killed with SIGKILL is replaced; SIGTERM drains in-flight downloads (HTTP/2 and 
 and the supervisor exits 0. Real server, real clients, both builds."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -172,3 +173,17 @@ def test_supervisor_restarts_after_the_app_is_preloaded_once(two_workers):
     for t in threads:
         t.join(30)
     assert results == [200] * 4
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h2", "http1.1"])
+def test_wsgi_multiprocess_is_true_when_workers_serve(two_workers, servers, impl, http2):
+    """PEP 3333: ``wsgi.multiprocess`` says whether other processes serve the same app:
+    True under --workers 2, False for a single process."""
+    single = servers.get(impl=impl)
+    for server, expected in ((two_workers, True), (single, False)):
+        with httpx.Client(http1=not http2, http2=http2, timeout=30) as c:
+            r = c.get(server.url + "/environ")
+        assert r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+        env = json.loads(r.text)
+        assert env["wsgi.multiprocess"] is expected, server.cmd
+        assert env["wsgi.multithread"] is True

@@ -411,6 +411,12 @@ class Engine(Scheduler):
         """PRIORITY_UPDATEs kept for streams not yet open (RFC 9218 §7; bounded)."""
         return len(self._conn.idle_priorities)
 
+    @property
+    def highest_stream_id(self) -> int:
+        """The highest stream id the peer opened (0: none yet); requests on the connection
+        are about ``(highest_stream_id + 1) // 2``."""
+        return int(self._conn.highest_inbound_stream_id)
+
     def set_priority(self, stream_id: int, urgency: int, incremental: bool) -> None:
         if self._closed or not 0 <= urgency <= 7:
             return
