@@ -1,10 +1,11 @@
 """The one place that chooses between the compiled modules and their pure-Python twins.
 
 ``KYOUKAI_H2FAST_NO_EXTENSIONS=1`` (read once, here) selects the twins. Otherwise each public
-selector module (``frames``, ``hpack``, ``headers``, ``environ``) takes the compiled module
-``kyoukai_h2fast._<name>_c`` and falls back to ``kyoukai_h2fast._<name>_py`` only when the
-compiled one was not built. Both stay importable by name through :func:`compiled` and
-:func:`pure`, which is what the differential tests use.
+selector module (``frames``, ``hpack``, ``headers``, ``environ``, ``websocket.frames``) takes
+the compiled module ``kyoukai_h2fast._<name>_c`` (or the one :data:`PATHS` names) and falls
+back to the twin ``kyoukai_h2fast._<name>_py`` only when the compiled one was not built. Both
+stay importable by name through :func:`compiled` and :func:`pure`, which is what the
+differential tests use.
 
 The connection engine is chosen the same way (``engine``: the compiled core
 ``kyoukai_h2fast._engine_c`` or its twin on ``h2``, ``kyoukai_h2fast._engine_py``), and
@@ -18,7 +19,7 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["NO_EXTENSIONS", "H2_ENGINE", "MODULES", "select", "compiled", "pure",
+__all__ = ["NO_EXTENSIONS", "H2_ENGINE", "MODULES", "PATHS", "select", "compiled", "pure",
            "extensions_state", "engine_state"]
 
 #: True when the user asked for the pure-Python twins.
@@ -28,7 +29,13 @@ NO_EXTENSIONS: bool = os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in 
 H2_ENGINE: bool = os.environ.get("KYOUKAI_H2FAST_ENGINE", "") == "h2"
 
 #: Every hot path that has a compiled module and a pure twin.
-MODULES = ("frames", "hpack", "headers", "environ")
+MODULES = ("frames", "hpack", "headers", "environ", "websocket")
+
+#: Hot paths whose modules live in a subpackage: name -> (compiled module, pure twin). The
+#: others are ``kyoukai_h2fast._<name>_c`` and ``kyoukai_h2fast._<name>_py``.
+PATHS = {
+    "websocket": ("kyoukai_h2fast.websocket._frames_c", "kyoukai_h2fast.websocket._frames_py"),
+}
 
 _selected: dict[str, bool] = {}
 
@@ -36,14 +43,16 @@ _selected: dict[str, bool] = {}
 def compiled(name: str) -> ModuleType | None:
     """The compiled module for ``name``, or None when it was not built."""
     try:
-        return importlib.import_module(f"kyoukai_h2fast._{name}_c")
+        return importlib.import_module(PATHS[name][0] if name in PATHS
+                                       else f"kyoukai_h2fast._{name}_c")
     except ImportError:
         return None
 
 
 def pure(name: str) -> ModuleType:
     """The pure-Python twin for ``name`` (always available)."""
-    return importlib.import_module(f"kyoukai_h2fast._{name}_py")
+    return importlib.import_module(PATHS[name][1] if name in PATHS
+                                   else f"kyoukai_h2fast._{name}_py")
 
 
 def select(name: str) -> ModuleType:
