@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import enum
 import os
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .._engine_py_budgets import RateWindow
+from . import frames
 from .constants import (
     DEFAULT_MAX_EMPTY_FRAMES_PER_10S,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -52,17 +55,12 @@ from .events import (
     TextMessage,
     WebSocketEvent,
 )
-from .frames import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONTINUATION,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    FrameReader,
-    Utf8Validator,
-    build_frame,
-)
+from .frames import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._frames_c import FrameReader, Utf8Validator
 
 __all__ = ["WebSocketConnection", "State", "Input", "Action", "TRANSITIONS", "REASONS"]
 
@@ -153,10 +151,11 @@ _OPEN, _CLOSING, _CLOSED = State.OPEN, State.CLOSING, State.CLOSED
 
 class WebSocketConnection:
     """One WebSocket, either side (``client=True`` masks what it sends and expects unmasked
-    frames). ``deflate``: the agreed permessage-deflate (None: no extension). See the module
-    docstring for the calls and the limits."""
+    frames). ``deflate``: the agreed permessage-deflate (None: no extension). ``codec``: the
+    frame codec module (default: the one :mod:`.frames` selected; tests and benchmarks pass
+    either twin). See the module docstring for the calls and the limits."""
 
-    __slots__ = ("_state", "_client", "_deflate", "_reader", "_out", "_deliver_data",
+    __slots__ = ("_state", "_client", "_deflate", "_reader", "_build", "_out", "_deliver_data",
                  "_send_data", "_parts", "_message_opcode", "_message_compressed",
                  "_message_size", "_utf8", "_pings", "_empty", "_queued_pongs",
                  "max_message_size", "max_queued_pongs", "close_sent", "close_code",
@@ -166,16 +165,20 @@ class WebSocketConnection:
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_pings_per_10s: int = DEFAULT_MAX_PINGS_PER_10S,
                  max_empty_frames_per_10s: int = DEFAULT_MAX_EMPTY_FRAMES_PER_10S,
-                 max_queued_pongs: int = DEFAULT_MAX_QUEUED_PONGS) -> None:
+                 max_queued_pongs: int = DEFAULT_MAX_QUEUED_PONGS,
+                 codec: ModuleType | None = None) -> None:
+        codec = codec or frames
         self._client = client
         self._deflate = deflate
-        self._reader = FrameReader(max_message_size, client, deflate is not None)
+        self._reader: FrameReader = codec.FrameReader(max_message_size, client,
+                                                      deflate is not None)
+        self._build: Callable[..., bytes] = codec.build_frame
         self._out: list[bytes] = []                 # automatic frames, for data_to_send()
         self._parts: list[bytes] = []               # fragments of the message in progress
         self._message_opcode = 0
         self._message_compressed = False
         self._message_size = 0                      # decompressed bytes of that message
-        self._utf8 = Utf8Validator()                # for compressed text
+        self._utf8: Utf8Validator = codec.Utf8Validator()    # for compressed text
         self._pings = RateWindow(max_pings_per_10s)
         self._empty = RateWindow(max_empty_frames_per_10s)
         self._queued_pongs = 0
@@ -252,7 +255,7 @@ class WebSocketConnection:
                     self._queued_pongs += 1
                     if self._queued_pongs > self.max_queued_pongs:
                         raise FrameError(1008, REASONS["pongs"])
-                    self._out.append(build_frame(OP_PONG, payload, True, False, self._mask()))
+                    self._out.append(self._build(OP_PONG, payload, True, False, self._mask()))
                 if action & _DELIVER:
                     events.append(Ping(payload))
             elif opcode == OP_PONG:
@@ -350,8 +353,8 @@ class WebSocketConnection:
         if not self._send_data:
             raise InvalidStateError(f"no message can be sent when {self._state.value}")
         if self._deflate is None:
-            return build_frame(OP_TEXT, text, True, False, self._mask())
-        return build_frame(OP_TEXT, self._deflate.compress(text.encode("utf-8")), True, True,
+            return self._build(OP_TEXT, text, True, False, self._mask())
+        return self._build(OP_TEXT, self._deflate.compress(text.encode("utf-8")), True, True,
                            self._mask())
 
     def send_bytes(self, data: bytes) -> bytes:
@@ -359,8 +362,8 @@ class WebSocketConnection:
         if not self._send_data:
             raise InvalidStateError(f"no message can be sent when {self._state.value}")
         if self._deflate is None:
-            return build_frame(OP_BINARY, data, True, False, self._mask())
-        return build_frame(OP_BINARY, self._deflate.compress(bytes(data)), True, True,
+            return self._build(OP_BINARY, data, True, False, self._mask())
+        return self._build(OP_BINARY, self._deflate.compress(bytes(data)), True, True,
                            self._mask())
 
     def send_ping(self, payload: bytes = b"") -> bytes:
@@ -392,7 +395,7 @@ class WebSocketConnection:
             raise ValueError(f"a control frame carries at most {MAX_CONTROL_PAYLOAD} bytes")
         if self._on(Input.SEND_CONTROL) & Action.REFUSE:
             raise InvalidStateError(f"no ping or pong can be sent when {self._state.value}")
-        return build_frame(opcode, payload, True, False, self._mask())
+        return self._build(opcode, payload, True, False, self._mask())
 
     def _close_frame(self, code: int, reason: str) -> bytes:
         if code == 1005:
@@ -402,7 +405,7 @@ class WebSocketConnection:
             if len(text) > MAX_CLOSE_REASON:      # a failure's reason: cut at a character
                 text = text[:MAX_CLOSE_REASON].decode("utf-8", "ignore").encode("utf-8")
             payload = code.to_bytes(2, "big") + text
-        return build_frame(OP_CLOSE, payload, True, False, self._mask())
+        return self._build(OP_CLOSE, payload, True, False, self._mask())
 
     def _mask(self) -> bytes | None:
         return os.urandom(4) if self._client else None

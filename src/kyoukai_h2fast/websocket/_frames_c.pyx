@@ -209,8 +209,7 @@ cdef class Utf8Validator:
     far cannot start valid UTF-8 (fail fast, as Autobahn's strict cases expect); ``complete``
     says they end on a character boundary."""
 
-    def __init__(self):
-        self._state = UTF8_ACCEPT
+    # (a new validator's state is 0: UTF8_ACCEPT)
 
     def reset(self):
         """Start a new text."""
