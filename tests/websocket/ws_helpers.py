@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 
 from kyoukai_h2fast.websocket.connection import WebSocketConnection
+from kyoukai_h2fast.websocket.errors import InvalidStateError
 from kyoukai_h2fast.websocket.events import BytesMessage, TextMessage
 
 MASK = b"\x37\xfa\x21\x3d"
@@ -34,7 +35,16 @@ def frame(opcode: int, payload: bytes | str = b"", fin: bool = True, rsv: int = 
         head = struct.pack("!BBQ", b0, m | 127, n)
     if mask is None:
         return head + data
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return head + mask + xor(data, mask)
+
+
+def xor(data: bytes, key: bytes) -> bytes:
+    """``data`` XOR ``key`` repeated (as one big integer: fast for large payloads)."""
+    if not data:
+        return b""
+    stream = (key * (len(data) // 4 + 1))[:len(data)]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(
+        len(data), "big")
 
 
 def close_payload(code: int | None = None, reason: bytes | str = b"") -> bytes:
@@ -67,7 +77,7 @@ def parse_frames(data: bytes, masked: bool = False) -> list[tuple[int, bytes]]:
         payload = data[pos:pos + n]
         assert len(payload) == n, "truncated frame"
         if masked:
-            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            payload = xor(payload, key)
         frames.append((b0 & 0x4F, payload))
         pos += n
     return frames
@@ -78,8 +88,9 @@ def close_code(payload: bytes) -> int:
 
 
 def echo(server: WebSocketConnection, chunks: list[bytes]) -> tuple[list, bytes]:
-    """Feed ``chunks`` to ``server`` as an echo app would: every message is sent back at
-    once; returns (all events, all bytes the server wrote, in order)."""
+    """Feed ``chunks`` to ``server`` as an echo app would: every message is sent back as
+    soon as the chunk that completed it was read (not after a close: the app's send fails
+    then); returns (all events, all bytes the server wrote, in order)."""
     events = []
     out = []
     for chunk in chunks:
@@ -87,10 +98,13 @@ def echo(server: WebSocketConnection, chunks: list[bytes]) -> tuple[list, bytes]
         events += got
         out.append(server.data_to_send())
         for event in got:
-            if isinstance(event, TextMessage):
-                out.append(server.send_text(event.data))
-            elif isinstance(event, BytesMessage):
-                out.append(server.send_bytes(event.data))
+            try:
+                if isinstance(event, TextMessage):
+                    out.append(server.send_text(event.data))
+                elif isinstance(event, BytesMessage):
+                    out.append(server.send_bytes(event.data))
+            except InvalidStateError:
+                pass
         server.output_drained()
     return events, b"".join(out)
 
