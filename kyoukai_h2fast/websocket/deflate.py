@@ -280,7 +280,7 @@ class PerMessageDeflate:
             decompressor = self._decompressor = zlib.decompressobj(
                 wbits=-self._decompress_bits)
         if final:
-            data += _TAIL
+            data = b"".join((data, _TAIL))
         try:
             # max_length=0 would mean "no limit": ask for one byte more than allowed
             out = decompressor.decompress(data, max_length + 1)
