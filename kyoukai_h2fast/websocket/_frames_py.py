@@ -12,6 +12,17 @@ and compares them on random frames):
 * :class:`Utf8Validator`: incremental UTF-8 validation (for decompressed text).
 * :func:`build_frame`, :func:`apply_mask`: outbound frames and the masking transform.
 
+Decisions where RFC 6455 leaves room:
+
+* A length not in the minimal number of bytes (126 encoded in 8 bytes, 100 in 2, ...) is a
+  protocol error (1002): §5.2 says "the minimal number of bytes MUST be used", and accepting
+  other encodings gains nothing (no client sends them). The ``websockets`` library accepts
+  them; this is the one frame both parse differently.
+* The message size limit is checked on the frame header, against the message's bytes so far,
+  before the payload is buffered (1009); a compressed message's wire bytes get deflate's
+  worst-case slack (:func:`compressed_wire_limit`), its decompressed size is the
+  connection's to bound.
+
 Leaves to the connection (:mod:`~kyoukai_h2fast.websocket.connection`): message reassembly,
 decompression, close frames' contents, budgets and the close handshake.
 """

@@ -158,8 +158,7 @@ class WebSocketConnection:
     __slots__ = ("_state", "_client", "_deflate", "_reader", "_build", "_out", "_deliver_data",
                  "_send_data", "_parts", "_message_opcode", "_message_compressed",
                  "_message_size", "_utf8", "_pings", "_empty", "_queued_pongs",
-                 "max_message_size", "max_queued_pongs", "close_sent", "close_code",
-                 "close_reason")
+                 "max_queued_pongs", "close_sent", "close_code", "close_reason")
 
     def __init__(self, *, client: bool = False, deflate: PerMessageDeflate | None = None,
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
@@ -182,8 +181,6 @@ class WebSocketConnection:
         self._pings = RateWindow(max_pings_per_10s)
         self._empty = RateWindow(max_empty_frames_per_10s)
         self._queued_pongs = 0
-        #: Largest message (after reassembly and decompression).
-        self.max_message_size = max_message_size
         #: Bound of automatic pongs queued between two output_drained() calls.
         self.max_queued_pongs = max_queued_pongs
         #: The code of the close frame we sent (1005: one without a code), or None.
@@ -206,6 +203,15 @@ class WebSocketConnection:
         if state is not self._state:
             self._enter(state)
         return action
+
+    @property
+    def max_message_size(self) -> int:
+        """Largest message (after reassembly and decompression), and so largest frame."""
+        return self._reader.max_message_size
+
+    @max_message_size.setter
+    def max_message_size(self, value: int) -> None:
+        self._reader.max_message_size = value
 
     @property
     def state(self) -> State:

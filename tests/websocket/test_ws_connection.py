@@ -301,3 +301,11 @@ def test_masks_differ_from_frame_to_frame(codec):
     client = WebSocketConnection(codec=codec, client=True)
     keys = {client.send_text("same")[2:6] for _ in range(20)}
     assert len(keys) > 15
+
+
+def test_the_message_limit_can_be_changed_after_the_handshake(codec):
+    conn = WebSocketConnection(codec=codec)
+    conn.max_message_size = 10
+    assert conn.max_message_size == 10
+    assert conn.receive(frame(BINARY, b"x" * 10)) == [BytesMessage(b"x" * 10)]
+    assert conn.receive(frame(BINARY, b"x" * 11)) == [ConnectionFailed(1009, "message too big")]
