@@ -40,7 +40,25 @@ from .constants import (
     OP_PONG,
     OP_TEXT,
 )
-from .errors import FrameError
+from .errors import (
+    R_CONTROL_TOO_LONG,
+    R_FRAGMENTED_CONTROL,
+    R_INVALID_UTF8,
+    R_LENGTH_MSB,
+    R_MASKED,
+    R_MESSAGE_IN_PROGRESS,
+    R_NO_MESSAGE,
+    R_NON_MINIMAL,
+    R_RESERVED_BITS,
+    R_RESERVED_OPCODE,
+    R_RSV1,
+    R_RSV1_CONTINUATION,
+    R_RSV1_CONTROL,
+    R_TOO_BIG,
+    R_TRUNCATED_UTF8,
+    R_UNMASKED,
+    FrameError,
+)
 
 __all__ = ["FrameReader", "Utf8Validator", "FrameError", "build_frame", "apply_mask",
            "compressed_wire_limit", "OP_CONTINUATION", "OP_TEXT", "OP_BINARY", "OP_CLOSE",
@@ -50,23 +68,6 @@ _Data = bytes | bytearray | memoryview
 _LENGTH16 = struct.Struct("!BBH")
 _LENGTH64 = struct.Struct("!BBQ")
 
-# The reasons of FrameError, one wording for both twins (the compiled module imports these).
-R_RESERVED_OPCODE = "reserved opcode"
-R_RESERVED_BITS = "reserved bits RSV2/RSV3 set"
-R_RSV1 = "reserved bit RSV1 set without a negotiated extension"
-R_RSV1_CONTROL = "RSV1 set on a control frame"
-R_RSV1_CONTINUATION = "RSV1 set on a continuation frame"
-R_FRAGMENTED_CONTROL = "fragmented control frame"
-R_CONTROL_TOO_LONG = "control frame payload over 125 bytes"
-R_UNMASKED = "unmasked frame from a client"
-R_MASKED = "masked frame from a server"
-R_NO_MESSAGE = "continuation frame without a message in progress"
-R_MESSAGE_IN_PROGRESS = "new data frame while a fragmented message is in progress"
-R_NON_MINIMAL = "length not in the minimal number of bytes"
-R_LENGTH_MSB = "64-bit length with the most significant bit set"
-R_TOO_BIG = "message too big"
-R_INVALID_UTF8 = "invalid UTF-8 in a text message"
-R_TRUNCATED_UTF8 = "text message ends inside a UTF-8 sequence"
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 

@@ -45,7 +45,7 @@ from .constants import (
     is_valid_close_code,
 )
 from .deflate import PerMessageDeflate
-from .errors import FrameError, InvalidStateError
+from .errors import R_INVALID_UTF8, R_TRUNCATED_UTF8, FrameError, InvalidStateError
 from .events import (
     BytesMessage,
     CloseReceived,
@@ -133,7 +133,7 @@ TRANSITIONS: dict[tuple[State, Input], tuple[State, Action]] = {
     (_S.CLOSED, _I.FAIL): (_S.CLOSED, _A(0)),
 }
 
-#: The reasons of the failures this module decides (the codec's are in ``_frames_py``).
+#: The reasons of the failures this module decides (the codec's are in :mod:`.errors`).
 REASONS = {
     "pings": "too many pings",
     "empty": "too many frames without progress",
@@ -141,8 +141,6 @@ REASONS = {
     "close_length": "close frame with a 1-byte payload",
     "close_code": "invalid close code",
     "close_utf8": "invalid UTF-8 in the close reason",
-    "utf8": "invalid UTF-8 in a text message",
-    "truncated_utf8": "text message ends inside a UTF-8 sequence",
 }
 
 _DELIVER, _ANSWER, _SEND = Action.DELIVER, Action.ANSWER, Action.SEND
@@ -288,9 +286,9 @@ class WebSocketConnection:
             self._message_size += len(payload)
             if self._message_opcode == OP_TEXT:
                 if not self._utf8.feed(payload):
-                    raise FrameError(1007, REASONS["utf8"])
+                    raise FrameError(1007, R_INVALID_UTF8)
                 if fin and not self._utf8.complete:
-                    raise FrameError(1007, REASONS["truncated_utf8"])
+                    raise FrameError(1007, R_TRUNCATED_UTF8)
         if not fin:
             self._parts.append(payload)
             return

@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import FrameError
+from .errors import R_TOO_BIG, FrameError
 
 __all__ = ["DeflateParameters", "DeflatePolicy", "PerMessageDeflate", "parse_extensions",
            "parse_deflate_params", "negotiate", "EXTENSION_NAME", "Extension"]
@@ -288,7 +288,7 @@ class PerMessageDeflate:
             self._decompressor = None
             raise FrameError(1007, "invalid compressed data") from None
         if len(out) > max_length:
-            raise FrameError(1009, "message too big")
+            raise FrameError(1009, R_TOO_BIG)
         if decompressor.eof and decompressor.unused_data not in (b"", _TAIL):
             raise FrameError(1007, "data after the end of the compressed stream")
         if final and (self._decompress_reset or decompressor.eof):

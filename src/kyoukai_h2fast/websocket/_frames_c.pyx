@@ -9,9 +9,9 @@ message decoded straight from the unmasked bytes), incremental UTF-8 validation 
 decompressed text (``Utf8Validator``) and outbound frames (``build_frame``). The C-level API
 is declared in ``_frames_c.pxd``.
 
-The pure-Python twin is :mod:`kyoukai_h2fast.websocket._frames_py`: same names, signatures,
-rules and error reasons (imported from it). Leaves to the connection: reassembly,
-decompression, close frames' contents, budgets and the close handshake.
+The pure-Python twin is :mod:`kyoukai_h2fast.websocket._frames_py`: same names, signatures and
+rules; the error reasons are :mod:`kyoukai_h2fast.websocket.errors`'s. Leaves to the
+connection: reassembly, decompression, close frames' contents, budgets and the close handshake.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
@@ -21,14 +21,13 @@ from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove
 
-from kyoukai_h2fast.websocket._frames_py import (
-    R_CONTROL_TOO_LONG, R_FRAGMENTED_CONTROL, R_INVALID_UTF8, R_LENGTH_MSB, R_MASKED,
-    R_MESSAGE_IN_PROGRESS, R_NO_MESSAGE, R_NON_MINIMAL, R_RESERVED_BITS, R_RESERVED_OPCODE, R_RSV1,
-    R_RSV1_CONTINUATION, R_RSV1_CONTROL, R_TOO_BIG, R_TRUNCATED_UTF8, R_UNMASKED,
-    compressed_wire_limit)
+from kyoukai_h2fast.websocket._frames_py import compressed_wire_limit
 from kyoukai_h2fast.websocket.constants import (DEFAULT_MAX_MESSAGE_SIZE, OP_BINARY, OP_CLOSE,
                                                 OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT)
-from kyoukai_h2fast.websocket.errors import FrameError
+from kyoukai_h2fast.websocket.errors import (
+    R_CONTROL_TOO_LONG, R_FRAGMENTED_CONTROL, R_INVALID_UTF8, R_LENGTH_MSB, R_MASKED,
+    R_MESSAGE_IN_PROGRESS, R_NO_MESSAGE, R_NON_MINIMAL, R_RESERVED_BITS, R_RESERVED_OPCODE, R_RSV1,
+    R_RSV1_CONTINUATION, R_RSV1_CONTROL, R_TOO_BIG, R_TRUNCATED_UTF8, R_UNMASKED, FrameError)
 
 __all__ = ["FrameReader", "Utf8Validator", "FrameError", "build_frame", "apply_mask",
            "compressed_wire_limit", "OP_CONTINUATION", "OP_TEXT", "OP_BINARY", "OP_CLOSE",
