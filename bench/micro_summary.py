@@ -7,7 +7,8 @@ Writes ``bench/results/micro-<stamp>.md`` / ``.json`` (medians and spreads; the 
 stay in the ignored ``bench/scratch/``) and ``micro-latest.*``. Every ratio is
 reference median ÷ variant median from the same run (above 1: the variant is faster). The
 reference is the library we replace: ``hpack`` for HPACK, hyperframe's parse loop for frames,
-``h2``'s pure-Python validation for headers, and the pure twin for the environ builder.
+``h2``'s pure-Python validation for headers, the pure twin for the environ builder, and the
+``websockets`` library's sans-IO core for the WebSocket codec and connection.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ TARGETS = [
     ("environ", "pure", 5.0, "environ vs its pure twin"),
     ("validate", "h2", None, "header validation vs h2"),
     ("response_headers", "h2", None, "response headers vs h2"),
+    ("ws ", "reference", None, "WebSocket codec and connection vs websockets"),
 ]
 _KNOWN = ("compiled", "pure", "hpack", "h2", "reference")
 

@@ -1,12 +1,14 @@
 """The one place that chooses between the compiled modules and their pure-Python twins.
 
 :data:`HOT_PATHS` is the table: each hot path's compiled module (``kyoukai_h2fast._<name>_c``,
-built from ``src/kyoukai_h2fast/_<name>_c.pyx``) and its pure twin, by full module path.
+built from ``src/kyoukai_h2fast/_<name>_c.pyx``; ``kyoukai_h2fast.websocket._frames_c`` from
+``src/kyoukai_h2fast/websocket/_frames_c.pyx``) and its pure twin, by full module path.
 ``KYOUKAI_H2FAST_NO_EXTENSIONS=1`` (read once, here) selects the twins. Otherwise each selector
 module (:mod:`kyoukai_h2fast.codec.frames`, :mod:`~kyoukai_h2fast.codec.hpack`,
 :mod:`~kyoukai_h2fast.codec.headers`, :mod:`kyoukai_h2fast.wsgi.environ`,
-:mod:`kyoukai_h2fast.http2.engine`) calls :func:`select`, which takes the compiled module and
-falls back to the twin only when the compiled one was not built. Both stay importable by name
+:mod:`kyoukai_h2fast.websocket.frames`, :mod:`kyoukai_h2fast.http2.engine`) calls
+:func:`select`, which takes the compiled module and falls back to the twin only when the
+compiled one was not built. Both stay importable by name
 through :func:`compiled` and :func:`pure`, which is what the differential tests use.
 
 The connection engine is chosen the same way (``engine``: the compiled core or its twin on
@@ -39,10 +41,11 @@ HOT_PATHS: dict[str, tuple[str, str]] = {
     "headers": ("kyoukai_h2fast._headers_c", "kyoukai_h2fast.codec._headers_py"),
     "environ": ("kyoukai_h2fast._environ_c", "kyoukai_h2fast.wsgi._environ_py"),
     "engine": ("kyoukai_h2fast._engine_c", "kyoukai_h2fast.http2.h2engine.engine"),
+    "websocket": ("kyoukai_h2fast.websocket._frames_c", "kyoukai_h2fast.websocket._frames_py"),
 }
 
 #: The hot paths that ``extensions: compiled`` speaks for (the engine has a line of its own).
-MODULES = ("frames", "hpack", "headers", "environ")
+MODULES = ("frames", "hpack", "headers", "environ", "websocket")
 
 _selected: dict[str, bool] = {}
 

@@ -35,9 +35,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def compiled_modules(src: str) -> list[str]:
-    """``_<name>_c`` for every ``src/kyoukai_h2fast/_<name>_c.pyx`` of the checkout."""
-    return sorted(os.path.splitext(os.path.basename(p))[0]
-                  for p in glob.glob(os.path.join(src, "src", "kyoukai_h2fast", "*.pyx")))
+    """``_<name>_c`` for every ``src/kyoukai_h2fast/_<name>_c.pyx`` of the checkout, and
+    ``<subpackage>/_<name>_c`` for those in subfolders (``websocket/_frames_c``)."""
+    package = os.path.join(src, "src", "kyoukai_h2fast")
+    return sorted(os.path.splitext(os.path.relpath(p, package))[0].replace(os.sep, "/")
+                  for p in glob.glob(os.path.join(package, "**", "*.pyx"), recursive=True))
 
 
 def package_sources(src: str) -> list[str]:

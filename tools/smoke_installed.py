@@ -54,19 +54,22 @@ def check_version(cwd: str) -> None:
 
 def check_files(cwd: str) -> str:
     code = ("import kyoukai_h2fast, os; from kyoukai_h2fast import _switch; "
-            "print(os.path.dirname(kyoukai_h2fast.__file__)); print(*_switch.MODULES)")
-    package, hot_paths = subprocess.run([sys.executable, "-c", code], cwd=cwd,
-                                        capture_output=True, text=True, timeout=60,
-                                        check=True).stdout.strip().splitlines()
+            "print(os.path.dirname(kyoukai_h2fast.__file__)); "
+            "print(*[_switch.HOT_PATHS[n][0] "
+            "for n in _switch.MODULES])")
+    package, modules = subprocess.run([sys.executable, "-c", code], cwd=cwd,
+                                      capture_output=True, text=True, timeout=60,
+                                      check=True).stdout.strip().splitlines()
     if os.path.abspath(package).startswith(os.path.abspath(os.path.dirname(__file__) + "/..")):
         fail(f"imported the source tree ({package}), not the installed package")
-    for name in hot_paths.split():
-        if not glob.glob(os.path.join(package, f"_{name}_c.*.so")) + \
-                glob.glob(os.path.join(package, f"_{name}_c.*.pyd")):
-            fail(f"no compiled module _{name}_c in {package}")
-        if not os.path.exists(os.path.join(package, f"_{name}_c.pxd")):
-            fail(f"no _{name}_c.pxd in {package} (Cython users cimport it)")
-    sources = glob.glob(os.path.join(package, "*.pyx")) + glob.glob(os.path.join(package, "*.c"))
+    for module in modules.split():           # kyoukai_h2fast[.sub]._name_c
+        stem = os.path.join(package, *module.split(".")[1:])
+        if not glob.glob(stem + ".*.so") + glob.glob(stem + ".*.pyd"):
+            fail(f"no compiled module {module} in {package}")
+        if not os.path.exists(stem + ".pxd"):
+            fail(f"no {module}.pxd in {package} (Cython users cimport it)")
+    sources = [p for ext in ("pyx", "c")
+               for p in glob.glob(os.path.join(package, "**", f"*.{ext}"), recursive=True)]
     if sources:
         fail(f"sources shipped in the installed package: {sources}")
     tree = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "kyoukai_h2fast")

@@ -20,7 +20,8 @@ class _MissingCompiled:
         self._name = name
 
     def __getattr__(self, attr: str):
-        pytest.fail(f"kyoukai_h2fast._{self._name}_c is not built (pip install -e . compiles it)")
+        module = _switch.HOT_PATHS[self._name][0]
+        pytest.fail(f"{module} is not built (pip install -e . compiles it)")
 
 
 def implementations(name: str) -> list:

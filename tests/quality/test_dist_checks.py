@@ -44,9 +44,24 @@ def sdist(tmp_path, names) -> str:
 
 
 def test_the_expected_modules_are_the_checkouts_pyx_files():
-    assert check_dist.compiled_modules(ROOT) == sorted(
-        os.path.splitext(n)[0] for n in os.listdir(os.path.join(ROOT, "src", "kyoukai_h2fast"))
-        if n.endswith(".pyx"))
+    package = os.path.join(ROOT, "src", "kyoukai_h2fast")
+    expected = sorted(
+        os.path.relpath(os.path.join(d, os.path.splitext(n)[0]), package).replace(os.sep, "/")
+        for d, _, names in os.walk(package) for n in names if n.endswith(".pyx"))
+    assert check_dist.compiled_modules(ROOT) == expected
+    assert "websocket/_frames_c" in expected        # a module in a subpackage counts too
+
+
+def test_a_module_in_a_subpackage_is_checked_at_its_path(tmp_path):
+    names = GOOD_WHEEL + ["kyoukai_h2fast/websocket/__init__.py",
+                          "kyoukai_h2fast/websocket/_frames_c.cpython-311-x86_64-linux-gnu.so",
+                          "kyoukai_h2fast/websocket/_frames_c.pxd",
+                          "kyoukai_h2fast/websocket/_frames_c.pyi"]
+    modules = MODULES + ["websocket/_frames_c"]
+    check_dist.check_wheel(wheel(tmp_path, names), modules)
+    with pytest.raises(check_dist.Failed, match="no kyoukai_h2fast/websocket/_frames_c.pxd"):
+        check_dist.check_wheel(wheel(tmp_path, [n for n in names if not n.endswith(
+            "websocket/_frames_c.pxd")]), modules)
 
 
 def test_a_complete_wheel_passes(tmp_path):

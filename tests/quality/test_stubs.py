@@ -1,6 +1,7 @@
 """The ``.pyi`` stubs of the compiled modules cannot drift from the code.
 
-Each compiled module ``kyoukai_h2fast._<name>_c`` has a stub ``kyoukai_h2fast/_<name>_c.pyi``
+Each compiled module ``kyoukai_h2fast._<name>_c`` (or the one ``_switch.HOT_PATHS`` names, e.g.
+``kyoukai_h2fast.websocket._frames_c``) has a stub next to it (``kyoukai_h2fast/_<name>_c.pyi``)
 (what type checkers read: the selector modules import their names from it) and a pure twin
 ``kyoukai_h2fast._<name>_py``. For every name the stub declares, this test compares, by
 ``inspect.signature`` against the stub parsed with ``ast``:
@@ -36,7 +37,7 @@ from kyoukai_h2fast import _switch
 from kyoukai_h2fast.config import ServerConfig
 
 PACKAGE_DIR = os.path.dirname(kyoukai_h2fast.__file__)
-MODULES = ["frames", "hpack", "headers", "environ", "engine"]
+MODULES = ["frames", "hpack", "headers", "environ", "engine", "websocket"]
 
 #: Names of the compiled modules that have no pure twin, by module (``Class.member`` for
 #: members): the engine's state tables and its introspection for tests and debugging.
@@ -245,9 +246,15 @@ def _check_function(where: str, stub: list[StubFunction], obj: Any, method: bool
 
 
 # -- the tests ---------------------------------------------------------------------------------
+def _compiled_module(name: str) -> str:
+    """The compiled module's dotted name (from ``_switch.HOT_PATHS``)."""
+    return _switch.HOT_PATHS[name][0]
+
+
 def _stub(name: str) -> Stub:
-    path = os.path.join(PACKAGE_DIR, f"_{name}_c.pyi")
-    assert os.path.exists(path), f"no stub for kyoukai_h2fast._{name}_c at {path}"
+    module = _compiled_module(name)
+    path = os.path.join(os.path.dirname(PACKAGE_DIR), *module.split(".")) + ".pyi"
+    assert os.path.exists(path), f"no stub for {module} at {path}"
     return Stub(path)
 
 
@@ -365,7 +372,7 @@ def test_stubtest_passes_on_the_compiled_build():
     """``python -m mypy.stubtest`` over the compiled modules (needs mypy: the test extra)."""
     if importlib.util.find_spec("mypy") is None:
         pytest.skip("mypy is not installed (pip install -e '.[test]')")
-    modules = [f"kyoukai_h2fast._{name}_c" for name in MODULES]
+    modules = [_compiled_module(name) for name in MODULES]
     missing = [m for m in MODULES if _switch.compiled(m) is None]
     if missing:
         pytest.skip(f"not compiled: {missing}")
