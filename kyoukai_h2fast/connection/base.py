@@ -23,10 +23,11 @@ subclass's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from ..apps.iterables import close_iterable
+from ..apps.iterables import body_chunks, close_iterable
 from ..wsgi.environ import make_base_environ
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from ..wsgi.request_state import H2State
 
 __all__ = ["ConnectionBase"]
+
+log = logging.getLogger("kyoukai_h2fast")
 
 #: The longest a connection goes without looking at its timeouts (none set: an hour).
 _LONGEST_CHECK = 3600.0
@@ -117,6 +120,36 @@ class ConnectionBase(asyncio.Protocol):
     def _close_iter(self, close: Callable[[], object] | None, in_thread: bool) -> None:
         """Call an app iterable's ``close()`` (PEP 3333: always), where the iterable runs."""
         close_iterable(self.runner, close, in_thread)
+
+    def respond_error(self, state: H2State, status: int = 500) -> None:
+        """A plain error response for ``state``'s request (the Responder contract)."""
+        raise NotImplementedError
+
+    def _pulled_chunks(self, state: H2State, chunks: Iterable[bytes], error: BaseException | None,
+                       closed: bool, current: bool) -> list[bytes] | None:
+        """What both protocols' ``pulled`` do first with a streaming response's next chunks:
+        the pull is over (``closed``: the iterable's ``close()`` ran where it runs); a request
+        no longer ``current`` (dropped meanwhile) gets its iterable closed; an iterator that
+        failed, or gave something other than bytes, gets a 500 (or a cut response). Returns
+        the non-empty chunks to send, or None when there is nothing more to do."""
+        state.pulling = False
+        if closed:
+            state.iter_close = None
+        if not current:
+            self._close_iter(state.iter_close, state.iter_in_thread)  # dropped while pulling
+            state.iter_close = None
+            return None
+        if error is not None:
+            log.error("app iterator failed on %s", state.describe(),
+                      exc_info=(type(error), error, error.__traceback__))
+            self.respond_error(state)
+            return None
+        try:
+            return body_chunks(chunks)
+        except TypeError as e:
+            log.error("app iterator on %s: %s", state.describe(), e)
+            self.respond_error(state)
+            return None
 
     def _stop_app(self, state: H2State) -> None:
         """Stop what the app still does for ``state``'s request, which is gone: cancel its

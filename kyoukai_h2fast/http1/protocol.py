@@ -443,25 +443,12 @@ class H1Protocol(ConnectionBase):
 
     def pulled(self, state: H2State, chunks: Iterable[bytes], done: bool,
                error: BaseException | None = None, closed: bool = False) -> None:
-        state.pulling = False
-        if closed:
-            state.iter_close = None
         ex = self._current
-        if ex is None or ex.state is not state or self._closed:
-            self._close_iter(state.iter_close, state.iter_in_thread)  # dropped meanwhile
-            state.iter_close = None
+        checked = self._pulled_chunks(state, chunks, error, closed, ex is not None
+                                      and ex.state is state and not self._closed)
+        if checked is None:
             return
-        if error is not None:
-            log.error("app iterator failed on %s", state.describe(),
-                      exc_info=(type(error), error, error.__traceback__))
-            self.respond_error(state)
-            return
-        try:
-            checked = _checked(chunks)
-        except TypeError as e:
-            log.error("app iterator on %s: %s", state.describe(), e)
-            self.respond_error(state)
-            return
+        assert ex is not None  # (current)
         if self._write(ex, checked) or done:
             self._end_iter(state)
             self._finish(ex)

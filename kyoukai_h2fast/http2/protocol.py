@@ -715,24 +715,11 @@ class H2KyoukaiProtocol(ConnectionBase):
                error: BaseException | None = None, closed: bool = False) -> None:
         """Chunks arrived from the iterator of ``state`` (``done``: it is exhausted;
         ``closed``: its ``close()`` was already called where it ran)."""
-        state.pulling = False
-        if closed:
-            state.iter_close = None
-        if self.streams.get(state.stream_id) is not state:
-            self._close_iter(state.iter_close, state.iter_in_thread)  # dropped while pulling
-            state.iter_close = None
+        checked = self._pulled_chunks(state, chunks, error, closed,
+                                      self.streams.get(state.stream_id) is state)
+        if checked is None:
             return
-        if error is not None:
-            log.error("app iterator failed on %s", state.describe(),
-                      exc_info=(type(error), error, error.__traceback__))
-            self.respond_error(state)
-            return
-        try:
-            chunks = _checked(chunks)
-        except TypeError as e:
-            log.error("app iterator on %s: %s", state.describe(), e)
-            self.respond_error(state)
-            return
+        chunks = checked
         record = state.access
         if record is not None:
             record.sent += sum(map(len, chunks))

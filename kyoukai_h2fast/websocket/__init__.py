@@ -17,15 +17,8 @@ from .connection import State, WebSocketConnection
 from .constants import CloseCode
 from .deflate import DeflatePolicy, PerMessageDeflate
 from .errors import FrameError, InvalidStateError
-from .events import (
-    BytesMessage,
-    CloseReceived,
-    ConnectionFailed,
-    Ping,
-    Pong,
-    TextMessage,
-    WebSocketEvent,
-)
+from .events import *  # noqa: F403  (its __all__: the events receive() reports)
+from .events import __all__ as _events
 from .handshake import (
     Rejection,
     WebSocketRequest,
@@ -41,8 +34,7 @@ from .handshake import (
 
 __all__ = [
     "WebSocketConnection", "State", "CloseCode", "DeflatePolicy", "PerMessageDeflate",
-    "FrameError", "InvalidStateError", "WebSocketEvent", "TextMessage", "BytesMessage",
-    "Ping", "Pong", "CloseReceived", "ConnectionFailed", "WebSocketRequest", "Rejection",
+    "FrameError", "InvalidStateError", *_events, "WebSocketRequest", "Rejection",
     "accept_key", "accept_response", "check_subprotocol", "is_upgrade_request",
     "negotiate_extensions", "select_subprotocol", "validate_http1_request",
     "validate_http2_request",

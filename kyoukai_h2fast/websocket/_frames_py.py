@@ -31,15 +31,8 @@ from __future__ import annotations
 import codecs
 import struct
 
-from .constants import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONTINUATION,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-)
+from . import constants
+from .constants import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT
 from .errors import (
     R_CONTROL_TOO_LONG,
     R_FRAGMENTED_CONTROL,
@@ -63,6 +56,9 @@ from .errors import (
 __all__ = ["FrameReader", "Utf8Validator", "FrameError", "build_frame", "apply_mask",
            "compressed_wire_limit", "OP_CONTINUATION", "OP_TEXT", "OP_BINARY", "OP_CLOSE",
            "OP_PING", "OP_PONG", "DEFAULT_MAX_MESSAGE_SIZE"]
+
+#: (re-exported: the codec's default, as the compiled module has it)
+DEFAULT_MAX_MESSAGE_SIZE = constants.DEFAULT_MAX_MESSAGE_SIZE
 
 _Data = bytes | bytearray | memoryview
 _LENGTH16 = struct.Struct("!BBH")
