@@ -93,6 +93,11 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
             from ..apps.static_files import StaticRunner
             self.runner = StaticRunner(self.runner, self.config)
+        #: The app's WebSocket handler, ``async handler(session)`` (a
+        #: :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`), or None: the app
+        #: serves no WebSockets (HTTP/1.1 upgrades go to it as ordinary requests, RFC 8441 is
+        #: not advertised).
+        self.websocket_app: Any = getattr(self.runner, "websocket_app", None)
         #: Access log and trusted proxy headers (None when off), used by the connections of
         #: both protocols.
         self.access_log = AccessLog() if self.config.access_log else None
