@@ -33,8 +33,9 @@ plus the body window. Each response ends in order; the next request then becomes
 * ``Upgrade`` is ignored (RFC 9110 §7.8: no h2c upgrade, RFC 9113 §3.1), so ``curl --http2``
   on ``http://`` gets HTTP/1.1, except ``Upgrade: websocket`` when the app serves WebSockets
   and no other request is in progress: the connection is then handed over
-  (:mod:`kyoukai_h2fast.http1.websocket`; ``_websocket`` is the session). llhttp leaves the body of an upgrade request unparsed: a
-  ``content-length`` body is then taken by count; a chunked one gets 400.
+  (:mod:`kyoukai_h2fast.http1.websocket`; ``_websocket`` is the session). llhttp leaves
+  the body of an upgrade request unparsed: a ``content-length`` body is then taken by count;
+  a chunked one gets 400.
 * Timeouts: a request whose body stops arriving for ``body_timeout`` gets 408 (the
   connection closes if its response started); an idle keep-alive connection, or one whose
   request head stalls, closes after ``idle_timeout``. Shutdown closes idle connections at once
@@ -54,12 +55,12 @@ from ..apps.iterables import body_chunks as _checked
 from ..config import FIRST_REQUEST_GRACE
 from ..connection.base import ConnectionBase
 from ..errors import BodyTimeoutError, ClientDisconnected
+from ..websocket.handshake import is_upgrade_request
 from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .parser import Exchange as _Exchange
 from .parser import RequestReader
-from ..websocket.handshake import is_upgrade_request
 from .websocket import upgrade
 from .wire import CONTINUE, error_response, response_head
 

@@ -56,7 +56,6 @@ from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .engine import Engine
-from .websocket import H2Transport, open_stream
 from .events import (
     ConnectionTerminated,
     DataReceived,
@@ -67,6 +66,7 @@ from .events import (
     StreamReset,
     TrailersReceived,
 )
+from .websocket import H2Transport, open_stream
 
 if TYPE_CHECKING:
     from ..contracts import Runner

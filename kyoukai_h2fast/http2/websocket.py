@@ -145,6 +145,7 @@ def open_stream(protocol: H2KyoukaiProtocol, event: ExtendedConnectReceived) -> 
         client=tuple(peer[:2]) if isinstance(peer, tuple) else None,
         server=tuple(local[:2]) if isinstance(local, tuple) else None)
     transport.session = session
+    assert app is not None                      # (else a Rejection above)
     protocol._websockets[sid] = transport
     protocol.websocket_streams += 1
     protocol.loop.create_task(session.run(app))

@@ -121,7 +121,7 @@ def _protocol_of(headers: list) -> bytes | None:
         if name[:1] != b":":
             return None
         if name == b":protocol":
-            return value  # type: ignore[no-any-return]
+            return value
     return None
 
 
