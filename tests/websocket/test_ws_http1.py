@@ -7,11 +7,13 @@ import os
 import socket
 import struct
 import time
+import tracemalloc
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from kyoukai_h2fast.websocket import BytesMessage, WebSocketConnection
 from tests.helpers.ws_server import ENDED, FLOOD, serve_in_thread
 
 LIMIT = 1024 * 1024
@@ -201,3 +203,18 @@ def test_ping_flood_is_cut_1008(server):
         assert head.startswith(b"HTTP/1.1 101")
         sock.sendall(_masked(0x9, b"p") * 1100)
         assert _close_code(sock) == 1008
+
+
+def test_tiny_fragments_cost_their_bytes_not_objects():
+    server = WebSocketConnection()
+    mask = b"\x00\x00\x00\x00"                   # (masked, with a mask of zeros)
+    frames = [b"\x02\x81" + mask + b"a"] + [b"\x00\x81" + mask + b"b"] * 199_998 + \
+        [b"\x80\x81" + mask + b"c"]                 # binary, continuations, the final one
+    data = b"".join(frames)
+    del frames
+    tracemalloc.start()
+    events = server.receive(data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert events == [BytesMessage(b"a" + b"b" * 199_998 + b"c")]
+    assert peak < 2_000_000, peak                 # (a list of 200,000 bytes objects: ~9 MB)
