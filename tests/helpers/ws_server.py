@@ -9,7 +9,8 @@ The build (compiled or pure) is the one this process imported.
 records how each socket ended in ``ENDED``, ``/info`` sends the scope's fields as JSON then
 echoes, ``/deny`` answers 403 with a body through ``websocket.http.response``, ``/reject``
 closes before accepting, ``/close4001`` accepts then closes with 4001, ``/flood`` sends 64 KiB
-messages (counted in ``FLOOD["sent"]``) to a client that does not read: its send must wait.
+messages (counted in ``FLOOD["sent"]``) to a client that does not read: its send must wait;
+``/sleepy`` accepts and reads nothing for 1 s.
 """
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ async def ws_app(scope: dict, receive: Any, send: Any) -> None:
         while FLOOD["sent"] < 2000:
             await send({"type": "websocket.send", "bytes": b"f" * 65536})
             FLOOD["sent"] += 1
+        return
+    if path == "/sleepy":                     # reads nothing for a while, then drains
+        await asyncio.sleep(1)
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
         return
     if path == "/info":
         info = {k: scope[k] for k in ("http_version", "scheme", "path", "subprotocols")}

@@ -129,3 +129,23 @@ def test_not_advertised_for_an_app_without_websockets():
             assert client.rst_codes(sid) == [1]
     finally:
         stop()
+
+
+def test_app_that_does_not_read_closes_the_stream_window(server):
+    with _client(server) as client:
+        sid = _connect(client, b"/sleepy")
+        client.wait_for(lambda ev: client.headers(sid))
+        ws = WebSocketConnection(client=True)
+        message = ws.send_bytes(b"m" * 16_000)
+        total = 0
+        for _ in range(200):                       # 3.2 MB offered
+            sent = client.send_window_available(sid, message)
+            total += sent
+            if sent < len(message):
+                client.read_for(0.2)               # any WINDOW_UPDATE that would come
+                if client.send_window_available(sid, message[sent:]) == 0:
+                    break
+        # at most: 32 messages queued for the app (ws_max_queue), the read that filled the
+        # queue (up to 256 KiB), one stream window (1 MiB); not the 3.2 MB offered
+        assert 1024 * 1024 < total < 32 * 16_100 + 256 * 1024 + 1024 * 1024, total
+        assert client.conn.local_flow_control_window(sid) == 0
