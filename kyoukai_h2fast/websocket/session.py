@@ -388,7 +388,7 @@ class WebSocketSession:
         self.transport.write(conn.send_ping(self._ping_payload))
         timeout = self.config.ws_ping_timeout
         interval = self.config.ws_ping_interval
-        self._pinger = self.loop.call_later(min(interval, timeout) if timeout else interval,
+        self._pinger = self.loop.call_later(timeout if timeout else interval,
                                             self._ping_check if timeout else self._ping)
 
     def _ping_check(self) -> None:

@@ -22,17 +22,32 @@ from typing import Any
 from kyoukai_h2fast.asgi.websocket import websocket_handler
 from kyoukai_h2fast.server.component import start_server
 
-__all__ = ["serve_in_thread", "ws_app", "ENDED", "FLOOD"]
+__all__ = ["serve_in_thread", "ws_app", "ENDED", "FLOOD", "VERSIONS", "RESULTS", "PAGE"]
 
 #: How sockets served by /echo ended: (path, code) per socket.
 ENDED: list = []
 #: /flood: messages sent so far.
 FLOOD: dict = {}
+#: (path, http_version) of every WebSocket the app saw.
+VERSIONS: list = []
+#: What pages reported to /result (query strings), for the browser test.
+RESULTS: list = []
+
+#: The browser test's page: a WebSocket to /info on the same origin, its first message posted
+#: back to /result.
+PAGE = b"""<!doctype html><title>ws</title><script>
+const ws = new WebSocket("wss://" + location.host + "/info?from=page", ["chat"]);
+ws.onmessage = (e) => { ws.send("echo me");
+  ws.onmessage = (f) => fetch("/result?" + encodeURIComponent(e.data + "|" + f.data));
+};
+ws.onerror = () => fetch("/result?error");
+</script>"""
 
 
 async def ws_app(scope: dict, receive: Any, send: Any) -> None:
     assert scope["type"] == "websocket"
     path = scope["path"]
+    VERSIONS.append((path, scope["http_version"]))
     assert (await receive())["type"] == "websocket.connect"
     if path == "/deny":
         await send({"type": "websocket.http.response.start", "status": 403,
@@ -86,6 +101,11 @@ async def _wsgi_app(environ: dict, start_response: Any) -> Any:   # pragma: no c
 
 
 def _plain(environ: dict, start_response: Any) -> list:
+    if environ["PATH_INFO"] == "/page":
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [PAGE]
+    if environ["PATH_INFO"] == "/result":
+        RESULTS.append(environ["QUERY_STRING"])
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"plain " + environ["PATH_INFO"].encode()]
 
