@@ -197,11 +197,17 @@ def test_client_that_never_reads_gets_backpressure(server):
         assert 0 < FLOOD["sent"] < 200, FLOOD
 
 
-def test_ping_flood_is_cut_1008(server):
+@pytest.mark.parametrize("flood", [
+    pytest.param(_masked(0x9, b"p") * 1100, id="pings"),
+    pytest.param(_masked(0x1, b"", fin=False) + _masked(0x0, b"", fin=False) * 1100,
+                 id="empty-fragments"),
+    pytest.param(_masked(0xA, b"") * 1100, id="unsolicited-pongs"),
+])
+def test_floods_are_cut_1008(server, flood):
     sock, head = _handshake(server)
     with sock:
         assert head.startswith(b"HTTP/1.1 101")
-        sock.sendall(_masked(0x9, b"p") * 1100)
+        sock.sendall(flood)
         assert _close_code(sock) == 1008
 
 

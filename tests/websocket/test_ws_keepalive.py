@@ -4,10 +4,12 @@ sending to an HTTP/2 client that never reads waits on the stream's flow control.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import h2.events
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.helpers.h2client import H2Client
@@ -73,3 +75,22 @@ def test_http2_client_that_never_reads_holds_the_app_send(server):
     # 65,535 bytes of stream window reach the client; the app's sends stop a few messages on
     assert received <= 65_535
     assert 0 < FLOOD["sent"] < 10, FLOOD
+
+
+def test_graceful_shutdown_closes_websockets_1001():
+    component, stop = serve_in_thread(ws_ping_interval=0)
+    stopping = threading.Thread(target=stop)
+    try:
+        with connect(f"ws://127.0.0.1:{component.port}/echo") as ws:
+            ws.send("x")
+            assert ws.recv(timeout=5) == "x"
+            started = time.monotonic()
+            stopping.start()
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1001
+        assert time.monotonic() - started < 2      # not the whole shutdown timeout
+    finally:
+        if not stopping.is_alive() and stopping.ident is None:
+            stopping.start()
+        stopping.join(10)
