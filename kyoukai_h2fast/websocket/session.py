@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -166,12 +167,11 @@ class WebSocketSession:
         value, deflate = negotiate_extensions(self.request, policy)
         status, fields = accept_response(self.request, subprotocol, value)
         h2 = self.request.http2
-        for name, field in headers:
-            name = bytes(name)
+        for name, field in _checked(headers):
             lower = name.lower()
             if lower in _HANDSHAKE_FIELDS:
                 continue       # ours to set
-            fields.append((lower if h2 else name, bytes(field)))
+            fields.append((lower if h2 else name, field))
         self._conn = WebSocketConnection(
             deflate=deflate, max_message_size=self.config.ws_max_message_size)
         self.subprotocol = subprotocol
@@ -191,12 +191,12 @@ class WebSocketSession:
             raise InvalidStateError(f"deny() when the WebSocket is {self.state}")
         if not 200 <= status <= 599 or status == 101:
             raise ValueError(f"a denial's status must be 200-599, got {status}")
+        fields = [(n.lower(), v) for n, v in _checked(headers)
+                  if n.lower() not in (b"content-length", b"transfer-encoding",
+                                       b"connection", b"upgrade")]
         self.state = "denied"
         if self._gone:
             return
-        fields = [(bytes(n).lower(), bytes(v)) for n, v in headers
-                  if bytes(n).lower() not in (b"content-length", b"transfer-encoding",
-                                              b"connection", b"upgrade")]
         fields.append((b"content-length", b"%d" % len(body)))
         self.transport.respond(status, fields, not body)
         if body:
@@ -416,6 +416,22 @@ class ConnectionClosed(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"the WebSocket is closed ({code})")
         self.code = code
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
+
+
+def _checked(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """An app's response fields as bytes pairs; ValueError for a name that is not a token
+    or a value with NUL, CR, LF or surrounding blanks (RFC 9110 §5.1, §5.5)."""
+    fields = []
+    for name, value in headers:
+        name, value = bytes(name), bytes(value)
+        if not _TOKEN.match(name) or _BAD_VALUE.search(value):
+            raise ValueError(f"invalid response field {name!r}: {value!r}")
+        fields.append((name, value))
+    return fields
 
 
 #: Response fields the handshake sets itself (an app's own are dropped).

@@ -224,3 +224,18 @@ def test_tiny_fragments_cost_their_bytes_not_objects():
     tracemalloc.stop()
     assert events == [BytesMessage(b"a" + b"b" * 199_998 + b"c")]
     assert peak < 2_000_000, peak                 # (a list of 200,000 bytes objects: ~9 MB)
+
+
+async def _bad_header_app(session):
+    await session.accept(headers=[(b"x-bad", b"a\r\nInjected: 1")])
+
+
+def test_app_header_with_crlf_is_refused_not_sent(server):
+    server.websocket_app, saved = _bad_header_app, server.websocket_app
+    try:
+        sock, head = _handshake(server)
+        with sock:
+            assert head.startswith(b"HTTP/1.1 500"), head     # the app failed: 500, no 101
+            assert b"Injected" not in head
+    finally:
+        server.websocket_app = saved
