@@ -117,6 +117,8 @@ def open_stream(protocol: H2KyoukaiProtocol, event: ExtendedConnectReceived) -> 
     outcome: WebSocketRequest | Rejection
     if app is None:
         outcome = Rejection(501, "this server's app does not serve WebSockets")
+    elif event.end_stream:              # a tunnel the client closed at once carries nothing
+        outcome = Rejection(400, "extended CONNECT with END_STREAM")
     else:
         outcome = validate_http2_request(event.headers)
     if isinstance(outcome, Rejection):
@@ -149,8 +151,6 @@ def open_stream(protocol: H2KyoukaiProtocol, event: ExtendedConnectReceived) -> 
     protocol._websockets[sid] = transport
     protocol.websocket_streams += 1
     protocol.loop.create_task(session.run(app))
-    if event.end_stream:
-        session.connection_lost()
 
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ records how each socket ended in ``ENDED``, ``/info`` sends the scope's fields a
 echoes, ``/deny`` answers 403 with a body through ``websocket.http.response``, ``/reject``
 closes before accepting, ``/close4001`` accepts then closes with 4001, ``/flood`` sends 64 KiB
 messages (counted in ``FLOOD["sent"]``) to a client that does not read: its send must wait;
-``/sleepy`` accepts and reads nothing for 1 s.
+``/sleepy`` accepts and reads nothing until ``SLEEPY_GO`` is set.
 """
 from __future__ import annotations
 
@@ -22,12 +22,15 @@ from typing import Any
 from kyoukai_h2fast.asgi.websocket import websocket_handler
 from kyoukai_h2fast.server.component import start_server
 
-__all__ = ["serve_in_thread", "ws_app", "ENDED", "FLOOD", "VERSIONS", "RESULTS", "PAGE"]
+__all__ = ["serve_in_thread", "ws_app", "ENDED", "FLOOD", "VERSIONS", "RESULTS", "PAGE",
+           "SLEEPY_GO"]
 
 #: How sockets served by /echo ended: (path, code) per socket.
 ENDED: list = []
 #: /flood: messages sent so far.
 FLOOD: dict = {}
+#: /sleepy starts reading once this is set.
+SLEEPY_GO = threading.Event()
 #: (path, http_version) of every WebSocket the app saw.
 VERSIONS: list = []
 #: What pages reported to /result (query strings), for the browser test.
@@ -73,8 +76,9 @@ async def ws_app(scope: dict, receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "bytes": b"f" * 65536})
             FLOOD["sent"] += 1
         return
-    if path == "/sleepy":                     # reads nothing for a while, then drains
-        await asyncio.sleep(1)
+    if path == "/sleepy":                     # reads nothing until told, then drains
+        while not SLEEPY_GO.is_set():
+            await asyncio.sleep(0.05)
         while (await receive())["type"] != "websocket.disconnect":
             pass
         return

@@ -3,6 +3,8 @@ advertised, extended CONNECT answered 200, WebSocket frames in DATA both ways be
 GET on the same connection, the close handshake ending the stream, bad requests answered."""
 from __future__ import annotations
 
+import threading
+
 import h2.events
 import h2.settings
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from kyoukai_h2fast.websocket import WebSocketConnection
 from kyoukai_h2fast.websocket.events import BytesMessage, CloseReceived, TextMessage
 from tests.helpers.h2client import H2Client
-from tests.helpers.ws_server import serve_in_thread
+from tests.helpers.ws_server import SLEEPY_GO, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +97,37 @@ def test_app_denial_and_close_over_http2(server):
         assert close == CloseReceived(4001, "bye")
 
 
+def test_extended_connect_ended_at_once_gets_400(server):
+    with _client(server) as client:
+        sid = client.request_raw([(b":method", b"CONNECT"), (b":protocol", b"websocket"),
+                                  (b":scheme", b"http"), (b":path", b"/echo"),
+                                  (b":authority", b"localhost"),
+                                  (b"sec-websocket-version", b"13")], end_stream=True)
+        headers, _ = client.response(sid)
+        assert headers[":status"] == "400"
+
+
+def test_graceful_shutdown_closes_http2_websockets_1001():
+    component, stop = serve_in_thread(ws_ping_interval=0)
+    stopping = threading.Thread(target=stop)
+    try:
+        with _client(component) as client:
+            sid = _connect(client)
+            client.wait_for(lambda ev: client.headers(sid))
+            stopping.start()
+            ws = WebSocketConnection(client=True)
+            [close] = _messages(client, sid, ws, 1)
+            assert close == CloseReceived(1001, "server shutting down")
+            assert client.goaway() is not None
+            client.conn.send_data(sid, ws.data_to_send(), end_stream=True)   # the echo
+            client.flush()
+            client.wait_for(lambda ev: client.stream_ended(sid))
+    finally:
+        if stopping.ident is None:
+            stopping.start()
+        stopping.join(10)
+
+
 @pytest.mark.parametrize(("protocol", "extra", "status"), [
     pytest.param(b"foo", ((b"sec-websocket-version", b"13"),), "501", id="unknown-protocol"),
     pytest.param(b"websocket", (), "400", id="no-version"),
@@ -132,20 +165,28 @@ def test_not_advertised_for_an_app_without_websockets():
 
 
 def test_app_that_does_not_read_closes_the_stream_window(server):
+    SLEEPY_GO.clear()
     with _client(server) as client:
         sid = _connect(client, b"/sleepy")
         client.wait_for(lambda ev: client.headers(sid))
         ws = WebSocketConnection(client=True)
         message = ws.send_bytes(b"m" * 16_000)
         total = 0
+        pending = b""
         for _ in range(200):                       # 3.2 MB offered
-            sent = client.send_window_available(sid, message)
+            pending = pending or message
+            sent = client.send_window_available(sid, pending)
             total += sent
-            if sent < len(message):
-                client.read_for(0.2)               # any WINDOW_UPDATE that would come
-                if client.send_window_available(sid, message[sent:]) == 0:
-                    break
+            pending = pending[sent:]
+            if pending:
+                client.read_for(0.5)               # any WINDOW_UPDATE that would come
+                if client.conn.local_flow_control_window(sid) == 0:
+                    client.read_for(0.5)
+                    if client.conn.local_flow_control_window(sid) == 0:
+                        break
         # at most: 32 messages queued for the app (ws_max_queue), the read that filled the
         # queue (up to 256 KiB), one stream window (1 MiB); not the 3.2 MB offered
         assert 1024 * 1024 < total < 32 * 16_100 + 256 * 1024 + 1024 * 1024, total
         assert client.conn.local_flow_control_window(sid) == 0
+        SLEEPY_GO.set()                            # the app reads: the window reopens
+        client.wait_for(lambda ev: client.conn.local_flow_control_window(sid) > 0)
