@@ -445,7 +445,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             root_path=args.root_path,
         ).validate()
     except ConfigError as e:
-        raise UsageError(str(e)) from None
+        from .env_options import name_source
+        raise UsageError(name_source(str(e), args)) from None
 
 
 def _check_tls(config: ServerConfig) -> None:

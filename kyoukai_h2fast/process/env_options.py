@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 from collections.abc import Iterator, MutableMapping, Sequence
 
 __all__ = ["PREFIX", "EnvError", "option_variables", "read_env_file", "load_env_file",
-           "apply_environment", "env_file_path", "merge_environment"]
+           "apply_environment", "env_file_path", "merge_environment", "name_source"]
 
 PREFIX = "KYOUKAI_H2FAST_"
 #: The variable of the APP argument.
@@ -123,6 +124,7 @@ def apply_environment(parser: argparse.ArgumentParser, args: argparse.Namespace,
     """Fill in ``args`` (parsed from ``argv``) from ``environ`` for every option the command
     line did not give; raises :class:`EnvError`."""
     given = set(_given_dests(parser, argv))
+    sources: dict[str, str] = {}
     for name, action in option_variables(parser).items():
         text = environ.get(name)
         if text is None or action.dest in given:
@@ -130,8 +132,21 @@ def apply_environment(parser: argparse.ArgumentParser, args: argparse.Namespace,
         if text == "" and action.nargs == 0:
             continue  # (an empty flag variable: not set)
         setattr(args, action.dest, _value(parser, name, action, text))
+        sources[action.dest] = name
     if getattr(args, "app", None) is None and environ.get(APP_VARIABLE):
         args.app = environ[APP_VARIABLE]
+    #: ``{dest: variable}`` of the options the environment set (see :func:`name_source`).
+    args.env_sources = sources
+
+
+def name_source(message: str, args: argparse.Namespace) -> str:
+    """A configuration error ``message`` with the variable that set the option it names, if
+    the environment set it: ``port must be 0..65535, got 70000 (from KYOUKAI_H2FAST_PORT)``."""
+    for dest, name in getattr(args, "env_sources", {}).items():
+        option = re.escape(dest.replace("_", "-"))
+        if re.search(rf"(?:^|[^\w-]|(?<![\w-])--){option}(?![\w-])", message):
+            return f"{message} (from {name})"
+    return message
 
 
 def _given_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Iterator[str]:
