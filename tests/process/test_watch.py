@@ -142,3 +142,25 @@ def tree(tmp_path):
 def test_source_filter(tree, relative, restarts):
     accept = SourceFilter([str(tree)])
     assert accept(None, str(tree / relative)) is restarts
+
+
+def test_the_child_does_not_watch_even_when_the_environment_says_reload(monkeypatch, tmp_path):
+    """KYOUKAI_H2FAST_RELOAD=1 reaches the child too: its --no-reload wins (no watcher of
+    watchers)."""
+    from kyoukai_h2fast.process import watch
+
+    commands = []
+
+    class Recorder(watch.Watcher):
+        def run(self) -> int:
+            commands.append(self.command)
+            return 0
+
+    monkeypatch.setattr(watch, "Watcher", Recorder)
+    environ = {"KYOUKAI_H2FAST_RELOAD": "1", "KYOUKAI_H2FAST_RELOAD_DIR": str(tmp_path)}
+    monkeypatch.setattr(os, "environ", {**os.environ, **environ})
+    assert cli.main(["app:app", "--port", "9"]) == 0
+    (command,) = commands
+    assert command[:3] == [sys.executable, "-m", "kyoukai_h2fast"]
+    assert command[3:] == ["app:app", "--port", "9", "--no-reload"]
+    assert cli.parse_args(command[3:], environ).reload is False
