@@ -133,6 +133,10 @@ class ServerConfig:
     static_index: str | None = None
     #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
     static_cache_control: str = "no-cache"
+    #: URL prefix the app is mounted under (``--root-path``), without a final ``/``: WSGI
+    #: apps get ``SCRIPT_NAME`` = it and ``PATH_INFO`` without it; requests outside it get
+    #: 404 (see kyoukai_h2fast.apps.root_path). ``""``: the app serves every path.
+    root_path: str = ""
 
     # -- WebSockets (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2; kyoukai_h2fast.websocket) --
     #: Advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 and take extended CONNECT (RFC 8441)
@@ -208,6 +212,8 @@ class ServerConfig:
         if self.static or self.static_index is not None:
             _check_static(self)
         _check_websocket(self)
+        if self.root_path:
+            _check_root_path(self)
         return self
 
     @property
@@ -270,6 +276,19 @@ def _check_websocket(config: ServerConfig) -> None:
                         ("ws-ping-timeout", config.ws_ping_timeout)):
         if not isinstance(value, (int, float)) or not 0 <= value < 1e9:
             raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+
+
+def _check_root_path(config: ServerConfig) -> None:
+    """``root_path``: ``/`` then path segments, no final ``/``, nothing a URL path cannot
+    hold as it is (ConfigError naming --root-path otherwise)."""
+    prefix = config.root_path
+    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+        raise ConfigError(f"--root-path {prefix!r}: must start with '/' and not end with it "
+                          "(e.g. /api)")
+    if any(c in prefix for c in "?#\\") or any(ord(c) <= 32 or ord(c) == 127 for c in prefix) \
+            or any(part in ("", ".", "..") for part in prefix[1:].split("/")):
+        raise ConfigError(f"--root-path {prefix!r}: not a plain URL path (no '?', '#', "
+                          "spaces, empty, '.' or '..' segments)")
 
 
 def resolve_workers(workers: int) -> int:
