@@ -44,3 +44,9 @@ def test_bad_values_are_one_line_errors(capsys, flag, value, message):
 def test_config_checks_its_fields():
     with pytest.raises(ConfigError, match="ws-max-queue"):
         ServerConfig(ws_max_queue=-3).validate()
+
+
+def test_environment_sets_them_too(monkeypatch, capsys):
+    monkeypatch.setenv("KYOUKAI_H2FAST_WS_MAX_QUEUE", "0")
+    assert main([]) == 2
+    assert "(from KYOUKAI_H2FAST_WS_MAX_QUEUE)" in capsys.readouterr().err
