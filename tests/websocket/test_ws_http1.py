@@ -239,3 +239,18 @@ def test_app_header_with_crlf_is_refused_not_sent(server):
             assert b"Injected" not in head
     finally:
         server.websocket_app = saved
+
+
+def test_wss_over_http11_with_tls(tls_files):
+    import ssl
+    certfile, keyfile, cafile = tls_files
+    component, stop = serve_in_thread(certfile=certfile, keyfile=keyfile, ws_ping_interval=0)
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+        with connect(f"wss://localhost:{component.port}/info", ssl=context) as ws:
+            info = json.loads(ws.recv(timeout=5))
+            ws.send("over tls")
+            assert ws.recv(timeout=5) == "over tls"
+        assert info["scheme"] == "wss" and info["http_version"] == "1.1"
+    finally:
+        stop()
