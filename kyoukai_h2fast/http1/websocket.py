@@ -69,6 +69,9 @@ class H1Transport:
     def writable(self) -> bool:
         return not self.protocol._write_paused
 
+    def idle(self) -> bool:
+        return self.transport.get_write_buffer_size() == 0
+
     def set_reading(self, on: bool) -> None:
         if self.transport.is_closing():
             return

@@ -65,6 +65,9 @@ class H2Transport:
     def writable(self) -> bool:
         return self.gone or self.protocol.engine.queued(self.stream_id) < self._limit
 
+    def idle(self) -> bool:
+        return self.gone or self.protocol.engine.queued(self.stream_id) == 0
+
     def set_reading(self, on: bool) -> None:
         self.reading = on
         if on and self.unacked and not self.gone:

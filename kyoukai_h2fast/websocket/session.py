@@ -74,6 +74,9 @@ class Transport(Protocol):
     def writable(self) -> bool:
         """False while the unsent output is above the write limit (``send`` waits)."""
 
+    def idle(self) -> bool:
+        """True when nothing written is still waiting to go out (the peer reads)."""
+
     def set_reading(self, on: bool) -> None:
         """Stop (False) or restart (True) taking the peer's bytes (the app is behind)."""
 
@@ -301,6 +304,8 @@ class WebSocketSession:
                 self._early.append(data)
                 self._early_size += len(data)
             return
+        if self.transport.idle():
+            conn.output_drained()        # the pongs queued so far went out: the peer reads
         events = conn.receive(data)
         out = conn.data_to_send()
         if out:

@@ -45,6 +45,9 @@ class MemoryTransport:
     def writable(self):
         return self.can_write
 
+    def idle(self):
+        return self.can_write
+
     def set_reading(self, on):
         self.reading = on
 
@@ -208,4 +211,20 @@ def test_denial_with_body_in_parts():
         status, fields = transport.heads[0]
         assert status == 401 and (b"www-authenticate", b"Basic") in fields
         assert (b"content-length", b"2") in fields and transport.out == b"ab"
+    asyncio.run(main())
+
+
+def test_pongs_count_only_while_the_peer_does_not_read():
+    async def main():
+        session, transport = _session()
+        client = WebSocketConnection(client=True)
+        await session.accept()
+        conn = session._conn
+        for _ in range(5):                         # the peer reads between its pings
+            session.feed(client.send_ping(b"p"))
+        assert conn._queued_pongs == 1
+        transport.can_write = False                # now it does not
+        for _ in range(5):
+            session.feed(client.send_ping(b"p"))
+        assert conn._queued_pongs == 6
     asyncio.run(main())
