@@ -7,7 +7,8 @@
 
 * the scope: ``type`` ``"websocket"``, ``asgi`` ``{"version": "3.0", "spec_version": "2.4"}``,
   ``http_version`` ``"1.1"`` or ``"2"``, ``scheme`` ``"ws"``/``"wss"``, ``path`` (decoded),
-  ``raw_path``, ``query_string``, ``root_path``, ``headers`` (lower-case names, no
+  ``raw_path``, ``query_string``, ``root_path`` (``--root-path``; ``path`` keeps it, as
+  uvicorn's does), ``headers`` (lower-case names, no
   pseudo-header fields), ``client``, ``server``, ``subprotocols``, ``state`` (a copy of the
   lifespan state, when given), and the extension ``websocket.http.response``;
 * ``receive()``: ``websocket.connect`` first, then ``websocket.receive`` (``text`` or
@@ -49,7 +50,7 @@ def websocket_scope(session: WebSocketSession, root_path: str = "",
         "path": session.path,
         "raw_path": session.raw_path,
         "query_string": session.query_string,
-        "root_path": root_path,
+        "root_path": root_path or session.config.root_path,
         "headers": session.headers,
         "client": session.client,
         "server": session.server,

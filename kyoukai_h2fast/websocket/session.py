@@ -277,6 +277,13 @@ class WebSocketSession:
     async def run(self, handler: Callable[[WebSocketSession], Awaitable[Any]]) -> None:
         """Run the app's ``handler(session)``; what it leaves undone is done after it: no
         answer yet: 403 (500 when it raised); still open: close 1000 (1011 when it raised)."""
+        prefix = self.config.root_path
+        if prefix and not (self.path.startswith(prefix) and (
+                len(self.path) == len(prefix) or self.path[len(prefix)] == "/")):
+            # outside the app's mount point (--root-path): as for HTTP requests, a 404
+            await self.deny(404, [(b"content-type", b"text/plain; charset=utf-8")],
+                            b"Not Found\n")
+            return
         failed = False
         try:
             await handler(self)

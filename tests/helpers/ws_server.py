@@ -82,8 +82,9 @@ async def ws_app(scope: dict, receive: Any, send: Any) -> None:
         while (await receive())["type"] != "websocket.disconnect":
             pass
         return
-    if path == "/info":
-        info = {k: scope[k] for k in ("http_version", "scheme", "path", "subprotocols")}
+    if path.endswith("/info"):
+        info = {k: scope[k] for k in ("http_version", "scheme", "path", "subprotocols",
+                                      "root_path")}
         info["raw_path"] = scope["raw_path"].decode()
         info["query_string"] = scope["query_string"].decode()
         info["headers"] = {k.decode(): v.decode() for k, v in scope["headers"]}

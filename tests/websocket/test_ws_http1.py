@@ -254,3 +254,16 @@ def test_wss_over_http11_with_tls(tls_files):
         assert info["scheme"] == "wss" and info["http_version"] == "1.1"
     finally:
         stop()
+
+
+def test_root_path_mounts_websockets_too():
+    component, stop = serve_in_thread(root_path="/api", ws_ping_interval=0)
+    try:
+        with connect(f"ws://127.0.0.1:{component.port}/api/info") as ws:
+            info = json.loads(ws.recv(timeout=5))
+        assert info["root_path"] == "/api" and info["path"] == "/api/info"
+        with pytest.raises(InvalidStatus) as outside:
+            connect(f"ws://127.0.0.1:{component.port}/apiv2/info")
+        assert outside.value.response.status_code == 404
+    finally:
+        stop()
