@@ -27,7 +27,7 @@ from .accesslog import AccessLog
 from .allocator import release_soon, tune_allocator
 from .listener import Listener
 from .proxy_headers import ProxyHeaders
-from .tls import alpn_protocols, make_ssl_context
+from .tls import alpn_protocols, make_ssl_context, ssl_context_for
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -151,9 +151,8 @@ class H2KyoukaiComponent(_ComponentBase):
     async def start(self, ctx: Any = None) -> None:
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
-        certfile = self.config.certfile
-        if context is None and certfile is not None:  # self.config.tls
-            context = make_ssl_context(certfile, self.config.keyfile, self.config.http1)
+        if context is None and self.config.tls:
+            context = ssl_context_for(self.config)
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
