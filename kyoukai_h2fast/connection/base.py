@@ -8,8 +8,9 @@ both:
   ``connection_made``) takes the transport and the peer's address, makes the per-connection
   environ constants (with the client certificate's ``SSL_CLIENT_*`` keys under mutual
   TLS: :mod:`kyoukai_h2fast.wsgi.client_cert`), enters the server's set of live connections
-  (where shutdown finds it) and starts the timeout timer; :meth:`~ConnectionBase._gone` (first thing in ``connection_lost``)
-  undoes the last two (the server's ``connection_closed`` also gives memory back);
+  (where shutdown finds it) and starts the timeout timer; :meth:`~ConnectionBase._gone`
+  (first thing in ``connection_lost``) undoes the last two (the server's
+  ``connection_closed`` also gives memory back);
 * its timeouts: one timer that calls the protocol's ``_timeouts(now, next_check)`` at least
   every ``min(idle_timeout, body_timeout)`` seconds (an hour when neither is set); that checks
   the protocol's own timeouts and returns when to look again, or None once the connection is
@@ -25,8 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from ssl import CERT_NONE
 from collections.abc import Callable, Iterable
+from ssl import CERT_NONE
 from typing import TYPE_CHECKING, Any, cast
 
 from ..apps.iterables import body_chunks, close_iterable

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
 from h2.events import DataReceived as H2DataReceived
-from h2.events import PingAckReceived
-from h2.events import RemoteSettingsChanged
+from h2.events import PingAckReceived, RemoteSettingsChanged
 from h2.events import StreamReset as H2StreamReset
 from h2.events import WindowUpdated as H2WindowUpdated
 from h2.exceptions import ProtocolError
