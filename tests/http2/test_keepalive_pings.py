@@ -1,0 +1,90 @@
+"""HTTP/2 keep-alive PINGs against the real server, both builds (``--http2-ping-interval``,
+``--http2-ping-timeout``; RFC 9113 §6.7): a silent peer gets PINGs; one that answers them stays
+connected, and is still closed by the idle timeout (ACKs are no activity); one that does not is
+closed with GOAWAY soon after the timeout, and the work for its streams is dropped.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from hyperframe.frame import GoAwayFrame, PingFrame
+
+from tests.helpers.h2client import H2Client
+
+pytestmark = pytest.mark.timeout(60)
+
+INTERVAL, TIMEOUT, IDLE = 0.3, 0.5, 2.5
+ARGS = ("--http2-ping-interval", str(INTERVAL), "--http2-ping-timeout", str(TIMEOUT),
+        "--idle-timeout", str(IDLE))
+
+
+@pytest.fixture
+def server(servers, impl):
+    return servers.get("tests.served_apps.basic:wsgi_app", impl, args=ARGS)
+
+
+def _server_pings(c: H2Client) -> list[bytes]:
+    return [f.opaque_data for f in c.frames_of(PingFrame) if "ACK" not in f.flags]
+
+
+def _goaway(c: H2Client) -> GoAwayFrame:
+    frames = c.goaway_frames()
+    assert frames, f"no GOAWAY; frames: {c.frames!r}"
+    return frames[-1]
+
+
+def test_a_silent_peer_that_answers_gets_pings_and_stays_connected(server):
+    with H2Client("127.0.0.1", server.port) as c:
+        c.read_for(INTERVAL * 4)
+        pings = _server_pings(c)
+        assert len(pings) >= 2, c.frames
+        assert len(set(pings)) == len(pings) and all(p.startswith(b"ka") for p in pings)
+        assert not c.closed and not c.goaway_frames()
+        sid = c.request("/")
+        headers, body = c.response(sid)
+        assert headers[":status"] == "200" and body == b"Hello, world!"
+
+
+def test_a_peer_that_does_not_answer_is_closed_after_the_timeout(server):
+    with H2Client("127.0.0.1", server.port, answer_pings=False) as c:
+        started = time.monotonic()
+        c.wait_closed(timeout=10)
+        elapsed = time.monotonic() - started
+    goaway = _goaway(c)
+    assert (goaway.error_code, goaway.additional_data) == (0, b"PING timeout")
+    assert _server_pings(c) and elapsed < IDLE - 0.2, elapsed  # the PING, not the idle timeout
+    assert "no PING ACK within 0.5 s" in server.log
+
+
+def test_answered_pings_do_not_keep_an_idle_connection_open(server):
+    with H2Client("127.0.0.1", server.port) as c:
+        started = time.monotonic()
+        c.wait_closed(timeout=10)
+        elapsed = time.monotonic() - started
+    goaway = _goaway(c)
+    assert goaway.error_code == 0 and goaway.additional_data != b"PING timeout"
+    assert len(_server_pings(c)) >= 2          # answered all along, then idle-closed anyway
+    assert elapsed >= IDLE - 0.3, elapsed
+
+
+def _closed_count(port: int) -> int:
+    with H2Client("127.0.0.1", port) as c:
+        headers, body = c.response(c.request("/closed"))
+        return json.loads(body)["closed"]
+
+
+def test_the_streams_of_a_dead_peer_are_dropped(server):
+    """A response streaming to a peer that stopped answering (the idle timeout never fires:
+    the server is working on the stream): the PING finds it, the app's iterable is closed."""
+    before = _closed_count(server.port)
+    with H2Client("127.0.0.1", server.port, answer_pings=False) as c:
+        sid = c.request("/stream-slow?100")    # 100 chunks 0.5 s apart
+        c.wait_closed(timeout=10)
+        assert not c.stream_ended(sid)
+    assert _goaway(c).additional_data == b"PING timeout"
+    deadline = time.monotonic() + 5
+    while _closed_count(server.port) == before:
+        assert time.monotonic() < deadline, "the app iterable of the dead peer was not closed"
+        time.sleep(0.1)
