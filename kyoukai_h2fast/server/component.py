@@ -169,7 +169,7 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.port == 0:
             self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
-                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
+                 self.runner.kind, self.url, _modes(context, self.config.http1),
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
                  and self.config.wsgi_threads else "on the event loop",
                  _switch.extensions_state())
@@ -221,9 +221,14 @@ class H2KyoukaiComponent(_ComponentBase):
         return self.server.detach() if self.server is not None else []
 
 
-def _modes(tls: bool, http1: bool) -> str:
-    if tls:
-        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
+_CLIENT_CERTS = {_ssl.CERT_OPTIONAL: ", client certificates optional",
+                 _ssl.CERT_REQUIRED: ", client certificates required"}
+
+
+def _modes(context: _ssl.SSLContext | None, http1: bool) -> str:
+    if context is not None:
+        return ("TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2") + _CLIENT_CERTS.get(
+            context.verify_mode, "")
     return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
 
 

@@ -131,6 +131,7 @@ def test_required_client_certificate_reaches_the_app(pki, tls_servers, impl, htt
     _assert_alice(pki, environ)
     assert environ["wsgi.url_scheme"] == "https"
     assert environ["SERVER_PROTOCOL"] == ("HTTP/2" if http2 else "HTTP/1.1")
+    assert "(TLS+ALPN h2,http/1.1, client certificates required;" in server.log
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
