@@ -11,6 +11,7 @@ import time
 import pytest
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from tests.helpers.builds import default_impl
 from tests.helpers.h2client import H2Client
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,7 +56,10 @@ def test_a_peer_that_does_not_answer_is_closed_after_the_timeout(server):
     goaway = _goaway(c)
     assert (goaway.error_code, goaway.additional_data) == (0, b"PING timeout")
     assert _server_pings(c) and elapsed < IDLE - 0.2, elapsed  # the PING, not the idle timeout
-    assert "no PING ACK within 0.5 s" in server.log
+    deadline = time.monotonic() + 5          # (the log is read by another thread)
+    while "no PING ACK within 0.5 s" not in server.log:
+        assert time.monotonic() < deadline, server.log
+        time.sleep(0.05)
 
 
 def test_answered_pings_do_not_keep_an_idle_connection_open(server):
@@ -88,3 +92,15 @@ def test_the_streams_of_a_dead_peer_are_dropped(server):
     while _closed_count(server.port) == before:
         assert time.monotonic() < deadline, "the app iterable of the dead peer was not closed"
         time.sleep(0.1)
+
+
+def test_over_tls_a_dead_peer_is_closed_too(servers, tls_files):
+    """TLS (ALPN h2): the same PING, and the TLS transport is aborted, not shut down
+    gracefully (a dead peer would never answer the close_notify)."""
+    server = servers.get("tests.served_apps.basic:wsgi_app", default_impl(), tls=True, args=ARGS)
+    with H2Client("127.0.0.1", server.port, tls_ca=tls_files[2], answer_pings=False) as c:
+        started = time.monotonic()
+        c.wait_closed(timeout=10)
+        elapsed = time.monotonic() - started
+    assert _goaway(c).additional_data == b"PING timeout"
+    assert elapsed < IDLE - 0.2, elapsed
