@@ -11,6 +11,7 @@ import time
 import pytest
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from kyoukai_h2fast.http2.keepalive import PING_ACK_SIZE, KeepAlive
 from tests.helpers.builds import default_impl
 from tests.helpers.h2client import H2Client
 
@@ -104,3 +105,41 @@ def test_over_tls_a_dead_peer_is_closed_too(servers, tls_files):
         elapsed = time.monotonic() - started
     assert _goaway(c).additional_data == b"PING timeout"
     assert elapsed < IDLE - 0.2, elapsed
+
+
+# ---- the schedule itself (kyoukai_h2fast.http2.keepalive), in memory ---------------------------
+
+class _Engine:
+    """What KeepAlive uses of an engine: send_ping and bytes_received."""
+
+    def __init__(self) -> None:
+        self.pings: list[bytes] = []
+        self.bytes_received = 1000
+
+    def send_ping(self, data: bytes) -> None:
+        self.pings.append(data)
+
+
+def test_schedule_ping_when_silent_then_deadline_then_next_after_the_ack():
+    engine, k = _Engine(), KeepAlive(interval=10.0, timeout=3.0)
+    assert k.check(now=5.0, last_activity=0.0, engine=engine) == 10.0   # not yet
+    assert k.check(now=10.0, last_activity=0.0, engine=engine) == 13.0  # PING, ACK due at 13
+    assert engine.pings == [b"ka\x00\x00\x00\x00\x00\x01"] and k.outstanding
+    assert k.check(now=12.0, last_activity=0.0, engine=engine) == 13.0  # one at a time
+    engine.bytes_received += PING_ACK_SIZE
+    assert k.acknowledged(b"ka\x00\x00\x00\x00\x00\x01", 11.0, engine) == 0.0  # ACK alone
+    assert not k.outstanding
+    assert k.check(now=13.0, last_activity=0.0, engine=engine) == 21.0  # 10 s after the ACK
+    assert k.check(now=21.0, last_activity=0.0, engine=engine) == 24.0
+    assert k.check(now=24.0, last_activity=0.0, engine=engine) is None  # no ACK: timed out
+    assert len(engine.pings) == 2
+
+
+def test_an_ack_with_other_frames_counts_as_activity_and_foreign_acks_are_ignored():
+    engine, k = _Engine(), KeepAlive(interval=1.0, timeout=1.0)
+    k.check(now=1.0, last_activity=0.0, engine=engine)
+    assert k.acknowledged(b"\0" * 8, 1.2, engine) is None          # the engine's own PING
+    assert k.outstanding
+    engine.bytes_received += PING_ACK_SIZE + 13                      # + a WINDOW_UPDATE
+    assert k.acknowledged(engine.pings[0], 1.5, engine) is None and not k.outstanding
+    assert k.acknowledged(engine.pings[0], 1.6, engine) is None    # a second (late) ACK
