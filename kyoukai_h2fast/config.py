@@ -133,6 +133,10 @@ class ServerConfig:
     static_index: str | None = None
     #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
     static_cache_control: str = "no-cache"
+    #: URL prefix the app is mounted under (``--root-path``), without a final ``/``: WSGI
+    #: apps get ``SCRIPT_NAME`` = it and ``PATH_INFO`` without it; requests outside it get
+    #: 404 (see kyoukai_h2fast.apps.root_path). ``""``: the app serves every path.
+    root_path: str = ""
 
     # -- TLS beyond the certificate (kyoukai_h2fast.server.tls; need certfile/keyfile) --
     #: CA certificates (PEM) that issue the client certificates the server accepts.
@@ -211,6 +215,8 @@ class ServerConfig:
                                   "'kyoukai_h2fast[metrics]'") from None
         if self.static or self.static_index is not None:
             _check_static(self)
+        if self.root_path:
+            _check_root_path(self)
         _check_tls_options(self)
         _check_http2_pings(self)
         return self
@@ -309,6 +315,19 @@ def _check_http2_pings(config: ServerConfig) -> None:
         raise ConfigError(f"http2-ping-interval must be >= 0 seconds, got {interval!r}")
     if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise ConfigError(f"http2-ping-timeout must be > 0 seconds, got {timeout!r}")
+
+
+def _check_root_path(config: ServerConfig) -> None:
+    """``root_path``: ``/`` then path segments, no final ``/``, nothing a URL path cannot
+    hold as it is (ConfigError naming --root-path otherwise)."""
+    prefix = config.root_path
+    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+        raise ConfigError(f"--root-path {prefix!r}: must start with '/' and not end with it "
+                          "(e.g. /api)")
+    if any(c in prefix for c in "?#\\") or any(ord(c) <= 32 or ord(c) == 127 for c in prefix) \
+            or any(part in ("", ".", "..") for part in prefix[1:].split("/")):
+        raise ConfigError(f"--root-path {prefix!r}: not a plain URL path (no '?', '#', "
+                          "spaces, empty, '.' or '..' segments)")
 
 
 def resolve_workers(workers: int) -> int:
