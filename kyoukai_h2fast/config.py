@@ -156,6 +156,28 @@ class ServerConfig:
     #: Negotiate permessage-deflate (RFC 7692) when the client offers it.
     ws_per_message_deflate: bool = True
 
+    # -- TLS beyond the certificate (kyoukai_h2fast.server.tls; need certfile/keyfile) --
+    #: CA certificates (PEM) that issue the client certificates the server accepts.
+    ssl_ca_certs: str | None = None
+    #: Client certificates: ``"none"`` (not asked for), ``"optional"`` (verified when the
+    #: client sends one), ``"required"`` (the handshake fails without a valid one). The
+    #: verified certificate reaches the app (kyoukai_h2fast.wsgi.client_cert).
+    ssl_cert_reqs: str = "none"
+    #: Lowest TLS version accepted: ``"1.2"`` or ``"1.3"``.
+    ssl_min_version: str = "1.2"
+    #: OpenSSL cipher list for TLS 1.2 (None: ECDHE with AES-GCM or ChaCha20).
+    ssl_ciphers: str | None = None
+    #: The password of an encrypted keyfile, or a file whose first line is it (preferred:
+    #: a password on the command line is visible in ``ps``). Never printed (repr=False).
+    ssl_keyfile_password: str | None = dataclasses.field(default=None, repr=False)
+    ssl_keyfile_password_file: str | None = None
+
+    # -- HTTP/2 keep-alive PINGs (kyoukai_h2fast.http2.keepalive) --
+    #: A connection whose peer sent nothing for this many seconds gets a PING (0: never).
+    http2_ping_interval: float = 0.0
+    #: Seconds the peer has to acknowledge it; then the connection is closed.
+    http2_ping_timeout: float = 20.0
+
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
         if (self.certfile is None) != (self.keyfile is None):
@@ -214,6 +236,8 @@ class ServerConfig:
         _check_websocket(self)
         if self.root_path:
             _check_root_path(self)
+        _check_tls_options(self)
+        _check_http2_pings(self)
         return self
 
     @property
@@ -265,6 +289,51 @@ def _check_static(config: ServerConfig) -> None:
     value = config.static_cache_control
     if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"--static-cache-control {value!r}: not a field value")
+
+
+#: The values of ``ssl_cert_reqs`` and ``ssl_min_version``.
+SSL_CERT_REQS = ("none", "optional", "required")
+SSL_MIN_VERSIONS = ("1.2", "1.3")
+
+
+def _check_tls_options(config: ServerConfig) -> None:
+    """The TLS settings besides the certificate files (whose contents the TLS context checks):
+    ConfigError (one line, naming the option) if bad."""
+    if config.ssl_cert_reqs not in SSL_CERT_REQS:
+        raise ConfigError(f"--ssl-cert-reqs must be none, optional or required, got "
+                          f"{config.ssl_cert_reqs!r}")
+    if config.ssl_min_version not in SSL_MIN_VERSIONS:
+        raise ConfigError(f"--ssl-min-version must be 1.2 or 1.3, got "
+                          f"{config.ssl_min_version!r}")
+    given = [name for name, value in (
+        ("--ssl-ca-certs", config.ssl_ca_certs), ("--ssl-ciphers", config.ssl_ciphers),
+        ("--ssl-keyfile-password", config.ssl_keyfile_password),
+        ("--ssl-keyfile-password-file", config.ssl_keyfile_password_file),
+        ("--ssl-cert-reqs", config.ssl_cert_reqs != "none" or None),
+        ("--ssl-min-version", config.ssl_min_version != "1.2" or None)) if value is not None]
+    if given and config.certfile is None:
+        raise ConfigError(f"{given[0]} needs TLS: give --certfile and --keyfile")
+    if config.ssl_cert_reqs != "none" and not config.ssl_ca_certs:
+        raise ConfigError(f"--ssl-cert-reqs {config.ssl_cert_reqs} needs --ssl-ca-certs FILE "
+                          "(the CA certificates that issue the client certificates)")
+    if config.ssl_ca_certs and config.ssl_cert_reqs == "none":
+        raise ConfigError("--ssl-ca-certs is only used to verify client certificates: give "
+                          "--ssl-cert-reqs optional or required")
+    if config.ssl_keyfile_password is not None and config.ssl_keyfile_password_file is not None:
+        raise ConfigError("give --ssl-keyfile-password or --ssl-keyfile-password-file, "
+                          "not both")
+    if config.ssl_ciphers is not None and (not config.ssl_ciphers.strip()
+                                           or "\0" in config.ssl_ciphers):
+        raise ConfigError(f"--ssl-ciphers: not a cipher list: {config.ssl_ciphers!r}")
+
+
+def _check_http2_pings(config: ServerConfig) -> None:
+    """The keep-alive PING settings: ConfigError (one line, naming the option) if bad."""
+    interval, timeout = config.http2_ping_interval, config.http2_ping_timeout
+    if not isinstance(interval, (int, float)) or not 0 <= interval < float("inf"):
+        raise ConfigError(f"http2-ping-interval must be >= 0 seconds, got {interval!r}")
+    if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ConfigError(f"http2-ping-timeout must be > 0 seconds, got {timeout!r}")
 
 
 def _check_websocket(config: ServerConfig) -> None:

@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_app_options(p, d)
     _add_development_options(p)
     _add_environment_options(p)
+    _add_tls_options(p, d)
+    _add_http2_ping_options(p, d)
     _add_websocket_options(p, d)
     return p
 
@@ -258,6 +260,42 @@ def _websocket_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in (
         "ws_max_message_size", "ws_max_queue", "ws_write_limit", "ws_ping_interval",
         "ws_ping_timeout", "ws_per_message_deflate", "ws_http2")}
+
+
+def _add_tls_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """Mutual TLS, TLS versions and ciphers, encrypted keys (with --certfile/--keyfile)."""
+    t = p.add_argument_group("TLS (with --certfile and --keyfile)")
+    t.add_argument("--ssl-ca-certs", default=d.ssl_ca_certs, metavar="FILE",
+                   help="CA certificates (PEM) that issue the client certificates to accept "
+                        "(with --ssl-cert-reqs optional or required)")
+    t.add_argument("--ssl-cert-reqs", default=d.ssl_cert_reqs,
+                   choices=("none", "optional", "required"),
+                   help="client certificates: none (not asked for), optional (verified when "
+                        "sent), required (the handshake fails without one); the verified "
+                        f"certificate reaches the app as SSL_CLIENT_* keys (default "
+                        f"{d.ssl_cert_reqs})")
+    t.add_argument("--ssl-min-version", default=d.ssl_min_version, choices=("1.2", "1.3"),
+                   help=f"lowest TLS version accepted (default {d.ssl_min_version})")
+    t.add_argument("--ssl-ciphers", default=d.ssl_ciphers, metavar="LIST",
+                   help="OpenSSL cipher list for TLS 1.2 (default: ECDHE with AES-GCM or "
+                        "ChaCha20, as RFC 9113 §9.2.2 wants; TLS 1.3 suites are OpenSSL's)")
+    t.add_argument("--ssl-keyfile-password-file", default=d.ssl_keyfile_password_file,
+                   metavar="FILE", help="file whose first line is the password of an "
+                   "encrypted --keyfile (preferred: not visible in ps)")
+    t.add_argument("--ssl-keyfile-password", default=d.ssl_keyfile_password,
+                   metavar="PASSWORD", help="the password of an encrypted --keyfile (visible "
+                   "to other users in ps: prefer --ssl-keyfile-password-file)")
+
+
+def _add_http2_ping_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """HTTP/2 keep-alive PINGs (kyoukai_h2fast.http2.keepalive)."""
+    k = p.add_argument_group("HTTP/2 keep-alive")
+    k.add_argument("--http2-ping-interval", type=float, default=d.http2_ping_interval,
+                   metavar="SECONDS", help="send a PING on a connection whose peer has been "
+                   f"silent this long (default {d.http2_ping_interval:g}: never)")
+    k.add_argument("--http2-ping-timeout", type=float, default=d.http2_ping_timeout,
+                   metavar="SECONDS", help="close the connection when the PING is not "
+                   f"acknowledged within this (default {d.http2_ping_timeout:g})")
 
 
 def _static_mount(text: str) -> tuple[str, str]:
@@ -475,6 +513,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             static=tuple(args.static), static_index=args.static_index,
             static_cache_control=args.static_cache_control,
             root_path=args.root_path,
+            **_tls_settings(args),
+            **_http2_ping_settings(args),
             **_websocket_settings(args),
         ).validate()
     except ConfigError as e:
@@ -482,16 +522,31 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         raise UsageError(name_source(str(e), args)) from None
 
 
+def _tls_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"ssl_ca_certs": args.ssl_ca_certs, "ssl_cert_reqs": args.ssl_cert_reqs,
+            "ssl_min_version": args.ssl_min_version, "ssl_ciphers": args.ssl_ciphers,
+            "ssl_keyfile_password": args.ssl_keyfile_password,
+            "ssl_keyfile_password_file": args.ssl_keyfile_password_file}
+
+
+def _http2_ping_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"http2_ping_interval": args.http2_ping_interval,
+            "http2_ping_timeout": args.http2_ping_timeout}
+
+
 def _check_tls(config: ServerConfig) -> None:
     """Load the certificate and key once before serving: a bad file is a one-line error."""
     certfile = config.certfile
     if certfile is None:  # config.tls is False
         return
-    from ..server.tls import TLSFileError, make_ssl_context
+    from ..server.tls import TLSFileError, ssl_context_for
     try:
-        make_ssl_context(certfile, config.keyfile)
+        ssl_context_for(config)
     except TLSFileError as e:
-        raise UsageError(f"--{e.which} {e.path}: {e.reason}") from None
+        raise UsageError(f"--{e.which} {e.path}: {e.reason}" if e.path else
+                         f"--{e.which}: {e.reason}") from None
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
     except (OSError, ssl.SSLError) as e:  # not explained by tls.diagnose: say what OpenSSL said
         reason = e.strerror or getattr(e, "reason", None) or str(e)
         raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "

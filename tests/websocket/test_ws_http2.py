@@ -41,7 +41,7 @@ _SEEN: dict = {}
 
 def _messages(client: H2Client, sid: int, ws: WebSocketConnection, count: int) -> list:
     """Every event ``ws`` (the client's side) read from the stream so far, once ``count``."""
-    got, seen = _SEEN.setdefault(id(ws), ([], [0]))
+    got, seen = _SEEN.setdefault(ws, ([], [0]))   # (the object itself: ids are reused)
 
     def more(_ev) -> bool:
         data = client.body(sid)
