@@ -134,6 +134,11 @@ class ServerConfig:
     #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
     static_cache_control: str = "no-cache"
 
+    # -- app interface --
+    #: The kind of app: ``auto`` (detected: Kyoukai-style, ASGI 3, else WSGI), or ``asgi``,
+    #: ``wsgi``, ``kyoukai`` to force it (see kyoukai_h2fast.apps.runners.detect_kind).
+    interface: str = "auto"
+
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
         if (self.certfile is None) != (self.keyfile is None):
@@ -189,6 +194,7 @@ class ServerConfig:
                                   "'kyoukai_h2fast[metrics]'") from None
         if self.static or self.static_index is not None:
             _check_static(self)
+        _check_interface(self)
         return self
 
     @property
@@ -240,6 +246,13 @@ def _check_static(config: ServerConfig) -> None:
     value = config.static_cache_control
     if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"--static-cache-control {value!r}: not a field value")
+
+
+def _check_interface(config: ServerConfig) -> None:
+    choices = ("auto", "asgi", "wsgi", "kyoukai")
+    if config.interface not in choices:
+        raise ConfigError(f"--interface {config.interface!r}: must be one of "
+                          f"{', '.join(choices)}")
 
 
 def resolve_workers(workers: int) -> int:

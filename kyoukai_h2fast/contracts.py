@@ -126,6 +126,11 @@ class Engine(Protocol):
         the last of the response. The engine keeps a reference (no copy); the caller must not
         mutate it. Returns False when the stream is not open for sending."""
 
+    def send_trailers(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Queue a trailer block with END_STREAM after the response's DATA (RFC 9113 §8.1).
+        Only when the final header block went, the stream's send queue is empty (wait for
+        ``StreamDrained``) and the response has not ended; else False and nothing queued."""
+
     def queued(self, stream_id: int) -> int:
         """Bytes in the stream's send queue not yet written (0 for unknown streams)."""
 

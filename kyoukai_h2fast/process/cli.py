@@ -181,7 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="BYTES", help="response bytes queued per connection beyond which "
                    "streaming responses are not pulled and new requests wait "
                    f"(default {d.max_queued_output})")
+    _add_interface_options(p, d)
     return p
+
+
+def _add_interface_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """The kind of app (kyoukai_h2fast.apps.runners.detect_kind)."""
+    a = p.add_argument_group("app interface")
+    a.add_argument("--interface", choices=("auto", "asgi", "wsgi", "kyoukai"),
+                   default=d.interface, help="the kind of app: auto (default: a Kyoukai-style "
+                   "app, an ASGI 3 app - async def app(scope, receive, send) - else WSGI), or "
+                   "force asgi, wsgi or kyoukai")
 
 
 def _static_mount(text: str) -> tuple[str, str]:
@@ -263,7 +273,7 @@ def version_text() -> str:
 DEFAULT_ATTRIBUTES = ("app", "application")
 
 
-def load_app(spec: str | None) -> Any:
+def load_app(spec: str | None, interface: str = "auto") -> Any:
     """Import ``module:attribute``, or ``module`` and its ``app`` or else its ``application``
     (cwd importable, as uvicorn does); None: the demo app."""
     if spec is None:
@@ -295,7 +305,7 @@ def load_app(spec: str | None) -> Any:
         raise UsageError(f"cannot get {attr!r} from {module_name!r}: {type(e).__name__}: {e}",
                          _app_traceback(e)) from None
     try:
-        detect_kind(obj)
+        detect_kind(obj, interface)
     except TypeError as e:
         raise UsageError(f"{module_name}:{attr}: {e}") from None
     return obj
@@ -375,6 +385,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
             static=tuple(args.static), static_index=args.static_index,
             static_cache_control=args.static_cache_control,
+            interface=args.interface,
         ).validate()
     except ConfigError as e:
         raise UsageError(str(e)) from None
@@ -396,6 +407,13 @@ def _check_tls(config: ServerConfig) -> None:
                          f"{config.keyfile}): {reason}") from None
 
 
+def _startup_failed(error: BaseException) -> int:
+    """The ASGI app's lifespan startup failed: one line, its own exit code."""
+    from ..asgi.lifespan import EXIT_STARTUP_FAILED
+    print(f"{PROG}: error: the app's lifespan startup failed: {error}", file=sys.stderr)
+    return EXIT_STARTUP_FAILED
+
+
 def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
     """A bind error as one line (``listen_address``: another listener than the server's)."""
     where = getattr(error, "listen_address", None) or f"{config.host}:{config.port}"
@@ -412,12 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         _check_tls(config)
         _setup_logging(args)
         modules = AppModules()  # (before the first import of the app: see fresh_app)
-        app = load_app(args.app)
+        app = load_app(args.app, config.interface)
 
         def fresh_app() -> Any:
             """SIGHUP: the certificate files checked, the app imported afresh."""
             _check_tls(config)
-            return modules.fresh(lambda: load_app(args.app))
+            return modules.fresh(lambda: load_app(args.app, config.interface))
 
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
@@ -440,6 +458,10 @@ def main(argv: list[str] | None = None) -> int:
             run(server.start, server.shutdown, args.loop, reload=server.reload)
         except OSError as e:  # bind errors: address in use, permission, bad host
             raise _cannot_listen(config, e) from None
+        except Exception as e:
+            if type(e).__name__ != "LifespanFailed":
+                raise
+            return _startup_failed(e)
         return 0
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
