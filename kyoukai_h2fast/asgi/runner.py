@@ -1,10 +1,11 @@
 """The runner of ASGI 3 apps (the :class:`~kyoukai_h2fast.contracts.Runner` contract).
 
 :class:`ASGIRunner` runs each request's ``app(scope, receive, send)`` on the event loop, in a
-``contextvars.Context`` of its own, started eagerly (a handler that never suspends costs no
-Task). Request bodies stream (``dispatch_early``): the app starts with the headers and reads
-the body as it arrives (:mod:`kyoukai_h2fast.asgi.http`). Streamed responses use the
-connection's ``in_thread`` path, the cycle standing for the worker thread:
+``contextvars.Context`` of its own, as a Task (started eagerly until its first suspension on
+Python 3.12+; a bare coroutine run outside a Task, as Kyoukai-style handlers are, would break
+anyio, and so Starlette: ``current_task()`` must be right). Request bodies stream
+(``dispatch_early``): the app starts with the headers and reads the body as it arrives
+(:mod:`kyoukai_h2fast.asgi.http`). Streamed responses use the connection's ``in_thread`` path, the cycle standing for the worker thread:
 :meth:`ASGIRunner.pull_in_thread` tells the cycle the connection wants the next chunk.
 
 Lifespan (:mod:`kyoukai_h2fast.asgi.lifespan`): :meth:`ASGIRunner.startup` runs before the
@@ -21,12 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
-from contextvars import copy_context
+from collections.abc import Callable, Coroutine, Iterator
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
 from ..apps.iterables import safe_close
-from ..apps.pool import start_eagerly
 from .http import HTTPCycle
 from .lifespan import Lifespan
 from .scope import build_scope, is_websocket
@@ -36,6 +36,19 @@ if TYPE_CHECKING:
     from ..wsgi.request_state import H2State
 
 __all__ = ["ASGIRunner"]
+
+
+def _new_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
+              context: Context) -> asyncio.Task:
+    """A Task for a handler: started eagerly where asyncio can (Python 3.12+: it runs until
+    its first suspension now, as a Task, so ``current_task()`` - which anyio, and so
+    Starlette, need - is right), else scheduled."""
+    if _EAGER:
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
+    return loop.create_task(coro, context=context)
+
+
+_EAGER = sys.version_info >= (3, 12)
 
 
 def _websocket_adapter() -> Callable[..., None] | None:
@@ -104,8 +117,8 @@ class ASGIRunner:
             self.websocket(self, responder, state, scope)
             return
         cycle = HTTPCycle(responder, state, scope)
-        task = start_eagerly(responder.loop, cycle.run(self.app), copy_context())
-        if task is not None:
+        task = _new_task(responder.loop, cycle.run(self.app), copy_context())
+        if not task.done():
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 

@@ -1,6 +1,8 @@
-"""ASGI apps served in tests/asgi: a bare ASGI 3 app, a Starlette app and a FastAPI app."""
-from __future__ import annotations
+"""ASGI apps served in tests/asgi: a bare ASGI 3 app, a Starlette app and a FastAPI app.
 
+(No ``from __future__ import annotations``: FastAPI reads the annotations of the handlers,
+which are local names here.)
+"""
 import asyncio
 import contextlib
 import hashlib
@@ -41,7 +43,7 @@ async def bare_app(scope, receive, send):
     path = scope["path"]
     if path == "/":
         await _plain(send, 200, b"Hello, ASGI!")
-    elif path == "/scope":
+    elif path.startswith("/scope"):
         shown = {key: value for key, value in scope.items() if key not in ("state",)}
         shown["headers"] = [[n.decode(), v.decode()] for n, v in scope["headers"]]
         shown["raw_path"] = scope["raw_path"].decode("latin-1")
@@ -139,6 +141,7 @@ def _starlette_app():
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield {"db": "connected", "started": 1}
+        print("starlette lifespan shutdown ran", flush=True)
 
     async def hello(request):
         return JSONResponse({"hello": "starlette", "db": request.state.db})
