@@ -24,10 +24,9 @@ def is_asgi_app(app: Any) -> bool:
     while isinstance(target, functools.partial):
         target = target.func
     if not (inspect.isfunction(target) or inspect.ismethod(target)):
-        target = getattr(type(app), "__call__", None)
-        if target is None:
+        if not callable(app):
             return False
-        target = getattr(app, "__call__", None)
+        target = app.__call__
     if not inspect.iscoroutinefunction(target):
         return False
     try:

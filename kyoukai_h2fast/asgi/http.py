@@ -75,8 +75,8 @@ class HTTPCycle:
     """The ``receive``/``send`` pair of one request (see the module docstring)."""
 
     __slots__ = ("responder", "state", "scope", "loop", "started", "responded", "complete",
-                 "gone", "disconnected", "wanted", "trailers", "body_done", "_waiter", "_recv_waiter",
-                 "_trailer_fields")
+                 "gone", "disconnected", "wanted", "trailers", "body_done", "_waiter",
+                 "_recv_waiter", "_trailer_fields")
 
     def __init__(self, responder: Responder, state: H2State, scope: dict[str, Any]) -> None:
         self.responder = responder
@@ -100,6 +100,14 @@ class HTTPCycle:
         self._waiter: asyncio.Future | None = None
         self._recv_waiter: asyncio.Future | None = None
         self._trailer_fields: list | None = None
+
+    # The connection holds the cycle as the body iterator of a streamed response, pulled
+    # "in a thread" (Runner.pull_in_thread -> want); it never calls next() itself.
+    def __iter__(self) -> HTTPCycle:
+        return self
+
+    def __next__(self) -> bytes:
+        raise RuntimeError("an ASGI response is pushed by the app, not pulled")
 
     # == driving the app ====================================================================
     async def run(self, app: Callable[..., Any]) -> None:

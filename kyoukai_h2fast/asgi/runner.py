@@ -5,8 +5,9 @@
 Python 3.12+; a bare coroutine run outside a Task, as Kyoukai-style handlers are, would break
 anyio, and so Starlette: ``current_task()`` must be right). Request bodies stream
 (``dispatch_early``): the app starts with the headers and reads the body as it arrives
-(:mod:`kyoukai_h2fast.asgi.http`). Streamed responses use the connection's ``in_thread`` path, the cycle standing for the worker thread:
-:meth:`ASGIRunner.pull_in_thread` tells the cycle the connection wants the next chunk.
+(:mod:`kyoukai_h2fast.asgi.http`). Streamed responses use the connection's ``in_thread``
+path, the cycle standing for the worker thread: :meth:`ASGIRunner.pull_in_thread` tells the
+cycle the connection wants the next chunk.
 
 Lifespan (:mod:`kyoukai_h2fast.asgi.lifespan`): :meth:`ASGIRunner.startup` runs before the
 listener accepts; :meth:`ASGIRunner.drain` waits for running handlers, then runs the app's
@@ -45,7 +46,7 @@ def _new_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
     Starlette, need - is right), else scheduled."""
     if _EAGER:
         return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
-    return loop.create_task(coro, context=context)
+    return loop.create_task(coro, context=context)  # type: ignore[call-arg]
 
 
 _EAGER = sys.version_info >= (3, 12)
