@@ -89,8 +89,8 @@ def detect_kind(app: object, interface: str = "auto") -> str:
             return "asgi"
     if callable(app):
         return "wsgi"
-    raise TypeError(f"{type(app).__name__!r} is neither a WSGI callable, an ASGI app, nor a "
-                    "Kyoukai-style app (request_class + async process_request)")
+    raise TypeError(f"{type(app).__name__!r} is neither a WSGI callable nor a Kyoukai-style "
+                    "app (request_class + async process_request) nor an ASGI app")
 
 
 def make_runner(app: Any, wsgi_threads: int, per_connection: int = 0,
