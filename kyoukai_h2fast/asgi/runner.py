@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..apps.iterables import safe_close
 from .http import HTTPCycle
 from .lifespan import Lifespan
-from .scope import build_scope, is_websocket
+from .scope import build_scope, is_websocket, server_address
 
 if TYPE_CHECKING:
     from ..contracts import Responder
@@ -113,7 +113,8 @@ class ASGIRunner:
     def dispatch(self, responder: Responder, state: H2State) -> None:
         environ = state.environ
         assert environ is not None  # built before dispatch
-        scope = build_scope(environ, state.headers, self.state)
+        server = server_address(responder.base_environ)  # type: ignore[attr-defined]
+        scope = build_scope(environ, state.headers, self.state, server)
         if self.websocket is not None and is_websocket(state.headers):
             self.websocket(self, responder, state, scope)
             return

@@ -12,7 +12,8 @@ client after trusted proxy headers, decoded path) into the ``scope`` dict an ASG
 * ``headers``: the request's fields as ``(bytes, bytes)`` pairs, names lower-case (both
   protocols deliver them so), pseudo-header fields left out; over HTTP/2 a ``host`` field is
   added from ``:authority`` when the request has none (frameworks build URLs from it);
-* ``client`` and ``server`` ``(host, port)``; ``state``: a shallow copy of the lifespan state;
+* ``client`` ``(host, port)`` (after trusted proxy headers), ``server`` the listening socket's
+  ``(host, port)``; ``state``: a shallow copy of the lifespan state;
 * ``extensions``: ``http.response.pathsend`` always, ``http.response.trailers`` over HTTP/2.
 
 Nothing here does I/O; the request/response cycle is :mod:`kyoukai_h2fast.asgi.http`.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ASGI_INFO", "build_scope", "is_websocket"]
+__all__ = ["ASGI_INFO", "build_scope", "server_address", "is_websocket"]
 
 #: ``scope["asgi"]`` (one dict shared by every scope: apps read it).
 ASGI_INFO = {"version": "3.0", "spec_version": "2.4"}
@@ -39,17 +40,24 @@ def _address(host: Any, port: Any) -> tuple[str, int] | None:
         return host, 0
 
 
+def server_address(base_environ: dict[str, Any]) -> tuple[str, int] | None:
+    """``scope["server"]``: the listening socket's address, from a connection's base environ
+    (a request's own ``SERVER_NAME`` comes from its ``:authority``)."""
+    return _address(base_environ.get("SERVER_NAME"), base_environ.get("SERVER_PORT"))
+
+
 def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
-                lifespan_state: dict[str, Any] | None) -> dict[str, Any]:
+                lifespan_state: dict[str, Any] | None,
+                server: tuple[str, int] | None) -> dict[str, Any]:
     """The ``http`` scope of a request whose environ is ``environ`` and whose received field
-    list (pseudo-header fields first) is ``headers``."""
+    list (pseudo-header fields first) is ``headers``; ``server`` is the socket's address."""
     fields = []
     raw = b""
     authority = None
     has_host = False
     for field in headers:
         name = field[0]
-        if name[:1] == b":":
+        if name[0] == 58:  # b":"
             if name == b":path":
                 raw = field[1]
             elif name == b":authority":
@@ -64,7 +72,15 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
     path = environ["PATH_INFO"]
     if not path.isascii():  # (the environ holds the decoded bytes as latin-1)
         path = path.encode("latin-1").decode("utf-8", "replace")
-    version = _HTTP_VERSIONS.get(environ.get("SERVER_PROTOCOL", ""), "1.1")
+    version = _HTTP_VERSIONS.get(environ["SERVER_PROTOCOL"], "1.1")
+    client = environ["REMOTE_ADDR"]
+    if client:
+        try:
+            client = (client, int(environ["REMOTE_PORT"]))
+        except ValueError:
+            client = (client, 0)
+    else:
+        client = None
     return {
         "type": "http",
         "asgi": ASGI_INFO,
@@ -76,9 +92,9 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
         "query_string": query,
         "root_path": "",
         "headers": fields,
-        "client": _address(environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT")),
-        "server": _address(environ.get("SERVER_NAME"), environ.get("SERVER_PORT")),
-        "state": lifespan_state.copy() if lifespan_state is not None else {},
+        "client": client,
+        "server": server,
+        "state": lifespan_state.copy() if lifespan_state else {},
         "extensions": _EXTENSIONS_H2 if version == "2" else _EXTENSIONS_H1,
     }
 
