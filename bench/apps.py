@@ -115,43 +115,10 @@ class KyoukaiBenchApp:
         return Response(HELLO, content_type=_TEXT)
 
 
-# --- FastAPI (the fastapi-json workload) ----------------------------------------------------
-
-def _fastapi_app():
-    """A FastAPI app: ``GET /json`` -> ``{"message": "Hello, world!"}`` (pydantic-free route,
-    FastAPI's JSON encoding), and the same hello/echo/download as the others."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import PlainTextResponse, Response
-
-    api = FastAPI()
-
-    @api.get("/json")
-    async def json_hello():
-        return {"message": "Hello, world!"}
-
-    @api.get("/")
-    async def hello():
-        return PlainTextResponse(HELLO)
-
-    @api.post("/echo")
-    async def echo(request: Request):
-        return Response(await request.body(), media_type=_BINARY)
-
-    @api.get("/download")
-    async def download():
-        return Response(DOWNLOAD_BODY, media_type=_BINARY)
-
-    return api
-
-
-def __getattr__(name):  # built on first use: werkzeug and fastapi stay optional
+def __getattr__(name):  # kyoukai_app is built on first use: werkzeug stays optional
     if name == "kyoukai_app":
         app = KyoukaiBenchApp()
         globals()["kyoukai_app"] = app
-        return app
-    if name == "fastapi_app":
-        app = _fastapi_app()
-        globals()["fastapi_app"] = app
         return app
     raise AttributeError(name)
 

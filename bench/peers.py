@@ -85,7 +85,7 @@ class ServerSpec:
     h2: bool = True             # runs the HTTP/2 workloads
     # workloads it does not take part in: workload id -> why (reported as "unsupported")
     skip: dict = dataclasses.field(default_factory=dict)
-    # runs an ASGI app of bench/apps.py for the workloads that name one (Workload.app):
+    # runs an ASGI app of bench/ for the workloads that name one (Workload.app, module:attr):
     # callable(port, tls, app) -> list[str]; None: it takes no part in them
     app_argv: object = None
     app_only: bool = False      # takes part in the ASGI-app workloads only
@@ -125,7 +125,7 @@ def _kyoukai(build: str, app: str, loop: str, threads: int | None):
 def _kyoukai_app(build: str, loop: str):
     """``app_argv`` of a kyoukai_h2fast variant: the workload's ASGI app of bench/apps.py."""
     def argv(port, tls, app):
-        return _kyoukai(build, f"apps:{app}", loop, None)(port, tls)
+        return _kyoukai(build, app, loop, None)(port, tls)
     return argv
 
 
@@ -227,13 +227,21 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
         return cmd + ["apps:wsgi_app"]
 
     def hypercorn_app(port, tls, app):
-        return hypercorn(port, tls)[:-1] + [f"apps:{app}"]
+        return hypercorn(port, tls)[:-1] + [app]
 
     def uvicorn_app(port, tls, app):
-        return uvicorn(port, tls)[:-1] + [f"apps:{app}"]
+        return uvicorn(port, tls)[:-1] + [app]
 
     def granian_app(port, tls, app):
-        cmd = granian(port, tls)[:-1] + [f"apps:{app}"]
+        cmd = granian(port, tls)[:-1] + [app]
+        cmd[cmd.index("--interface") + 1] = "asgi"
+        return cmd
+
+    def uvicorn_h1_app(port, tls, app):
+        return uvicorn_h1(port, tls)[:-1] + [app]
+
+    def granian_h1_app(port, tls, app):
+        cmd = granian_h1(port, tls)[:-1] + [app]
         cmd[cmd.index("--interface") + 1] = "asgi"
         return cmd
 
@@ -283,9 +291,10 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
                          "workloads", app_argv=granian_app),
         ServerSpec("uvicorn-h1", "uvicorn httptools HTTP/1.1", "peer", "ASGI", uvicorn_h1,
                    needs=("uvicorn", "httptools", "uvloop"), h1=True, h2=False,
+                   app_argv=uvicorn_h1_app,
                    notes="--http httptools --loop uvloop, 1 worker"),
         ServerSpec("granian-h1", "granian WSGI HTTP/1.1", "peer", "WSGI", granian_h1,
-                   needs=("granian",), h1=True, h2=False,
+                   needs=("granian",), h1=True, h2=False, app_argv=granian_h1_app,
                    notes="--interface wsgi --http 1, 1 worker"),
         ServerSpec("nghttpd", "nghttpd (static, C)", "ceiling", "static files", nghttpd,
                    notes="nghttp2's C server, static files, --echo-upload, 1 thread"),

@@ -58,7 +58,7 @@ class Workload:
     headers: int = 0          # extra request headers (HPACK-heavy)
     upload: int = 0           # POST a body of this many bytes to /echo (-d); 0: GET
     h1: bool = False          # HTTP/1.1 (h2load --h1; streams = requests pipelined)
-    # an ASGI app of bench/apps.py (e.g. "asgi_app"): only servers that run ASGI apps
+    # an ASGI app in bench/ ("module:attribute"): only servers that run ASGI apps
     # (ServerSpec.app_argv) take part, serving it; "": the server's own app
     app: str = ""
     chart: str = "rps"        # the figure its throughput chart panel shows (report.FIGURES)
@@ -95,10 +95,13 @@ WORKLOADS = {
     "tls-get-c10-m1": Workload("GET /, 10 × 1, TLS 1.3 + ALPN h2", streams=1, tls=True),
     "h1-get-c10": Workload("GET /, 10 keep-alive HTTP/1.1 connections, 1 request in flight "
                            "each (h2load --h1)", streams=1, h1=True),
-    "asgi-get-c10-m10": Workload("ASGI app: GET /, 10 × 10, h2c", app="asgi_app"),
-    "asgi-get-c10-m1": Workload("ASGI app: GET /, 10 × 1, h2c", streams=1, app="asgi_app"),
+    "asgi-get-c10-m10": Workload("ASGI app: GET /, 10 × 10, h2c", app="apps:asgi_app"),
+    "asgi-get-c10-m1": Workload("ASGI app: GET /, 10 × 1, h2c", streams=1, app="apps:asgi_app"),
+    "asgi-h1-get-c10": Workload("ASGI app: GET /, 10 keep-alive HTTP/1.1 connections, 1 "
+                                "request in flight each (h2load --h1)", streams=1, h1=True,
+                                app="apps:asgi_app"),
     "fastapi-json-c10-m1": Workload("FastAPI app: GET /json, 10 × 1, h2c", path="/json",
-                                    streams=1, app="fastapi_app"),
+                                    streams=1, app="fastapi_app:app"),
 }
 MAIN_WORKLOAD = "get-c10-m10"
 QUICK_WORKLOADS = ["get-c10-m10", "get-c10-m1", "tls-get-c10-m10", "tls-get-c10-m1",
