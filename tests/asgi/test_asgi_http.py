@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -215,3 +216,27 @@ def test_send_raises_oserror_once_the_client_is_gone(server):
         client.conn.reset_stream(sid)
         client.flush()
         assert _poll(server, key) == 1
+
+
+def test_send_waits_for_the_client_window(server):
+    # The client never reopens its 65,535-byte stream window: the app's send() must stall
+    # after about that much (plus one chunk ahead), not buffer the endless response.
+    key = f"window-{os.getpid()}-{time.monotonic_ns()}"
+    with H2Client("127.0.0.1", server.port, auto_ack=False) as client:
+        sid = client.request(f"/stream-count?{key}")
+        client.wait_for(lambda ev: len(client.body(sid)) >= 65535)
+        client.read_for(0.3)
+        assert len(client.body(sid)) == 65535
+        sent = _poll(server, "sent-" + key)
+        assert 4 <= sent <= 12, sent  # 16 KiB chunks: the window and about 64 KiB ahead
+        client.conn.reset_stream(sid)
+        client.flush()
+
+
+def test_https_scope_over_tls(servers, impl, tls_files):
+    server = servers.get(app=APP, impl=impl, tls=True)
+    verify = ssl.create_default_context(cafile=tls_files[2])
+    with httpx.Client(http2=True, verify=verify, timeout=20) as c:
+        r = c.get(server.url + "/scope")
+    assert r.http_version == "HTTP/2"
+    assert r.json()["scheme"] == "https" and r.json()["http_version"] == "2"

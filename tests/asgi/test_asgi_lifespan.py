@@ -80,3 +80,41 @@ def test_detect_kind():
     assert detect_kind(_two) == "wsgi"  # not three parameters: not ASGI 3
     assert detect_kind(_wsgi, "asgi") == "asgi"
     assert detect_kind(asgi_apps.bare_app, "wsgi") == "wsgi"
+
+
+def test_websocket_requests_go_to_the_adapter_when_there_is_one():
+    from kyoukai_h2fast.asgi.scope import is_websocket
+    assert is_websocket([(b":method", b"CONNECT"), (b":protocol", b"websocket")])
+    assert is_websocket([(b":method", b"GET"), (b"upgrade", b"WebSocket")])
+    assert not is_websocket([(b":method", b"GET"), (b"upgrade", b"h2c")])
+    assert not is_websocket([(b":method", b"GET"), (b"accept", b"*/*")])
+
+
+def test_runner_hands_websocket_scopes_to_the_adapter():
+    import asyncio
+
+    from kyoukai_h2fast.asgi.runner import ASGIRunner
+    from kyoukai_h2fast.wsgi.request_state import H2State
+
+    class Responder:
+        base_environ = {"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000"}
+
+        def __init__(self):
+            self.loop = asyncio.new_event_loop()
+
+    handed = []
+    runner = ASGIRunner(asgi_apps.bare_app)
+    runner.websocket = lambda *args: handed.append(args)
+    responder = Responder()
+    try:
+        state = H2State([(b":method", b"GET"), (b":path", b"/ws"), (b"upgrade", b"websocket")],
+                        1, responder)
+        state.environ = {"PATH_INFO": "/ws", "REQUEST_METHOD": "GET", "SERVER_PROTOCOL":
+                         "HTTP/1.1", "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1",
+                         "REMOTE_PORT": "5000"}
+        runner.dispatch(responder, state)
+    finally:
+        responder.loop.close()
+    assert len(handed) == 1
+    assert handed[0][0] is runner and handed[0][2] is state
+    assert handed[0][3]["path"] == "/ws" and handed[0][3]["server"] == ("127.0.0.1", 8000)

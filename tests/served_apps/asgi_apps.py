@@ -101,6 +101,17 @@ async def bare_app(scope, receive, send):
                             "more_body": True})
         except OSError:
             DISCONNECTS[key] = DISCONNECTS.get(key, 0) + 1
+    elif path == "/stream-count":
+        # Streams 16 KiB chunks until the client goes, counting what send() accepted.
+        key = scope["query_string"].decode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"c" * 16384,
+                            "more_body": True})
+                DISCONNECTS["sent-" + key] = DISCONNECTS.get("sent-" + key, 0) + 1
+        except OSError:
+            return
     elif path == "/disconnects":
         key = scope["query_string"].decode()
         await _plain(send, 200, str(DISCONNECTS.get(key, 0)).encode())
