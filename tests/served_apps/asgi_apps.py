@@ -4,6 +4,7 @@
 which are local names here.)
 """
 import asyncio
+import atexit
 import contextlib
 import hashlib
 import json
@@ -17,6 +18,7 @@ FILE_DATA = bytes(range(256)) * 800
 _fd, FILE_PATH = tempfile.mkstemp(prefix="kyoukai-asgi-pathsend-")
 with os.fdopen(_fd, "wb") as _f:
     _f.write(FILE_DATA)
+atexit.register(os.unlink, FILE_PATH)
 
 
 async def _read_body(receive) -> tuple[bytes, int]:
