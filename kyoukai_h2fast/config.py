@@ -134,6 +134,29 @@ class ServerConfig:
     #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
     static_cache_control: str = "no-cache"
 
+    # -- socket sources and worker processes (kyoukai_h2fast.server.socket_sources,
+    #    kyoukai_h2fast.process.supervisor) --
+    #: Listen on this Unix domain socket instead of ``host``/``port``; ``uds_permissions``:
+    #: its mode (e.g. ``0o660``; None: as the umask makes it).
+    uds: str | None = None
+    uds_permissions: int | None = None
+    #: Serve this inherited listening socket (a file descriptor) instead of binding.
+    fd: int | None = None
+    #: With ``workers`` > 1 on Linux: one listening socket per worker, bound with
+    #: ``SO_REUSEPORT`` (the kernel spreads new connections over them); False: one socket
+    #: shared by all workers.
+    reuse_port: bool = True
+    #: Worker recycling: a worker is replaced (its successor first, then it drains) after
+    #: ``max_requests`` requests plus up to ``max_requests_jitter`` more (drawn per worker),
+    #: after ``workers_lifetime`` seconds, or once its resident memory exceeds
+    #: ``workers_max_rss`` MiB. 0: no such limit.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    workers_lifetime: float = 0.0
+    workers_max_rss: int = 0
+    #: Write the pid of the serving (or supervising) process here; removed on exit.
+    pid_file: str | None = None
+
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
         if (self.certfile is None) != (self.keyfile is None):
@@ -189,6 +212,8 @@ class ServerConfig:
                                   "'kyoukai_h2fast[metrics]'") from None
         if self.static or self.static_index is not None:
             _check_static(self)
+        _check_sockets(self)
+        _check_recycling(self)
         return self
 
     @property
@@ -200,6 +225,11 @@ class ServerConfig:
         """``wsgi.multiprocess``: other processes serve the same app. The supervisor gives
         its workers ``workers`` = their number, the gunicorn worker gunicorn's ``-w``."""
         return self.workers > 1
+
+    @property
+    def recycles(self) -> bool:
+        """Whether a worker-recycling limit is set (they need the supervisor)."""
+        return bool(self.max_requests or self.workers_lifetime or self.workers_max_rss)
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()
@@ -240,6 +270,44 @@ def _check_static(config: ServerConfig) -> None:
     value = config.static_cache_control
     if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"--static-cache-control {value!r}: not a field value")
+
+
+def _check_sockets(config: ServerConfig) -> None:
+    """``uds``, ``uds_permissions``, ``fd``, ``reuse_port``: ConfigError if bad (whether the
+    path's directory exists and the fd is a socket is checked when they are opened:
+    kyoukai_h2fast.server.socket_sources)."""
+    if config.uds is not None and config.fd is not None:
+        raise ConfigError("--uds and --fd cannot be given together")
+    if config.uds is not None and (not isinstance(config.uds, str) or not config.uds
+                                   or "\0" in config.uds):
+        raise ConfigError(f"--uds {config.uds!r}: not a path")
+    if config.uds_permissions is not None:
+        if config.uds is None:
+            raise ConfigError("--uds-permissions needs --uds")
+        _check_range("uds-permissions", config.uds_permissions, 0, 0o7777)
+    if config.fd is not None:
+        _check_range("fd", config.fd, 0, 2**31 - 1)
+    if not isinstance(config.reuse_port, bool):
+        raise ConfigError(f"reuse-port must be True or False, got {config.reuse_port!r}")
+
+
+def _check_recycling(config: ServerConfig) -> None:
+    """The worker-recycling limits and the pid file: ConfigError if bad."""
+    _check_range("max-requests", config.max_requests, 0, 2**63 - 1)
+    _check_range("max-requests-jitter", config.max_requests_jitter, 0, 2**63 - 1)
+    if config.max_requests_jitter and not config.max_requests:
+        raise ConfigError("--max-requests-jitter needs --max-requests")
+    if not isinstance(config.workers_lifetime, (int, float)) or config.workers_lifetime < 0:
+        raise ConfigError(f"workers-lifetime must be >= 0 seconds, got "
+                          f"{config.workers_lifetime!r}")
+    _check_range("workers-max-rss", config.workers_max_rss, 0, 2**40)
+    if config.pid_file is not None:
+        if not isinstance(config.pid_file, str) or not config.pid_file \
+                or "\0" in config.pid_file:
+            raise ConfigError(f"--pid-file {config.pid_file!r}: not a path")
+        directory = os.path.dirname(os.path.abspath(config.pid_file))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--pid-file {config.pid_file}: no such directory {directory}")
 
 
 def resolve_workers(workers: int) -> int:
