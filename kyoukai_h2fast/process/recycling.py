@@ -4,7 +4,10 @@ per-worker share of ``--max-requests-jitter``), ``--workers-lifetime`` and
 
 :class:`Limits` looks at the worker's figures a few times a second on its event loop (the
 requests its connections received, read from them: nothing is counted per request; its age;
-its resident memory from ``/proc/self/statm``). Past a limit it logs the reason once and
+its resident memory from ``/proc/self/statm``); while requests come in, the next look is
+due about when the request limit will be reached at the rate seen (not sooner than 5 ms), so
+a busy worker passes its limit by a few requests, not by a quarter-second's worth. Past a
+limit it logs the reason once and
 calls ``ask`` (the worker writes to its supervisor's pipe), then again every second until
 the supervisor acts; the worker goes on serving meanwhile. Replacing the worker is the
 supervisor's job (:mod:`kyoukai_h2fast.process.supervisor`): its successor starts first, then
@@ -27,6 +30,8 @@ log = logging.getLogger("kyoukai_h2fast.supervisor")
 
 #: Seconds between two asks once a limit is reached.
 _ASK_AGAIN = 1.0
+#: The shortest pause between two looks at the request count.
+_MIN_CHECK = 0.005
 
 
 def resident_bytes() -> int:
@@ -58,11 +63,13 @@ class Limits:
         self.max_rss = config.workers_max_rss * MiB
         self.reason: str | None = None
         self._asked_at = 0.0
+        self._served = 0
+        self._seen_at = time.monotonic()
 
     def reached(self) -> str | None:
         """Why the worker should be replaced now, or None."""
         if self.max_requests:
-            served = self._component.connections.requests_received()
+            self._served = served = self._component.connections.requests_received()
             if served >= self.max_requests:
                 return f"--max-requests: {served} requests (its limit: {self.max_requests})"
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -78,6 +85,7 @@ class Limits:
         """Check every ``interval`` seconds on ``loop`` until the process ends."""
         def check() -> None:
             now = time.monotonic()
+            before = self._served
             if self.reason is None:
                 self.reason = self.reached()
                 if self.reason is not None:
@@ -86,5 +94,14 @@ class Limits:
             if self.reason is not None and now - self._asked_at >= _ASK_AGAIN:
                 self._asked_at = now
                 self._ask()
-            loop.call_later(interval, check)
+            loop.call_later(self._next_check(now, before, interval), check)
         loop.call_later(interval, check)
+
+    def _next_check(self, now: float, before: int, interval: float) -> float:
+        """Seconds to the next look: ``interval``, or sooner when the request limit is near
+        at the rate of requests since the last look."""
+        elapsed, self._seen_at = now - self._seen_at, now
+        if self.reason is not None or not self.max_requests or self._served <= before:
+            return interval
+        rate = (self._served - before) / max(elapsed, 1e-6)
+        return min(interval, max(_MIN_CHECK, (self.max_requests - self._served) / rate))
