@@ -105,6 +105,10 @@ class H2KyoukaiComponent(_ComponentBase):
         self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[_socket.socket] | None = None
+        #: Those sockets are this process's alone (no other process accepts from them): on
+        #: shutdown the connections waiting in their queues are accepted and served, not
+        #: reset (see :attr:`Listener.drain_on_close`).
+        self.exclusive_sockets = False
         #: Live connections (protocols); used for graceful shutdown, and to count requests
         #: (``connections.requests_received()``: gunicorn's ``--max-requests``).
         self.connections: Connections = Connections()
@@ -163,6 +167,7 @@ class H2KyoukaiComponent(_ComponentBase):
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
+        self.server.drain_on_close = self.exclusive_sockets
         if self.sockets:
             self.server.adopt(self.sockets)
         else:

@@ -107,6 +107,10 @@ class Listener:
         self.sockets: list[socket.socket] = []
         self._pending: set[asyncio.Task] = set()
         self._closed = False
+        #: The sockets are this process's alone (gunicorn ``--reuse-port``: a socket per
+        #: worker): :meth:`close` first accepts what waits in their queues, which closing a
+        #: listening socket would reset (nobody else accepts from it).
+        self.drain_on_close = False
 
     async def bind(self, host: str, port: int, backlog: int = 1024) -> None:
         """Bind and listen on every address ``host`` resolves to (like create_server; with
@@ -187,6 +191,8 @@ class Listener:
         self._closed = True
         for sock in self.sockets:
             if sock.fileno() >= 0:
+                if self.drain_on_close:
+                    self._accept(sock)
                 try:
                     self._loop.remove_reader(sock.fileno())
                 except (ValueError, RuntimeError):
