@@ -26,7 +26,8 @@ gunicorn settings honoured:
   gracefully (GOAWAY, in-flight streams finish within ``--graceful-timeout``) and gunicorn
   starts a fresh one;
 * ``-w``: ``wsgi.multiprocess`` is True when more than one worker serves;
-* ``--reuse-port`` (Linux): gunicorn then binds the listening sockets in each worker, with
+* ``--reuse-port`` (gunicorn 23+, Linux; older ones only set the flag on the master's
+  shared sockets): gunicorn then binds the listening sockets in each worker, with
   ``SO_REUSEPORT``, instead of once in the master, so the kernel spreads new connections over
   the workers (without it the workers share the master's sockets, and the one that wakes
   first accepts a whole burst). A worker leaving (``--max-requests``, SIGHUP, SIGTERM) first
