@@ -333,15 +333,15 @@ class Supervisor:
             self._close_ready(worker)
             number = worker.number
             code = os.waitstatus_to_exitcode(wait_status)
-            if worker.replaces and not self._stopping:  # a successor that did not serve
-                old = self.workers.get(worker.replaces)
-                if old is not None:  # it goes on, and may ask again in a while
-                    old.retiring = False
-                    old.quiet_until = time.monotonic() + _FAST_DEATH
+            old = self.workers.get(worker.replaces) if worker.replaces else None
+            if old is not None and not self._stopping:  # a successor that did not serve
+                old.retiring = False  # it goes on, and may ask again in a while
+                old.quiet_until = time.monotonic() + _FAST_DEATH
                 log.warning("supervisor: worker %d (pid %d), a replacement, exited with %d "
                             "before it served; the worker it was to replace goes on",
                             number, pid, code)
                 continue
+            # (a successor whose predecessor is gone too: replaced like any worker below)
             if worker.retiring and worker.generation == self.generation:
                 log.info("supervisor: worker %d (pid %d) retired (recycled) and exited with "
                          "%d", number, pid, code)
@@ -461,6 +461,7 @@ class Supervisor:
                 log.exception("worker (pid %d) cannot start serving", os.getpid())
                 raise _BootFailed() from None
             os.write(ready_fd, _READY)  # it serves: the supervisor may retire previous ones
+            os.set_blocking(ready_fd, False)  # (later writes: asks for a replacement)
             loop = asyncio.get_running_loop()
             if config.recycles:
                 from .recycling import Limits
