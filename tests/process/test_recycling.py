@@ -84,10 +84,12 @@ def test_an_in_flight_request_finishes_on_the_worker_being_replaced(impl, flag):
                                  server.url + "/stream-slow?6"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = slow.communicate(timeout=60)
+        log_then = server.log
         assert slow.returncode == 0, err
         assert out == "".join(f"chunk {i}\n" for i in range(6))
-        first = RETIRED.search(server.log)
-        assert first, server.log  # its worker was replaced while it ran
+        # its worker was told to drain while the response was under way
+        assert "the worker it replaces (pid" in log_then, log_then
+        wait_for(lambda: RETIRED.search(server.log), what="the first worker retired")
     finally:
         server.stop()
 
