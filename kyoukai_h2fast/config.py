@@ -133,6 +133,10 @@ class ServerConfig:
     static_index: str | None = None
     #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
     static_cache_control: str = "no-cache"
+    #: URL prefix the app is mounted under (``--root-path``), without a final ``/``: WSGI
+    #: apps get ``SCRIPT_NAME`` = it and ``PATH_INFO`` without it; requests outside it get
+    #: 404 (see kyoukai_h2fast.apps.root_path). ``""``: the app serves every path.
+    root_path: str = ""
 
     # -- socket sources and worker processes (kyoukai_h2fast.server.socket_sources,
     #    kyoukai_h2fast.process.supervisor) --
@@ -214,6 +218,8 @@ class ServerConfig:
             _check_static(self)
         _check_sockets(self)
         _check_recycling(self)
+        if self.root_path:
+            _check_root_path(self)
         return self
 
     @property
@@ -308,6 +314,19 @@ def _check_recycling(config: ServerConfig) -> None:
         directory = os.path.dirname(os.path.abspath(config.pid_file))
         if not os.path.isdir(directory):
             raise ConfigError(f"--pid-file {config.pid_file}: no such directory {directory}")
+
+
+def _check_root_path(config: ServerConfig) -> None:
+    """``root_path``: ``/`` then path segments, no final ``/``, nothing a URL path cannot
+    hold as it is (ConfigError naming --root-path otherwise)."""
+    prefix = config.root_path
+    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+        raise ConfigError(f"--root-path {prefix!r}: must start with '/' and not end with it "
+                          "(e.g. /api)")
+    if any(c in prefix for c in "?#\\") or any(ord(c) <= 32 or ord(c) == 127 for c in prefix) \
+            or any(part in ("", ".", "..") for part in prefix[1:].split("/")):
+        raise ConfigError(f"--root-path {prefix!r}: not a plain URL path (no '?', '#', "
+                          "spaces, empty, '.' or '..' segments)")
 
 
 def resolve_workers(workers: int) -> int:

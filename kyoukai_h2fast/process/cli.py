@@ -18,7 +18,7 @@ import os
 import ssl
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any, NoReturn
 
 from .. import __version__, _switch
@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="BYTES", help="response bytes queued per connection beyond which "
                    "streaming responses are not pulled and new requests wait "
                    f"(default {d.max_queued_output})")
+    _add_app_options(p, d)
+    _add_development_options(p)
+    _add_environment_options(p)
     return p
 
 
@@ -244,6 +247,47 @@ def _socket_settings(args: argparse.Namespace) -> dict[str, Any]:
                 max_requests_jitter=args.max_requests_jitter,
                 workers_lifetime=args.workers_lifetime, workers_max_rss=args.workers_max_rss,
                 pid_file=args.pid_file)
+
+
+def _add_app_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """How APP is made and where it is mounted (--factory, --root-path)."""
+    a = p.add_argument_group("app")
+    a.add_argument("--factory", action="store_true",
+                   help="APP names a callable without arguments that returns the app; it is "
+                        "called once per worker process and per reload")
+    a.add_argument("--root-path", type=_root_path, default=d.root_path, metavar="PREFIX",
+                   help="serve the app under the URL prefix PREFIX (e.g. /api): it gets "
+                        "SCRIPT_NAME=PREFIX and PATH_INFO without it; other paths get 404")
+
+
+def _root_path(text: str) -> str:
+    """``/api/`` -> ``/api``; ``/`` and ``""`` -> ``""`` (the config checks the rest)."""
+    return text.strip().rstrip("/")
+
+
+def _add_development_options(p: argparse.ArgumentParser) -> None:
+    """--reload and its directories (kyoukai_h2fast.process.watch)."""
+    r = p.add_argument_group("development")
+    r.add_argument("--reload", action=argparse.BooleanOptionalAction, default=False,
+                   help="restart the server when a .py file under a --reload-dir changes "
+                        "(development; needs the 'reload' extra: pip install "
+                        "'kyoukai_h2fast[reload]')")
+    r.add_argument("--reload-dir", action="append", default=[], metavar="DIR",
+                   help="directory watched by --reload; repeatable (default: the current "
+                        "directory; virtual environments, caches, .git and build "
+                        "directories are ignored)")
+
+
+def _add_environment_options(p: argparse.ArgumentParser) -> None:
+    """--env-file (every option also reads KYOUKAI_H2FAST_<OPTION>: env_options)."""
+    e = p.add_argument_group(
+        "environment", "every option can be set as KYOUKAI_H2FAST_<OPTION> (e.g. "
+        "KYOUKAI_H2FAST_PORT=9000, KYOUKAI_H2FAST_ACCESS_LOG=1, APP as KYOUKAI_H2FAST_APP); "
+        "the command line wins over the environment, which wins over the env file")
+    e.add_argument("--env-file", metavar="PATH",
+                   help="dotenv-style file of KEY=VALUE lines read before the environment: "
+                        "its KYOUKAI_H2FAST_* variables set options, all of them are put in "
+                        "the environment unless already there")
 
 
 def _static_mount(text: str) -> tuple[str, str]:
@@ -325,9 +369,12 @@ def version_text() -> str:
 DEFAULT_ATTRIBUTES = ("app", "application")
 
 
-def load_app(spec: str | None) -> Any:
+def load_app(spec: str | None, factory: bool = False) -> Any:
     """Import ``module:attribute``, or ``module`` and its ``app`` or else its ``application``
-    (cwd importable, as uvicorn does); None: the demo app."""
+    (cwd importable, as uvicorn does); None: the demo app. ``factory``: the attribute is a
+    callable that makes the app; it is returned uncalled (see :func:`call_factory`)."""
+    if factory and spec is None:
+        raise UsageError("--factory needs APP (module:function returning the app)")
     if spec is None:
         from .demo import app
         return app
@@ -356,11 +403,31 @@ def load_app(spec: str | None) -> Any:
     except Exception as e:  # a module __getattr__ or property of the app's that raised
         raise UsageError(f"cannot get {attr!r} from {module_name!r}: {type(e).__name__}: {e}",
                          _app_traceback(e)) from None
+    if factory:
+        if not callable(obj):
+            raise UsageError(f"--factory: {module_name}:{attr} is not callable "
+                             f"({type(obj).__name__})")
+        return obj
     try:
         detect_kind(obj)
     except TypeError as e:
         raise UsageError(f"{module_name}:{attr}: {e}") from None
     return obj
+
+
+def call_factory(factory: Any, spec: str | None) -> Any:
+    """The app ``factory()`` returns (``--factory``); its errors are UsageErrors with the
+    factory's traceback, as an app's import error."""
+    try:
+        app = factory()
+    except Exception as e:
+        raise UsageError(f"--factory: {spec}() failed: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
+    try:
+        detect_kind(app)
+    except TypeError as e:
+        raise UsageError(f"--factory: {spec}() returned {e}") from None
+    return app
 
 
 def _has(module: Any, name: str, module_name: str) -> bool:
@@ -437,10 +504,12 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
             static=tuple(args.static), static_index=args.static_index,
             static_cache_control=args.static_cache_control,
+            root_path=args.root_path,
             **_socket_settings(args),
         ).validate()
     except ConfigError as e:
-        raise UsageError(str(e)) from None
+        from .env_options import name_source
+        raise UsageError(name_source(str(e), args)) from None
 
 
 def _check_tls(config: ServerConfig) -> None:
@@ -511,13 +580,22 @@ def _pid_file(path: str | None) -> Iterator[None]:
             pass
 
 
-def _serve(app: Any, config: ServerConfig, loop: str, fresh_app: Any, source: Any) -> int:
-    """Run the supervisor (--workers N, or a recycling limit) or serve in this process."""
+def _supervised(config: ServerConfig) -> bool:
+    """Whether a supervisor runs worker processes: --workers N > 1, or a recycling limit
+    (then with --workers 1 a supervisor runs one worker, replaced without a gap)."""
+    return resolve_workers(config.workers) > 1 or config.recycles
+
+
+def _serve(app: Any, config: ServerConfig, loop: str, fresh_app: Any, source: Any,
+           factory: Any = None) -> int:
+    """Run the supervisor (:func:`_supervised`; ``factory``: --factory, called in each
+    worker) or serve in this process."""
     sockets = source.sockets if source is not None else None
-    if resolve_workers(config.workers) > 1 or config.recycles:
+    if _supervised(config):
         from .supervisor import Supervisor
         try:
-            return Supervisor(app, config, loop, fresh_app, sockets).run()
+            return Supervisor(app, config, loop, fresh_app, factory=factory,
+                              sockets=sockets).run()
         except OSError as e:
             raise _cannot_listen(config, e) from None
     from ..server.component import H2KyoukaiComponent, run
@@ -537,28 +615,57 @@ def _serve(app: Any, config: ServerConfig, loop: str, fresh_app: Any, source: An
     return 0
 
 
+def parse_args(argv: list[str] | None = None,
+               environ: MutableMapping[str, str] | None = None) -> argparse.Namespace:
+    """The command line ``argv`` (default ``sys.argv[1:]``), completed from the env file and
+    ``environ`` (default ``os.environ``, which gets the env file's variables): see
+    :mod:`kyoukai_h2fast.process.env_options`."""
+    from .env_options import EnvError, merge_environment
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        merge_environment(parser, args, argv, os.environ if environ is None else environ)
+    except EnvError as e:
+        raise UsageError(str(e)) from None
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = parse_args(argv)
         if args.version:
             print(version_text())
             return 0
         config = _config_from(args)
         _check_tls(config)
         _setup_logging(args)
+        if args.reload:  # a watcher that runs the server as its child
+            from .watch import run_watcher
+            return run_watcher(argv, args.reload_dir, config.shutdown_timeout)
         modules = AppModules()  # (before the first import of the app: see fresh_app)
-        app = load_app(args.app)
+        # With --factory and several workers, each worker calls the factory (the supervisor
+        # holds the factory); else this process does, at the start and on each reload.
+        per_worker = args.factory and _supervised(config)
+
+        def load() -> Any:
+            app = load_app(args.app, args.factory)
+            return call_factory(app, args.app) if args.factory and not per_worker else app
+
+        app = load()
 
         def fresh_app() -> Any:
             """SIGHUP: the certificate files checked, the app imported afresh."""
             _check_tls(config)
-            return modules.fresh(lambda: load_app(args.app))
+            return modules.fresh(load)
 
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
                              "(pip install 'kyoukai_h2fast[uvloop]')")
         with _sockets_and_pid_file(config) as (config, source):
-            return _serve(app, config, args.loop, fresh_app, source)
+            return _serve(app, config, args.loop, fresh_app, source,
+                          (lambda f: call_factory(f, args.app)) if per_worker else None)
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         if e.detail:

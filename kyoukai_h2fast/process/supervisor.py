@@ -101,8 +101,12 @@ class Supervisor:
 
     def __init__(self, app: Any, config: ServerConfig, loop_kind: str = "auto",
                  fresh_app: Callable[[], Any] | None = None,
+                 factory: Callable[[Any], Any] | None = None,
                  sockets: list[socket.socket] | None = None) -> None:
         self.app = app
+        #: ``--factory`` with workers: ``app`` is the factory, and each worker makes its app
+        #: with ``factory(app)`` (an error: the worker could not start). None: ``app`` serves.
+        self.factory = factory
         self.config = config
         self.loop_kind = loop_kind
         self.count = resolve_workers(config.workers)
@@ -447,7 +451,16 @@ class Supervisor:
         from ..server.component import H2KyoukaiComponent, run
 
         parent = os.getppid()
-        component = H2KyoukaiComponent(self.app, config.keyfile, config.certfile,
+        app = self.app
+        if self.factory is not None:
+            try:
+                app = self.factory(app)
+            except Exception as e:
+                from .reload import describe_failure
+                log.error("worker (pid %d) cannot make the app: %s", os.getpid(),
+                          describe_failure(e))
+                return BOOT_FAILED
+        component = H2KyoukaiComponent(app, config.keyfile, config.certfile,
                                        ip=config.host, port=config.port, config=config)
         component.sockets = sockets
         if self.metrics is not None:

@@ -93,6 +93,9 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
             from ..apps.static_files import StaticRunner
             self.runner = StaticRunner(self.runner, self.config)
+        if self.config.root_path:  # the app under a URL prefix (kyoukai_h2fast.apps.root_path)
+            from ..apps.root_path import RootPathRunner
+            self.runner = RootPathRunner(self.runner, self.config.root_path)
         #: Access log and trusted proxy headers (None when off), used by the connections of
         #: both protocols.
         self.access_log = AccessLog() if self.config.access_log else None
