@@ -113,9 +113,10 @@ class ServerConfig:
     #: Serve HTTP/1.1 on the same port (TLS: ALPN ``http/1.1``; cleartext: told apart from
     #: the HTTP/2 preface by the first bytes). False: HTTP/2 only (HTTP/1.x gets a 505).
     http1: bool = True
-    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
-    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`). In a worker
-    #: process: how many serve (``wsgi.multiprocess`` is True when more than one).
+    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers
+    #: (``reuse_port``: a listening socket each); 0 means one per CPU (see
+    #: :func:`resolve_workers`). In a worker process: how many serve (``wsgi.multiprocess``
+    #: is True when more than one).
     workers: int = 1
     #: One line per request on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False

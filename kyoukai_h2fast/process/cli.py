@@ -87,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "told apart from the HTTP/2 preface); --no-http1: HTTP/2 only "
                         "(default on)")
     s.add_argument("--workers", type=_workers, default=d.workers, metavar="N",
-                   help="worker processes on one listening socket, run by a supervisor that "
-                        "restarts dead ones; 0 or 'auto': one per CPU (default 1: this "
-                        "process serves)")
+                   help="worker processes run by a supervisor that restarts dead ones (on "
+                        "Linux a SO_REUSEPORT socket each: see --reuse-port); 0 or 'auto': "
+                        "one per CPU (default 1: this process serves)")
     s.add_argument("--access-log", action="store_true",
                    help="one line per request on the 'kyoukai_h2fast.access' logger (at INFO "
                         "whatever --log-level says)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -134,3 +135,23 @@ def _listening_inodes(pid: int) -> set[str]:
                 held.add(inode)
     return held
 
+
+
+def test_after_a_sighup_reload_the_new_workers_spread_the_load_too(impl):
+    """The new generation takes over the supervisor's per-worker sockets: still two, and a
+    burst reaches both new workers."""
+    server = start(impl)
+    try:
+        first = workers(server)
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "reload done: the previous workers stopped" not in server.log:
+            assert time.monotonic() < deadline, server.log
+            time.sleep(0.05)
+        new = workers(server) - first
+        assert len(new) == 2
+        assert len(_listening_inodes(server.pid)) == 2
+        pids = burst_h2(server.port)
+        assert set(pids) == new, (sorted(pids), new)
+    finally:
+        server.stop()
