@@ -17,8 +17,9 @@
   ``--no-reuse-port``, and for sockets that exist once (``--uds``, ``--fd``, systemd), the
   workers share one set of sockets;
 * recycling (``--max-requests`` with ``--max-requests-jitter``, ``--workers-lifetime``,
-  ``--workers-max-rss``): a worker checks its limits four times a second and, past one,
-  asks the supervisor over its pipe for a replacement and goes on serving; the supervisor
+  ``--workers-max-rss``): a worker checks its limits a few times a second (sooner as the
+  request limit nears: :mod:`kyoukai_h2fast.process.recycling`) and, past one, asks the
+  supervisor over its pipe for a replacement and goes on serving; the supervisor
   starts the replacement on the same slot and, once it serves, sends the old worker SIGTERM:
   it drains as on a stop (GOAWAY, in-flight streams and HTTP/1.1 requests finish). No
   request is lost; with ``--workers 1`` the same happens with one worker;
