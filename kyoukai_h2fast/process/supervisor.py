@@ -156,7 +156,7 @@ class Supervisor:
         where = (f"{config.host}:{port}" if self.given_sockets is None
                  else _describe(sockets[0]))
         shared = "" if len(slots) < 2 or slots[0] is not slots[1] else "; one shared socket"
-        if self.given_sockets is None and len(slots) > 1 and not shared:
+        if len(slots) > 1 and not shared:
             shared = "; a SO_REUSEPORT socket each"
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -173,8 +173,9 @@ class Supervisor:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            if self.given_sockets is None:  # (a socket source is closed by its maker)
-                for sock in sockets:
+            given = self.given_sockets or []
+            for sock in sockets:  # (a socket source's are closed by its maker)
+                if all(sock is not mine for mine in given):
                     sock.close()
             if self.metrics is not None:
                 self.metrics.close()
@@ -186,7 +187,7 @@ class Supervisor:
     def _open_slots(self) -> list[list[socket.socket]]:
         """The listening sockets of each worker number (see the module docstring)."""
         if self.given_sockets is not None:
-            return [self.given_sockets] * self.count
+            return self._given_slots(self.given_sockets)
         host, port = self.config.host, self.config.port
         if not (self.config.reuse_port and reuse_port_available() and self.count > 1):
             return [bind_sockets(host, port)] * self.count
@@ -204,6 +205,32 @@ class Supervisor:
             for sock in _unique(slots):
                 sock.close()
             raise
+        return slots
+
+    def _given_slots(self, given: list[socket.socket]) -> list[list[socket.socket]]:
+        """Slots for sockets given (--fd, systemd): shared by all workers, except a TCP
+        socket that already has ``SO_REUSEPORT`` (systemd's ``ReusePort=true``): then each
+        further worker gets a socket of its own bound beside it (if this process may bind
+        that port; else they share it, with a warning)."""
+        if not (self.config.reuse_port and reuse_port_available() and self.count > 1):
+            return [given] * self.count
+        if not any(_reuse_port_twin(sock, check_only=True) for sock in given):
+            return [given] * self.count
+        slots: list[list[socket.socket]] = [list(given)]
+        try:
+            for _ in range(1, self.count):
+                slot = []
+                for sock in given:
+                    twin = _reuse_port_twin(sock)
+                    slot.append(twin if twin is not None else sock)
+                slots.append(slot)
+        except OSError as e:
+            log.warning("supervisor: cannot bind a SO_REUSEPORT socket per worker beside the "
+                        "given one (%s); the workers share it", e.strerror or e)
+            for sock in _unique(slots):
+                if all(sock is not mine for mine in given):
+                    sock.close()
+            return [given] * self.count
         return slots
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -507,6 +534,32 @@ def _ask(fd: int) -> None:
         os.write(fd, _REPLACE_ME)
     except OSError:  # (the supervisor is gone: the orphan check stops this worker)
         pass
+
+
+def _reuse_port_twin(sock: socket.socket, check_only: bool = False) -> Any:
+    """A listening socket bound like ``sock`` with ``SO_REUSEPORT`` (inheritable), when
+    ``sock`` is a TCP socket with ``SO_REUSEPORT`` set; None otherwise (``check_only``:
+    whether it would make one). Raises OSError when the bind fails (e.g. a privileged
+    port)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not sock.getsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEPORT):
+        return None
+    if check_only:
+        return True
+    twin = socket.socket(sock.family, socket.SOCK_STREAM)
+    try:
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if sock.family == socket.AF_INET6:
+            twin.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY,
+                            sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+        twin.bind(sock.getsockname())
+        twin.listen(1024)
+    except OSError:
+        twin.close()
+        raise
+    twin.set_inheritable(True)
+    return twin
 
 
 def _unique(slots: list[list[socket.socket]]) -> list[socket.socket]:

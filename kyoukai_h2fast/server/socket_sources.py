@@ -13,8 +13,9 @@ and is not a socket, an fd that is not open, not a socket or not a listening str
 
 What is served on these sockets is what is served on a TCP port: HTTP/2 (h2c with prior
 knowledge, or TLS with ALPN when ``--certfile``/``--keyfile`` are given) and HTTP/1.1. With
-``--workers N`` the worker processes share these sockets (no ``SO_REUSEPORT`` for them: a
-Unix socket path or an inherited socket exists once).
+``--workers N`` the worker processes share these sockets (a Unix socket path or an inherited
+socket exists once), except an inherited TCP socket that has ``SO_REUSEPORT`` set (systemd's
+``ReusePort=true``): the supervisor binds one beside it for each further worker.
 """
 from __future__ import annotations
 

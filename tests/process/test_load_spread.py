@@ -15,8 +15,7 @@ import pytest
 
 from kyoukai_h2fast.server.listener import reuse_port_available
 from tests.helpers.builds import server_impls
-from tests.helpers.h2client import H2Client
-from tests.helpers.http1raw import H1Raw, request
+from tests.helpers.bursts import burst_h2, burst_http11
 from tests.helpers.serverproc import ROOT, ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,33 +48,11 @@ def workers(server: ServerProcess) -> set[int]:
     return {int(m.group(2)) for m in STARTED.finditer(server.log)}
 
 
-def burst_h2(port: int) -> list[int]:
-    """``BURST`` HTTP/2 connections opened at once, then one request on each."""
-    clients = [H2Client("127.0.0.1", port, timeout=30) for _ in range(BURST)]
-    try:
-        sids = [c.request("/") for c in clients]
-        return [int(c.response(sid)[1]) for c, sid in zip(clients, sids, strict=True)]
-    finally:
-        for c in clients:
-            c.close()
-
-
-def burst_http11(port: int) -> list[int]:
-    clients = [H1Raw(port, timeout=30) for _ in range(BURST)]
-    try:
-        for c in clients:
-            c.send(request("GET", "/"))
-        return [int(c.reply().body) for c in clients]
-    finally:
-        for c in clients:
-            c.close()
-
-
 @pytest.mark.skipif(not reuse_port_available(), reason="SO_REUSEPORT balances on Linux only")
 @pytest.mark.parametrize("burst", [burst_h2, burst_http11], ids=["h2", "http1.1"])
 def test_a_burst_of_40_connections_is_served_by_both_workers(spread_server, burst):
     assert "a SO_REUSEPORT socket each" in spread_server.log
-    pids = burst(spread_server.port)
+    pids = burst(spread_server.port, BURST)
     assert len(pids) == BURST
     assert set(pids) == workers(spread_server), (sorted(pids), spread_server.log)
     # neither worker took (nearly) everything: the kernel's hash is close to even

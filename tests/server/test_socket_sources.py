@@ -16,6 +16,7 @@ import tempfile
 import httpx
 import pytest
 
+from tests.helpers.bursts import burst_h2
 from tests.helpers.serverproc import ROOT, ServerProcess
 from tests.helpers.tools import require_tool
 
@@ -232,3 +233,25 @@ def test_listen_pid_of_another_process_is_one_line_exit_2():
     one_error_line(cli(env={"LISTEN_FDS": "1", "LISTEN_PID": "1"}),
                    "LISTEN_PID=1 is not this process")
     one_error_line(cli(env={"LISTEN_FDS": "x", "LISTEN_PID": "1"}), "LISTEN_FDS='x'")
+
+
+def test_systemd_reuse_port_socket_gets_a_socket_per_worker_beside_it(impl):
+    """systemd's ``ReusePort=true``: the passed socket has SO_REUSEPORT; with --workers 2
+    the second worker gets a socket of its own bound beside it, so a burst reaches both."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    fd = listener.fileno()
+    try:
+        server = ServerProcess("tests.served_apps.pid:app", impl,
+                               args=["--workers", "2", "--wsgi-threads", "0"],
+                               pass_fds=(fd,), prefix=as_systemd(fd))
+    finally:
+        listener.close()
+    try:
+        assert "a SO_REUSEPORT socket each" in server.log, server.log
+        pids = burst_h2(server.port)
+        assert len(set(pids)) == 2, sorted(pids)
+    finally:
+        server.stop()
