@@ -27,7 +27,7 @@ from .accesslog import AccessLog
 from .allocator import release_soon, tune_allocator
 from .listener import Listener
 from .proxy_headers import ProxyHeaders
-from .tls import alpn_protocols, make_ssl_context, ssl_context_for
+from .tls import alpn_protocols, make_ssl_context
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -108,6 +108,10 @@ class H2KyoukaiComponent(_ComponentBase):
         self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[_socket.socket] | None = None
+        #: Those sockets are this process's alone (no other process accepts from them): on
+        #: shutdown the connections waiting in their queues are accepted and served, not
+        #: reset (see :attr:`Listener.drain_on_close`).
+        self.exclusive_sockets = False
         #: Live connections (protocols); used for graceful shutdown, and to count requests
         #: (``connections.requests_received()``: gunicorn's ``--max-requests``).
         self.connections: Connections = Connections()
@@ -154,8 +158,9 @@ class H2KyoukaiComponent(_ComponentBase):
     async def start(self, ctx: Any = None) -> None:
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
-        if context is None and self.config.tls:
-            context = ssl_context_for(self.config)
+        certfile = self.config.certfile
+        if context is None and certfile is not None:  # self.config.tls
+            context = make_ssl_context(certfile, self.config.keyfile, self.config.http1)
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
@@ -165,6 +170,7 @@ class H2KyoukaiComponent(_ComponentBase):
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
+        self.server.drain_on_close = self.exclusive_sockets
         if self.sockets:
             self.server.adopt(self.sockets)
         else:
@@ -172,7 +178,7 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.port == 0:
             self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
-                 self.runner.kind, self.url, _modes(context, self.config.http1),
+                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
                  and self.config.wsgi_threads else "on the event loop",
                  _switch.extensions_state())
@@ -224,14 +230,9 @@ class H2KyoukaiComponent(_ComponentBase):
         return self.server.detach() if self.server is not None else []
 
 
-_CLIENT_CERTS = {_ssl.CERT_OPTIONAL: ", client certificates optional",
-                 _ssl.CERT_REQUIRED: ", client certificates required"}
-
-
-def _modes(context: _ssl.SSLContext | None, http1: bool) -> str:
-    if context is not None:
-        return ("TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2") + _CLIENT_CERTS.get(
-            context.verify_mode, "")
+def _modes(tls: bool, http1: bool) -> str:
+    if tls:
+        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
     return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
 
 
