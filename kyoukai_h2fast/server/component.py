@@ -27,7 +27,7 @@ from .accesslog import AccessLog
 from .allocator import release_soon, tune_allocator
 from .listener import Listener
 from .proxy_headers import ProxyHeaders
-from .tls import alpn_protocols, make_ssl_context
+from .tls import alpn_protocols, make_ssl_context, ssl_context_for
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -158,9 +158,8 @@ class H2KyoukaiComponent(_ComponentBase):
     async def start(self, ctx: Any = None) -> None:
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
-        certfile = self.config.certfile
-        if context is None and certfile is not None:  # self.config.tls
-            context = make_ssl_context(certfile, self.config.keyfile, self.config.http1)
+        if context is None and self.config.tls:
+            context = ssl_context_for(self.config)
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
@@ -178,7 +177,7 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.port == 0:
             self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
-                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
+                 self.runner.kind, self.url, _modes(context, self.config.http1),
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
                  and self.config.wsgi_threads else "on the event loop",
                  _switch.extensions_state())
@@ -230,9 +229,14 @@ class H2KyoukaiComponent(_ComponentBase):
         return self.server.detach() if self.server is not None else []
 
 
-def _modes(tls: bool, http1: bool) -> str:
-    if tls:
-        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
+_CLIENT_CERTS = {_ssl.CERT_OPTIONAL: ", client certificates optional",
+                 _ssl.CERT_REQUIRED: ", client certificates required"}
+
+
+def _modes(context: _ssl.SSLContext | None, http1: bool) -> str:
+    if context is not None:
+        return ("TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2") + _CLIENT_CERTS.get(
+            context.verify_mode, "")
     return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
 
 
@@ -301,13 +305,15 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
         tune_allocator()  # this process serves: large buffers are reused (allocator.py)
         if reload is not None:  # (before the start: a SIGHUP right after it is not lost)
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        # Before the start too: start() logs "serving", and a SIGTERM sent as soon as that
+        # line appears must stop the server gracefully, not kill it with the default handler.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by
         # per-request objects stay cheap.
         gc.freeze()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
         started = True
         if hup_while_starting:
             on_sighup()
