@@ -161,6 +161,13 @@ class Engine(Protocol):
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         """Queue RST_STREAM, drop the stream's send queue and forget it (no event)."""
 
+    def send_ping(self, opaque_data: bytes) -> None:
+        """Queue a PING frame (RFC 9113 §6.7) carrying ``opaque_data`` (exactly 8 bytes, else
+        ValueError); :meth:`receive` reports the peer's ACK of any PING as
+        :class:`~kyoukai_h2fast.http2.events.PingAcknowledged` (keep-alive: the protocol checks
+        the peer still answers). Call it after :meth:`initiate`; ignored after a connection
+        error."""
+
     def set_priority(self, stream_id: int, urgency: int, incremental: bool) -> None:
         """RFC 9218: the scheduling parameters of ``stream_id``'s response from now on."""
 

@@ -8,7 +8,8 @@ Events compare equal when their class and fields are equal, and print their fiel
 can assert on whole event lists and read failures.
 
 Receive side (returned by ``Engine.receive``): :class:`RequestReceived`, :class:`DataReceived`,
-:class:`TrailersReceived`, :class:`StreamReset`, :class:`ConnectionTerminated`.
+:class:`TrailersReceived`, :class:`StreamReset`, :class:`ConnectionTerminated`,
+:class:`PingAcknowledged`.
 Send side (returned by ``Engine.send_events`` after ``Engine.data_to_send``):
 :class:`StreamDrained`, :class:`ResponseSent`.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "WindowUpdated",
     "SettingsChanged",
     "ConnectionTerminated",
+    "PingAcknowledged",
     "StreamDrained",
     "ResponseSent",
 ]
@@ -152,6 +154,17 @@ class ConnectionTerminated(Event):
         self.error_code = error_code
         self.last_stream_id = last_stream_id
         self.additional_data = additional_data
+
+
+class PingAcknowledged(Event):
+    """The peer acknowledged a PING (a PING frame with the ACK flag, RFC 9113 §6.7): ours
+    from ``Engine.send_ping``, or one we never sent (the protocol compares the data)."""
+
+    __slots__ = ("opaque_data",)
+
+    def __init__(self, opaque_data: bytes) -> None:
+        #: The 8 opaque bytes the ACK echoes.
+        self.opaque_data = opaque_data
 
 
 class StreamDrained(Event):

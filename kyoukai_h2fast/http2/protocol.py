@@ -34,7 +34,9 @@ frames, resets, unread control frames) are the engine's.
 Timeouts. A stream whose client sends no body bytes for ``body_timeout`` while the app waits for
 them gets ``408`` (or RST_STREAM(CANCEL) once the response started) and the app's read fails; a
 connection with nothing received for ``idle_timeout`` and no stream the server is working on is
-closed with GOAWAY.
+closed with GOAWAY. With ``http2_ping_interval`` set, a peer silent that long gets a PING and
+must answer it within ``http2_ping_timeout`` (:mod:`kyoukai_h2fast.http2.keepalive`), or the
+connection is closed and its streams' work dropped.
 """
 from __future__ import annotations
 
@@ -58,12 +60,14 @@ from .engine import Engine
 from .events import (
     ConnectionTerminated,
     DataReceived,
+    PingAcknowledged,
     RequestReceived,
     ResponseSent,
     StreamDrained,
     StreamReset,
     TrailersReceived,
 )
+from .keepalive import KeepAlive
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -120,6 +124,7 @@ class H2KyoukaiProtocol(ConnectionBase):
     __slots__ = (
         "_buffered", "_closing", "_congested_at", "_continue_scheduled", "_deferred",
         "_flush_scheduled", "_hand_over", "_handlers", "_in_receive", "_input_backlog",
+        "_keepalive",
         "_loop_time", "_max_frames", "_max_output", "_pull_waiting", "_trailers_waiting",
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed",
@@ -203,7 +208,11 @@ class H2KyoukaiProtocol(ConnectionBase):
             ConnectionTerminated: self._on_goaway,
             StreamDrained: self._on_drained,
             ResponseSent: self._on_sent,
+            PingAcknowledged: self._on_ping_ack,
         }
+        #: Keep-alive PINGs (kyoukai_h2fast.http2.keepalive); None when off.
+        self._keepalive = (KeepAlive(config.http2_ping_interval, config.http2_ping_timeout)
+                           if config.http2_ping_interval else None)
         #: Request metrics (kyoukai_h2fast.server.metrics.Recorder); None when off.
         self.metrics: Recorder | None = getattr(component, "metrics", None)
         #: True when requests keep a record of their end (for the access log, the metrics).
@@ -222,6 +231,11 @@ class H2KyoukaiProtocol(ConnectionBase):
         self.base_environ = self._opened(transport)
         # (in the base, so that setting it per request never grows the copied dict)
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
+        keepalive = self._keepalive
+        if keepalive is not None and self._watchdog is not None:  # first check: the PING's
+            self._watchdog.cancel()
+            self._arm_watchdog(min([keepalive.interval] + [
+                t for t in (self.config.idle_timeout, self.config.body_timeout) if t]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.metrics is not None:  # its engine's byte counts join the totals
@@ -326,7 +340,36 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self.transport.close()
                 return None
             next_check = min(next_check, self._last_activity + idle)
+        keepalive = self._keepalive
+        if keepalive is not None and self._started:
+            when = keepalive.check(now, self._last_activity, self.engine)
+            if when is None:
+                self._ping_timed_out()
+                return None
+            if keepalive.outstanding:
+                self._flush()
+            next_check = min(next_check, when)
         return next_check
+
+    def _ping_timed_out(self) -> None:
+        """No ACK for our keep-alive PING in time: the peer is gone. GOAWAY if the socket
+        takes it, then close at once (a dead peer would never drain a graceful close) and drop
+        the work for every stream."""
+        timeout = self.config.http2_ping_timeout
+        log.info("closing connection from %s:%s: no PING ACK within %g s", self.ip,
+                 self.client_port, timeout)
+        self._closing = True
+        self.engine.goaway(_NO_ERROR, b"PING timeout")
+        self._flush()
+        self.transport.abort()
+        self._drop_all(ClientDisconnected(f"the peer did not answer a PING within {timeout:g} s"))
+
+    def _on_ping_ack(self, event: PingAcknowledged) -> None:
+        keepalive = self._keepalive
+        if keepalive is not None:
+            idle_since = keepalive.acknowledged(event.opaque_data, self._loop_time(), self.engine)
+            if idle_since is not None:  # the ACK alone is no activity for the idle timeout
+                self._last_activity = idle_since
 
     def _stalled_on_peer(self, state: H2State) -> bool:
         """True when ``state`` waits for the peer to read (its response is queued, or it

@@ -85,9 +85,9 @@ from h2.exceptions import ProtocolError
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from kyoukai_h2fast.errors import ConnectionFailed, MalformedRequestError
-from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived, RequestReceived,
-                                         ResponseSent, StreamDrained, StreamReset,
-                                         TrailersReceived)
+from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived, PingAcknowledged,
+                                         RequestReceived, ResponseSent, StreamDrained,
+                                         StreamReset, TrailersReceived)
 
 __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STATES",
            "STREAM_INPUTS", "OUTCOMES", "CONNECTION_PHASES", "CONNECTION_INPUTS",
@@ -113,6 +113,7 @@ cdef object _StreamReset = StreamReset
 cdef object _ConnectionTerminated = ConnectionTerminated
 cdef object _StreamDrained = StreamDrained
 cdef object _ResponseSent = ResponseSent
+cdef object _PingAcknowledged = PingAcknowledged
 cdef object _ConnectionFailed = ConnectionFailed
 cdef object _MalformedRequestError = MalformedRequestError
 
@@ -358,6 +359,15 @@ cdef class Engine:
         self._goaway_sent = True
         self._goaway_last = last
         return last
+
+    def send_ping(self, opaque_data):
+        """Queue a PING (§6.7) carrying ``opaque_data`` (exactly 8 bytes, else ValueError); the
+        peer's ACK of any PING is reported as ``PingAcknowledged``. Ignored after a connection
+        error."""
+        if not PyBytes_Check(opaque_data) or PyBytes_GET_SIZE(opaque_data) != 8:
+            raise ValueError(f"PING opaque data must be 8 bytes, got {opaque_data!r}")
+        if self._phase != P_CLOSED:
+            self._ctrl.append_ping(<const unsigned char*>PyBytes_AS_STRING(opaque_data), False)
 
     # == streams ===================================================================================
     def send_headers(self, uint32_t stream_id, list headers, bint end_stream):

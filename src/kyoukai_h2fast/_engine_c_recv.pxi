@@ -500,6 +500,8 @@ cdef int _frame_dispatch(Engine self, FrameView* v, list events) except -1:
         if not (v.flags & FLAG_ACK):
             self._ctrl.append_ping(v.data, True)
             self._ctrl_queued += 1
+        else:                              # the ACK of a PING (ours: send_ping, keep-alive)
+            events.append(_PingAcknowledged(PyBytes_FromStringAndSize(<const char*>v.data, 8)))
         return 0
     if ftype == FRAME_PRIORITY:
         return _recv_priority(self, v, events)

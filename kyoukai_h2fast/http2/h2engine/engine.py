@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
 from h2.events import DataReceived as H2DataReceived
-from h2.events import RemoteSettingsChanged
+from h2.events import PingAckReceived, RemoteSettingsChanged
 from h2.events import StreamReset as H2StreamReset
 from h2.events import WindowUpdated as H2WindowUpdated
 from h2.exceptions import ProtocolError
@@ -43,6 +43,7 @@ from .. import priority as _priority
 from ..events import (
     ConnectionTerminated,
     DataReceived,
+    PingAcknowledged,
     RequestReceived,
     StreamReset,
     TrailersReceived,
@@ -240,8 +241,10 @@ class Engine(Scheduler):
                 events.append(event)
             elif cls is PriorityUpdated:
                 self._reprioritize(event.stream_id, event.priority)
+            elif cls is PingAckReceived:
+                events.append(PingAcknowledged(bytes(event.ping_data)))
             # Not needed by the protocol: StreamEnded (folded into end_stream flags),
-            # SettingsAcknowledged, PingReceived (h2 queued the ACK), PingAckReceived,
+            # SettingsAcknowledged, PingReceived (h2 queued the ACK),
             # h2's PriorityUpdated (RFC 7540 priorities are ignored, RFC 9113 §5.3.2),
             # UnknownFrameReceived (§5.5), AlternativeServiceAvailable.
         return peer_resets
@@ -474,6 +477,12 @@ class Engine(Scheduler):
         if stream is not None and not stream.closed:
             conn.reset_stream(stream_id, error_code)
         conn.forget(stream_id)
+
+    def send_ping(self, opaque_data: bytes) -> None:
+        if not isinstance(opaque_data, bytes) or len(opaque_data) != 8:
+            raise ValueError(f"PING opaque data must be 8 bytes, got {opaque_data!r}")
+        if not self._closed:
+            self._conn._data_to_send += _frames.ping_frame(opaque_data)
 
 
 def _join_data(events: list) -> list:
