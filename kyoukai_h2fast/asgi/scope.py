@@ -8,7 +8,8 @@ client after trusted proxy headers, decoded path) into the ``scope`` dict an ASG
   ``asgi`` ``{"version": "3.0", "spec_version": "2.4"}``; ``http_version`` ``"2"``,
   ``"1.1"`` or ``"1.0"``;
 * ``method``, ``scheme`` (``http``/``https``), ``path`` (percent-decoded, UTF-8),
-  ``raw_path`` and ``query_string`` (bytes as received), ``root_path`` ``""``;
+  ``raw_path`` and ``query_string`` (bytes as received), ``root_path`` (``--root-path``, else
+  ``""``; ``path`` includes it, as uvicorn and Starlette have it);
 * ``headers``: the request's fields as ``(bytes, bytes)`` pairs, names lower-case (both
   protocols deliver them so), pseudo-header fields left out; over HTTP/2 a ``host`` field is
   added from ``:authority`` when the request has none (frameworks build URLs from it);
@@ -69,9 +70,13 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
     if authority is not None and not has_host:
         fields.insert(0, (b"host", authority))
     raw_path, _, query = raw.partition(b"?")
-    path = environ["PATH_INFO"]
+    # Under --root-path the environ has it as SCRIPT_NAME, the rest as PATH_INFO; an ASGI
+    # path is the whole path, root_path its mount point (as uvicorn and Starlette have it).
+    root = environ["SCRIPT_NAME"]
+    path = root + environ["PATH_INFO"] if root else environ["PATH_INFO"]
     if not path.isascii():  # (the environ holds the decoded bytes as latin-1)
         path = path.encode("latin-1").decode("utf-8", "replace")
+        root = root.encode("latin-1").decode("utf-8", "replace")
     version = _HTTP_VERSIONS.get(environ["SERVER_PROTOCOL"], "1.1")
     client = environ["REMOTE_ADDR"]
     if client:
@@ -90,7 +95,7 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
         "path": path,
         "raw_path": raw_path,
         "query_string": query,
-        "root_path": "",
+        "root_path": root,
         "headers": fields,
         "client": client,
         "server": server,

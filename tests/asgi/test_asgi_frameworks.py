@@ -69,3 +69,11 @@ def test_exception_is_a_500_without_details(server, client):
     r = client.get(server.url + "/boom")
     assert r.status_code == 500
     assert b"secret" not in r.content
+
+
+def test_starlette_under_root_path(servers, impl):
+    server = servers.get(app=APPS["starlette"], impl=impl, args=("--root-path", "/api"))
+    with httpx.Client(http2=True, http1=False, timeout=20) as c:
+        assert c.get(server.url + "/api/").json() == {"hello": "starlette", "db": "connected"}
+        assert c.get(server.url + "/api/stream").text.startswith("line 0\n")
+        assert c.get(server.url + "/stream").status_code == 404  # outside the mount point

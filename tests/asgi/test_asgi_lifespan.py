@@ -109,9 +109,9 @@ def test_runner_hands_websocket_scopes_to_the_adapter():
     try:
         state = H2State([(b":method", b"GET"), (b":path", b"/ws"), (b"upgrade", b"websocket")],
                         1, responder)
-        state.environ = {"PATH_INFO": "/ws", "REQUEST_METHOD": "GET", "SERVER_PROTOCOL":
-                         "HTTP/1.1", "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1",
-                         "REMOTE_PORT": "5000"}
+        state.environ = {"PATH_INFO": "/ws", "SCRIPT_NAME": "", "REQUEST_METHOD": "GET",
+                         "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                         "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "5000"}
         runner.dispatch(responder, state)
     finally:
         responder.loop.close()
