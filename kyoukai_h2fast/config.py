@@ -183,6 +183,11 @@ class ServerConfig:
     #: Write the pid of the serving (or supervising) process here; removed on exit.
     pid_file: str | None = None
 
+    # -- app interface --
+    #: The kind of app: ``auto`` (detected: Kyoukai-style, ASGI 3, else WSGI), or ``asgi``,
+    #: ``wsgi``, ``kyoukai`` to force it (see kyoukai_h2fast.apps.runners.detect_kind).
+    interface: str = "auto"
+
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
         if (self.certfile is None) != (self.keyfile is None):
@@ -238,6 +243,7 @@ class ServerConfig:
                                   "'kyoukai_h2fast[metrics]'") from None
         if self.static or self.static_index is not None:
             _check_static(self)
+        _check_interface(self)
         _check_sockets(self)
         _check_recycling(self)
         if self.root_path:
@@ -300,6 +306,13 @@ def _check_static(config: ServerConfig) -> None:
     value = config.static_cache_control
     if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"--static-cache-control {value!r}: not a field value")
+
+
+def _check_interface(config: ServerConfig) -> None:
+    choices = ("auto", "asgi", "wsgi", "kyoukai")
+    if config.interface not in choices:
+        raise ConfigError(f"--interface {config.interface!r}: must be one of "
+                          f"{', '.join(choices)}")
 
 
 #: The values of ``ssl_cert_reqs`` and ``ssl_min_version``.

@@ -189,7 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_environment_options(p)
     _add_tls_options(p, d)
     _add_http2_ping_options(p, d)
+    _add_interface_options(p, d)
     return p
+
+
+def _add_interface_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """The kind of app (kyoukai_h2fast.apps.runners.detect_kind)."""
+    a = p.add_argument_group("app interface")
+    a.add_argument("--interface", choices=("auto", "asgi", "wsgi", "kyoukai"),
+                   default=d.interface, help="the kind of app: auto (default: a Kyoukai-style "
+                   "app, an ASGI 3 app - async def app(scope, receive, send) - else WSGI), or "
+                   "force asgi, wsgi or kyoukai")
 
 
 def _add_socket_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
@@ -407,7 +417,7 @@ def version_text() -> str:
 DEFAULT_ATTRIBUTES = ("app", "application")
 
 
-def load_app(spec: str | None, factory: bool = False) -> Any:
+def load_app(spec: str | None, factory: bool = False, interface: str = "auto") -> Any:
     """Import ``module:attribute``, or ``module`` and its ``app`` or else its ``application``
     (cwd importable, as uvicorn does); None: the demo app. ``factory``: the attribute is a
     callable that makes the app; it is returned uncalled (see :func:`call_factory`)."""
@@ -447,7 +457,7 @@ def load_app(spec: str | None, factory: bool = False) -> Any:
                              f"({type(obj).__name__})")
         return obj
     try:
-        detect_kind(obj)
+        detect_kind(obj, interface)
     except TypeError as e:
         raise UsageError(f"{module_name}:{attr}: {e}") from None
     return obj
@@ -542,6 +552,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
             static=tuple(args.static), static_index=args.static_index,
             static_cache_control=args.static_cache_control,
+            interface=args.interface,
             root_path=args.root_path,
             **_tls_settings(args),
             **_http2_ping_settings(args),
@@ -581,6 +592,13 @@ def _check_tls(config: ServerConfig) -> None:
         reason = e.strerror or getattr(e, "reason", None) or str(e)
         raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "
                          f"{config.keyfile}): {reason}") from None
+
+
+def _startup_failed(error: BaseException) -> int:
+    """The ASGI app's lifespan startup failed: one line, its own exit code."""
+    from ..asgi.lifespan import EXIT_STARTUP_FAILED
+    print(f"{PROG}: error: the app's lifespan startup failed: {error}", file=sys.stderr)
+    return EXIT_STARTUP_FAILED
 
 
 def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
@@ -667,6 +685,10 @@ def _serve(app: Any, config: ServerConfig, loop: str, fresh_app: Any, source: An
         run(server.start, server.shutdown, loop, reload=server.reload)
     except OSError as e:  # bind errors: address in use, permission, bad host
         raise _cannot_listen(config, e) from None
+    except Exception as e:
+        if type(e).__name__ != "LifespanFailed":
+            raise
+        return _startup_failed(e)
     return 0
 
 
@@ -705,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
         per_worker = args.factory and _supervised(config)
 
         def load() -> Any:
-            app = load_app(args.app, args.factory)
+            app = load_app(args.app, args.factory, config.interface)
             return call_factory(app, args.app) if args.factory and not per_worker else app
 
         app = load()

@@ -89,7 +89,8 @@ class H2KyoukaiComponent(_ComponentBase):
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
         self.runner: Runner = make_runner(app, self.config.wsgi_threads,
-                                          self.config.max_handlers_per_connection)
+                                          self.config.max_handlers_per_connection,
+                                          self.config.interface, self.config.shutdown_timeout)
         if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
             from ..apps.static_files import StaticRunner
             self.runner = StaticRunner(self.runner, self.config)
@@ -163,6 +164,9 @@ class H2KyoukaiComponent(_ComponentBase):
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
+        startup = getattr(self.runner, "startup", None)  # (ASGI lifespan: before accepting)
+        if startup is not None:
+            await startup()
         if self.config.metrics_port is not None:
             from .metrics import serve_metrics
             self.metrics, self._metrics_endpoint = await serve_metrics(self)
