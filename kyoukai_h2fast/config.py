@@ -113,9 +113,10 @@ class ServerConfig:
     #: Serve HTTP/1.1 on the same port (TLS: ALPN ``http/1.1``; cleartext: told apart from
     #: the HTTP/2 preface by the first bytes). False: HTTP/2 only (HTTP/1.x gets a 505).
     http1: bool = True
-    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
-    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`). In a worker
-    #: process: how many serve (``wsgi.multiprocess`` is True when more than one).
+    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers
+    #: (``reuse_port``: a listening socket each); 0 means one per CPU (see
+    #: :func:`resolve_workers`). In a worker process: how many serve (``wsgi.multiprocess``
+    #: is True when more than one).
     workers: int = 1
     #: One line per request on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False
@@ -177,6 +178,33 @@ class ServerConfig:
     http2_ping_interval: float = 0.0
     #: Seconds the peer has to acknowledge it; then the connection is closed.
     http2_ping_timeout: float = 20.0
+    # -- socket sources and worker processes (kyoukai_h2fast.server.socket_sources,
+    #    kyoukai_h2fast.process.supervisor) --
+    #: Listen on this Unix domain socket instead of ``host``/``port``; ``uds_permissions``:
+    #: its mode (e.g. ``0o660``; None: as the umask makes it).
+    uds: str | None = None
+    uds_permissions: int | None = None
+    #: Serve this inherited listening socket (a file descriptor) instead of binding.
+    fd: int | None = None
+    #: With ``workers`` > 1 on Linux: one listening socket per worker, bound with
+    #: ``SO_REUSEPORT`` (the kernel spreads new connections over them); False: one socket
+    #: shared by all workers.
+    reuse_port: bool = True
+    #: Worker recycling: a worker is replaced (its successor first, then it drains) after
+    #: ``max_requests`` requests plus up to ``max_requests_jitter`` more (drawn per worker),
+    #: after ``workers_lifetime`` seconds, or once its resident memory exceeds
+    #: ``workers_max_rss`` MiB. 0: no such limit.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    workers_lifetime: float = 0.0
+    workers_max_rss: int = 0
+    #: Write the pid of the serving (or supervising) process here; removed on exit.
+    pid_file: str | None = None
+
+    # -- app interface --
+    #: The kind of app: ``auto`` (detected: Kyoukai-style, ASGI 3, else WSGI), or ``asgi``,
+    #: ``wsgi``, ``kyoukai`` to force it (see kyoukai_h2fast.apps.runners.detect_kind).
+    interface: str = "auto"
 
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
@@ -234,6 +262,9 @@ class ServerConfig:
         if self.static or self.static_index is not None:
             _check_static(self)
         _check_websocket(self)
+        _check_interface(self)
+        _check_sockets(self)
+        _check_recycling(self)
         if self.root_path:
             _check_root_path(self)
         _check_tls_options(self)
@@ -249,6 +280,11 @@ class ServerConfig:
         """``wsgi.multiprocess``: other processes serve the same app. The supervisor gives
         its workers ``workers`` = their number, the gunicorn worker gunicorn's ``-w``."""
         return self.workers > 1
+
+    @property
+    def recycles(self) -> bool:
+        """Whether a worker-recycling limit is set (they need the supervisor)."""
+        return bool(self.max_requests or self.workers_lifetime or self.workers_max_rss)
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()
@@ -289,6 +325,13 @@ def _check_static(config: ServerConfig) -> None:
     value = config.static_cache_control
     if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"--static-cache-control {value!r}: not a field value")
+
+
+def _check_interface(config: ServerConfig) -> None:
+    choices = ("auto", "asgi", "wsgi", "kyoukai")
+    if config.interface not in choices:
+        raise ConfigError(f"--interface {config.interface!r}: must be one of "
+                          f"{', '.join(choices)}")
 
 
 #: The values of ``ssl_cert_reqs`` and ``ssl_min_version``.
@@ -334,6 +377,44 @@ def _check_http2_pings(config: ServerConfig) -> None:
         raise ConfigError(f"http2-ping-interval must be >= 0 seconds, got {interval!r}")
     if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise ConfigError(f"http2-ping-timeout must be > 0 seconds, got {timeout!r}")
+
+
+def _check_sockets(config: ServerConfig) -> None:
+    """``uds``, ``uds_permissions``, ``fd``, ``reuse_port``: ConfigError if bad (whether the
+    path's directory exists and the fd is a socket is checked when they are opened:
+    kyoukai_h2fast.server.socket_sources)."""
+    if config.uds is not None and config.fd is not None:
+        raise ConfigError("--uds and --fd cannot be given together")
+    if config.uds is not None and (not isinstance(config.uds, str) or not config.uds
+                                   or "\0" in config.uds):
+        raise ConfigError(f"--uds {config.uds!r}: not a path")
+    if config.uds_permissions is not None:
+        if config.uds is None:
+            raise ConfigError("--uds-permissions needs --uds")
+        _check_range("uds-permissions", config.uds_permissions, 0, 0o7777)
+    if config.fd is not None:
+        _check_range("fd", config.fd, 0, 2**31 - 1)
+    if not isinstance(config.reuse_port, bool):
+        raise ConfigError(f"reuse-port must be True or False, got {config.reuse_port!r}")
+
+
+def _check_recycling(config: ServerConfig) -> None:
+    """The worker-recycling limits and the pid file: ConfigError if bad."""
+    _check_range("max-requests", config.max_requests, 0, 2**63 - 1)
+    _check_range("max-requests-jitter", config.max_requests_jitter, 0, 2**63 - 1)
+    if config.max_requests_jitter and not config.max_requests:
+        raise ConfigError("--max-requests-jitter needs --max-requests")
+    if not isinstance(config.workers_lifetime, (int, float)) or config.workers_lifetime < 0:
+        raise ConfigError(f"workers-lifetime must be >= 0 seconds, got "
+                          f"{config.workers_lifetime!r}")
+    _check_range("workers-max-rss", config.workers_max_rss, 0, 2**40)
+    if config.pid_file is not None:
+        if not isinstance(config.pid_file, str) or not config.pid_file \
+                or "\0" in config.pid_file:
+            raise ConfigError(f"--pid-file {config.pid_file!r}: not a path")
+        directory = os.path.dirname(os.path.abspath(config.pid_file))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--pid-file {config.pid_file}: no such directory {directory}")
 
 
 def _check_websocket(config: ServerConfig) -> None:

@@ -132,6 +132,11 @@ class Engine(Protocol):
         the last of the response. The engine keeps a reference (no copy); the caller must not
         mutate it. Returns False when the stream is not open for sending."""
 
+    def send_trailers(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Queue a trailer block with END_STREAM after the response's DATA (RFC 9113 §8.1).
+        Only when the final header block went, the stream's send queue is empty (wait for
+        ``StreamDrained``) and the response has not ended; else False and nothing queued."""
+
     def queued(self, stream_id: int) -> int:
         """Bytes in the stream's send queue not yet written (0 for unknown streams)."""
 
@@ -219,6 +224,11 @@ class Responder(Protocol):
     def body_consumed(self, state: H2State, size: int) -> None:
         """The app took ``size`` body bytes of ``state``: reopen the windows for them."""
 
+    # The HTTP/2 protocol also has ``respond_trailers(state, fields)`` (a streamed response
+    # ended by a trailer block, for ASGI's ``http.response.trailers``) and the HTTP/1.1 one
+    # ``respond_file(state, file, offset, count)`` (sendfile); callers look them up with
+    # getattr.
+
 
 class Runner(Protocol):
     """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.runners.make_runner`).
@@ -230,7 +240,7 @@ class Runner(Protocol):
     after a read when ``multithread``, and :meth:`forget` when it is gone.
     """
 
-    #: ``"kyoukai"`` or ``"wsgi"``.
+    #: ``"kyoukai"``, ``"wsgi"`` or ``"asgi"``.
     kind: str
     #: ``wsgi.multithread``: the app runs in worker threads.
     multithread: bool
@@ -240,7 +250,9 @@ class Runner(Protocol):
     errors: Any
 
     def start(self) -> None:
-        """Called once on the serving loop before the first request."""
+        """Called once on the serving loop before the first request. A runner may also have
+        ``async def startup()``, awaited right after, before the listener accepts (the ASGI
+        runner's lifespan startup; its failure stops the server)."""
 
     async def drain(self, deadline: float) -> None:
         """Called on shutdown, once the connections stopped taking requests: wait (until the

@@ -26,6 +26,7 @@ What the app leaves undone is the session's (:meth:`WebSocketSession.run`): no a
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -141,9 +142,18 @@ async def run_websocket(app: Callable[..., Awaitable[Any]], session: WebSocketSe
 
 
 def websocket_handler(app: Callable[..., Awaitable[Any]], root_path: str = "",
-                      state: dict | None = None,
+                      state: dict | None = None, tasks: set | None = None,
                       ) -> Callable[[WebSocketSession], Awaitable[None]]:
-    """``component.websocket_app`` for an ASGI app: ``handler(session)``."""
+    """``component.websocket_app`` for an ASGI app: ``handler(session)``. ``state``: the
+    lifespan state (copied into each scope); ``tasks``: a set the running handlers' tasks are
+    kept in while they run (the runner's drain waits for them)."""
     async def handler(session: WebSocketSession) -> None:
-        await run_websocket(app, session, root_path, state)
+        task = asyncio.current_task() if tasks is not None else None
+        if task is not None and tasks is not None:
+            tasks.add(task)
+        try:
+            await run_websocket(app, session, root_path, state)
+        finally:
+            if task is not None and tasks is not None:
+                tasks.discard(task)
     return handler

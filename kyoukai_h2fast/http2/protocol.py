@@ -103,6 +103,9 @@ _ERROR_STATUS = {
     500: "500 Internal Server Error",
 }
 _CONTINUE = [(b":status", b"100")]
+#: Fields never sent as trailers (RFC 9113 §8.2.2: connection-specific).
+_NOT_TRAILERS = frozenset((b"connection", b"keep-alive", b"proxy-connection",
+                           b"transfer-encoding", b"upgrade", b"te", b"content-length"))
 _NO_FIELDS: list = []
 
 
@@ -125,7 +128,7 @@ class H2KyoukaiProtocol(ConnectionBase):
         "_buffered", "_closing", "_congested_at", "_continue_scheduled", "_deferred",
         "_flush_scheduled", "_hand_over", "_handlers", "_in_receive", "_input_backlog",
         "_keepalive",
-        "_loop_time", "_max_frames", "_max_output", "_pull_waiting",
+        "_loop_time", "_max_frames", "_max_output", "_pull_waiting", "_trailers_waiting",
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed",
         "_write_paused", "access_log", "base_environ", "body_timeout",
@@ -187,6 +190,9 @@ class H2KyoukaiProtocol(ConnectionBase):
         #: Requests of the read being handled, started once all its frames are handled.
         self._starting: list[H2State] = []
         self._pull_waiting: dict[int, H2State] = {}
+        #: Response trailers waiting for their stream's queued DATA to go (stream id ->
+        #: fields): ASGI ``http.response.trailers``.
+        self._trailers_waiting: dict[int, list] = {}
         self._flush_scheduled = False
         self._in_receive = False
         self._closing = False
@@ -809,7 +815,33 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._pull_if_room(state)
         self._schedule_flush()
 
+    def respond_trailers(self, state: H2State, fields: list[tuple[bytes, bytes]]) -> None:
+        """End the response of ``state`` (its body all given) with a trailer block (RFC 9113
+        §8.1), after the DATA still queued. The body producer is done with: its ``close``
+        is called. Fields are lower-case ``(bytes, bytes)`` pairs; pseudo-header and
+        connection-specific fields are dropped."""
+        sid = state.stream_id
+        if self.streams.get(sid) is not state:
+            return
+        fields = [(name, value) for name, value in fields
+                  if name[:1] != b":" and name not in _NOT_TRAILERS]
+        state.body_iter = None
+        self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = None
+        self._pull_waiting.pop(sid, None)
+        if self.engine.queued(sid):
+            self._trailers_waiting[sid] = fields
+        else:
+            self.engine.send_trailers(sid, fields)
+            self._schedule_flush()
+
     def _on_drained(self, event: StreamDrained) -> None:
+        if self._trailers_waiting:
+            fields = self._trailers_waiting.pop(event.stream_id, None)
+            if fields is not None:
+                self.engine.send_trailers(event.stream_id, fields)
+                self._schedule_flush()
+                return
         websocket = self._websockets.get(event.stream_id)
         if websocket is not None and websocket.session is not None:
             websocket.session.output_drained()
@@ -912,9 +944,10 @@ class H2KyoukaiProtocol(ConnectionBase):
         state.finished = True
         if state.access is not None:
             self._request_ended(state, state.access)
-        if self._deferred or self._pull_waiting:
+        if self._deferred or self._pull_waiting or self._trailers_waiting:
             self._deferred.pop(state.stream_id, None)
             self._pull_waiting.pop(state.stream_id, None)
+            self._trailers_waiting.pop(state.stream_id, None)
         self._discard_body(state, error)
         self._stop_app(state)
 

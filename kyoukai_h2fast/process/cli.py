@@ -10,6 +10,7 @@ import gets its own traceback (its frames only) printed below that line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -86,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "told apart from the HTTP/2 preface); --no-http1: HTTP/2 only "
                         "(default on)")
     s.add_argument("--workers", type=_workers, default=d.workers, metavar="N",
-                   help="worker processes on one listening socket, run by a supervisor that "
-                        "restarts dead ones; 0 or 'auto': one per CPU (default 1: this "
-                        "process serves)")
+                   help="worker processes run by a supervisor that restarts dead ones (on "
+                        "Linux a SO_REUSEPORT socket each: see --reuse-port); 0 or 'auto': "
+                        "one per CPU (default 1: this process serves)")
     s.add_argument("--access-log", action="store_true",
                    help="one line per request on the 'kyoukai_h2fast.access' logger (at INFO "
                         "whatever --log-level says)")
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--static-cache-control", default=d.static_cache_control, metavar="VALUE",
                    help=f"Cache-Control of static files (default '{d.static_cache_control}': "
                         "caches revalidate with the ETag)")
+    _add_socket_options(p, d)
+    _add_recycling_options(p, d)
     g = p.add_argument_group("limits")
     g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
                    metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
@@ -186,8 +189,77 @@ def build_parser() -> argparse.ArgumentParser:
     _add_environment_options(p)
     _add_tls_options(p, d)
     _add_http2_ping_options(p, d)
+    _add_interface_options(p, d)
     _add_websocket_options(p, d)
     return p
+
+
+def _add_interface_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """The kind of app (kyoukai_h2fast.apps.runners.detect_kind)."""
+    a = p.add_argument_group("app interface")
+    a.add_argument("--interface", choices=("auto", "asgi", "wsgi", "kyoukai"),
+                   default=d.interface, help="the kind of app: auto (default: a Kyoukai-style "
+                   "app, an ASGI 3 app - async def app(scope, receive, send) - else WSGI), or "
+                   "force asgi, wsgi or kyoukai")
+
+
+def _add_socket_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """Where to listen besides --host/--port (kyoukai_h2fast.server.socket_sources), and how
+    worker processes share it."""
+    s = p.add_argument_group("sockets (instead of --host/--port; systemd socket activation "
+                             "(LISTEN_FDS) is used when present)")
+    s.add_argument("--uds", metavar="PATH", default=d.uds,
+                   help="listen on this Unix domain socket (HTTP/2 and HTTP/1.1; TLS with "
+                        "--certfile); a stale socket file is replaced, removed on exit")
+    s.add_argument("--uds-permissions", type=_octal, default=d.uds_permissions,
+                   metavar="MODE", help="mode of the --uds socket, octal: 660 or 0o660 "
+                   "(default: as the umask makes it)")
+    s.add_argument("--fd", type=int, default=d.fd, metavar="N",
+                   help="serve the inherited listening socket N (TCP or Unix) instead of "
+                        "binding one")
+    s.add_argument("--reuse-port", action=argparse.BooleanOptionalAction,
+                   default=d.reuse_port, help="--workers N on Linux: a SO_REUSEPORT socket "
+                   "per worker, the kernel spreads connections over them; --no-reuse-port: "
+                   "one socket shared by all workers (default on)")
+
+
+def _add_recycling_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """Worker recycling (kyoukai_h2fast.process.recycling) and the pid file."""
+    r = p.add_argument_group("worker recycling (the supervisor starts a successor, then the "
+                             "worker drains; with --workers 1 a supervisor runs one worker)")
+    r.add_argument("--max-requests", type=int, default=d.max_requests, metavar="N",
+                   help="replace a worker after N requests (default 0: never)")
+    r.add_argument("--max-requests-jitter", type=int, default=d.max_requests_jitter,
+                   metavar="J", help="plus up to J more, drawn per worker, so workers are "
+                   "not replaced all at once (default 0)")
+    r.add_argument("--workers-lifetime", type=float, default=d.workers_lifetime,
+                   metavar="SECONDS", help="replace a worker after this long (default 0: "
+                   "never)")
+    r.add_argument("--workers-max-rss", type=int, default=d.workers_max_rss, metavar="MiB",
+                   help="replace a worker whose resident memory exceeds this many MiB "
+                        "(default 0: never)")
+    r.add_argument("--pid-file", metavar="PATH", default=d.pid_file,
+                   help="write the server's pid (the supervisor's with workers) here; "
+                        "removed on exit")
+
+
+def _octal(text: str) -> int:
+    """A file mode: ``660``, ``0660`` or ``0o660``."""
+    digits = text.strip().lower().removeprefix("0o")
+    try:
+        return int(digits, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
+
+
+def _socket_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ServerConfig fields of :func:`_add_socket_options` and
+    :func:`_add_recycling_options`."""
+    return dict(uds=args.uds, uds_permissions=args.uds_permissions, fd=args.fd,
+                reuse_port=args.reuse_port, max_requests=args.max_requests,
+                max_requests_jitter=args.max_requests_jitter,
+                workers_lifetime=args.workers_lifetime, workers_max_rss=args.workers_max_rss,
+                pid_file=args.pid_file)
 
 
 def _add_app_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
@@ -377,7 +449,7 @@ def version_text() -> str:
 DEFAULT_ATTRIBUTES = ("app", "application")
 
 
-def load_app(spec: str | None, factory: bool = False) -> Any:
+def load_app(spec: str | None, factory: bool = False, interface: str = "auto") -> Any:
     """Import ``module:attribute``, or ``module`` and its ``app`` or else its ``application``
     (cwd importable, as uvicorn does); None: the demo app. ``factory``: the attribute is a
     callable that makes the app; it is returned uncalled (see :func:`call_factory`)."""
@@ -417,7 +489,7 @@ def load_app(spec: str | None, factory: bool = False) -> Any:
                              f"({type(obj).__name__})")
         return obj
     try:
-        detect_kind(obj)
+        detect_kind(obj, interface)
     except TypeError as e:
         raise UsageError(f"{module_name}:{attr}: {e}") from None
     return obj
@@ -512,9 +584,11 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
             static=tuple(args.static), static_index=args.static_index,
             static_cache_control=args.static_cache_control,
+            interface=args.interface,
             root_path=args.root_path,
             **_tls_settings(args),
             **_http2_ping_settings(args),
+            **_socket_settings(args),
             **_websocket_settings(args),
         ).validate()
     except ConfigError as e:
@@ -553,10 +627,102 @@ def _check_tls(config: ServerConfig) -> None:
                          f"{config.keyfile}): {reason}") from None
 
 
+def _startup_failed(error: BaseException) -> int:
+    """The ASGI app's lifespan startup failed: one line, its own exit code."""
+    from ..asgi.lifespan import EXIT_STARTUP_FAILED
+    print(f"{PROG}: error: the app's lifespan startup failed: {error}", file=sys.stderr)
+    return EXIT_STARTUP_FAILED
+
+
 def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
     """A bind error as one line (``listen_address``: another listener than the server's)."""
     where = getattr(error, "listen_address", None) or f"{config.host}:{config.port}"
     return UsageError(f"cannot listen on {where}: {error.strerror or error}")
+
+
+@contextlib.contextmanager
+def _sockets_and_pid_file(config: ServerConfig) -> Iterator[tuple[ServerConfig, Any]]:
+    """The socket source of ``config`` (--uds, --fd, systemd; None: bind --host/--port) and
+    the pid file, for the life of the server; ``config`` with the address of an inherited
+    TCP socket."""
+    from ..server.socket_sources import SocketSourceError, open_source
+    try:
+        source = open_source(config)
+    except SocketSourceError as e:
+        raise UsageError(str(e)) from None
+    try:
+        if source is not None and source.tcp_address() is not None:
+            host, port = source.tcp_address()  # type: ignore[misc]
+            config = config.replace(host=host, port=port)
+        with _pid_file(config.pid_file):
+            yield config, source
+    finally:
+        if source is not None:
+            source.close()
+
+
+@contextlib.contextmanager
+def _pid_file(path: str | None) -> Iterator[None]:
+    """``path`` holds this process's pid while the server runs (removed after, if it still
+    names this process)."""
+    if path is None:
+        yield
+        return
+    pid = os.getpid()
+    try:
+        with open(path, "w") as f:
+            f.write(f"{pid}\n")
+    except OSError as e:
+        raise UsageError(f"--pid-file {path}: {e.strerror or e}") from None
+    try:
+        yield
+    finally:
+        try:
+            with open(path) as f:
+                mine = f.read().strip() == str(pid)
+            if mine and os.getpid() == pid:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+def _supervised(config: ServerConfig) -> bool:
+    """Whether a supervisor runs worker processes: --workers N > 1, or a recycling limit
+    (then with --workers 1 a supervisor runs one worker, replaced without a gap)."""
+    return resolve_workers(config.workers) > 1 or config.recycles
+
+
+def _serve(app: Any, config: ServerConfig, loop: str, fresh_app: Any, source: Any,
+           factory: Any = None) -> int:
+    """Run the supervisor (:func:`_supervised`; ``factory``: --factory, called in each
+    worker) or serve in this process."""
+    sockets = source.sockets if source is not None else None
+    if _supervised(config):
+        from .supervisor import Supervisor
+        try:
+            return Supervisor(app, config, loop, fresh_app, factory=factory,
+                              sockets=sockets).run()
+        except OSError as e:
+            raise _cannot_listen(config, e) from None
+    from ..server.component import H2KyoukaiComponent, run
+    from .reload import ReloadingServer
+
+    def component_for(app: Any) -> H2KyoukaiComponent:
+        component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
+                                       port=config.port, config=config)
+        component.sockets = sockets  # (a reload's component takes the old one's instead)
+        return component
+
+    server = ReloadingServer(component_for, app, fresh_app)
+    try:
+        run(server.start, server.shutdown, loop, reload=server.reload)
+    except OSError as e:  # bind errors: address in use, permission, bad host
+        raise _cannot_listen(config, e) from None
+    except Exception as e:
+        if type(e).__name__ != "LifespanFailed":
+            raise
+        return _startup_failed(e)
+    return 0
 
 
 def parse_args(argv: list[str] | None = None,
@@ -591,10 +757,10 @@ def main(argv: list[str] | None = None) -> int:
         modules = AppModules()  # (before the first import of the app: see fresh_app)
         # With --factory and several workers, each worker calls the factory (the supervisor
         # holds the factory); else this process does, at the start and on each reload.
-        per_worker = args.factory and resolve_workers(config.workers) > 1
+        per_worker = args.factory and _supervised(config)
 
         def load() -> Any:
-            app = load_app(args.app, args.factory)
+            app = load_app(args.app, args.factory, config.interface)
             return call_factory(app, args.app) if args.factory and not per_worker else app
 
         app = load()
@@ -607,27 +773,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
                              "(pip install 'kyoukai_h2fast[uvloop]')")
-        if resolve_workers(config.workers) > 1:
-            from .supervisor import Supervisor
-            try:
-                return Supervisor(app, config, args.loop, fresh_app,
-                                  factory=(lambda f: call_factory(f, args.app))
-                                  if per_worker else None).run()
-            except OSError as e:
-                raise _cannot_listen(config, e) from None
-        from ..server.component import H2KyoukaiComponent, run
-        from .reload import ReloadingServer
-
-        def component_for(app: Any) -> H2KyoukaiComponent:
-            return H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
-                                      port=config.port, config=config)
-
-        server = ReloadingServer(component_for, app, fresh_app)
-        try:
-            run(server.start, server.shutdown, args.loop, reload=server.reload)
-        except OSError as e:  # bind errors: address in use, permission, bad host
-            raise _cannot_listen(config, e) from None
-        return 0
+        with _sockets_and_pid_file(config) as (config, source):
+            return _serve(app, config, args.loop, fresh_app, source,
+                          (lambda f: call_factory(f, args.app)) if per_worker else None)
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         if e.detail:

@@ -89,7 +89,8 @@ class H2KyoukaiComponent(_ComponentBase):
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
         self.runner: Runner = make_runner(app, self.config.wsgi_threads,
-                                          self.config.max_handlers_per_connection)
+                                          self.config.max_handlers_per_connection,
+                                          self.config.interface, self.config.shutdown_timeout)
         #: The app's WebSocket handler, ``async handler(session)`` (a
         #: :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`), or None: the app
         #: serves no WebSockets (HTTP/1.1 upgrades go to it as ordinary requests, RFC 8441 is
@@ -113,6 +114,10 @@ class H2KyoukaiComponent(_ComponentBase):
         self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[_socket.socket] | None = None
+        #: Those sockets are this process's alone (no other process accepts from them): on
+        #: shutdown the connections waiting in their queues are accepted and served, not
+        #: reset (see :attr:`Listener.drain_on_close`).
+        self.exclusive_sockets = False
         #: Live connections (protocols); used for graceful shutdown, and to count requests
         #: (``connections.requests_received()``: gunicorn's ``--max-requests``).
         self.connections: Connections = Connections()
@@ -164,12 +169,16 @@ class H2KyoukaiComponent(_ComponentBase):
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
+        startup = getattr(self.runner, "startup", None)  # (ASGI lifespan: before accepting)
+        if startup is not None:
+            await startup()
         if self.config.metrics_port is not None:
             from .metrics import serve_metrics
             self.metrics, self._metrics_endpoint = await serve_metrics(self)
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
+        self.server.drain_on_close = self.exclusive_sockets
         if self.sockets:
             self.server.adopt(self.sockets)
         else:
@@ -305,13 +314,15 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
         tune_allocator()  # this process serves: large buffers are reused (allocator.py)
         if reload is not None:  # (before the start: a SIGHUP right after it is not lost)
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        # Before the start too: start() logs "serving", and a SIGTERM sent as soon as that
+        # line appears must stop the server gracefully, not kill it with the default handler.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by
         # per-request objects stay cheap.
         gc.freeze()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
         started = True
         if hup_while_starting:
             on_sighup()

@@ -388,6 +388,12 @@ cdef class Engine:
         open for sending."""
         return _queue_data(self, stream_id, data, end_stream) == 1
 
+    def send_trailers(self, uint32_t stream_id, list headers):
+        """Queue a trailer block with END_STREAM after the response's DATA (RFC 9113 §8.1):
+        only when the stream's send queue is empty (wait for ``StreamDrained``) and the
+        response has not ended. Returns False when nothing was queued."""
+        return _send_trailers(self, stream_id, headers) == 1
+
     def queued(self, uint32_t stream_id):
         """Bytes in the stream's send queue not yet written (0 for unknown streams)."""
         cdef _Stream stream = self._get(stream_id)

@@ -394,6 +394,29 @@ class Engine(Scheduler):
                 self._ring_add(stream_id, queue)
         return True
 
+    def send_trailers(self, stream_id: int, headers: list) -> bool:
+        """A trailer block with END_STREAM (h2's SEND_HEADERS and SEND_END_STREAM on an open
+        stream), framed at once: only once the response's header block is out and its send
+        queue is empty (the DATA went before)."""
+        for field in headers:
+            if (type(field) is not tuple or len(field) != 2 or type(field[0]) is not bytes
+                    or type(field[1]) is not bytes):
+                raise TypeError(f"trailer fields must be (bytes, bytes) tuples, not {field!r}")
+        queue = self._queues.get(stream_id)
+        stream = self._sendable(stream_id)
+        if queue is None or stream is None or queue.end or queue.size:
+            return False
+        conn = self._conn
+        conn.state_machine.process_input(_SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_HEADERS)
+        machine.process_input(_STREAM_SEND_END_STREAM)
+        conn._data_to_send += _headers_frames(stream_id, conn.encoder.encode(headers), True,
+                                              conn.max_outbound_frame_size)
+        self._drop_queue(stream_id)
+        self._response_sent(stream_id, stream)
+        return True
+
     def queued(self, stream_id: int) -> int:
         queue = self._queues.get(stream_id)
         return 0 if queue is None else queue.size
