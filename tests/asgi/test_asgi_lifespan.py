@@ -32,6 +32,15 @@ def test_failed_startup_is_one_line_and_exit_code_3():
     assert "Traceback" not in result.stderr and "serving" not in result.stderr
 
 
+def test_failed_startup_under_workers_is_one_line_per_worker_and_exit_code_3():
+    """With --workers the supervisor gives up as soon as a worker's lifespan startup failed,
+    and exits with the same code as the single process; no traceback."""
+    result = _cli("tests.served_apps.asgi_apps:failing_lifespan_app", "--workers", "2")
+    assert result.returncode == 3, result.stderr
+    assert "the app's lifespan startup failed: database unreachable" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
 def test_shutdown_runs_after_the_drain_on_sigterm(impl):
     server = ServerProcess("tests.served_apps.asgi_apps:starlette_app", impl)
     try:
