@@ -99,31 +99,13 @@ def test_websocket_requests_go_to_the_adapter_when_there_is_one():
     assert not is_websocket([(b":method", b"GET"), (b"accept", b"*/*")])
 
 
-def test_runner_hands_websocket_scopes_to_the_adapter():
-    import asyncio
-
+def test_runner_offers_its_websocket_handler_to_the_server():
+    """WebSocket opening requests never reach dispatch: the connections take them and run
+    the runner's ``websocket_app`` (kyoukai_h2fast.asgi.websocket) on a session."""
     from kyoukai_h2fast.asgi.runner import ASGIRunner
-    from kyoukai_h2fast.wsgi.request_state import H2State
+    from kyoukai_h2fast.server.component import H2KyoukaiComponent
+    from tests.served_apps.basic import wsgi_app
 
-    class Responder:
-        base_environ = {"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000"}
-
-        def __init__(self):
-            self.loop = asyncio.new_event_loop()
-
-    handed = []
-    runner = ASGIRunner(asgi_apps.bare_app)
-    runner.websocket = lambda *args: handed.append(args)
-    responder = Responder()
-    try:
-        state = H2State([(b":method", b"GET"), (b":path", b"/ws"), (b"upgrade", b"websocket")],
-                        1, responder)
-        state.environ = {"PATH_INFO": "/ws", "SCRIPT_NAME": "", "REQUEST_METHOD": "GET",
-                         "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-                         "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "5000"}
-        runner.dispatch(responder, state)
-    finally:
-        responder.loop.close()
-    assert len(handed) == 1
-    assert handed[0][0] is runner and handed[0][2] is state
-    assert handed[0][3]["path"] == "/ws" and handed[0][3]["server"] == ("127.0.0.1", 8000)
+    assert callable(ASGIRunner(asgi_apps.bare_app).websocket_app)
+    assert H2KyoukaiComponent(asgi_apps.bare_app, port=0).websocket_app is not None
+    assert H2KyoukaiComponent(wsgi_app, port=0).websocket_app is None
