@@ -42,6 +42,7 @@ PEER_REQUIREMENTS = {
     "uvloop": "uvloop",
     "werkzeug": "werkzeug",
     "httptools": "httptools",
+    "flask": "flask",
 }
 # Another kyoukai_h2fast checkout (built in place) to compare with in the same run: its
 # variants appear as "baseline-*" (e.g. the commit before a change, for an A/B of the hot path).

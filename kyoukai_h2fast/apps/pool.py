@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -70,14 +69,25 @@ class WorkerPool:
     HAND_OVER_PAUSE = 0.001
 
     def __init__(self, size: int, name: str, per_owner: int = 0,
-                 max_threads: int = 0) -> None:
+                 max_threads: int = 0,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._size = size
         self._name = name
         self._per_owner = per_owner
         self._max_threads = max_threads or size + max(32, 4 * size)
         #: Threads one owner's jobs may occupy at once (running, or waiting for its client).
         self._owner_threads = max(1, self._max_threads // 2)
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        #: Jobs holding a slot (or needing none), waiting for a thread to take them.
+        self._ready: deque = deque()
+        #: The wake locks of the threads asleep for want of work, the last to sleep last.
+        self._sleepers: list[threading.Lock] = []
+        #: Threads woken (or started) to take ready jobs that have not taken one yet.
+        self._searching = 0
+        #: Jobs submitted on the event loop's thread wake a thread once the loop has handled
+        #: everything ready in its turn (one wake-up per batch, see :meth:`_signal_soon`).
+        self._loop = loop
+        self._loop_thread = threading.get_ident() if loop is not None else None
+        self._signal_pending = False
         self._threads = 0
         self._serial = 0
         self._lock = threading.Lock()
@@ -135,7 +145,7 @@ class WorkerPool:
         flood of frames, many busy connections) a woken worker can wait for hundreds of
         milliseconds. A short blocking pause hands the GIL over for certain.
         """
-        if (self._jobs.empty() and not self._woken) or \
+        if (not self._ready and not self._woken) or \
                 time.monotonic() - self._queued_since < self.HAND_OVER_AFTER:
             return False
         picked = self._picked
@@ -225,7 +235,7 @@ class WorkerPool:
         job._state = _RUNNING
         self._wait_ends(job.owner)
         job._slot = True
-        if not self._woken and self._jobs.empty():
+        if not self._woken and not self._ready:
             self._queued_since = time.monotonic()
         self._woken.add(job)
         job._wake.release()
@@ -307,56 +317,111 @@ class WorkerPool:
     def _start(self, job: tuple) -> None:
         kind = job[2]
         self._running[kind] = self._running.get(kind, 0) + 1
-        if self._jobs.empty():
+        ready = self._ready
+        if not ready:
             self._queued_since = time.monotonic()
-        self._jobs.put(job)
+        ready.append(job)
         if self._idle:
-            self._idle -= 1  # that thread is as good as taken
-            return
-        if self._threads < self._max_threads:
+            self._idle -= 1  # a thread is as good as taken
+        elif self._threads < self._max_threads:
             self._threads += 1
             self._serial += 1
+            self._searching += 1
             threading.Thread(target=self._work, daemon=True,
                              name=f"{self._name}-{self._serial}").start()
+            return
+        if self._loop_thread is not None and threading.get_ident() == self._loop_thread:
+            if not self._signal_pending and not self._searching and self._sleepers:
+                self._signal_pending = True
+                self._loop.call_soon(self._signal_soon)  # type: ignore[union-attr]
+        else:
+            self._signal()
+
+    def _signal_soon(self) -> None:
+        """On the loop, once the jobs of its turn are submitted: wake one thread for them
+        (waking it at the first job would only make it wait for the GIL the loop holds)."""
+        with self._lock:
+            self._signal_pending = False
+            if self._ready:
+                self._signal()
+
+    def _signal(self) -> None:
+        """Ready jobs wait: make sure one thread is on its way to take them. One woken thread
+        at a time: the one that takes a job wakes the next if jobs are left (so a job that
+        blocks never holds the others up), and a thread that ends a job takes the next ready
+        one before it sleeps; a burst of jobs thus wakes threads one after another as they
+        are needed, not one per job (each wake-up is a context switch and a GIL hand-over)."""
+        if not self._searching and self._sleepers:
+            self._searching = 1
+            self._sleepers.pop().release()
+
+    def _next(self, wake: threading.Lock) -> tuple | None:
+        """A thread's next job: the first ready one, else None (the thread is then listed
+        to be woken with ``wake``). Inside the lock."""
+        ready = self._ready
+        if ready:
+            job = ready.popleft()
+            if ready:
+                self._signal()
+            if self._handing_over:
+                self._picked.set()
+            return job
+        if self._closed:
+            return _EXIT
+        self._sleepers.append(wake)
+        return None
 
     # -- worker threads -------------------------------------------------------------------
     def _work(self) -> None:
-        jobs = self._jobs
         lock = self._lock
         _current.pool = self
+        import os
+        if os.environ.get("KH2_BATCH"):
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        wake = threading.Lock()
+        wake.acquire()
+        with lock:
+            self._searching -= 1
+            job = self._next(wake)
         while True:
-            try:
-                job = jobs.get(timeout=self.IDLE_EXIT if self._threads > self._size else None)
-            except queue.Empty:
+            if job is None:  # asleep until a job is ready
+                if not wake.acquire(timeout=self.IDLE_EXIT
+                                    if self._threads > self._size else -1):
+                    with lock:
+                        if wake in self._sleepers:  # not woken meanwhile
+                            if self._threads > self._size and self._idle > 0:
+                                self._sleepers.remove(wake)
+                                self._threads -= 1
+                                self._idle -= 1
+                                return
+                            continue
+                    wake.acquire()  # (woken as it timed out: released already)
                 with lock:
-                    if self._threads > self._size and self._idle > 0:
-                        self._threads -= 1
-                        self._idle -= 1
-                        return
+                    self._searching -= 1
+                    job = self._next(wake)
                 continue
-            if job is None:
+            if job is _EXIT:
                 return
-            if self._handing_over:
-                self._picked.set()
             fn, args, kind, owner = job
             _current.owner = owner if kind == "app" else _NO_SLOT
             try:
                 fn(*args)
             except BaseException:  # jobs handle their errors; this is the last resort
                 log.exception("unhandled error in a WSGI worker thread")
-            finally:
-                with lock:
-                    self._running[kind] -= 1
-                    self._idle += 1
-                    if _current.owner is not _NO_SLOT:  # (a stopped parked job has none)
-                        self._give_slot(owner)
-                    elif self._backlog:
-                        self._admit()  # a thread came free
-                    if not self._backlog and not any(self._running.values()):
-                        self._drained.notify_all()
-                # An idle thread must not keep its last job's arguments (a closed app
-                # iterable, a request's state) alive until its next job.
-                job = fn = args = owner = None
+            # An idle thread must not keep its last job's arguments (a closed app
+            # iterable, a request's state) alive until its next job.
+            job = fn = args = None
+            with lock:
+                self._running[kind] -= 1
+                self._idle += 1
+                if _current.owner is not _NO_SLOT:  # (a stopped parked job has none)
+                    self._give_slot(owner)
+                elif self._backlog:
+                    self._admit()  # a thread came free
+                if not self._backlog and not any(self._running.values()):
+                    self._drained.notify_all()
+                owner = None
+                job = self._next(wake)
 
     def _begin_wait(self) -> None:
         owner = _current.owner
@@ -414,9 +479,10 @@ class WorkerPool:
                 self._drained.wait(left)
             self._closed = True
             abandoned = self._running.get("app", 0)
-            threads = self._threads
-        for _ in range(threads):
-            self._jobs.put(None)
+            sleepers, self._sleepers = self._sleepers, []
+            self._searching += len(sleepers)
+            for wake in sleepers:  # (each sees _closed and ends)
+                wake.release()
         return abandoned
 
 
@@ -424,6 +490,8 @@ class WorkerPool:
 #: job holds no slot).
 _current = threading.local()
 _NO_SLOT = object()
+#: The job that tells a thread to end (the pool is shut down).
+_EXIT = ("exit",)
 
 #: States of a :class:`Resumable` (changed under the pool's lock).
 _RUNNING, _WAITING, _QUEUED, _STOPPED = range(4)

@@ -299,9 +299,13 @@ class WSGIRunner:
             # one call less per request: the instance attribute shadows the method
             self.dispatch = self._run_inline  # type: ignore[method-assign]
         if self.threads and self.executor is None:
+            loop = asyncio.get_running_loop()
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
-                                       per_owner=self.per_connection)
-            self.mailbox = Mailbox(asyncio.get_running_loop())
+                                       per_owner=self.per_connection, loop=loop)
+            self.mailbox = Mailbox(loop)
+            import os
+            if os.environ.get("KH2_LOOPBATCH"):
+                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
     async def drain(self, deadline: float) -> None:
         """Wait (until the loop time ``deadline``) for the pool's jobs, while their results
