@@ -375,9 +375,6 @@ class WorkerPool:
     def _work(self) -> None:
         lock = self._lock
         _current.pool = self
-        import os
-        if os.environ.get("KH2_BATCH"):
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         wake = threading.Lock()
         wake.acquire()
         with lock:

@@ -303,9 +303,6 @@ class WSGIRunner:
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
                                        per_owner=self.per_connection, loop=loop)
             self.mailbox = Mailbox(loop)
-            import os
-            if os.environ.get("KH2_LOOPBATCH"):
-                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
     async def drain(self, deadline: float) -> None:
         """Wait (until the loop time ``deadline``) for the pool's jobs, while their results
