@@ -54,7 +54,7 @@ GUNICORN_THREADS = 32
 QUICK_SERVERS = ["kyoukai-compiled-wsgi-inline", "kyoukai-compiled-async",
                  "kyoukai-compiled-wsgi-pool", "kyoukai-h2engine-wsgi-inline",
                  "kyoukai-pure-wsgi-inline", "hypercorn", "gunicorn", "uvicorn", "granian",
-                 "nghttpd"]
+                 "nghttpd", "gunicorn-h1", "uvicorn-h1", "granian-h1"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +83,7 @@ class ServerSpec:
     max_requests_per_connection: int | None = None
     h1: bool = False            # runs the HTTP/1.1 workloads (h2load --h1)
     h2: bool = True             # runs the HTTP/2 workloads
+    flask: bool = False         # runs the Flask workloads (apps:wsgi_app -> apps:flask_app)
     # workloads it does not take part in: workload id -> why (reported as "unsupported")
     skip: dict = dataclasses.field(default_factory=dict)
 
@@ -139,7 +140,7 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
                 argv=_kyoukai(build, app, loop, threads), env=dict(env), build=build,
                 loop=loop, planned_loop=DOCUMENTED_LOOP,
                 notes=notes if loop == DOCUMENTED_LOOP else f"{notes}, {loop} loop",
-                h1=True))
+                h1=True, flask=kind == "wsgi-pool" and build == "compiled"))
     for kind, app, threads, interface, notes in kinds:
         # The same with the h2-based connection engine (other hot paths compiled): "before"
         # the compiled engine, in the same run.
@@ -166,6 +167,7 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
                 argv=_kyoukai("compiled", app, loop, threads),
                 env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None, "PYTHONPATH": baseline},
                 build="compiled", loop=loop, planned_loop=DOCUMENTED_LOOP, h1=True,
+                flask=kind == "wsgi-pool",
                 notes=f"{notes}; the kyoukai_h2fast checkout in {baseline}"))
     return specs
 
@@ -188,6 +190,14 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
             cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
         else:
             cmd += ["--http2-cleartext", "prior-knowledge"]
+        return cmd + ["apps:wsgi_app"]
+
+    def gunicorn_h1(port, tls):
+        cmd = [b("gunicorn"), "-k", "gthread", "-w", "1", "--threads", str(GUNICORN_THREADS),
+               "--forwarded-allow-ips", "*", "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning"]
+        if tls:
+            cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
         return cmd + ["apps:wsgi_app"]
 
     def uvicorn(port, tls):
@@ -229,13 +239,17 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
 
     return [
         ServerSpec("hypercorn", "hypercorn", "peer", "WSGI", hypercorn,
-                   needs=("hypercorn", "uvloop"),
+                   needs=("hypercorn", "uvloop"), h1=True,
+                   skip={"h1-get-c10-m1": "h2load --h1 counts its answers as failed: its "
+                                          "status line has no reason phrase (`HTTP/1.1 "
+                                          "200 `), so h2load's parser reports no status "
+                                          "(2026-12-07)"},
                    notes="-k uvloop, 1 worker, keep_alive_max_requests=1e9 and "
                          "wsgi_max_body_size=128 MiB (config file)"),
         ServerSpec("gunicorn", "gunicorn gthread h2", "peer", "WSGI", gunicorn,
                    needs=("gunicorn",),
                    notes=f"-k gthread --threads {GUNICORN_THREADS}, 1 worker, "
-                         "--http-protocols h2, h2c prior knowledge",
+                         "--http-protocols h2, h2c prior knowledge", flask=True,
                    skip={"post-64mib-c1": "two 64 MiB uploads take it over 60 s (the "
                                           "warm-up's limit; 2026-11-27)"}),
         ServerSpec("uvicorn", "uvicorn zttp http2", "peer", "ASGI", uvicorn,
@@ -245,7 +259,11 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
                          "(\"flood detected\"), so its runs are capped at 4000 requests per "
                          "connection", max_requests_per_connection=4000),
         ServerSpec("granian", "granian WSGI", "peer", "WSGI", granian, needs=("granian",),
-                   notes="--interface wsgi --http 2, 1 worker"),
+                   notes="--interface wsgi --http 2, 1 worker", flask=True),
+        ServerSpec("gunicorn-h1", "gunicorn gthread HTTP/1.1", "peer", "WSGI", gunicorn_h1,
+                   needs=("gunicorn",), h1=True, h2=False,
+                   notes=f"-k gthread --threads {GUNICORN_THREADS}, 1 worker, HTTP/1.1 "
+                         "(its default protocols)"),
         ServerSpec("uvicorn-h1", "uvicorn httptools HTTP/1.1", "peer", "ASGI", uvicorn_h1,
                    needs=("uvicorn", "httptools", "uvloop"), h1=True, h2=False,
                    notes="--http httptools --loop uvloop, 1 worker"),
