@@ -300,9 +300,10 @@ class WSGIRunner:
             self.dispatch = self._run_inline  # type: ignore[method-assign]
         if self.threads and self.executor is None:
             loop = asyncio.get_running_loop()
-            self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
-                                       per_owner=self.per_connection, loop=loop)
             self.mailbox = Mailbox(loop)
+            self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
+                                       per_owner=self.per_connection, loop=loop,
+                                       mailbox=self.mailbox)
 
     async def drain(self, deadline: float) -> None:
         """Wait (until the loop time ``deadline``) for the pool's jobs, while their results
