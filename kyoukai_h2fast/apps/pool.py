@@ -159,6 +159,13 @@ class WorkerPool:
         picked.clear()
         self._handing_over = True
         try:
+            if self._signal_pending:  # the jobs of this turn wait for their wake-up: now
+                with self._lock:
+                    if self._ready:
+                        self._signal(later=True)
+                    bell, self._bell_out = self._bell_out, None
+                if bell is not None:
+                    bell.ring()
             picked.wait(self.HAND_OVER_PAUSE)
         finally:
             self._handing_over = False

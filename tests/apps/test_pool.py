@@ -438,3 +438,20 @@ def test_threads_sleep_on_a_lock_where_there_is_no_eventfd(monkeypatch):
     wait_until(lambda: len(names) == 3)
     assert len(set(names)) == 3
     pool.shutdown()
+
+
+def test_a_long_loop_turn_hands_its_waiting_jobs_over_before_it_ends():
+    """hand_over (the loop is busy) wakes a thread for the jobs of the turn at once, instead
+    of pausing for a pick-up that the end of the turn would only have started."""
+    async def main():
+        pool = WorkerPool(2, "test", loop=asyncio.get_running_loop())
+        _warm_threads(pool, 2)
+        ran = threading.Event()
+        pool.submit(ran.set)
+        pool._queued_since -= 1.0  # as if the turn had lasted a second
+        assert pool.hand_over()
+        picked_in_turn = ran.wait(5)  # (still inside the loop's turn)
+        pool.shutdown()
+        return picked_in_turn
+
+    assert asyncio.run(main())
