@@ -57,6 +57,10 @@ class WorkerPool:
       and those beyond ``size`` exit after a while idle; they are daemons, so a handler stuck
       past the shutdown timeout cannot keep the process alive. No Future per job: results
       travel back through a :class:`Mailbox`.
+    * **Hand-off.** Jobs that may start queue for a thread; one sleeping thread at a time is
+      woken for them (:meth:`_signal`), and jobs submitted on the event loop's thread wake it
+      once the loop's turn is over (:meth:`_signal_soon`), so a burst costs a wake-up or two,
+      not one per job. Threads sleep on a :class:`_Bell`.
 
     Jobs have a ``kind`` (``"app"`` for app code that may take long; any other kind, such as
     ``"close"`` for cleanup, needs no slot), so shutdown can say truthfully what it abandons.
