@@ -144,6 +144,9 @@ class WorkerPool:
                 self._start(job)
             else:
                 self._backlog.setdefault(owner, deque()).append(job)
+            bell, self._bell_out = self._bell_out, None
+        if bell is not None:
+            bell.ring()
 
     def hand_over(self) -> bool:
         """Called by the event loop's thread while it is busy: if a job has waited to be
@@ -166,7 +169,7 @@ class WorkerPool:
             if self._signal_pending:  # the jobs of this turn wait for their wake-up: now
                 with self._lock:
                     if self._ready:
-                        self._signal(later=True)
+                        self._signal()
                     bell, self._bell_out = self._bell_out, None
                 if bell is not None:
                     bell.ring()
@@ -192,16 +195,20 @@ class WorkerPool:
         with self._lock:
             owner = job.owner
             job._slot = False
-            if job._state == _STOPPED:
-                self._give_slot(owner)
-                _current.owner = _NO_SLOT
-                return False
-            job._state = _WAITING
-            self._wait_begins(owner)
+            stopped = job._state == _STOPPED
+            if not stopped:
+                job._state = _WAITING
+                self._wait_begins(owner)
             self._give_slot(owner)  # (admits others first)
-            if job._wanted:
+            if not stopped and job._wanted:
                 job._wanted = False
                 self._resume(job)
+            bell, self._bell_out = self._bell_out, None
+        if bell is not None:
+            bell.ring()
+        if stopped:
+            _current.owner = _NO_SLOT
+            return False
         job._wake.acquire()
         if self._handing_over:
             self._picked.set()
@@ -368,7 +375,7 @@ class WorkerPool:
         with self._lock:
             self._signal_pending = False
             if self._ready:
-                self._signal(later=True)
+                self._signal()
             bell, self._bell_out = self._bell_out, None
         if bell is not None:
             mailbox = self._mailbox
@@ -379,21 +386,20 @@ class WorkerPool:
             bell.ring()
             mailbox._drain()
 
-    def _signal(self, later: bool = False) -> None:
+    def _signal(self) -> None:
         """Ready jobs wait: make sure one thread is on its way to take them. One woken thread
         at a time: the one that takes a job wakes the next if jobs are left (so a job that
         blocks never holds the others up), and a thread that ends a job takes the next ready
         one before it sleeps; a burst of jobs thus wakes threads one after another as they
         are needed, not one per job (each wake-up is a context switch and a GIL hand-over).
 
-        ``later``: the caller rings the bell (:attr:`_bell_out`) once it has released the
-        lock, so the woken thread finds the lock free (and, with an eventfd bell, the GIL)."""
+        Inside the lock: the bell to ring is left in :attr:`_bell_out`, which whoever holds
+        the lock takes before releasing it and rings after, so the woken thread finds the
+        lock free (and, with an eventfd bell, the GIL): every ``with self._lock`` block that
+        may start a job ends so."""
         if not self._searching and self._sleepers:
             self._searching = 1
-            if later:
-                self._bell_out = self._sleepers.pop()
-            else:
-                self._sleepers.pop().ring()
+            self._bell_out = self._sleepers.pop()
 
     def _next(self, wake: _Bell) -> tuple | None:
         """A thread's next job: the first ready one, else None (the thread is then listed
@@ -402,7 +408,7 @@ class WorkerPool:
         if ready:
             job = ready.popleft()
             if ready:
-                self._signal(later=True)
+                self._signal()
             if self._handing_over:
                 self._picked.set()
             return job
@@ -476,6 +482,9 @@ class WorkerPool:
             with self._lock:
                 self._wait_begins(owner)
                 self._give_slot(owner)
+                bell, self._bell_out = self._bell_out, None
+            if bell is not None:
+                bell.ring()
 
     def _end_wait(self) -> None:
         owner = _current.owner
