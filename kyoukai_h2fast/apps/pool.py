@@ -19,6 +19,7 @@ import contextvars
 import logging
 import os
 import select
+import sys
 import threading
 import time
 from collections import deque
@@ -146,7 +147,7 @@ class WorkerPool:
                 self._backlog.setdefault(owner, deque()).append(job)
             bell, self._bell_out = self._bell_out, None
         if bell is not None:
-            bell.ring()
+            bell.nudge()
 
     def hand_over(self) -> bool:
         """Called by the event loop's thread while it is busy: if a job has waited to be
@@ -205,7 +206,7 @@ class WorkerPool:
                 self._resume(job)
             bell, self._bell_out = self._bell_out, None
         if bell is not None:
-            bell.ring()
+            bell.nudge()
         if stopped:
             _current.owner = _NO_SLOT
             return False
@@ -433,8 +434,8 @@ class WorkerPool:
             job = self._next(wake)
             bell, self._bell_out = self._bell_out, None
         while True:
-            if bell is not None:  # (the next thread, for the jobs left)
-                bell.ring()
+            if bell is not None:  # (the next thread, for the jobs left: it runs them if
+                bell.nudge()      # this one's job gives the GIL up, or ends and sleeps)
             if job is None:  # asleep until a job is ready
                 if not wake.wait(self.IDLE_EXIT if self._threads > self._size else None):
                     with lock:
@@ -568,8 +569,20 @@ class _Bell:
             self._lock.acquire()
 
     def ring(self) -> None:
+        """Wake the thread and let it run now (from a thread that has nothing more to do
+        at once: the loop at the end of its turn)."""
         if self._lock is None:
             os.eventfd_write(self._fd, 1)
+        else:
+            self._lock.release()
+
+    def nudge(self) -> None:
+        """Wake the thread, which runs when this one gives the GIL up (blocks, ends its
+        jobs and sleeps, or after the switch interval): from a worker thread going on with
+        a job. Handing the GIL over at once here would make every job of a burst run on a
+        thread of its own, each taking the GIL from the others."""
+        if self._lock is None:
+            _write_holding_gil(self._fd, _ONE, 8)
         else:
             self._lock.release()
 
@@ -589,6 +602,23 @@ class _Bell:
 
 
 _EVENTFD = hasattr(os, "eventfd")
+_ONE = (1).to_bytes(8, sys.byteorder)
+
+
+def _load_write_holding_gil() -> Callable[[int, bytes, int], int]:
+    """libc's write() called without releasing the GIL (ctypes.PyDLL keeps it), else
+    os.write (which releases it)."""
+    try:
+        import ctypes
+        write = ctypes.PyDLL(None).write
+        write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+        write.restype = ctypes.c_ssize_t
+        return write  # type: ignore[no-any-return]
+    except (ImportError, OSError, AttributeError):
+        return lambda fd, data, size: os.write(fd, data[:size])
+
+
+_write_holding_gil = _load_write_holding_gil()
 
 #: States of a :class:`Resumable` (changed under the pool's lock).
 _RUNNING, _WAITING, _QUEUED, _STOPPED = range(4)
