@@ -629,10 +629,13 @@ class Resumable:
     calls :meth:`park`; the event loop calls :meth:`resume` or :meth:`stop`. Made by the job
     for itself; ``owner`` is the one it was submitted for (see :class:`WorkerPool`)."""
 
-    __slots__ = ("owner", "_pool", "_wake", "_state", "_wanted", "_slot")
+    __slots__ = ("owner", "prepull", "_pool", "_wake", "_state", "_wanted", "_slot")
 
     def __init__(self, pool: WorkerPool, owner: object) -> None:
         self.owner = owner
+        #: For the job's runner: the job does its first piece of work without being asked
+        #: (see :func:`kyoukai_h2fast.apps.runners._stream`).
+        self.prepull = False
         self._pool = pool
         #: Held while the job runs; its thread waits by acquiring it again, and whoever
         #: wakes it releases it (once per wait).
