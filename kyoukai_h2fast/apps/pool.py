@@ -613,7 +613,7 @@ def _load_write_holding_gil() -> Callable[[int, bytes, int], int]:
         write = ctypes.PyDLL(None).write
         write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
         write.restype = ctypes.c_ssize_t
-        return write  # type: ignore[no-any-return]
+        return write
     except (ImportError, OSError, AttributeError):
         return lambda fd, data, size: os.write(fd, data[:size])
 
