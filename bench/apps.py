@@ -11,9 +11,13 @@ Interfaces:
 * :func:`wsgi_app` - PEP 3333 callable (kyoukai_h2fast WSGI, hypercorn, gunicorn, granian)
 * :data:`kyoukai_app` - Kyoukai-style object (``request_class`` + ``async process_request``)
 * :func:`asgi_app` - ASGI 3 callable (uvicorn)
+* :data:`flask_app` - a Flask app, as a user would write it (kyoukai_h2fast with its defaults,
+  granian, gunicorn): ``GET /`` answers the hello bytes, ``GET /json`` a ``jsonify``-ed
+  ``{"message": "Hello, world!"}``
 * :func:`write_static_site` - the same responses as files, for nghttpd (the C ceiling)
 
-The module imports werkzeug lazily (only the Kyoukai-style app needs it), so peers' virtual
+The module imports werkzeug and Flask lazily (only the Kyoukai-style and Flask apps need them), so
+peers' virtual
 environments can import :func:`wsgi_app` and :func:`asgi_app` with the standard library alone.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 # kyoukai_app is defined by the module __getattr__ below (PEP 562), on first use
 __all__ = ["HELLO", "DOWNLOAD_SIZE", "DOWNLOAD_BODY", "wsgi_app", "asgi_app",
            "kyoukai_app",  # noqa: F822  made by __getattr__ on first use (werkzeug stays optional)
+           "flask_app",  # noqa: F822  likewise (Flask stays optional)
            "write_static_site"]
 
 HELLO = b"Hello, world!"
@@ -115,12 +120,32 @@ class KyoukaiBenchApp:
         return Response(HELLO, content_type=_TEXT)
 
 
-def __getattr__(name):  # kyoukai_app is built on first use: werkzeug stays optional
-    if name == "kyoukai_app":
+def make_flask_app():
+    """The Flask app: ``GET /`` (the hello bytes, text/plain) and ``GET /json`` (jsonify)."""
+    from flask import Flask, Response, jsonify
+
+    app = Flask("bench")
+
+    @app.get("/")
+    def hello():
+        return Response(HELLO, mimetype=_TEXT)
+
+    @app.get("/json")
+    def json():
+        return jsonify(message="Hello, world!")
+
+    return app
+
+
+def __getattr__(name):  # kyoukai_app / flask_app are built on first use: werkzeug and Flask
+    if name == "kyoukai_app":  # stay optional
         app = KyoukaiBenchApp()
-        globals()["kyoukai_app"] = app
-        return app
-    raise AttributeError(name)
+    elif name == "flask_app":
+        app = make_flask_app()
+    else:
+        raise AttributeError(name)
+    globals()[name] = app
+    return app
 
 
 # --- static files (nghttpd) -------------------------------------------------------------

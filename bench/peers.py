@@ -43,6 +43,7 @@ PEER_REQUIREMENTS = {
     "werkzeug": "werkzeug",
     "httptools": "httptools",
     "fastapi": "fastapi",
+    "flask": "flask",
 }
 # Another kyoukai_h2fast checkout (built in place) to compare with in the same run: its
 # variants appear as "baseline-*" (e.g. the commit before a change, for an A/B of the hot path).
@@ -54,7 +55,8 @@ GUNICORN_THREADS = 32
 QUICK_SERVERS = ["kyoukai-compiled-wsgi-inline", "kyoukai-compiled-async",
                  "kyoukai-compiled-wsgi-pool", "kyoukai-h2engine-wsgi-inline",
                  "kyoukai-pure-wsgi-inline", "hypercorn", "gunicorn", "uvicorn", "granian",
-                 "nghttpd"]
+                 "nghttpd", "gunicorn-h1", "uvicorn-h1", "granian-h1",
+                 "kyoukai-compiled-asgi"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,7 @@ class ServerSpec:
     max_requests_per_connection: int | None = None
     h1: bool = False            # runs the HTTP/1.1 workloads (h2load --h1)
     h2: bool = True             # runs the HTTP/2 workloads
+    flask: bool = False         # runs the Flask workloads (apps:wsgi_app -> apps:flask_app)
     # workloads it does not take part in: workload id -> why (reported as "unsupported")
     skip: dict = dataclasses.field(default_factory=dict)
     # runs an ASGI app of bench/ for the workloads that name one (Workload.app, module:attr):
@@ -150,7 +153,7 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
                 argv=_kyoukai(build, app, loop, threads), env=dict(env), build=build,
                 loop=loop, planned_loop=DOCUMENTED_LOOP,
                 notes=notes if loop == DOCUMENTED_LOOP else f"{notes}, {loop} loop",
-                h1=True))
+                h1=True, flask=kind == "wsgi-pool" and build == "compiled"))
     for build in ("compiled", "pure"):
         env = {"KYOUKAI_H2FAST_NO_EXTENSIONS": "1" if build == "pure" else None}
         specs.append(ServerSpec(
@@ -187,6 +190,7 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
                 argv=_kyoukai("compiled", app, loop, threads),
                 env={"KYOUKAI_H2FAST_NO_EXTENSIONS": None, "PYTHONPATH": baseline},
                 build="compiled", loop=loop, planned_loop=DOCUMENTED_LOOP, h1=True,
+                flask=kind == "wsgi-pool",
                 notes=f"{notes}; the kyoukai_h2fast checkout in {baseline}"))
     return specs
 
@@ -209,6 +213,14 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
             cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
         else:
             cmd += ["--http2-cleartext", "prior-knowledge"]
+        return cmd + ["apps:wsgi_app"]
+
+    def gunicorn_h1(port, tls):
+        cmd = [b("gunicorn"), "-k", "gthread", "-w", "1", "--threads", str(GUNICORN_THREADS),
+               "--forwarded-allow-ips", "*", "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning"]
+        if tls:
+            cmd += ["--certfile", tls.certfile, "--keyfile", tls.keyfile]
         return cmd + ["apps:wsgi_app"]
 
     def uvicorn(port, tls):
@@ -269,14 +281,18 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
 
     return [
         ServerSpec("hypercorn", "hypercorn", "peer", "WSGI", hypercorn,
-                   needs=("hypercorn", "uvloop"),
+                   needs=("hypercorn", "uvloop"), h1=True,
+                   skip={"h1-get-c10-m1": "h2load --h1 counts its answers as failed: its "
+                                          "status line has no reason phrase (`HTTP/1.1 "
+                                          "200 `), so h2load's parser reports no status "
+                                          "(2026-12-07)"},
                    notes="-k uvloop, 1 worker, keep_alive_max_requests=1e9 and "
                          "wsgi_max_body_size=128 MiB (config file); the ASGI app for the "
                          "ASGI workloads", app_argv=hypercorn_app),
         ServerSpec("gunicorn", "gunicorn gthread h2", "peer", "WSGI", gunicorn,
                    needs=("gunicorn",),
                    notes=f"-k gthread --threads {GUNICORN_THREADS}, 1 worker, "
-                         "--http-protocols h2, h2c prior knowledge",
+                         "--http-protocols h2, h2c prior knowledge", flask=True,
                    skip={"post-64mib-c1": "two 64 MiB uploads take it over 60 s (the "
                                           "warm-up's limit; 2026-11-27)"}),
         ServerSpec("uvicorn", "uvicorn zttp http2", "peer", "ASGI", uvicorn,
@@ -288,7 +304,11 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
                    app_argv=uvicorn_app),
         ServerSpec("granian", "granian WSGI", "peer", "WSGI", granian, needs=("granian",),
                    notes="--interface wsgi --http 2, 1 worker; --interface asgi for the ASGI "
-                         "workloads", app_argv=granian_app),
+                         "workloads", app_argv=granian_app, flask=True),
+        ServerSpec("gunicorn-h1", "gunicorn gthread HTTP/1.1", "peer", "WSGI", gunicorn_h1,
+                   needs=("gunicorn",), h1=True, h2=False,
+                   notes=f"-k gthread --threads {GUNICORN_THREADS}, 1 worker, HTTP/1.1 "
+                         "(its default protocols)"),
         ServerSpec("uvicorn-h1", "uvicorn httptools HTTP/1.1", "peer", "ASGI", uvicorn_h1,
                    needs=("uvicorn", "httptools", "uvloop"), h1=True, h2=False,
                    app_argv=uvicorn_h1_app,

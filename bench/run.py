@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib.util
 import os
 import platform
 import shlex
@@ -58,10 +59,16 @@ class Workload:
     headers: int = 0          # extra request headers (HPACK-heavy)
     upload: int = 0           # POST a body of this many bytes to /echo (-d); 0: GET
     h1: bool = False          # HTTP/1.1 (h2load --h1; streams = requests pipelined)
-    # an ASGI app in bench/ ("module:attribute"): only servers that run ASGI apps
-    # (ServerSpec.app_argv) take part, serving it; "": the server's own app
+    # "": the server's own hello app; "flask": apps:flask_app on the servers that serve it
+    # (ServerSpec.flask); else an ASGI app in bench/ ("module:attribute"): only servers that
+    # run ASGI apps (ServerSpec.app_argv) take part, serving it
     app: str = ""
     chart: str = "rps"        # the figure its throughput chart panel shows (report.FIGURES)
+
+    @property
+    def asgi_app(self) -> bool:
+        """True when the workload serves an ASGI app of bench/ (``app`` is "module:attr")."""
+        return ":" in self.app
 
     @property
     def protocol(self) -> str:
@@ -93,8 +100,12 @@ WORKLOADS = {
     "download-4mib": Workload("GET /download 4 MiB, 10 × 1, h2c", path="/download", streams=1),
     "tls-get-c10-m10": Workload("GET /, 10 × 10, TLS 1.3 + ALPN h2", tls=True),
     "tls-get-c10-m1": Workload("GET /, 10 × 1, TLS 1.3 + ALPN h2", streams=1, tls=True),
-    "h1-get-c10": Workload("GET /, 10 keep-alive HTTP/1.1 connections, 1 request in flight "
-                           "each (h2load --h1)", streams=1, h1=True),
+    "h1-get-c10-m1": Workload("GET /, 10 keep-alive HTTP/1.1 connections, 1 request in "
+                              "flight each (h2load --h1)", streams=1, h1=True),
+    "flask-get-c10-m1": Workload("Flask app GET /, 10 × 1, h2c", streams=1, app="flask"),
+    "flask-get-c10-m10": Workload("Flask app GET /, 10 × 10, h2c", app="flask"),
+    "flask-json-c10-m1": Workload("Flask app GET /json (jsonify), 10 × 1, h2c", path="/json",
+                                  streams=1, app="flask"),
     "asgi-get-c10-m10": Workload("ASGI app: GET /, 10 × 10, h2c", app="apps:asgi_app"),
     "asgi-get-c10-m1": Workload("ASGI app: GET /, 10 × 1, h2c", streams=1, app="apps:asgi_app"),
     "asgi-h1-get-c10": Workload("ASGI app: GET /, 10 keep-alive HTTP/1.1 connections, 1 "
@@ -105,7 +116,9 @@ WORKLOADS = {
 }
 MAIN_WORKLOAD = "get-c10-m10"
 QUICK_WORKLOADS = ["get-c10-m10", "get-c10-m1", "tls-get-c10-m10", "tls-get-c10-m1",
-                   "post-1mib-c4", "post-64mib-c1"]
+                   "post-1mib-c4", "post-64mib-c1", "h1-get-c10-m1", "flask-get-c10-m1",
+                   "flask-get-c10-m10", "flask-json-c10-m1", "asgi-get-c10-m10",
+                   "asgi-get-c10-m1", "asgi-h1-get-c10", "fastapi-json-c10-m1"]
 FIGURE_KEYS = list(report.FIGURES)
 
 
@@ -232,6 +245,13 @@ class Cell:
     problems: list = dataclasses.field(default_factory=list)
 
 
+def _has_flask(spec, ctx: dict) -> bool:
+    """Whether the interpreter ``spec`` runs with can import Flask (for the Flask workloads)."""
+    if spec.family == "peer":
+        return bool(ctx["peer_env"]["versions"].get("flask"))
+    return importlib.util.find_spec("flask") is not None
+
+
 def plan_cells(specs: list, workload_ids: list[str], ctx: dict, results: dict) -> list[Cell]:
     """Cells to measure; the ones that cannot be (not installed, unsupported) are final."""
     cells = []
@@ -251,9 +271,15 @@ def plan_cells(specs: list, workload_ids: list[str], ctx: dict, results: dict) -
                 final[wid] = {"status": "unsupported", "detail": "not run on HTTP/1.1"}
             elif not WORKLOADS[wid].h1 and not spec.h2:
                 final[wid] = {"status": "unsupported", "detail": "HTTP/1.1 only"}
-            elif WORKLOADS[wid].app and spec.app_argv is None:
+            elif WORKLOADS[wid].app == "flask" and not _has_flask(spec, ctx):
+                final[wid] = {"status": "not installed", "detail": "flask: not installed"}
+            elif WORKLOADS[wid].app == "flask" and not spec.flask:
+                final[wid] = {"status": "unsupported",
+                              "detail": "the Flask workloads run on the default settings of "
+                                        "kyoukai_h2fast (thread pool), granian and gunicorn"}
+            elif WORKLOADS[wid].asgi_app and spec.app_argv is None:
                 final[wid] = {"status": "unsupported", "detail": "serves no ASGI app"}
-            elif spec.app_only and not WORKLOADS[wid].app:
+            elif spec.app_only and not WORKLOADS[wid].asgi_app:
                 final[wid] = {"status": "unsupported", "detail": "ASGI workloads only"}
             elif wid in spec.skip:
                 final[wid] = {"status": "unsupported", "detail": spec.skip[wid]}
@@ -299,7 +325,12 @@ def measure_round(cell: Cell, r: int, ctx: dict, results: dict) -> None:
     spec, wid, wl = cell.spec, cell.wid, WORKLOADS[cell.wid]
     port = measure.free_port()
     tls = ctx["tls"] if wl.tls else None
-    argv = spec.app_argv(port, tls, wl.app) if wl.app else spec.argv(port, tls)
+    if wl.app == "flask":  # the same server serving the Flask app of bench/apps.py
+        argv = ["apps:flask_app" if a == "apps:wsgi_app" else a for a in spec.argv(port, tls)]
+    elif wl.app:  # an ASGI app of bench/, served by the servers that run ASGI apps
+        argv = spec.app_argv(port, tls, wl.app)
+    else:
+        argv = spec.argv(port, tls)
     log_path = os.path.join(ctx["tmp"], f"{spec.id}-{wid}-{r}.log")
     base = f"{'https' if wl.tls else 'http'}://127.0.0.1:{port}"
     record = {"server": spec.id, "workload": wid, "round": r, "env": spec.env,

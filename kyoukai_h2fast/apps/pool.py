@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import queue
+import os
+import select
+import sys
 import threading
 import time
 from collections import deque
@@ -56,6 +58,10 @@ class WorkerPool:
       and those beyond ``size`` exit after a while idle; they are daemons, so a handler stuck
       past the shutdown timeout cannot keep the process alive. No Future per job: results
       travel back through a :class:`Mailbox`.
+    * **Hand-off.** Jobs that may start queue for a thread; one sleeping thread at a time is
+      woken for them (:meth:`_signal`), and jobs submitted on the event loop's thread wake it
+      once the loop's turn is over (:meth:`_signal_soon`), so a burst costs a wake-up or two,
+      not one per job. Threads sleep on a :class:`_Bell`.
 
     Jobs have a ``kind`` (``"app"`` for app code that may take long; any other kind, such as
     ``"close"`` for cleanup, needs no slot), so shutdown can say truthfully what it abandons.
@@ -70,14 +76,30 @@ class WorkerPool:
     HAND_OVER_PAUSE = 0.001
 
     def __init__(self, size: int, name: str, per_owner: int = 0,
-                 max_threads: int = 0) -> None:
+                 max_threads: int = 0,
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 mailbox: Mailbox | None = None) -> None:
         self._size = size
         self._name = name
         self._per_owner = per_owner
         self._max_threads = max_threads or size + max(32, 4 * size)
         #: Threads one owner's jobs may occupy at once (running, or waiting for its client).
         self._owner_threads = max(1, self._max_threads // 2)
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        #: Jobs holding a slot (or needing none), waiting for a thread to take them.
+        self._ready: deque = deque()
+        #: The bells of the threads asleep for want of work, the last to sleep last.
+        self._sleepers: list[_Bell] = []
+        #: A bell to ring once the lock is released (see :meth:`_signal`).
+        self._bell_out: _Bell | None = None
+        #: Threads woken (or started) to take ready jobs that have not taken one yet.
+        self._searching = 0
+        #: Jobs submitted on the event loop's thread wake a thread once the loop has handled
+        #: everything ready in its turn (one wake-up per batch, see :meth:`_signal_soon`).
+        self._loop = loop
+        self._loop_thread = threading.get_ident() if loop is not None else None
+        self._signal_pending = False
+        #: Where the jobs post their results (see :meth:`_signal_soon`).
+        self._mailbox = mailbox
         self._threads = 0
         self._serial = 0
         self._lock = threading.Lock()
@@ -123,6 +145,9 @@ class WorkerPool:
                 self._start(job)
             else:
                 self._backlog.setdefault(owner, deque()).append(job)
+            bell, self._bell_out = self._bell_out, None
+        if bell is not None:
+            bell.nudge()
 
     def hand_over(self) -> bool:
         """Called by the event loop's thread while it is busy: if a job has waited to be
@@ -135,13 +160,20 @@ class WorkerPool:
         flood of frames, many busy connections) a woken worker can wait for hundreds of
         milliseconds. A short blocking pause hands the GIL over for certain.
         """
-        if (self._jobs.empty() and not self._woken) or \
+        if (not self._ready and not self._woken) or \
                 time.monotonic() - self._queued_since < self.HAND_OVER_AFTER:
             return False
         picked = self._picked
         picked.clear()
         self._handing_over = True
         try:
+            if self._signal_pending:  # the jobs of this turn wait for their wake-up: now
+                with self._lock:
+                    if self._ready:
+                        self._signal()
+                    bell, self._bell_out = self._bell_out, None
+                if bell is not None:
+                    bell.ring()
             picked.wait(self.HAND_OVER_PAUSE)
         finally:
             self._handing_over = False
@@ -164,16 +196,20 @@ class WorkerPool:
         with self._lock:
             owner = job.owner
             job._slot = False
-            if job._state == _STOPPED:
-                self._give_slot(owner)
-                _current.owner = _NO_SLOT
-                return False
-            job._state = _WAITING
-            self._wait_begins(owner)
+            stopped = job._state == _STOPPED
+            if not stopped:
+                job._state = _WAITING
+                self._wait_begins(owner)
             self._give_slot(owner)  # (admits others first)
-            if job._wanted:
+            if not stopped and job._wanted:
                 job._wanted = False
                 self._resume(job)
+            bell, self._bell_out = self._bell_out, None
+        if bell is not None:
+            bell.nudge()
+        if stopped:
+            _current.owner = _NO_SLOT
+            return False
         job._wake.acquire()
         if self._handing_over:
             self._picked.set()
@@ -225,7 +261,7 @@ class WorkerPool:
         job._state = _RUNNING
         self._wait_ends(job.owner)
         job._slot = True
-        if not self._woken and self._jobs.empty():
+        if not self._woken and not self._ready:
             self._queued_since = time.monotonic()
         self._woken.add(job)
         job._wake.release()
@@ -307,56 +343,139 @@ class WorkerPool:
     def _start(self, job: tuple) -> None:
         kind = job[2]
         self._running[kind] = self._running.get(kind, 0) + 1
-        if self._jobs.empty():
+        ready = self._ready
+        if not ready:
             self._queued_since = time.monotonic()
-        self._jobs.put(job)
+        ready.append(job)
         if self._idle:
-            self._idle -= 1  # that thread is as good as taken
-            return
-        if self._threads < self._max_threads:
+            self._idle -= 1  # a thread is as good as taken
+        elif self._threads < self._max_threads:
             self._threads += 1
             self._serial += 1
+            self._searching += 1
             threading.Thread(target=self._work, daemon=True,
                              name=f"{self._name}-{self._serial}").start()
+            return
+        if self._loop_thread is not None and threading.get_ident() == self._loop_thread:
+            if not self._signal_pending and not self._searching and self._sleepers:
+                self._signal_pending = True
+                self._loop.call_soon(self._signal_soon)  # type: ignore[union-attr]
+        else:
+            self._signal()
+
+    def _signal_soon(self) -> None:
+        """On the loop, once the jobs of its turn are submitted: wake one thread for them
+        (waking it at the first job would only make it wait for the GIL the loop holds).
+
+        On one core the woken thread runs before the loop goes on (see :class:`_Bell`): by
+        the time the bell has rung, the jobs of a short batch are done and their results
+        posted. So the loop takes them from the mailbox at once, and the posts need not wake
+        it (the mailbox counts as scheduled meanwhile): a batch costs two context switches
+        and no other wake-up. Elsewhere the drain finds nothing yet, and the posts that come
+        after it wake the loop as usual."""
+        with self._lock:
+            self._signal_pending = False
+            if self._ready:
+                self._signal()
+            bell, self._bell_out = self._bell_out, None
+        if bell is not None:
+            mailbox = self._mailbox
+            if mailbox is None:
+                bell.ring()
+                return
+            mailbox._scheduled = True
+            bell.ring()
+            mailbox._drain()
+
+    def _signal(self) -> None:
+        """Ready jobs wait: make sure one thread is on its way to take them. One woken thread
+        at a time: the one that takes a job wakes the next if jobs are left (so a job that
+        blocks never holds the others up), and a thread that ends a job takes the next ready
+        one before it sleeps; a burst of jobs thus wakes threads one after another as they
+        are needed, not one per job (each wake-up is a context switch and a GIL hand-over).
+
+        Inside the lock: the bell to ring is left in :attr:`_bell_out`, which whoever holds
+        the lock takes before releasing it and rings after, so the woken thread finds the
+        lock free (and, with an eventfd bell, the GIL): every ``with self._lock`` block that
+        may start a job ends so."""
+        if not self._searching and self._sleepers:
+            self._searching = 1
+            self._bell_out = self._sleepers.pop()
+
+    def _next(self, wake: _Bell) -> tuple | None:
+        """A thread's next job: the first ready one, else None (the thread is then listed
+        to be woken with ``wake``). Inside the lock."""
+        ready = self._ready
+        if ready:
+            job = ready.popleft()
+            if ready:
+                self._signal()
+            if self._handing_over:
+                self._picked.set()
+            return job
+        if self._closed:
+            return _EXIT
+        self._sleepers.append(wake)
+        return None
 
     # -- worker threads -------------------------------------------------------------------
     def _work(self) -> None:
-        jobs = self._jobs
-        lock = self._lock
         _current.pool = self
+        wake = _Bell()
+        try:
+            self._serve_jobs(wake)
+        finally:
+            wake.close()
+
+    def _serve_jobs(self, wake: _Bell) -> None:
+        lock = self._lock
+        with lock:
+            self._searching -= 1
+            job = self._next(wake)
+            bell, self._bell_out = self._bell_out, None
         while True:
-            try:
-                job = jobs.get(timeout=self.IDLE_EXIT if self._threads > self._size else None)
-            except queue.Empty:
+            if bell is not None:  # (the next thread, for the jobs left: it runs them if
+                bell.nudge()      # this one's job gives the GIL up, or ends and sleeps)
+            if job is None:  # asleep until a job is ready
+                if not wake.wait(self.IDLE_EXIT if self._threads > self._size else None):
+                    with lock:
+                        if wake in self._sleepers:  # not woken meanwhile
+                            if self._threads > self._size and self._idle > 0:
+                                self._sleepers.remove(wake)
+                                self._threads -= 1
+                                self._idle -= 1
+                                return
+                            bell = None
+                            continue
+                    wake.wait(None)  # (woken as it timed out: it rings at once)
                 with lock:
-                    if self._threads > self._size and self._idle > 0:
-                        self._threads -= 1
-                        self._idle -= 1
-                        return
+                    self._searching -= 1
+                    job = self._next(wake)
+                    bell, self._bell_out = self._bell_out, None
                 continue
-            if job is None:
+            if job is _EXIT:
                 return
-            if self._handing_over:
-                self._picked.set()
             fn, args, kind, owner = job
             _current.owner = owner if kind == "app" else _NO_SLOT
             try:
                 fn(*args)
             except BaseException:  # jobs handle their errors; this is the last resort
                 log.exception("unhandled error in a WSGI worker thread")
-            finally:
-                with lock:
-                    self._running[kind] -= 1
-                    self._idle += 1
-                    if _current.owner is not _NO_SLOT:  # (a stopped parked job has none)
-                        self._give_slot(owner)
-                    elif self._backlog:
-                        self._admit()  # a thread came free
-                    if not self._backlog and not any(self._running.values()):
-                        self._drained.notify_all()
-                # An idle thread must not keep its last job's arguments (a closed app
-                # iterable, a request's state) alive until its next job.
-                job = fn = args = owner = None
+            # An idle thread must not keep its last job's arguments (a closed app
+            # iterable, a request's state) alive until its next job.
+            job = fn = args = None
+            with lock:
+                self._running[kind] -= 1
+                self._idle += 1
+                if _current.owner is not _NO_SLOT:  # (a stopped parked job has none)
+                    self._give_slot(owner)
+                elif self._backlog:
+                    self._admit()  # a thread came free
+                if not self._backlog and not any(self._running.values()):
+                    self._drained.notify_all()
+                owner = None
+                job = self._next(wake)
+                bell, self._bell_out = self._bell_out, None
 
     def _begin_wait(self) -> None:
         owner = _current.owner
@@ -364,6 +483,9 @@ class WorkerPool:
             with self._lock:
                 self._wait_begins(owner)
                 self._give_slot(owner)
+                bell, self._bell_out = self._bell_out, None
+            if bell is not None:
+                bell.ring()
 
     def _end_wait(self) -> None:
         owner = _current.owner
@@ -414,9 +536,10 @@ class WorkerPool:
                 self._drained.wait(left)
             self._closed = True
             abandoned = self._running.get("app", 0)
-            threads = self._threads
-        for _ in range(threads):
-            self._jobs.put(None)
+            sleepers, self._sleepers = self._sleepers, []
+            self._searching += len(sleepers)
+            for wake in sleepers:  # (each sees _closed and ends)
+                wake.ring()
         return abandoned
 
 
@@ -424,6 +547,78 @@ class WorkerPool:
 #: job holds no slot).
 _current = threading.local()
 _NO_SLOT = object()
+#: The job that tells a thread to end (the pool is shut down).
+_EXIT = ("exit",)
+
+class _Bell:
+    """What a sleeping worker thread waits on. On Linux an eventfd: writing it releases the
+    GIL for the system call, so the thread it wakes takes the GIL at once instead of waking
+    only to wait for it (on one core, a woken thread runs before its waker goes on: with a
+    lock it would find the GIL taken, sleep again, and cost two more context switches).
+    Elsewhere a lock. Rung at most once per wait."""
+
+    __slots__ = ("_fd", "_lock")
+
+    def __init__(self) -> None:
+        self._fd = -1
+        self._lock: threading.Lock | None = None
+        if _EVENTFD:
+            self._fd = os.eventfd(0, os.EFD_CLOEXEC)
+        else:
+            self._lock = threading.Lock()
+            self._lock.acquire()
+
+    def ring(self) -> None:
+        """Wake the thread and let it run now (from a thread that has nothing more to do
+        at once: the loop at the end of its turn)."""
+        if self._lock is None:
+            os.eventfd_write(self._fd, 1)
+        else:
+            self._lock.release()
+
+    def nudge(self) -> None:
+        """Wake the thread, which runs when this one gives the GIL up (blocks, ends its
+        jobs and sleeps, or after the switch interval): from a worker thread going on with
+        a job. Handing the GIL over at once here would make every job of a burst run on a
+        thread of its own, each taking the GIL from the others."""
+        if self._lock is None:
+            _write_holding_gil(self._fd, _ONE, 8)
+        else:
+            self._lock.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Until rung (True) or ``timeout`` seconds (None: no limit) have passed (False)."""
+        if self._lock is not None:
+            return self._lock.acquire(timeout=-1 if timeout is None else timeout)
+        if timeout is not None and not select.select((self._fd,), (), (), timeout)[0]:
+            return False
+        os.eventfd_read(self._fd)
+        return True
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+_EVENTFD = hasattr(os, "eventfd")
+_ONE = (1).to_bytes(8, sys.byteorder)
+
+
+def _load_write_holding_gil() -> Callable[[int, bytes, int], int]:
+    """libc's write() called without releasing the GIL (ctypes.PyDLL keeps it), else
+    os.write (which releases it)."""
+    try:
+        import ctypes
+        write = ctypes.PyDLL(None).write
+        write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+        write.restype = ctypes.c_ssize_t
+        return write
+    except (ImportError, OSError, AttributeError):
+        return lambda fd, data, size: os.write(fd, data[:size])
+
+
+_write_holding_gil = _load_write_holding_gil()
 
 #: States of a :class:`Resumable` (changed under the pool's lock).
 _RUNNING, _WAITING, _QUEUED, _STOPPED = range(4)
@@ -434,10 +629,13 @@ class Resumable:
     calls :meth:`park`; the event loop calls :meth:`resume` or :meth:`stop`. Made by the job
     for itself; ``owner`` is the one it was submitted for (see :class:`WorkerPool`)."""
 
-    __slots__ = ("owner", "_pool", "_wake", "_state", "_wanted", "_slot")
+    __slots__ = ("owner", "prepull", "_pool", "_wake", "_state", "_wanted", "_slot")
 
     def __init__(self, pool: WorkerPool, owner: object) -> None:
         self.owner = owner
+        #: For the job's runner: the job does its first piece of work without being asked
+        #: (see :func:`kyoukai_h2fast.apps.runners._stream`).
+        self.prepull = False
         self._pool = pool
         #: Held while the job runs; its thread waits by acquiring it again, and whoever
         #: wakes it releases it (once per wait).

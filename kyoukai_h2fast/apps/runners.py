@@ -267,13 +267,26 @@ class KyoukaiRunner:
 
 
 def _stream(job: Resumable, post: Callable[..., None], responder: Responder, state: H2State,
-            it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+            it: Iterator[bytes], close: Callable[[], object] | None,
+            first: bool = False) -> None:
     """The rest of a thread-pool job whose response streams: park; pull a chunk each time the
     loop resumes the job and post it; when the iterable ends or fails, or the loop stops the
-    job, close the iterable (here: the request's thread and context) and return."""
-    pulled = responder.pulled
+    job, close the iterable (here: the request's thread and context) and return.
+
+    With ``first`` (and ``job.prepull`` set before the response was posted) the first chunk
+    is pulled at once, without parking: the loop asks for it as soon as the first ones are
+    queued anyway (one chunk ahead of the window), and many iterables that are not lists end
+    right there (a Flask response: its one chunk, then the end), so the response ends
+    without a round trip to the loop and back. The loop takes its first ask as answered
+    (:meth:`WSGIRunner.pull_in_thread`)."""
+    pulled: Callable[..., None] = responder.pulled
     error: BaseException | None = None
-    while job.park():
+    while first or job.park():
+        if first:
+            first = False
+            pulled = functools.partial(_prepulled, job, responder)
+        else:
+            pulled = responder.pulled
         if job.stopped or state.finished:  # given up while it waited for its turn
             break
         try:
@@ -291,6 +304,16 @@ def _stream(job: Resumable, post: Callable[..., None], responder: Responder, sta
         return
     _safe_close(close)
     post(pulled, state, (), True, error, True)
+
+
+def _prepulled(job: Resumable, responder: Responder, state: H2State, chunks: tuple,
+               done: bool, error: BaseException | None = None, closed: bool = False) -> None:
+    """On the loop: what a job pulled before it was asked (see :func:`_stream`), given to the
+    protocol if the response still streams (not cut, refused, or a HEAD's: then the job
+    was stopped, and closes the iterable)."""
+    job.prepull = False
+    if state.body_iter is not None:
+        responder.pulled(state, chunks, done, error, closed)
 
 
 class WSGIRunner:
@@ -322,9 +345,11 @@ class WSGIRunner:
             # one call less per request: the instance attribute shadows the method
             self.dispatch = self._run_inline  # type: ignore[method-assign]
         if self.threads and self.executor is None:
+            loop = asyncio.get_running_loop()
+            self.mailbox = Mailbox(loop)
             self.executor = WorkerPool(self.threads, "kyoukai-h2fast-wsgi",
-                                       per_owner=self.per_connection)
-            self.mailbox = Mailbox(asyncio.get_running_loop())
+                                       per_owner=self.per_connection, loop=loop,
+                                       mailbox=self.mailbox)
 
     async def drain(self, deadline: float) -> None:
         """Wait (until the loop time ``deadline``) for the pool's jobs, while their results
@@ -408,9 +433,10 @@ class WSGIRunner:
         executor = self.executor
         assert executor is not None  # (this runs in it)
         job = state.job = Resumable(executor, responder)
+        job.prepull = True  # (the loop may clear it before _stream starts)
         post(functools.partial(responder.respond, state, chunks, body_iter=rest,
                                in_thread=True, close=job.stop))
-        _stream(job, post, responder, state, rest, close)
+        _stream(job, post, responder, state, rest, close, first=True)
 
     # -- streaming bodies -----------------------------------------------------------------------
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
@@ -418,6 +444,9 @@ class WSGIRunner:
         turn for a pool slot)."""
         job = state.job
         if job is not None:
+            if job.prepull:  # the first ask: the job pulls that chunk already (see _stream)
+                job.prepull = False
+                return
             job.resume()
 
     def stream(self, responder: Responder, state: H2State, chunks: list[bytes],

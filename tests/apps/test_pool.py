@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 
+from kyoukai_h2fast.apps import pool as pool_module
 from kyoukai_h2fast.apps.pool import _WAITING, Mailbox, Resumable, WorkerPool, blocking
 
 
@@ -382,3 +383,75 @@ def test_mailbox_delivers_every_post_from_many_threads_with_few_wakeups():
     for n in range(4):  # each thread's posts arrive in order
         assert [i for m, i in got if m == n] == list(range(500))
     assert wakeups < 2000
+
+
+def _warm_threads(pool: WorkerPool, count: int) -> None:
+    """Start ``count`` threads (jobs that wait for each other) and wait until all sleep."""
+    barrier = threading.Barrier(count, timeout=5)
+    for _ in range(count):
+        pool.submit(barrier.wait)
+    wait_until(lambda: pool.busy == 0 and len(pool._sleepers) == count)
+
+
+def test_jobs_submitted_in_one_loop_turn_wake_one_thread(monkeypatch):
+    """The loop's submissions of one turn wake a single sleeping thread, once the turn is
+    over; the threads pass the rest on to each other (one wake-up per batch, not per job)."""
+    rings = []
+    real_ring = pool_module._Bell.ring
+
+    def ring(bell):
+        rings.append(threading.get_ident())
+        real_ring(bell)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pool = WorkerPool(4, "test", loop=loop)
+        _warm_threads(pool, 4)
+        monkeypatch.setattr(pool_module._Bell, "ring", ring)
+        done = threading.Semaphore(0)
+        for _ in range(10):
+            pool.submit(done.release)
+        assert rings == []  # not during the turn
+        await asyncio.sleep(0)
+        for _ in range(10):
+            assert done.acquire(timeout=5)
+        from_loop = rings.count(threading.get_ident())
+        pool.shutdown()
+        return from_loop
+
+    assert asyncio.run(main()) == 1
+
+
+def test_threads_sleep_on_a_lock_where_there_is_no_eventfd(monkeypatch):
+    monkeypatch.setattr(pool_module, "_EVENTFD", False)
+    pool = WorkerPool(3, "test")
+    _warm_threads(pool, 3)
+    barrier = threading.Barrier(3, timeout=5)
+    names = []
+
+    def job():
+        barrier.wait()  # all three at once: each was woken
+        names.append(threading.current_thread().name)
+
+    for _ in range(3):
+        pool.submit(job)
+    wait_until(lambda: len(names) == 3)
+    assert len(set(names)) == 3
+    pool.shutdown()
+
+
+def test_a_long_loop_turn_hands_its_waiting_jobs_over_before_it_ends():
+    """hand_over (the loop is busy) wakes a thread for the jobs of the turn at once, instead
+    of pausing for a pick-up that the end of the turn would only have started."""
+    async def main():
+        pool = WorkerPool(2, "test", loop=asyncio.get_running_loop())
+        _warm_threads(pool, 2)
+        ran = threading.Event()
+        pool.submit(ran.set)
+        pool._queued_since -= 1.0  # as if the turn had lasted a second
+        assert pool.hand_over()
+        picked_in_turn = ran.wait(5)  # (still inside the loop's turn)
+        pool.shutdown()
+        return picked_in_turn
+
+    assert asyncio.run(main())
