@@ -19,7 +19,7 @@ Writes ``bench/scratch/ws-<timestamp>.md`` (git-ignored) and prints it; exit 1 w
 failed, 2 on bad arguments, 3 when a peer is missing from ``bench/.venv-peers``.
 
     python bench/ws_echo.py [--quick] [--duration S] [--servers kyoukai,uvicorn,granian]
-                            [--idle N] [--venv DIR] [--out DIR]
+                            [--idle N] [--uvicorn-ws IMPL] [--venv DIR] [--out DIR]
 """
 from __future__ import annotations
 
@@ -65,14 +65,14 @@ def _size_label(size: int) -> str:
 
 # ----------------------------------------------------------------------------- servers
 
-def server_argv(server: str, port: int, venv: str) -> list[str]:
+def server_argv(server: str, port: int, venv: str, uvicorn_ws: str = "websockets") -> list[str]:
     app = "ws_apps:app"
     host = ["--host", "127.0.0.1", "--port", str(port)]
     if server == "kyoukai":
         return [sys.executable, "-m", "kyoukai_h2fast", app, *host, "--interface", "asgi",
                 "--loop", "uvloop", "--log-level", "warning", "--shutdown-timeout", "2"]
     if server == "uvicorn":
-        return [os.path.join(venv, "bin", "uvicorn"), "--ws", "websockets", "--http",
+        return [os.path.join(venv, "bin", "uvicorn"), "--ws", uvicorn_ws, "--http",
                 "httptools", "--loop", "uvloop", *host, "--log-level", "warning",
                 "--no-access-log", app]
     if server == "granian":
@@ -81,7 +81,7 @@ def server_argv(server: str, port: int, venv: str) -> list[str]:
     raise ValueError(server)
 
 
-def peer_missing(server: str, venv: str) -> str:
+def peer_missing(server: str, venv: str, uvicorn_ws: str = "websockets") -> str:
     """Why a server cannot run here ('' when it can)."""
     if server == "kyoukai":
         return ""
@@ -90,11 +90,12 @@ def peer_missing(server: str, venv: str) -> str:
         return f"{exe} not found (python bench/run.py --quick creates {venv})"
     if server == "uvicorn":
         py = os.path.join(venv, "bin", "python")
-        probe = subprocess.run([py, "-c", "import websockets, httptools, uvloop"],
+        ws = "wsproto" if uvicorn_ws == "wsproto" else "websockets"
+        probe = subprocess.run([py, "-c", f"import {ws}, httptools, uvloop"],
                                capture_output=True, timeout=30)
         if probe.returncode:
-            return (f"uvicorn's --ws websockets needs websockets, httptools and uvloop in {venv}"
-                    f" ({py} -m pip install websockets httptools uvloop)")
+            return (f"uvicorn's --ws {uvicorn_ws} needs {ws}, httptools and uvloop in {venv}"
+                    f" ({py} -m pip install {ws} httptools uvloop)")
     return ""
 
 
@@ -508,6 +509,16 @@ def _ratio(ours: Cell | None, peer: Cell | None, lower_is_better: bool = False) 
     return f"{ours.value / peer.value:.2f}×"
 
 
+def _per_cpu(cell: Cell) -> Cell:
+    if cell.error or not cell.server_cpu:
+        return Cell(error=cell.error or "no server CPU measured")
+    return Cell(value=cell.value / (cell.server_cpu / 100))
+
+
+def _shown(arg: str) -> str:
+    return os.path.relpath(arg, ROOT) if arg.startswith(ROOT + os.sep) else arg
+
+
 def render(servers: list[str], results: dict, idle: dict, args, versions: dict,
            started: str) -> str:
     peers = [s for s in servers if s != "kyoukai"]
@@ -550,11 +561,30 @@ def render(servers: list[str], results: dict, idle: dict, args, versions: dict,
             cells.append("–" if c.error else f"{c.server_cpu:.0f} / {c.client_cpu:.0f}")
         lines.append(f"| {conns} conn{'s' if conns > 1 else ''}, {_size_label(size)} | "
                      + " | ".join(cells) + " |")
+    lines += ["", "Round trips per second of server CPU (round trips/s over the server's CPU "
+              "share above): less sensitive to other load on the machine than the first table, "
+              "as long as the client was not the pace setter.", "",
+              "| case | " + " | ".join(LABELS[s] for s in servers)
+              + "".join(f" | ours / {LABELS[p]}" for p in peers if ours) + " |",
+              "|" + " --- |" * (len(servers) + 1 + (len(peers) if ours else 0))]
+    for conns, size in CASES:
+        per_cpu = {s: _per_cpu(results[(s, conns, size)]) for s in servers}
+        row = [f"{conns} conn{'s' if conns > 1 else ''}, {_size_label(size)}"]
+        row += ["–" if per_cpu[s].error else f"{per_cpu[s].value:,.0f}" for s in servers]
+        if ours:
+            row += [_ratio(per_cpu["kyoukai"], per_cpu[p]) for p in peers]
+        lines.append("| " + " | ".join(row) + " |")
     failures = [(k, c.error) for k, c in list(results.items()) + list(idle.items()) if c.error]
     if failures:
         lines += ["", "## Failed cells", ""]
         for key, err in failures:
-            lines.append(f"* {key}: {err}")
+            if isinstance(key, tuple):
+                sid, conns, size = key
+                where = f"{LABELS[sid]}, {conns} conn{'s' if conns > 1 else ''}, " \
+                        f"{_size_label(size)}"
+            else:
+                where = f"{LABELS[key]}, idle memory"
+            lines.append(f"* {where}: {err}")
     lines += ["", "## Servers", ""]
     for s in servers:
         lines.append(f"* {LABELS[s]} ({versions.get(s, '?')}): `{' '.join(args.argv_of[s])}`")
@@ -625,6 +655,9 @@ def main(argv=None) -> int:
     p.add_argument("--idle", type=int, help="idle WebSockets opened (default 1000; --quick 200)")
     p.add_argument("--servers", default=",".join(SERVER_IDS),
                    help="comma-separated subset of " + ",".join(SERVER_IDS))
+    p.add_argument("--uvicorn-ws", default="websockets",
+                   choices=["websockets", "websockets-sansio", "wsproto"],
+                   help="uvicorn's --ws implementation (default websockets)")
     p.add_argument("--venv", default=DEFAULT_VENV, help="the peers' venv (bench/.venv-peers)")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "scratch"))
     args = p.parse_args(argv)
@@ -641,7 +674,7 @@ def main(argv=None) -> int:
     if shutil.which("taskset") is None:
         print("ws_echo: taskset not found (util-linux)", file=sys.stderr)
         return 3
-    missing = {s: peer_missing(s, args.venv) for s in servers}
+    missing = {s: peer_missing(s, args.venv, args.uvicorn_ws) for s in servers}
     if any(missing.values()):
         for s, why in missing.items():
             if why:
@@ -672,9 +705,9 @@ def main(argv=None) -> int:
     try:
         for sid in servers:
             port = _free_port()
-            srv = Server(sid, server_argv(sid, port, args.venv), port)
+            srv = Server(sid, server_argv(sid, port, args.venv, args.uvicorn_ws), port)
             args.argv_of[sid] = ["taskset", "-c", str(SERVER_CORE)] + [
-                os.path.relpath(a, ROOT) if os.path.isabs(a) else a for a in srv.argv]
+                _shown(a) for a in srv.argv]
             srv.start()
             running[sid] = srv
         for sid, srv in running.items():
