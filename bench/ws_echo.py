@@ -8,7 +8,8 @@ time and every case is measured on each of them in turn, so a burst of load on t
 machine hits them alike.
 
 Cases: 1 and 100 connections x 16 B and 16 KiB binary messages, one message in flight per
-connection, for ``--duration`` seconds after a short warm-up; then round trips per second. The
+connection, for ``--duration`` seconds per server after a short warm-up, cut into ``--rounds``
+slices that the servers take in turn; then round trips per second. The
 client is the same for every server: a raw asyncio protocol (uvloop) that sends a pre-masked
 frame and counts the bytes of the echo without copying them (the first echo of every connection
 is checked byte for byte), so it costs the same per round trip whatever the server. The client
@@ -18,7 +19,8 @@ nothing sent); the RSS of its process tree after, minus before, over 1000.
 Writes ``bench/scratch/ws-<timestamp>.md`` (git-ignored) and prints it; exit 1 when any cell
 failed, 2 on bad arguments, 3 when a peer is missing from ``bench/.venv-peers``.
 
-    python bench/ws_echo.py [--quick] [--duration S] [--servers kyoukai,uvicorn,granian]
+    python bench/ws_echo.py [--quick] [--duration S] [--warmup S] [--rounds N]
+                            [--servers kyoukai,uvicorn,granian]
                             [--idle N] [--uvicorn-ws IMPL] [--venv DIR] [--out DIR]
 """
 from __future__ import annotations
@@ -442,33 +444,67 @@ class Cell:
     server_cpu: float | None = None
 
 
-async def measure_echo(server: Server, conns: int, size: int, duration: float,
-                       warmup: float) -> Cell:
+def _err(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def measure_case(servers: dict, conns: int, size: int, duration: float, warmup: float,
+                       rounds: int) -> dict:
+    """One case on every server: their connections all open (each checked with one echo),
+    then ``rounds`` slices of ``duration / rounds`` seconds, server after server in turn, so a
+    burst of other load on the machine is spread over all of them. Returns sid -> Cell."""
     payload = os.urandom(size)
-    clients = await open_clients(server.port, conns, payload, timeout=10)
+    clients: dict[str, list] = {}
+    cells: dict[str, Cell] = {}
+    totals = {sid: [0, 0.0, 0.0, 0.0] for sid in servers}    # round trips, s, client, server
     try:
-        for c in clients:
-            await c.echo_once(timeout=10)                  # each connection checked once
-        for c in clients:
-            c.start()
-        await asyncio.sleep(warmup)
-        n0, t0 = sum(c.count for c in clients), time.perf_counter()
-        cpu0, s0 = time.process_time(), tree_cpu_seconds(server.proc.pid)
-        await asyncio.sleep(duration)
-        n1, t1 = sum(c.count for c in clients), time.perf_counter()
-        cpu1, s1 = time.process_time(), tree_cpu_seconds(server.proc.pid)
-        errors = [c.error for c in clients if c.error]
-        await asyncio.gather(*(c.stop(10) for c in clients), return_exceptions=True)
-        errors += [c.error for c in clients if c.error and c.error not in errors]
-        if errors:
-            raise CellError(f"{len(errors)} connection(s) failed: {errors[0]}")
-        if n1 == n0:
-            raise CellError("no round trip completed")
-        elapsed = t1 - t0
-        return Cell(value=(n1 - n0) / elapsed, client_cpu=100 * (cpu1 - cpu0) / elapsed,
-                    server_cpu=100 * (s1 - s0) / elapsed)
+        for sid, srv in servers.items():
+            if not srv.alive():
+                why = srv.restart()
+                if why:
+                    cells[sid] = Cell(error=f"server down: {why}")
+                    continue
+            try:
+                clients[sid] = await open_clients(srv.port, conns, payload, timeout=10)
+                for c in clients[sid]:
+                    await c.echo_once(timeout=10)          # each connection checked once
+            except (CellError, OSError, asyncio.TimeoutError) as exc:
+                cells[sid] = Cell(error=_err(exc))
+        for r in range(rounds):
+            for sid, srv in servers.items():
+                if sid in cells:
+                    continue
+                group = clients[sid]
+                for c in group:
+                    c.start()
+                await asyncio.sleep(warmup if r == 0 else min(warmup, 0.1))
+                n0, t0 = sum(c.count for c in group), time.perf_counter()
+                cpu0, s0 = time.process_time(), tree_cpu_seconds(srv.proc.pid)
+                await asyncio.sleep(duration / rounds)
+                n1, t1 = sum(c.count for c in group), time.perf_counter()
+                cpu1, s1 = time.process_time(), tree_cpu_seconds(srv.proc.pid)
+                await asyncio.gather(*(c.stop(10) for c in group), return_exceptions=True)
+                errors = [c.error for c in group if c.error]
+                if errors:
+                    cells[sid] = Cell(error=f"{len(errors)} connection(s) failed: {errors[0]}")
+                    continue
+                tot = totals[sid]
+                tot[0] += n1 - n0
+                tot[1] += t1 - t0
+                tot[2] += cpu1 - cpu0
+                tot[3] += s1 - s0
+        for sid, (n, elapsed, ccpu, scpu) in totals.items():
+            if sid in cells:
+                continue
+            if not n:
+                cells[sid] = Cell(error="no round trip completed")
+                continue
+            cells[sid] = Cell(value=n / elapsed, client_cpu=100 * ccpu / elapsed,
+                              server_cpu=100 * scpu / elapsed)
+        return cells
     finally:
-        close_all(clients)
+        for group in clients.values():
+            close_all(group)
 
 
 async def measure_idle(server: Server, n: int, settle: float) -> Cell:
@@ -528,9 +564,9 @@ def render(servers: list[str], results: dict, idle: dict, args, versions: dict,
              f"{os.cpu_count()} cores (shared machine: figures are noisy; compare ratios "
              "within one run).", "",
              f"Servers pinned to core {SERVER_CORE}, client to core {CLIENT_CORE}; "
-             f"{args.duration:g} s per case after {args.warmup:g} s warm-up; one binary message "
-             "in flight per connection; no permessage-deflate; all servers up at once and "
-             "measured in turn per case.", ""]
+             f"{args.duration:g} s per case and server, in {args.rounds} slice(s) taken by the "
+             f"servers in turn (first after {args.warmup:g} s warm-up); one binary message "
+             "in flight per connection; no permessage-deflate; all servers up at once.", ""]
     head = ["case", *(LABELS[s] for s in servers)]
     if ours:
         head += [f"ours / {LABELS[p]}" for p in peers]
@@ -621,27 +657,19 @@ async def run(args, servers: dict[str, Server]) -> tuple[dict, dict]:
         try:
             idle[sid] = await measure_idle(srv, args.idle, settle=args.settle)
         except (CellError, OSError, asyncio.TimeoutError) as exc:
-            idle[sid] = Cell(error=f"{type(exc).__name__}: {exc}")
-        print(f"idle     {LABELS[sid]:15} {idle[sid].error or f'{idle[sid].value:.1f} KiB'}",
+            idle[sid] = Cell(error=_err(exc))
+        print(f"idle       {LABELS[sid]:15} {idle[sid].error or f'{idle[sid].value:.1f} KiB'}",
               flush=True)
         await asyncio.sleep(args.settle)
     for conns, size in CASES:
+        cells = await measure_case(servers, conns, size, args.duration, args.warmup,
+                                   args.rounds)
         for sid in order:
-            srv = servers[sid]
-            if not srv.alive():
-                why = srv.restart()
-                if why:
-                    results[(sid, conns, size)] = Cell(error=f"server down: {why}")
-                    continue
-            try:
-                cell = await measure_echo(srv, conns, size, args.duration, args.warmup)
-            except (CellError, OSError, asyncio.TimeoutError) as exc:
-                cell = Cell(error=f"{type(exc).__name__}: {exc}")
-            results[(sid, conns, size)] = cell
+            cell = results[(sid, conns, size)] = cells[sid]
             label = f"{conns}x{_size_label(size)}"
-            print(f"{label:9} {LABELS[sid]:15} "
+            print(f"{label:10} {LABELS[sid]:15} "
                   f"{cell.error or f'{cell.value:,.0f} round trips/s'}", flush=True)
-            await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)
     return results, idle
 
 
@@ -652,6 +680,8 @@ def main(argv=None) -> int:
                    help="1 s per case, 200 idle sockets")
     p.add_argument("--duration", type=float, help="seconds per case (default 3; --quick 1)")
     p.add_argument("--warmup", type=float, help="seconds before each case (default 0.5)")
+    p.add_argument("--rounds", type=int,
+                   help="slices per case, servers taking turns (default 3; --quick 1)")
     p.add_argument("--idle", type=int, help="idle WebSockets opened (default 1000; --quick 200)")
     p.add_argument("--servers", default=",".join(SERVER_IDS),
                    help="comma-separated subset of " + ",".join(SERVER_IDS))
@@ -668,9 +698,10 @@ def main(argv=None) -> int:
     args.duration = args.duration if args.duration is not None else (1.0 if args.quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else 0.5
     args.idle = args.idle if args.idle is not None else (200 if args.quick else 1000)
+    args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     args.settle = 0.5 if args.quick else 1.0
-    if args.duration <= 0 or args.warmup < 0 or args.idle < 1:
-        p.error("--duration must be > 0, --warmup >= 0, --idle >= 1")
+    if args.duration <= 0 or args.warmup < 0 or args.idle < 1 or args.rounds < 1:
+        p.error("--duration must be > 0, --warmup >= 0, --idle >= 1, --rounds >= 1")
     if shutil.which("taskset") is None:
         print("ws_echo: taskset not found (util-linux)", file=sys.stderr)
         return 3
