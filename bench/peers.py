@@ -43,6 +43,7 @@ PEER_REQUIREMENTS = {
     "werkzeug": "werkzeug",
     "httptools": "httptools",
     "fastapi": "fastapi",
+    "websockets": "websockets",  # uvicorn --ws websockets (bench/ws_echo.py)
     "flask": "flask",
 }
 # Another kyoukai_h2fast checkout (built in place) to compare with in the same run: its
