@@ -17,12 +17,16 @@ written in one join (pure twin: :mod:`kyoukai_h2fast.http1._http1_py`, same name
   fields, ``connection``) and how its body is delimited (RFC 9112 §6); documented in
   :mod:`kyoukai_h2fast.http1.wire`.
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
-from cpython.bytes cimport PyBytes_GET_SIZE
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromFormat
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memcmp
+from posix.time cimport CLOCK_REALTIME, clock_gettime, time_t, timespec
 
 from kyoukai_h2fast._headers_c cimport response_headers_c
+
+from kyoukai_h2fast._headers_c import http_date
 
 __all__ = ["parse_head", "response_head", "Framing"]
 
@@ -166,12 +170,34 @@ def parse_head(data, Py_ssize_t limit):
 
 
 # -- the response head ----------------------------------------------------------------------
+# Theory of operation. What the head of a response says depends on the app's status and field
+# list, on the request (HTTP/1.0, HEAD), on the connection (keep-alive) and on the body size;
+# only the ``date`` field changes with time. Apps answer most requests with the same status and
+# fields (a new list of the same pairs each time), so the checked, encoded part of a head is kept
+# per ``(status, tuple of pairs)`` (:class:`_Head`, a bounded table, emptied when full) and each
+# response only joins it with the current date line and its framing fields.
 cdef frozenset _NO_BODY_STATUS = frozenset({204, 304})
-#: "200 OK" -> (200, b"HTTP/1.1 200 OK\r\n"), for statuses seen already (bounded).
-cdef dict _STATUS_LINES = {}
+cdef dict _HEADS = {}
+cdef Py_ssize_t _HEADS_MAX = 512
 cdef bytes _CONTENT_LENGTH = b"content-length"
 cdef bytes _FIELD_SEP = b": "
 cdef bytes _CRLF = b"\r\n"
+cdef bytes _END_CLOSE = b"connection: close\r\n\r\n"
+cdef bytes _END_KEEP_ALIVE_10 = b"connection: keep-alive\r\n\r\n"
+cdef bytes _CHUNKED = b"transfer-encoding: chunked\r\n"
+cdef time_t _date_second = -1
+cdef bytes _date_line = b""
+
+
+cdef bytes _current_date_line():
+    """``date: <IMF-fixdate>\\r\\n`` of the current second (made again when it changes)."""
+    global _date_second, _date_line
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    if ts.tv_sec != _date_second:
+        _date_line = b"date: " + http_date(ts.tv_sec) + _CRLF
+        _date_second = ts.tv_sec
+    return _date_line
 
 
 cdef class Framing:
@@ -191,40 +217,54 @@ cdef class Framing:
         self.keep_alive = keep_alive
 
 
-cdef tuple _status_line(status, list fields):
-    cached = _STATUS_LINES.get(status)
-    if cached is not None:
-        return <tuple>cached
+@cython.final
+cdef class _Head:
+    """The part of a response head that depends on the app's status and fields only."""
+
+    cdef int code
+    #: Status line and fields up to where the automatic ``date`` goes, and the rest after it.
+    cdef bytes before_date
+    cdef bytes after_date
+    cdef bint auto_date
+    #: The app's content-length (an int), or None.
+    cdef object length
+    #: The app asked for ``connection: close``.
+    cdef bint close
+
+
+cdef _Head _make_head(status, app_headers):
+    """Check and encode what the app gave (raises ValueError/TypeError as the twin does)."""
+    cdef list fields = response_headers_c(status, app_headers)
     reason = status[4:]
     if "\r" in reason or "\n" in reason:
         raise ValueError(f"invalid WSGI status {status!r}: CR or LF in the reason phrase")
-    code = int(fields[0][1])
-    line = b"HTTP/1.1 %d %s\r\n" % (code, reason.encode("latin-1"))
-    result = (code, line)
-    if len(_STATUS_LINES) < 256 and type(status) is str:
-        _STATUS_LINES[status] = result
-    return result
-
-
-def response_head(status, app_headers, *, bint http10, bint is_head, bint keep_alive,
-                  body_size):
-    """The head (status line + fields + blank line) of a response, and its :class:`Framing`
-    (see :func:`kyoukai_h2fast.http1.wire.response_head`)."""
-    cdef list fields = response_headers_c(status, app_headers)
-    cdef tuple line = _status_line(status, fields)
-    cdef int code = line[0]
+    cdef _Head head = _Head.__new__(_Head)
+    head.code = int(fields[0][1])
+    cdef bint has_date = False, has_server = False
     for pair in app_headers:
         name, value = pair
-        if name.lower() == "connection" and "close" in value.lower():
-            keep_alive = False
-    cdef list parts = [line[1]]
-    length = None
-    cdef Py_ssize_t k
+        lowered = name.lower()
+        if lowered == "connection" and "close" in value.lower():
+            head.close = True
+        elif lowered == "date" or lowered == b"date":
+            has_date = True
+        elif lowered == "server" or lowered == b"server":
+            has_server = True
+    cdef Py_ssize_t n = len(fields), k
+    cdef Py_ssize_t date_at = n if has_date else n - 1 - (not has_server)
+    cdef list parts = [b"HTTP/1.1 %d %s\r\n" % (head.code, reason.encode("latin-1"))]
     cdef tuple field
-    for k in range(1, len(fields)):
+    length = None
+    for k in range(1, n):
         field = <tuple>fields[k]
         name = field[0]
         value = field[1]
+        if k == date_at:
+            if name != b"date":  # (cannot happen: response_headers_c appends it there)
+                raise AssertionError("the automatic date field is not where expected")
+            head.before_date = b"".join(parts)
+            parts = []
+            continue
         if name == _CONTENT_LENGTH:
             if not value.isdigit():
                 raise ValueError(f"invalid content-length {value!r}")
@@ -237,24 +277,64 @@ def response_head(status, app_headers, *, bint http10, bint is_head, bint keep_a
         parts.append(_FIELD_SEP)
         parts.append(value)
         parts.append(_CRLF)
-    cdef bint no_body = is_head or code < 200 or code in _NO_BODY_STATUS
+    head.auto_date = not has_date
+    if has_date:
+        head.before_date = b"".join(parts)
+        head.after_date = b""
+    else:
+        head.after_date = b"".join(parts)
+    head.length = length
+    return head
+
+
+cdef _Head _head_for(status, app_headers):
+    cdef _Head head
+    try:
+        key = (status, tuple(app_headers))
+        cached = _HEADS.get(key)
+    except TypeError:  # (unhashable pairs: made each time)
+        return _make_head(status, app_headers)
+    if cached is not None:
+        return <_Head>cached
+    head = _make_head(status, app_headers)
+    if len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+    _HEADS[key] = head
+    return head
+
+
+def response_head(status, app_headers, *, bint http10, bint is_head, bint keep_alive,
+                  body_size):
+    """The head (status line + fields + blank line) of a response, and its :class:`Framing`
+    (see :func:`kyoukai_h2fast.http1.wire.response_head`)."""
+    cdef _Head head = _head_for(status, app_headers)
+    cdef int code = head.code
+    if head.close:
+        keep_alive = False
+    cdef list parts = [head.before_date]
+    if head.auto_date:
+        parts.append(_current_date_line())
+    parts.append(head.after_date)
+    length = head.length
+    cdef bint no_body = is_head or code < 200 or code == 204 or code == 304
     cdef bint chunked = False
     if no_body:
-        if code in _NO_BODY_STATUS:
+        if code == 204 or code == 304:
             length = None
     elif length is None:
         if body_size is not None:
             length = body_size
-            parts.append(b"content-length: %d\r\n" % body_size)
+            parts.append(PyBytes_FromFormat(b"content-length: %zd\r\n",
+                                            <Py_ssize_t>body_size))
         elif http10:
             keep_alive = False  # close-delimited body
         else:
             chunked = True
-            parts.append(b"transfer-encoding: chunked\r\n")
+            parts.append(_CHUNKED)
     if not keep_alive:
-        parts.append(b"connection: close\r\n\r\n")
+        parts.append(_END_CLOSE)
     elif http10:
-        parts.append(b"connection: keep-alive\r\n\r\n")
+        parts.append(_END_KEEP_ALIVE_10)
     else:
         parts.append(_CRLF)
     return b"".join(parts), Framing(code, None if no_body else length, chunked, no_body,
