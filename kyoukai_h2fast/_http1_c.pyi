@@ -6,11 +6,14 @@ one.
 """
 from typing import Any
 
-__all__ = ["parse_head", "response_head", "Framing"]
+from typing_extensions import disjoint_base
+
+__all__ = ["parse_head", "response_head", "Framing", "Exchange"]
 
 def parse_head(data: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], str, str, bool,
                                                  bool] | None: ...
 
+@disjoint_base
 class Framing:
     status: int
     length: int | None
@@ -19,6 +22,22 @@ class Framing:
     keep_alive: bool
     def __init__(self, status: int, length: int | None, chunked: bool, no_body: bool,
                  keep_alive: bool) -> None: ...
+
+@disjoint_base
+class Exchange:
+    state: Any
+    http10: bool
+    keep_alive: bool
+    expect_continue: bool
+    access: Any
+    body_done: bool
+    framing: Any
+    sent: int
+    reject: int
+    detail: str
+    target: str
+    method: str
+    def __init__(self, state: Any, http10: bool, keep_alive: bool, access: Any) -> None: ...
 
 def response_head(status: str, app_headers: list[Any], *, http10: bool, is_head: bool,
                   keep_alive: bool, body_size: int | None) -> tuple[bytes, Framing]: ...

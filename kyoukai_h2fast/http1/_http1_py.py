@@ -9,10 +9,11 @@ in :mod:`kyoukai_h2fast.http1.wire`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ..codec.headers import response_headers
 
-__all__ = ["parse_head", "response_head", "Framing"]
+__all__ = ["parse_head", "response_head", "Framing", "Exchange"]
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) (/[\x21-\x22\x24-\x7e]*)"
@@ -68,6 +69,35 @@ def parse_head(data: bytes, limit: int) -> tuple[list, str, str, bool, bool] | N
         return None
     keep_alive = connection == 2 if http10 else connection != 1
     return (headers, method.decode("ascii"), target.decode("latin-1"), http10, keep_alive)
+
+
+class Exchange:
+    """One request/response on the connection, around its request state
+    (:class:`~kyoukai_h2fast.wsgi.request_state.H2State`)."""
+
+    __slots__ = ("state", "http10", "keep_alive", "expect_continue", "access", "body_done",
+                 "framing", "sent", "reject", "detail", "target", "method")
+
+    def __init__(self, state: Any, http10: bool, keep_alive: bool, access: Any) -> None:
+        #: The request's state (None for a rejected request, answered without the app).
+        self.state = state
+        self.http10 = http10
+        #: The client allows the connection to stay open after this exchange.
+        self.keep_alive = keep_alive
+        #: ``Expect: 100-continue`` with a body to come.
+        self.expect_continue = False
+        #: What the access log will say (None while it is off, and once it is written).
+        self.access = access
+        self.body_done = False
+        #: How the response body is delimited (a :class:`Framing`), once its head is written.
+        self.framing: Any = None
+        #: Body bytes written so far.
+        self.sent = 0
+        #: A status to answer without running the app (then close), or 0.
+        self.reject = 0
+        self.detail = ""
+        self.target = ""
+        self.method = ""
 
 
 _NO_BODY_STATUS = frozenset({204, 304})

@@ -55,9 +55,9 @@ from ..errors import BodyTimeoutError, ClientDisconnected
 from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
-from .parser import Exchange as _Exchange
 from .parser import RequestReader
 from .wire import CONTINUE, error_response, parse_head, response_head
+from .wire import Exchange as _Exchange
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -267,7 +267,7 @@ class H1Protocol(ConnectionBase):
             head = parse_head(data, self._head_limit)
             if head is not None:
                 try:
-                    self._common_request(*head)
+                    self._common_request(head)
                 except Exception:  # a bug of ours must not take the process down
                     log.exception("internal error on HTTP/1.1 connection from %s:%s", self.ip,
                                   self.client_port)
@@ -286,15 +286,17 @@ class H1Protocol(ConnectionBase):
         if self._hand_over is not None:
             self._hand_over()  # worker threads get the GIL even while the loop is busy
 
-    def _common_request(self, headers: list, method: str, target: str, http10: bool,
-                        keep_alive: bool) -> None:
+    def _common_request(self, head: tuple) -> None:
         """A request from :func:`~kyoukai_h2fast.http1.wire.parse_head` (complete, without a
-        body, nothing before it): what the reader's callbacks do for it, in one step."""
+        body, nothing before it): what the reader's callbacks, :meth:`_start` and
+        :meth:`_dispatch` do for it, in one step."""
+        headers, method, target, http10, keep_alive = head
         reader = self._reader
         reader.count += 1
         state = H2State(headers, reader.count, self)
         state.last_progress = reader.now
         state._eof = True  # (no body)
+        state.dispatched = True
         ex = _Exchange(state, http10, keep_alive,
                        AccessRecord() if self.keeps_records else None)
         ex.method = method
@@ -303,7 +305,18 @@ class H1Protocol(ConnectionBase):
         if not keep_alive:
             reader.stopped = True  # nothing after a request that closes (RFC 9112 §9.6)
         self._current = ex
-        self._dispatch(ex)
+        try:
+            environ = build_environ(self._base10 if http10 else self._base11,  # type: ignore[arg-type]
+                                    headers, state)
+            if self.forwarded is not None:
+                self.forwarded.apply(environ, self.ip)
+            state.environ = environ
+            state.is_head = method == "HEAD"
+        except Exception:
+            log.exception("cannot build the WSGI environ for %s", state.describe())
+            self.respond_error(state)
+            return
+        self.runner.dispatch(self, state)
 
     # -- what the request reader reports ------------------------------------------------------
     def request_received(self, ex: _Exchange) -> None:
@@ -429,7 +442,11 @@ class H1Protocol(ConnectionBase):
             self._close_iter(close, in_thread)
             return
         try:
-            checked = _checked(chunks)
+            if type(chunks) is list and len(chunks) == 1 and type(chunks[0]) is bytes \
+                    and chunks[0]:
+                checked = chunks  # (the common case: one bytes chunk)
+            else:
+                checked = _checked(chunks)
             if state.out:  # output of the legacy write() callable comes first
                 checked = [*state.out, *checked]
                 state.out.clear()
@@ -452,7 +469,7 @@ class H1Protocol(ConnectionBase):
             self.transport.write(head)
             self._finish(ex)
             return
-        if body_iter is None and close is None and framing.length == size:
+        if size is not None and close is None and framing.length == size:
             # The whole body, as declared (the common case): one write, done.
             self.transport.write(head + b"".join(checked) if checked else head)
             ex.sent = size

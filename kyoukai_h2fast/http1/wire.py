@@ -18,7 +18,7 @@ then the framing fields and ``connection``), and the framing of the body:
 off; ``body_size``: the total body size when the whole body is known, else None) returns the head
 and its :class:`Framing`, and raises ValueError (or TypeError) for a status or field that cannot
 be sent. It is compiled (``kyoukai_h2fast._http1_c``, with :func:`parse_head`, the one-pass
-reader of common request heads) with a pure twin (:mod:`kyoukai_h2fast.http1._http1_py`);
+reader of common request heads, and :class:`Exchange`, one request/response) with a pure twin (:mod:`kyoukai_h2fast.http1._http1_py`);
 :mod:`kyoukai_h2fast._switch` selects them (``http1``).
 
 The error responses the server sends by itself (400, 408, 413, 414, 417, 431, 500, 501, 505)
@@ -36,13 +36,14 @@ _impl = select("http1")
 # Type checkers see the compiled module's stub (``_http1_c.pyi``); the pure twin
 # (:mod:`kyoukai_h2fast.http1._http1_py`) has the same names and signatures.
 if TYPE_CHECKING:
-    from .._http1_c import Framing, parse_head, response_head
+    from .._http1_c import Exchange, Framing, parse_head, response_head
 else:
+    Exchange = _impl.Exchange
     Framing = _impl.Framing
     parse_head = _impl.parse_head
     response_head = _impl.response_head
 
-__all__ = ["Framing", "parse_head", "response_head", "error_response", "CONTINUE"]
+__all__ = ["Exchange", "Framing", "parse_head", "response_head", "error_response", "CONTINUE"]
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 

@@ -12,6 +12,7 @@ written in one join (pure twin: :mod:`kyoukai_h2fast.http1._http1_py`, same name
   rarer request, and every error status, exactly as before. So this function never rejects;
   it only answers "the common case, and here it is" (the differential tests check that what it
   accepts, httptools reads the same way).
+* :class:`Exchange`: one request/response on a connection (documented in the twin).
 * :func:`response_head` and :class:`Framing`: the response head (status line, the app's fields
   through the shared :func:`~kyoukai_h2fast.codec.headers.response_headers` rules, framing
   fields, ``connection``) and how its body is delimited (RFC 9112 §6); documented in
@@ -28,7 +29,7 @@ from kyoukai_h2fast._headers_c cimport response_headers_c
 
 from kyoukai_h2fast._headers_c import http_date
 
-__all__ = ["parse_head", "response_head", "Framing"]
+__all__ = ["parse_head", "response_head", "Framing", "Exchange"]
 
 # -- character classes (RFC 9110 §5.6.2 token, §5.5 field value; request target) ----------
 cdef unsigned char _TCHAR[256]
@@ -167,6 +168,33 @@ def parse_head(data, Py_ssize_t limit):
     return (headers, _METHOD_NAMES[method_index],
             PyUnicode_DecodeLatin1(<const char*>p + target_start, target_len, NULL),
             http10, keep_alive)
+
+
+# -- one exchange ---------------------------------------------------------------------------
+cdef class Exchange:
+    """One request/response on the connection, around its request state (see the twin,
+    :class:`kyoukai_h2fast.http1._http1_py.Exchange`, for each field)."""
+
+    cdef public object state
+    cdef public bint http10
+    cdef public bint keep_alive
+    cdef public bint expect_continue
+    cdef public object access
+    cdef public bint body_done
+    cdef public object framing
+    cdef public object sent
+    cdef public int reject
+    cdef public object detail
+    cdef public object target
+    cdef public object method
+
+    def __init__(self, state, bint http10, bint keep_alive, access):
+        self.state = state
+        self.http10 = http10
+        self.keep_alive = keep_alive
+        self.access = access
+        self.sent = 0
+        self.detail = self.target = self.method = ""
 
 
 # -- the response head ----------------------------------------------------------------------

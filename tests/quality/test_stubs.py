@@ -52,6 +52,7 @@ COMPILED_ONLY = {
 FACTORIES: dict[str, Any] = {
     "Engine": lambda cls: cls(ServerConfig()),
     "Framing": lambda cls: cls(200, None, False, False, True),
+    "Exchange": lambda cls: cls(None, False, True, None),
 }
 
 #: How the stub may declare a constructor (``__new__`` for a cdef class made by ``__cinit__``);
