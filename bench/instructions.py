@@ -12,7 +12,7 @@ so two builds can be compared to the percent on a noisy machine::
     python bench/instructions.py --tree /path/to/other/checkout  # e.g. the commit before
     python bench/instructions.py --server-arg=--metrics-port --server-arg=0   # a feature on
     python bench/instructions.py --h1                            # HTTP/1.1 keep-alive (h2load --h1)
-    python bench/instructions.py --h1 --keep /tmp/h1.out         # keep the dump (callgrind_annotate)
+    python bench/instructions.py --h1 --keep /tmp/h1.out         # keep the callgrind dump
 
 Logic that depends on time (the fairness turns, the thread pool's GIL hand-over) runs about
 50 times slower under valgrind, so figures for the thread pool and for many streams per read

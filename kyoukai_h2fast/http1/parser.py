@@ -26,7 +26,6 @@ import httptools
 
 from ..wsgi.access_record import AccessRecord
 from ..wsgi.request_state import H2State
-
 from .wire import Exchange
 
 if TYPE_CHECKING:

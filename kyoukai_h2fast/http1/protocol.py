@@ -306,8 +306,9 @@ class H1Protocol(ConnectionBase):
             reader.stopped = True  # nothing after a request that closes (RFC 9112 §9.6)
         self._current = ex
         try:
-            environ = build_environ(self._base10 if http10 else self._base11,  # type: ignore[arg-type]
-                                    headers, state)
+            base = self._base10 if http10 else self._base11
+            assert base is not None  # set by connection_made
+            environ = build_environ(base, headers, state)
             if self.forwarded is not None:
                 self.forwarded.apply(environ, self.ip)
             state.environ = environ
@@ -453,7 +454,7 @@ class H1Protocol(ConnectionBase):
             size = sum(map(len, checked)) if body_iter is None else None
             head, framing = response_head(
                 # (None: the app never called start_response; refused there, with the reason)
-                state._emit_status,  # type: ignore[arg-type]
+                state._emit_status,
                 state._emit_headers or [], http10=ex.http10,
                 is_head=state.is_head, body_size=size,
                 keep_alive=ex.keep_alive and ex.body_done and not self._closing)
@@ -526,7 +527,7 @@ class H1Protocol(ConnectionBase):
             return False
         try:
             head, framing = response_head(
-                state._emit_status,  # type: ignore[arg-type]  # (set: refused there if not)
+                state._emit_status,  # (set: refused there if not)
                 state._emit_headers or [], http10=ex.http10, is_head=state.is_head,
                 body_size=None, keep_alive=ex.keep_alive and ex.body_done and not self._closing)
         except (TypeError, ValueError):

@@ -18,8 +18,9 @@ then the framing fields and ``connection``), and the framing of the body:
 off; ``body_size``: the total body size when the whole body is known, else None) returns the head
 and its :class:`Framing`, and raises ValueError (or TypeError) for a status or field that cannot
 be sent. It is compiled (``kyoukai_h2fast._http1_c``, with :func:`parse_head`, the one-pass
-reader of common request heads, and :class:`Exchange`, one request/response) with a pure twin (:mod:`kyoukai_h2fast.http1._http1_py`);
-:mod:`kyoukai_h2fast._switch` selects them (``http1``).
+reader of common request heads, and :class:`Exchange`, one request/response) with a pure twin
+(:mod:`kyoukai_h2fast.http1._http1_py`); :mod:`kyoukai_h2fast._switch` selects them
+(``http1``).
 
 The error responses the server sends by itself (400, 408, 413, 414, 417, 431, 500, 501, 505)
 are made here too.
