@@ -251,3 +251,96 @@ def test_response_head_is_the_status_line_fields_and_framing_rfc9112_4(impl):
     with pytest.raises(ValueError):
         impl.response_head("200 O\nK", [], http10=False, is_head=False, keep_alive=True,
                            body_size=None)
+
+
+# -- the connection: which requests skip the full parser ------------------------------------
+class _Transport:
+    """What H1Protocol writes, in memory; never pauses."""
+
+    def __init__(self) -> None:
+        self.out = b""
+        self.closed = False
+
+    def write(self, data) -> None:
+        self.out += bytes(data)
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 4444)}.get(
+            name, default)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["REQUEST_METHOD"].encode() + b" " + environ["PATH_INFO"].encode()]
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    """An H1Protocol with an inline WSGI app on an in-memory transport; ``fed`` lists what
+    reached the full parser."""
+    import asyncio
+
+    from kyoukai_h2fast import H2KyoukaiComponent
+    from kyoukai_h2fast.http1.protocol import H1Protocol
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    component = H2KyoukaiComponent(_hello, None, None, wsgi_threads=0, idle_timeout=0)
+    component.runner.start()
+    protocol = H1Protocol(component, None)
+    transport = _Transport()
+    protocol.connection_made(transport)
+    fed: list = []
+    real_feed = protocol._reader.feed
+
+    def feed(data):
+        fed.append(data)
+        return real_feed(data)
+
+    monkeypatch.setattr(protocol._reader, "feed", feed)
+    try:
+        yield protocol, transport, fed
+    finally:
+        protocol.connection_lost(None)
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_common_requests_are_served_without_the_full_parser_rfc9112_9_3(connection):
+    protocol, transport, fed = connection
+    for _ in range(3):
+        protocol.data_received(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert fed == []
+    assert transport.out.count(b"HTTP/1.1 200 OK\r\n") == 3
+    assert transport.out.endswith(b"content-length: 6\r\n\r\nGET /x")
+    assert protocol.requests_received == 3 and not transport.closed
+    protocol.data_received(b"HEAD / HTTP/1.0\r\n\r\n")  # HTTP/1.0 without keep-alive: close
+    assert fed == [] and transport.closed
+    assert transport.out.endswith(b"connection: close\r\n\r\n")  # (no body for HEAD)
+
+
+def test_other_requests_reach_the_full_parser_and_get_the_same_answers(connection):
+    protocol, transport, fed = connection
+    pipelined = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"
+    protocol.data_received(pipelined)
+    protocol.data_received(b"GET /c HTTP/1.1\r\nHo")  # a head split over reads
+    protocol.data_received(b"st: a\r\n\r\n")
+    assert fed == [pipelined, b"GET /c HTTP/1.1\r\nHo", b"st: a\r\n\r\n"]
+    assert transport.out.count(b"HTTP/1.1 200 OK\r\n") == 3
+    bodies = [transport.out.index(b"\r\n\r\nGET /" + p) for p in (b"a", b"b", b"c")]
+    assert bodies == sorted(bodies) and transport.out.endswith(b"GET /c")  # in order
+    protocol.data_received(b"GET / HTTP/1.1\r\n\r\n")  # no Host: the full parser's 400
+    assert fed[-1] == b"GET / HTTP/1.1\r\n\r\n"
+    assert b"HTTP/1.1 400 Bad Request\r\n" in transport.out and transport.closed
