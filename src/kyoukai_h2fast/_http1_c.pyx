@@ -245,6 +245,18 @@ cdef class Framing:
         self.keep_alive = keep_alive
 
 
+cdef inline Framing _framing(int status, length, bint chunked, bint no_body,
+                             bint keep_alive):
+    """A :class:`Framing` without the Python-level call."""
+    cdef Framing framing = Framing.__new__(Framing)
+    framing.status = status
+    framing.length = length
+    framing.chunked = chunked
+    framing.no_body = no_body
+    framing.keep_alive = keep_alive
+    return framing
+
+
 @cython.final
 cdef class _Head:
     """The part of a response head that depends on the app's status and fields only."""
@@ -258,6 +270,17 @@ cdef class _Head:
     cdef object length
     #: The app asked for ``connection: close``.
     cdef bint close
+    #: The last head made from this one, and what it was made for (the date line object,
+    #: the request/connection flags, the body size or -1): consecutive responses alike (the
+    #: common case) reuse its bytes.
+    cdef bytes last_head
+    cdef bytes last_date
+    cdef int last_flags
+    cdef Py_ssize_t last_size
+    cdef object last_length
+    cdef bint last_chunked
+    cdef bint last_no_body
+    cdef bint last_keep_alive
 
 
 cdef _Head _make_head(status, app_headers):
@@ -337,11 +360,18 @@ def response_head(status, app_headers, *, bint http10, bint is_head, bint keep_a
     (see :func:`kyoukai_h2fast.http1.wire.response_head`)."""
     cdef _Head head = _head_for(status, app_headers)
     cdef int code = head.code
+    cdef bytes date = _current_date_line() if head.auto_date else None
+    cdef int flags = http10 | (is_head << 1) | (keep_alive << 2)
+    cdef Py_ssize_t size = -1 if body_size is None else body_size
+    if head.last_head is not None and head.last_flags == flags and head.last_size == size \
+            and head.last_date is date:
+        return head.last_head, _framing(code, head.last_length, head.last_chunked,
+                                        head.last_no_body, head.last_keep_alive)
     if head.close:
         keep_alive = False
     cdef list parts = [head.before_date]
-    if head.auto_date:
-        parts.append(_current_date_line())
+    if date is not None:
+        parts.append(date)
     parts.append(head.after_date)
     length = head.length
     cdef bint no_body = is_head or code < 200 or code == 204 or code == 304
@@ -365,5 +395,14 @@ def response_head(status, app_headers, *, bint http10, bint is_head, bint keep_a
         parts.append(_END_KEEP_ALIVE_10)
     else:
         parts.append(_CRLF)
-    return b"".join(parts), Framing(code, None if no_body else length, chunked, no_body,
-                                    keep_alive)
+    if no_body:
+        length = None
+    head.last_head = b"".join(parts)
+    head.last_date = date
+    head.last_flags = flags
+    head.last_size = size
+    head.last_length = length
+    head.last_chunked = chunked
+    head.last_no_body = no_body
+    head.last_keep_alive = keep_alive
+    return head.last_head, _framing(code, length, chunked, no_body, keep_alive)
