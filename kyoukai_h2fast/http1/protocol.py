@@ -444,14 +444,15 @@ class H1Protocol(ConnectionBase):
             return
         try:
             if type(chunks) is list and len(chunks) == 1 and type(chunks[0]) is bytes \
-                    and chunks[0]:
+                    and chunks[0] and not state.out:
                 checked = chunks  # (the common case: one bytes chunk)
+                size = len(chunks[0]) if body_iter is None else None
             else:
                 checked = _checked(chunks)
-            if state.out:  # output of the legacy write() callable comes first
-                checked = [*state.out, *checked]
-                state.out.clear()
-            size = sum(map(len, checked)) if body_iter is None else None
+                if state.out:  # output of the legacy write() callable comes first
+                    checked = [*state.out, *checked]
+                    state.out.clear()
+                size = sum(map(len, checked)) if body_iter is None else None
             head, framing = response_head(
                 # (None: the app never called start_response; refused there, with the reason)
                 state._emit_status,
