@@ -18,9 +18,10 @@ __all__ = ["parse_head", "response_head", "Framing", "Exchange"]
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) (/[\x21-\x22\x24-\x7e]*)"
                            rb" HTTP/1\.([01])\r\n")
-# A field line: token name, ":", optional whitespace, a non-empty printable value that does
-# not end in whitespace.
-_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)\r\n")
+# A field line: token name, ":", optional whitespace, a non-empty value of visible characters
+# (obs-text too, as llhttp) and inner whitespace that does not end in whitespace.
+_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\x21-\x7e\x80-\xff]"
+                    rb"(?:[\x20-\x7e\t\x80-\xff]*[\x21-\x7e\x80-\xff])?)\r\n")
 #: Fields the full parser interprets itself (the fast path leaves such requests to it).
 _FULL_PARSER_FIELDS = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade",
                                  b"proxy-connection"})

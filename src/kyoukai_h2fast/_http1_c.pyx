@@ -4,9 +4,9 @@ written in one join (pure twin: :mod:`kyoukai_h2fast.http1._http1_py`, same name
 
 * :func:`parse_head` reads a request head that is *exactly* the bytes given (one complete,
   common request: a known method other than CONNECT, an origin-form target, ``HTTP/1.1`` or
-  ``HTTP/1.0``, token field names, printable values, at most one ``host``, no body, no
-  ``expect``/``upgrade``/``transfer-encoding``/``content-length``, a plain ``connection``
-  value, within the header-section limit) and returns what the connection needs without any
+  ``HTTP/1.0``, token field names, visible values (obs-text too), at most one ``host``, no
+  body, no ``expect``/``upgrade``/``transfer-encoding``/``content-length``, a plain
+  ``connection`` value, within the header-section limit) and returns what the connection needs without any
   parser callback. Anything else, valid or not, returns None: the caller then feeds the same
   bytes to the full parser (httptools, :mod:`kyoukai_h2fast.http1.parser`), which gives every
   rarer request, and every error status, exactly as before. So this function never rejects;
@@ -46,7 +46,7 @@ cdef void _init_tables():
             or c in b"!#$%&'*+-.^_`|~"
         # printable ASCII but '#' (a fragment is the full parser's business)
         _TARGET[c] = 0x21 <= c <= 0x7E and c != 35
-        _VALUE[c] = c == 9 or 0x20 <= c <= 0x7E
+        _VALUE[c] = c == 9 or 0x20 <= c <= 0x7E or c >= 0x80  # (obs-text, as llhttp)
 
 
 _init_tables()
