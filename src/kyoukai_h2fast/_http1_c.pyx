@@ -4,13 +4,13 @@ written in one join (pure twin: :mod:`kyoukai_h2fast.http1._http1_py`, same name
 
 * :func:`parse_head` reads a request head that is *exactly* the bytes given (one complete,
   common request: a known method other than CONNECT, an origin-form target, ``HTTP/1.1`` or
-  ``HTTP/1.0``, token field names, visible values (obs-text too), at most one ``host``, no
-  body, no ``expect``/``upgrade``/``transfer-encoding``/``content-length``, a plain
-  ``connection`` value, within the header-section limit) and returns what the connection
-  needs without any parser callback. Anything else, valid or not, returns None: the caller then feeds the same
+  ``HTTP/1.0``, token field names, visible values (obs-text too), at most one ``host``, no body,
+  no ``expect``/``upgrade``/``transfer-encoding``/``content-length``, a plain ``connection``
+  value, within the header-section limit) and returns what the connection needs without any
+  parser callback. Anything else, valid or not, returns None: the caller then feeds the same
   bytes to the full parser (httptools, :mod:`kyoukai_h2fast.http1.parser`), which gives every
-  rarer request, and every error status, exactly as before. So this function never rejects;
-  it only answers "the common case, and here it is" (the differential tests check that what it
+  rarer request, and every error status, exactly as before. So this function never rejects; it
+  only answers "the common case, and here it is" (the differential tests check that what it
   accepts, httptools reads the same way).
 * :class:`Exchange`: one request/response on a connection (documented in the twin).
 * :func:`response_head` and :class:`Framing`: the response head (status line, the app's fields
