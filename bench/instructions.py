@@ -11,6 +11,8 @@ so two builds can be compared to the percent on a noisy machine::
     python bench/instructions.py --app apps:kyoukai_app --threads default -m 10
     python bench/instructions.py --tree /path/to/other/checkout  # e.g. the commit before
     python bench/instructions.py --server-arg=--metrics-port --server-arg=0   # a feature on
+    python bench/instructions.py --h1                            # HTTP/1.1 keep-alive (h2load --h1)
+    python bench/instructions.py --h1 --keep /tmp/h1.out         # keep the callgrind dump
 
 Logic that depends on time (the fairness turns, the thread pool's GIL hand-over) runs about
 50 times slower under valgrind, so figures for the thread pool and for many streams per read
@@ -34,8 +36,9 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 
 
-def _h2load(url: str, requests: int, streams: int) -> None:
-    figures, _ = run_h2load(["-c", "10", "-m", str(streams)], url, requests, None,
+def _h2load(url: str, requests: int, streams: int, h1: bool = False) -> None:
+    figures, _ = run_h2load([*(["--h1"] if h1 else []), "-c", "10", "-m", str(streams)], url,
+                            requests, None,
                             timeout=600, stall=60)
     if figures.get("succeeded") != requests:
         sys.exit(f"instructions.py: h2load did not complete {requests} requests: "
@@ -43,7 +46,8 @@ def _h2load(url: str, requests: int, streams: int) -> None:
 
 
 def measure(tree: str, app: str, threads: str, requests: int, streams: int,
-            extra: list[str] | None = None) -> float:
+            extra: list[str] | None = None, h1: bool = False,
+            keep: str | None = None) -> float:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     work = tempfile.mkdtemp(prefix="kh2-callgrind-")
@@ -57,17 +61,19 @@ def measure(tree: str, app: str, threads: str, requests: int, streams: int,
                                   "KYOUKAI_H2FAST_NO_EXTENSIONS": None},
                            BENCH, os.path.join(work, "server.log"))
     try:
-        ready, why, _ = server.wait_ready(url, timeout=120)
+        ready, why, _ = server.wait_ready(url, timeout=120, h1=h1)
         if not ready:
             sys.exit(f"instructions.py: the server under valgrind {why}")
-        _h2load(url, 1000, streams)  # warm-up
+        _h2load(url, 1000, streams, h1)  # warm-up
         subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True,
                        capture_output=True)
-        _h2load(url, requests, streams)
+        _h2load(url, requests, streams, h1)
         subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True,
                        capture_output=True)
         time.sleep(1)
         dumps = sorted(glob.glob(f"{work}/out.{server.pid}*"), key=os.path.getmtime)
+        if keep:
+            shutil.copyfile(dumps[-1], keep)
         with open(dumps[-1]) as f:
             total = next(int(line.split()[1]) for line in f
                          if line.startswith(("summary:", "totals:")))
@@ -89,6 +95,10 @@ def main() -> int:
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                    help="an argument added to the server's command line (repeatable; "
                         "e.g. --server-arg=--access-log)")
+    p.add_argument("--h1", action="store_true",
+                   help="HTTP/1.1 keep-alive connections (h2load --h1) instead of h2c")
+    p.add_argument("--keep", metavar="FILE",
+                   help="copy the callgrind dump there (for callgrind_annotate)")
     args = p.parse_args()
     for tool in ("valgrind", "callgrind_control", "h2load"):
         if shutil.which(tool) is None:
@@ -97,9 +107,10 @@ def main() -> int:
     threads = "default" if args.app.endswith("kyoukai_app") else args.threads
     for tree in args.tree or [ROOT]:
         per_request = measure(os.path.abspath(tree), args.app, threads, args.requests,
-                              args.streams, args.server_arg)
+                              args.streams, args.server_arg, args.h1, args.keep)
         extra = f" ({' '.join(args.server_arg)})" if args.server_arg else ""
-        print(f"{tree}{extra}: {args.app} m{args.streams}: {per_request:,.0f} instructions "
+        proto = "h1 " if args.h1 else ""
+        print(f"{tree}{extra}: {args.app} {proto}m{args.streams}: {per_request:,.0f} instructions "
               "per request")
     return 0
 

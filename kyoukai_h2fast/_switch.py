@@ -6,7 +6,8 @@ built from ``src/kyoukai_h2fast/_<name>_c.pyx``; ``kyoukai_h2fast.websocket._fra
 ``KYOUKAI_H2FAST_NO_EXTENSIONS=1`` (read once, here) selects the twins. Otherwise each selector
 module (:mod:`kyoukai_h2fast.codec.frames`, :mod:`~kyoukai_h2fast.codec.hpack`,
 :mod:`~kyoukai_h2fast.codec.headers`, :mod:`kyoukai_h2fast.wsgi.environ`,
-:mod:`kyoukai_h2fast.websocket.frames`, :mod:`kyoukai_h2fast.http2.engine`) calls
+:mod:`kyoukai_h2fast.websocket.frames`, :mod:`kyoukai_h2fast.http2.engine`,
+:mod:`kyoukai_h2fast.http1.wire`) calls
 :func:`select`, which takes the compiled module and falls back to the twin only when the
 compiled one was not built. Both stay importable by name
 through :func:`compiled` and :func:`pure`, which is what the differential tests use.
@@ -42,10 +43,11 @@ HOT_PATHS: dict[str, tuple[str, str]] = {
     "environ": ("kyoukai_h2fast._environ_c", "kyoukai_h2fast.wsgi._environ_py"),
     "engine": ("kyoukai_h2fast._engine_c", "kyoukai_h2fast.http2.h2engine.engine"),
     "websocket": ("kyoukai_h2fast.websocket._frames_c", "kyoukai_h2fast.websocket._frames_py"),
+    "http1": ("kyoukai_h2fast._http1_c", "kyoukai_h2fast.http1._http1_py"),
 }
 
 #: The hot paths that ``extensions: compiled`` speaks for (the engine has a line of its own).
-MODULES = ("frames", "hpack", "headers", "environ", "websocket")
+MODULES = ("frames", "hpack", "headers", "environ", "websocket", "http1")
 
 _selected: dict[str, bool] = {}
 

@@ -28,10 +28,10 @@ import httptools
 
 from ..wsgi.access_record import AccessRecord
 from ..wsgi.request_state import H2State
+from .wire import Exchange
 
 if TYPE_CHECKING:
     from ..config import ServerConfig
-    from .wire import Framing
 
 __all__ = ["RequestReader", "RequestSink", "Exchange"]
 
@@ -46,34 +46,6 @@ class Reject(Exception):
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
-
-
-class Exchange:
-    """One request/response on the connection, around its :class:`H2State`."""
-
-    __slots__ = ("state", "http10", "keep_alive", "expect_continue", "access", "body_done",
-                 "framing", "sent", "reject", "detail", "target", "method")
-
-    def __init__(self, state: H2State | None, http10: bool, keep_alive: bool,
-                 access: AccessRecord | None) -> None:
-        self.state = state
-        self.http10 = http10
-        #: The client allows the connection to stay open after this exchange.
-        self.keep_alive = keep_alive
-        #: ``Expect: 100-continue`` with a body to come.
-        self.expect_continue = False
-        #: What the access log will say (None while it is off, and once it is written).
-        self.access = access
-        self.body_done = False
-        #: How the response body is delimited, once its head is written.
-        self.framing: Framing | None = None
-        #: Body bytes written so far.
-        self.sent = 0
-        #: A status to answer without running the app (then close), or 0.
-        self.reject = 0
-        self.detail = ""
-        self.target = ""
-        self.method = ""
 
 
 class RequestSink(Protocol):

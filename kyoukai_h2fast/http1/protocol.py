@@ -59,10 +59,10 @@ from ..websocket.handshake import is_upgrade_request
 from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
-from .parser import Exchange as _Exchange
 from .parser import RequestReader
 from .websocket import upgrade
-from .wire import CONTINUE, error_response, response_head
+from .wire import CONTINUE, error_response, parse_head, response_head
+from .wire import Exchange as _Exchange
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -108,6 +108,8 @@ class H1Protocol(ConnectionBase):
         self.ip: str | None = None
         self.client_port: int | None = None
         self._reader = RequestReader(self, self.config)
+        #: What a request head may take (target + fields, counted as an HTTP/2 header list).
+        self._head_limit = self.config.max_header_list_size
         self._base11: dict | None = None
         self._base10: dict | None = None
         # -- responding --
@@ -283,6 +285,21 @@ class H1Protocol(ConnectionBase):
         if reader.stopped:
             return
         self._last_activity = reader.now = self.loop.time()
+        if self._current is None and reader.parsing is None and not reader.in_head \
+                and not reader._raw_left and not self._pipeline:
+            # Between requests: a common request head that is all of ``data`` is read in one
+            # pass (compiled); anything else goes to the full parser, which has its rules.
+            head = parse_head(data, self._head_limit)
+            if head is not None:
+                try:
+                    self._common_request(head)
+                except Exception:  # a bug of ours must not take the process down
+                    log.exception("internal error on HTTP/1.1 connection from %s:%s", self.ip,
+                                  self.client_port)
+                    self._reject(500, "")
+                if self._hand_over is not None:
+                    self._hand_over()
+                return
         try:
             rejected = reader.feed(data)
         except Exception:  # a bug of ours must not take the process down
@@ -294,11 +311,44 @@ class H1Protocol(ConnectionBase):
         if self._hand_over is not None:
             self._hand_over()  # worker threads get the GIL even while the loop is busy
 
+    def _common_request(self, head: tuple) -> None:
+        """A request from :func:`~kyoukai_h2fast.http1.wire.parse_head` (complete, without a
+        body, nothing before it): what the reader's callbacks, :meth:`_start` and
+        :meth:`_dispatch` do for it, in one step."""
+        headers, method, target, http10, keep_alive = head
+        reader = self._reader
+        reader.count += 1
+        state = H2State(headers, reader.count, self)
+        state.last_progress = reader.now
+        state._eof = True  # (no body)
+        state.dispatched = True
+        ex = _Exchange(state, http10, keep_alive,
+                       AccessRecord() if self.keeps_records else None)
+        ex.method = method
+        ex.target = target
+        ex.body_done = True
+        if not keep_alive:
+            reader.stopped = True  # nothing after a request that closes (RFC 9112 §9.6)
+        self._current = ex
+        try:
+            base = self._base10 if http10 else self._base11
+            assert base is not None  # set by connection_made
+            environ = build_environ(base, headers, state)
+            if self.forwarded is not None:
+                self.forwarded.apply(environ, self.ip)
+            state.environ = environ
+            state.is_head = method == "HEAD"
+        except Exception:
+            log.exception("cannot build the WSGI environ for %s", state.describe())
+            self.respond_error(state)
+            return
+        self.runner.dispatch(self, state)
+
     # -- what the request reader reports ------------------------------------------------------
     def request_received(self, ex: _Exchange) -> None:
         """A request head: run it now, or after the requests before it (pipelining)."""
         if self._ws_app is not None and self._current is None and not self._pipeline \
-                and is_upgrade_request(ex.state.headers) and upgrade(self, ex):  # type: ignore[union-attr]
+                and is_upgrade_request(ex.state.headers) and upgrade(self, ex):
             return
         if not ex.body_done:
             assert ex.state is not None  # the reader reports requests only
@@ -358,7 +408,7 @@ class H1Protocol(ConnectionBase):
             if self.forwarded is not None:
                 self.forwarded.apply(environ, self.ip)
             state.environ = environ
-            state.is_head = environ["REQUEST_METHOD"] == "HEAD"
+            state.is_head = ex.method == "HEAD"
         except Exception:
             log.exception("cannot build the WSGI environ for %s", state.describe())
             self.respond_error(state)
@@ -421,14 +471,19 @@ class H1Protocol(ConnectionBase):
             self._close_iter(close, in_thread)
             return
         try:
-            checked = _checked(chunks)
-            if state.out:  # output of the legacy write() callable comes first
-                checked = [*state.out, *checked]
-                state.out.clear()
-            size = sum(map(len, checked)) if body_iter is None else None
+            if type(chunks) is list and len(chunks) == 1 and type(chunks[0]) is bytes \
+                    and chunks[0] and not state.out:
+                checked = chunks  # (the common case: one bytes chunk)
+                size = len(chunks[0]) if body_iter is None else None
+            else:
+                checked = _checked(chunks)
+                if state.out:  # output of the legacy write() callable comes first
+                    checked = [*state.out, *checked]
+                    state.out.clear()
+                size = sum(map(len, checked)) if body_iter is None else None
             head, framing = response_head(
                 # (None: the app never called start_response; refused there, with the reason)
-                state._emit_status,  # type: ignore[arg-type]
+                state._emit_status,
                 state._emit_headers or [], http10=ex.http10,
                 is_head=state.is_head, body_size=size,
                 keep_alive=ex.keep_alive and ex.body_done and not self._closing)
@@ -442,6 +497,12 @@ class H1Protocol(ConnectionBase):
         if framing.no_body:
             self._close_iter(close, in_thread)
             self.transport.write(head)
+            self._finish(ex)
+            return
+        if size is not None and close is None and framing.length == size:
+            # The whole body, as declared (the common case): one write, done.
+            self.transport.write(head + b"".join(checked) if checked else head)
+            ex.sent = size
             self._finish(ex)
             return
         state.body_iter = body_iter
@@ -495,7 +556,7 @@ class H1Protocol(ConnectionBase):
             return False
         try:
             head, framing = response_head(
-                state._emit_status,  # type: ignore[arg-type]  # (set: refused there if not)
+                state._emit_status,  # (set: refused there if not)
                 state._emit_headers or [], http10=ex.http10, is_head=state.is_head,
                 body_size=None, keep_alive=ex.keep_alive and ex.body_done and not self._closing)
         except (TypeError, ValueError):
@@ -601,7 +662,8 @@ class H1Protocol(ConnectionBase):
                       ex.sent, framing.length, state.describe())
             framing.keep_alive = False
         state.finished = True
-        self._ended(ex, framing.status)
+        if ex.access is not None:
+            self._ended(ex, framing.status)
         state.release_environ()
         self._current = None
         if not ex.body_done:
@@ -613,7 +675,8 @@ class H1Protocol(ConnectionBase):
             self.transport.close()
             return
         self._last_activity = self.loop.time()
-        self._advance()
+        if self._pipeline or self._reading_paused or self._write_paused or self._unconsumed:
+            self._advance()  # (else reading goes on as it is: nothing waits, nothing to pause)
 
     def _advance(self) -> None:
         """Start pipelined requests in order (a loop, not recursion: an inline app answers

@@ -37,7 +37,7 @@ from kyoukai_h2fast import _switch
 from kyoukai_h2fast.config import ServerConfig
 
 PACKAGE_DIR = os.path.dirname(kyoukai_h2fast.__file__)
-MODULES = ["frames", "hpack", "headers", "environ", "engine", "websocket"]
+MODULES = ["frames", "hpack", "headers", "environ", "engine", "websocket", "http1"]
 
 #: Names of the compiled modules that have no pure twin, by module (``Class.member`` for
 #: members): the engine's state tables and its introspection for tests and debugging.
@@ -51,6 +51,8 @@ COMPILED_ONLY = {
 #: How to make an instance of each class, to see the attributes set in ``__init__``.
 FACTORIES: dict[str, Any] = {
     "Engine": lambda cls: cls(ServerConfig()),
+    "Framing": lambda cls: cls(200, None, False, False, True),
+    "Exchange": lambda cls: cls(None, False, True, None),
 }
 
 #: How the stub may declare a constructor (``__new__`` for a cdef class made by ``__cinit__``);
