@@ -76,7 +76,7 @@ class HTTPCycle:
 
     __slots__ = ("responder", "state", "scope", "loop", "started", "responded", "complete",
                  "gone", "disconnected", "wanted", "trailers", "body_done", "_waiter",
-                 "_recv_waiter", "_trailer_fields", "tasks")
+                 "_recv_waiter", "_trailer_fields", "task")
 
     def __init__(self, responder: Responder, state: H2State, scope: dict[str, Any]) -> None:
         self.responder = responder
@@ -100,8 +100,8 @@ class HTTPCycle:
         self._waiter: asyncio.Future | None = None
         self._recv_waiter: asyncio.Future | None = None
         self._trailer_fields: list | None = None
-        #: The runner's running handlers (when the app's coroutine is the Task: :meth:`done`).
-        self.tasks: set | None = None
+        #: The Task running :meth:`run` once it suspended (it leaves the runner's set).
+        self.task: asyncio.Task | None = None
 
     # The connection holds the cycle as the body iterator of a streamed response, pulled
     # "in a thread" (Runner.pull_in_thread -> want); it never calls next() itself.
@@ -112,27 +112,16 @@ class HTTPCycle:
         raise RuntimeError("an ASGI response is pushed by the app, not pulled")
 
     # == driving the app ====================================================================
-    async def run(self, app: Callable[..., Any]) -> None:
+    async def run(self, app: Callable[..., Any], tasks: set) -> None:
         try:
             await app(self.scope, self.receive, self.send)
         except Exception as e:
             self._raised(e)
-            return
-        self._returned()
-
-    def done(self, task: asyncio.Task) -> None:
-        """The done callback of a Task running the app's coroutine itself: what :meth:`run`
-        does after the app."""
-        tasks = self.tasks
-        if tasks is not None:
-            tasks.discard(task)
-        if task.cancelled():
-            return
-        e = task.exception()
-        if e is None:
+        else:
             self._returned()
-        elif isinstance(e, Exception):
-            self._raised(e)
+        finally:
+            if self.task is not None:  # (the runner's running handlers: no done callback)
+                tasks.discard(self.task)
 
     def _raised(self, e: Exception) -> None:
         state = self.state

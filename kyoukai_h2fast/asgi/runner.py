@@ -137,19 +137,10 @@ class ASGIRunner:
 
     def _run(self, responder: Responder, state: H2State, scope: dict[str, Any]) -> None:
         cycle = HTTPCycle(responder, state, scope)
-        if _EAGER:
-            task = _new_task(responder.loop, cycle.run(self.app))
-        else:
-            # The app's own coroutine is the Task's (no wrapper coroutine): its end is
-            # handled by the cycle's done callback.
-            task = responder.loop.create_task(self.app(scope, cycle.receive, cycle.send))
-            self.tasks.add(task)
-            cycle.tasks = self.tasks
-            task.add_done_callback(cycle.done)
-            return
+        task = _new_task(responder.loop, cycle.run(self.app, self.tasks))
         if not task.done():
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            cycle.task = task
+            self.tasks.add(task)  # (run discards it at the end: no done callback)
 
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
         """The connection wants the next chunk of a streamed response: tell its cycle."""
