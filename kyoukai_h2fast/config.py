@@ -139,6 +139,24 @@ class ServerConfig:
     #: 404 (see kyoukai_h2fast.apps.root_path). ``""``: the app serves every path.
     root_path: str = ""
 
+    # -- WebSockets (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2; kyoukai_h2fast.websocket) --
+    #: Advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 and take extended CONNECT (RFC 8441)
+    #: when the app serves WebSockets (apps that do not never advertise it).
+    ws_http2: bool = True
+    #: Largest message (after reassembly and decompression); larger: close 1009.
+    ws_max_message_size: int = 16 * MiB
+    #: Messages received and not yet read by the app, at most; beyond, the socket stops
+    #: reading (TCP backpressure on HTTP/1.1, the stream window on HTTP/2).
+    ws_max_queue: int = 32
+    #: Bytes of a socket's unsent output beyond which the app's send() waits.
+    ws_write_limit: int = 64 * KiB
+    #: Seconds between the server's pings (0: none); a pong not back within
+    #: ``ws_ping_timeout`` seconds closes the connection (1011).
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    #: Negotiate permessage-deflate (RFC 7692) when the client offers it.
+    ws_per_message_deflate: bool = True
+
     # -- TLS beyond the certificate (kyoukai_h2fast.server.tls; need certfile/keyfile) --
     #: CA certificates (PEM) that issue the client certificates the server accepts.
     ssl_ca_certs: str | None = None
@@ -243,6 +261,7 @@ class ServerConfig:
                                   "'kyoukai_h2fast[metrics]'") from None
         if self.static or self.static_index is not None:
             _check_static(self)
+        _check_websocket(self)
         _check_interface(self)
         _check_sockets(self)
         _check_recycling(self)
@@ -396,6 +415,17 @@ def _check_recycling(config: ServerConfig) -> None:
         directory = os.path.dirname(os.path.abspath(config.pid_file))
         if not os.path.isdir(directory):
             raise ConfigError(f"--pid-file {config.pid_file}: no such directory {directory}")
+
+
+def _check_websocket(config: ServerConfig) -> None:
+    """The WebSocket settings of ``config``: ConfigError (one line, naming the option)."""
+    _check_range("ws-max-message-size", config.ws_max_message_size, 1, 2**63 - 1)
+    _check_range("ws-max-queue", config.ws_max_queue, 1, 2**31 - 1)
+    _check_range("ws-write-limit", config.ws_write_limit, 1, 2**63 - 1)
+    for name, value in (("ws-ping-interval", config.ws_ping_interval),
+                        ("ws-ping-timeout", config.ws_ping_timeout)):
+        if not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+            raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
 
 
 def _check_root_path(config: ServerConfig) -> None:

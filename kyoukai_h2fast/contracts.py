@@ -64,6 +64,12 @@ class Engine(Protocol):
     (the app never reads padding). DATA the protocol never sees (on streams the engine reset,
     on streams after :meth:`stop_reading`) is credited by the engine itself.
 
+    Extended CONNECT (RFC 8441). With ``ServerConfig.ws_http2`` the engine advertises
+    SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 and reports a request with ``:protocol`` as
+    :class:`~kyoukai_h2fast.http2.events.ExtendedConnectReceived` (not ``RequestReceived``);
+    the stream is then a tunnel like any other stream (``send_headers`` 200, DATA both ways
+    under flow control). Without the setting such a request is a stream error PROTOCOL_ERROR.
+
     Budgets (RFC 9113 §10.5: denial of service). Per received frame, the engine counts what
     a peer can make it do without progress: PINGs, SETTINGS, frames without progress (empty
     DATA, tiny WINDOW_UPDATEs, PRIORITY, ...), stream resets the peer sends or provokes, and

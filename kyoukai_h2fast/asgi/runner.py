@@ -13,11 +13,11 @@ Lifespan (:mod:`kyoukai_h2fast.asgi.lifespan`): :meth:`ASGIRunner.startup` runs 
 listener accepts; :meth:`ASGIRunner.drain` waits for running handlers, then runs the app's
 shutdown.
 
-WebSockets: a WebSocket opening request (:func:`~kyoukai_h2fast.asgi.scope.is_websocket`) goes
-to ``serve_websocket(runner, responder, state, scope)`` of
-``kyoukai_h2fast.asgi.websocket`` when that module exists (the ``websocket`` scope adapter is
-the WebSocket transports' work), the ``scope`` being the ``http`` scope built for the request;
-until then such a request takes the ordinary HTTP path.
+WebSockets: :attr:`ASGIRunner.websocket_app` is the server's WebSocket handler (the
+``websocket`` scope, :mod:`kyoukai_h2fast.asgi.websocket`): the connections take WebSocket
+opening requests before dispatch (HTTP/1.1 Upgrade, RFC 8441 extended CONNECT) and run it on
+a :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`; its tasks count among the
+handlers :meth:`ASGIRunner.drain` waits for (the lifespan shutdown comes after them).
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from ..apps.iterables import safe_close
 from .http import HTTPCycle
 from .lifespan import Lifespan
-from .scope import build_scope, build_scope_direct, is_websocket, server_address
+from .scope import build_scope, build_scope_direct, server_address
+from .websocket import websocket_handler
 
 if TYPE_CHECKING:
     from ..contracts import Responder
@@ -50,16 +51,6 @@ def _new_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
 
 
 _EAGER = sys.version_info >= (3, 12)
-
-
-def _websocket_adapter() -> Callable[..., None] | None:
-    """``serve_websocket`` of :mod:`kyoukai_h2fast.asgi.websocket`, or None while that module
-    does not exist."""
-    try:
-        from . import websocket  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return getattr(websocket, "serve_websocket", None)
 
 
 class ASGIRunner:
@@ -83,7 +74,8 @@ class ASGIRunner:
         self.shutdown_timeout = shutdown_timeout
         #: Handlers that suspended (eager ones that finished at once are never here).
         self.tasks: set[asyncio.Task] = set()
-        self.websocket = _websocket_adapter()
+        #: ``async handler(session)`` for WebSockets (read by the server's component).
+        self.websocket_app = websocket_handler(app, state=self.state, tasks=self.tasks)
 
     # == the server's calls ===================================================================
     def start(self) -> None:
@@ -119,9 +111,6 @@ class ASGIRunner:
         assert environ is not None  # built before dispatch
         server = server_address(responder.base_environ)  # type: ignore[attr-defined]
         scope = build_scope(environ, state.headers, self.state, server)
-        if self.websocket is not None and is_websocket(state.headers):
-            self.websocket(self, responder, state, scope)
-            return
         self._run(responder, state, scope)
 
     def dispatch_direct(self, responder: Responder, state: H2State,
@@ -130,9 +119,6 @@ class ASGIRunner:
         fields and ``base``, the connection's base environ (no trusted proxy headers)."""
         scope = build_scope_direct(state.headers, base, self.state)
         state.is_head = scope["method"] == "HEAD"
-        if self.websocket is not None and is_websocket(state.headers):
-            self.websocket(self, responder, state, scope)
-            return
         self._run(responder, state, scope)
 
     def _run(self, responder: Responder, state: H2State, scope: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ connection is closed and its streams' work dropped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -60,6 +61,7 @@ from .engine import Engine
 from .events import (
     ConnectionTerminated,
     DataReceived,
+    ExtendedConnectReceived,
     PingAcknowledged,
     RequestReceived,
     ResponseSent,
@@ -68,6 +70,7 @@ from .events import (
     TrailersReceived,
 )
 from .keepalive import KeepAlive
+from .websocket import H2Transport, open_stream
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -130,7 +133,8 @@ class H2KyoukaiProtocol(ConnectionBase):
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed",
         "_write_paused", "access_log", "base_environ", "body_timeout",
         "engine", "forwarded", "logger", "loop_thread", "metrics", "parent_context",
-        "read_wake_limit", "_records", "streams", "_direct", "__weakref__", "__dict__",
+        "read_wake_limit", "_records", "streams", "_websockets", "websocket_streams",
+        "_direct", "__weakref__", "__dict__",
     )
 
     def __init__(self, component: Any, parent_context: Any = None) -> None:
@@ -206,6 +210,7 @@ class H2KyoukaiProtocol(ConnectionBase):
         self._last_activity = 0.0
         self._handlers: dict[type, Callable[[Any], None]] = {
             RequestReceived: self._on_request,
+            ExtendedConnectReceived: self._on_connect,
             DataReceived: self._on_data,
             TrailersReceived: self._on_trailers,
             StreamReset: self._on_reset,
@@ -221,6 +226,10 @@ class H2KyoukaiProtocol(ConnectionBase):
         self.metrics: Recorder | None = getattr(component, "metrics", None)
         #: True when requests keep a record of their end (for the access log, the metrics).
         self._records = self.access_log is not None or self.metrics is not None
+        #: WebSockets (RFC 8441) by stream id: the streams' transports
+        #: (kyoukai_h2fast.http2.websocket), and how many were opened on this connection.
+        self._websockets: dict[int, H2Transport] = {}
+        self.websocket_streams = 0
 
     @property
     def requests_received(self) -> int:
@@ -231,7 +240,10 @@ class H2KyoukaiProtocol(ConnectionBase):
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.engine = Engine(self.config)
+        config = self.config
+        if config.ws_http2 and getattr(self.component, "websocket_app", None) is None:
+            config = _without_websockets(config)     # RFC 8441 only for apps that serve it
+        self.engine = Engine(config)
         self.base_environ = self._opened(transport)
         # (in the base, so that setting it per request never grows the copied dict)
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
@@ -248,6 +260,8 @@ class H2KyoukaiProtocol(ConnectionBase):
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
 
     def _drop_all(self, error: BaseException | str) -> None:
+        for websocket in list(self._websockets.values()):
+            websocket.closed()
         streams = list(self.streams.values())
         self.streams.clear()
         self._deferred.clear()
@@ -288,6 +302,9 @@ class H2KyoukaiProtocol(ConnectionBase):
         if self._closed or self._closing:
             return
         self._closing = True
+        for websocket in list(self._websockets.values()):
+            if websocket.session is not None:
+                self.loop.create_task(websocket.session.close(1001, "server shutting down"))
         if self._started:
             self.engine.goaway(_NO_ERROR)
             self._flush()
@@ -303,7 +320,7 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._drop_all("the server shut down before the response was complete")
 
     def _maybe_close(self) -> None:
-        if self._closing and not self.streams and not self._closed:
+        if self._closing and not self.streams and not self._websockets and not self._closed:
             self._flush()
             self.transport.close()
 
@@ -334,6 +351,8 @@ class H2KyoukaiProtocol(ConnectionBase):
             elif not self._stalled_on_peer(state):
                 busy = True  # the app (or the server) is working on it
         idle = config.idle_timeout
+        if self._websockets:
+            busy = True    # their pings tell a dead peer (ws_ping_interval)
         if idle:
             idle_for = now - self._last_activity
             if not busy and idle_for >= idle:
@@ -354,6 +373,9 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self._flush()
             next_check = min(next_check, when)
         return next_check
+
+    def _on_connect(self, event: ExtendedConnectReceived) -> None:
+        open_stream(self, event)
 
     def _ping_timed_out(self) -> None:
         """No ACK for our keep-alive PING in time: the peer is gone. GOAWAY if the socket
@@ -559,6 +581,9 @@ class H2KyoukaiProtocol(ConnectionBase):
         data = event.data
         flow = event.flow_controlled_length
         engine = self.engine
+        if state is None and sid in self._websockets:
+            self._websockets[sid].data(event)
+            return
         if state is None or state.reject_status or state.finished:
             # Nobody will read it: hand the window straight back.
             engine.acknowledge(sid, flow)
@@ -628,6 +653,9 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._dispatch(state)
 
     def _on_reset(self, event: StreamReset) -> None:
+        websocket = self._websockets.get(event.stream_id)
+        if websocket is not None:
+            websocket.closed()
         state = self.streams.pop(event.stream_id, None)
         if state is not None:
             if event.remote:
@@ -825,6 +853,10 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self.engine.send_trailers(event.stream_id, fields)
                 self._schedule_flush()
                 return
+        websocket = self._websockets.get(event.stream_id)
+        if websocket is not None and websocket.session is not None:
+            websocket.session.output_drained()
+            return
         state = self.streams.get(event.stream_id)
         if state is not None and state.body_iter is not None and not state.pulling:
             self._pull_if_room(state)
@@ -866,6 +898,15 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._start(state)
 
     def _on_sent(self, event: ResponseSent) -> None:
+        websocket = self._websockets.get(event.stream_id)
+        if websocket is not None:                  # our side of the tunnel ended
+            websocket.closed()
+            if not event.request_complete:         # the peer's close follows (bounded)
+                self.engine.stop_reading(event.stream_id, self.config.linger_bytes)
+                self.loop.call_later(self.config.linger_timeout, self._linger_over,
+                                     event.stream_id)
+            self._maybe_close()
+            return
         state = self.streams.get(event.stream_id)
         if state is not None:
             self._finish(state, event.request_complete)
@@ -966,6 +1007,12 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._output_drained()
         if engine.wants_write:
             self._schedule_flush()
+
+
+@functools.lru_cache(maxsize=8)
+def _without_websockets(config: Any) -> Any:
+    """``config`` with ``ws_http2`` off (one copy per config)."""
+    return config.replace(ws_http2=False)
 
 
 #: Connections closed for their errors (and GOAWAYs with one), briefly and at a bounded rate.

@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tls_options(p, d)
     _add_http2_ping_options(p, d)
     _add_interface_options(p, d)
+    _add_websocket_options(p, d)
     return p
 
 
@@ -300,6 +301,37 @@ def _add_environment_options(p: argparse.ArgumentParser) -> None:
                    help="dotenv-style file of KEY=VALUE lines read before the environment: "
                         "its KYOUKAI_H2FAST_* variables set options, all of them are put in "
                         "the environment unless already there")
+
+def _add_websocket_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """WebSockets (RFC 6455, RFC 8441; kyoukai_h2fast.websocket): limits and keep-alive."""
+    g = p.add_argument_group("WebSockets (apps that serve them)")
+    g.add_argument("--ws-max-message-size", type=_size, default=d.ws_max_message_size,
+                   metavar="BYTES", help="largest message after reassembly and decompression; "
+                   f"larger: close 1009 (default {d.ws_max_message_size})")
+    g.add_argument("--ws-max-queue", type=int, default=d.ws_max_queue, metavar="N",
+                   help="messages received and not read by the app beyond which the socket "
+                   f"stops reading (default {d.ws_max_queue})")
+    g.add_argument("--ws-write-limit", type=_size, default=d.ws_write_limit, metavar="BYTES",
+                   help="unsent bytes of a socket beyond which the app's send waits "
+                   f"(default {d.ws_write_limit})")
+    g.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval,
+                   metavar="SECONDS", help="seconds between the server's pings; 0: none "
+                   f"(default {d.ws_ping_interval:g})")
+    g.add_argument("--ws-ping-timeout", type=float, default=d.ws_ping_timeout,
+                   metavar="SECONDS", help="a pong not back within this closes the socket "
+                   f"with 1011 (default {d.ws_ping_timeout:g})")
+    g.add_argument("--no-ws-per-message-deflate", dest="ws_per_message_deflate",
+                   action="store_false", help="do not negotiate permessage-deflate (RFC 7692)")
+    g.add_argument("--no-ws-http2", dest="ws_http2", action="store_false",
+                   help="do not offer WebSockets over HTTP/2 (RFC 8441: no "
+                   "SETTINGS_ENABLE_CONNECT_PROTOCOL); clients use HTTP/1.1")
+
+
+def _websocket_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ServerConfig fields of :func:`_add_websocket_options` (checked by the config)."""
+    return {name: getattr(args, name) for name in (
+        "ws_max_message_size", "ws_max_queue", "ws_write_limit", "ws_ping_interval",
+        "ws_ping_timeout", "ws_per_message_deflate", "ws_http2")}
 
 
 def _add_tls_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
@@ -557,6 +589,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             **_tls_settings(args),
             **_http2_ping_settings(args),
             **_socket_settings(args),
+            **_websocket_settings(args),
         ).validate()
     except ConfigError as e:
         from .env_options import name_source

@@ -72,6 +72,9 @@ _KILL_GRACE = 2.0
 #: Exit code of a worker that could not start serving (the supervisor gives up, unless the
 #: worker was started by a reload: then the reload fails).
 BOOT_FAILED = 3
+#: Exit code of a worker whose ASGI app answered ``lifespan.startup.failed``: the supervisor
+#: gives up too, and exits with the CLI's code for it (asgi.lifespan.EXIT_STARTUP_FAILED).
+LIFESPAN_FAILED = 4
 #: Seconds a reload waits for its new workers to serve before it gives up.
 _READY_TIMEOUT = 60.0
 #: Seconds between two looks of a worker at its recycling limits.
@@ -278,12 +281,13 @@ class Supervisor:
                     self._spawn(item[1], self.generation, config, sockets)
                 if self._gave_up:
                     self._stopping = True
-                    status = 1
+                    status = self._gave_up_status
                     continue
             timeout = 0.5 if not pending else max(0.01, min(p[0] for p in pending) - now)
             self._sleep(timeout)
 
     _gave_up = False
+    _gave_up_status = 1  # (EXIT_STARTUP_FAILED when an ASGI app's lifespan startup failed)
 
     # -- reload (SIGHUP) ----------------------------------------------------------------------
     def _start_reload(self, config: ServerConfig, sockets: list) -> None:
@@ -385,10 +389,13 @@ class Supervisor:
                         w.generation < self.generation for w in self.workers.values()):
                     log.info("supervisor: reload done: the previous workers stopped")
                 continue
-            if code == BOOT_FAILED:
+            if code in (BOOT_FAILED, LIFESPAN_FAILED):
                 log.error("supervisor: worker %d (pid %d) could not start; giving up",
                           number, pid)
                 self._gave_up = True
+                if code == LIFESPAN_FAILED:
+                    from ..asgi.lifespan import EXIT_STARTUP_FAILED
+                    self._gave_up_status = EXIT_STARTUP_FAILED
                 continue
             lived = time.monotonic() - worker.started
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
@@ -498,9 +505,13 @@ class Supervisor:
             import asyncio
             try:
                 await component.start()
-            except Exception:
+            except Exception as e:
+                if type(e).__name__ == "LifespanFailed":  # (the app said why: one line)
+                    log.error("worker (pid %d): the app's lifespan startup failed: %s",
+                              os.getpid(), e)
+                    raise _BootFailed(LIFESPAN_FAILED) from None
                 log.exception("worker (pid %d) cannot start serving", os.getpid())
-                raise _BootFailed() from None
+                raise _BootFailed(BOOT_FAILED) from None
             os.write(ready_fd, _READY)  # it serves: the supervisor may retire previous ones
             os.set_blocking(ready_fd, False)  # (later writes: asks for a replacement)
             loop = asyncio.get_running_loop()
@@ -519,13 +530,15 @@ class Supervisor:
 
         try:
             run(start, component.shutdown, self.loop_kind)
-        except _BootFailed:
-            return BOOT_FAILED
+        except _BootFailed as e:
+            return e.code
         return 0
 
 
 class _BootFailed(Exception):
-    pass
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _ask(fd: int) -> None:

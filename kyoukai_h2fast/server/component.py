@@ -91,6 +91,11 @@ class H2KyoukaiComponent(_ComponentBase):
         self.runner: Runner = make_runner(app, self.config.wsgi_threads,
                                           self.config.max_handlers_per_connection,
                                           self.config.interface, self.config.shutdown_timeout)
+        #: The app's WebSocket handler, ``async handler(session)`` (a
+        #: :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`), or None: the app
+        #: serves no WebSockets (HTTP/1.1 upgrades go to it as ordinary requests, RFC 8441 is
+        #: not advertised).
+        self.websocket_app: Any = getattr(self.runner, "websocket_app", None)
         if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
             from ..apps.static_files import StaticRunner
             self.runner = StaticRunner(self.runner, self.config)

@@ -74,8 +74,9 @@ from kyoukai_h2fast._frames_c cimport (FLAG_ACK, FLAG_END_STREAM, FLAG_PRIORITY,
                                        FRAME_PRIORITY, FRAME_PUSH_PROMISE, FRAME_RST_STREAM,
                                        FRAME_SETTINGS, FRAME_WINDOW_UPDATE, FrameBuffer,
                                        FrameView, WriteBuffer, write_frame_header)
-from kyoukai_h2fast._headers_c cimport (FieldBlockCheck, field_block_check_field,
-                                        field_block_check_finish, field_block_check_init)
+from kyoukai_h2fast._headers_c cimport (PSEUDO_PROTOCOL, FieldBlockCheck,
+                                        field_block_check_field, field_block_check_finish,
+                                        field_block_check_init)
 from kyoukai_h2fast._hpack_c cimport (HPACK_HUFFMAN, ByteBuffer, Decoder, Encoder, HeaderField,
                                       HeaderSink, byte_buffer_free, byte_buffer_reserve)
 
@@ -85,7 +86,8 @@ from h2.exceptions import ProtocolError
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from kyoukai_h2fast.errors import ConnectionFailed, MalformedRequestError
-from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived, PingAcknowledged,
+from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived,
+                                         ExtendedConnectReceived, PingAcknowledged,
                                          RequestReceived, ResponseSent, StreamDrained,
                                          StreamReset, TrailersReceived)
 
@@ -107,6 +109,7 @@ cdef enum:
 
 # The event classes, looked up once.
 cdef object _RequestReceived = RequestReceived
+cdef object _ExtendedConnectReceived = ExtendedConnectReceived
 cdef object _DataReceived = DataReceived
 cdef object _TrailersReceived = TrailersReceived
 cdef object _StreamReset = StreamReset
@@ -195,6 +198,8 @@ cdef class Engine:
         _rate_init(&self._rate_empty, config.max_empty_frames_per_10s)
         self._max_ctrl = config.max_queued_control_frames
         self._header_table_size = config.header_table_size
+        # RFC 8441 §3: extended CONNECT only when advertised (in force at once: 0 -> 1 only).
+        self._connect_protocol = bool(config.ws_http2)
         # A peer may use the default window until it acknowledged ours (RFC 9113 §6.9.2).
         self._recv_initial = (self._local_initial_window
                               if self._local_initial_window > DEFAULT_WINDOW else DEFAULT_WINDOW)
@@ -230,7 +235,8 @@ cdef class Engine:
         # h2's initial SETTINGS frame: every setting it knows, in its order, then
         # SETTINGS_NO_RFC7540_PRIORITIES = 1 (RFC 9218 §2.1: we schedule by RFC 9218 signals).
         self._ctrl.append_settings({0x1: 4096, 0x2: 0, 0x4: config.stream_window,
-                                    0x5: config.max_frame_size, 0x8: 0,
+                                    0x5: config.max_frame_size,
+                                    0x8: 1 if self._connect_protocol else 0,
                                     0x3: config.max_concurrent_streams,
                                     0x6: config.max_header_list_size, 0x9: 1}, False)
         self._pending_acks = 1

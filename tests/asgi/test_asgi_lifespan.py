@@ -32,6 +32,15 @@ def test_failed_startup_is_one_line_and_exit_code_3():
     assert "Traceback" not in result.stderr and "serving" not in result.stderr
 
 
+def test_failed_startup_under_workers_is_one_line_per_worker_and_exit_code_3():
+    """With --workers the supervisor gives up as soon as a worker's lifespan startup failed,
+    and exits with the same code as the single process; no traceback."""
+    result = _cli("tests.served_apps.asgi_apps:failing_lifespan_app", "--workers", "2")
+    assert result.returncode == 3, result.stderr
+    assert "the app's lifespan startup failed: database unreachable" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
 def test_shutdown_runs_after_the_drain_on_sigterm(impl):
     server = ServerProcess("tests.served_apps.asgi_apps:starlette_app", impl)
     try:
@@ -90,31 +99,13 @@ def test_websocket_requests_go_to_the_adapter_when_there_is_one():
     assert not is_websocket([(b":method", b"GET"), (b"accept", b"*/*")])
 
 
-def test_runner_hands_websocket_scopes_to_the_adapter():
-    import asyncio
-
+def test_runner_offers_its_websocket_handler_to_the_server():
+    """WebSocket opening requests never reach dispatch: the connections take them and run
+    the runner's ``websocket_app`` (kyoukai_h2fast.asgi.websocket) on a session."""
     from kyoukai_h2fast.asgi.runner import ASGIRunner
-    from kyoukai_h2fast.wsgi.request_state import H2State
+    from kyoukai_h2fast.server.component import H2KyoukaiComponent
+    from tests.served_apps.basic import wsgi_app
 
-    class Responder:
-        base_environ = {"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000"}
-
-        def __init__(self):
-            self.loop = asyncio.new_event_loop()
-
-    handed = []
-    runner = ASGIRunner(asgi_apps.bare_app)
-    runner.websocket = lambda *args: handed.append(args)
-    responder = Responder()
-    try:
-        state = H2State([(b":method", b"GET"), (b":path", b"/ws"), (b"upgrade", b"websocket")],
-                        1, responder)
-        state.environ = {"PATH_INFO": "/ws", "SCRIPT_NAME": "", "REQUEST_METHOD": "GET",
-                         "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-                         "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "5000"}
-        runner.dispatch(responder, state)
-    finally:
-        responder.loop.close()
-    assert len(handed) == 1
-    assert handed[0][0] is runner and handed[0][2] is state
-    assert handed[0][3]["path"] == "/ws" and handed[0][3]["server"] == ("127.0.0.1", 8000)
+    assert callable(ASGIRunner(asgi_apps.bare_app).websocket_app)
+    assert H2KyoukaiComponent(asgi_apps.bare_app, port=0).websocket_app is not None
+    assert H2KyoukaiComponent(wsgi_app, port=0).websocket_app is None

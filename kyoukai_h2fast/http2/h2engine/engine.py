@@ -43,6 +43,7 @@ from .. import priority as _priority
 from ..events import (
     ConnectionTerminated,
     DataReceived,
+    ExtendedConnectReceived,
     PingAcknowledged,
     RequestReceived,
     StreamReset,
@@ -211,7 +212,7 @@ class Engine(Scheduler):
                 if ended:
                     self._request_ended(sid)
                 events.append(DataReceived(sid, event.data, event.flow_controlled_length, ended))
-            elif cls is RequestReceived:
+            elif cls is RequestReceived or cls is ExtendedConnectReceived:
                 if event.end_stream:
                     self._request_ended(event.stream_id)
                 events.append(event)
