@@ -76,7 +76,7 @@ class HTTPCycle:
 
     __slots__ = ("responder", "state", "scope", "loop", "started", "responded", "complete",
                  "gone", "disconnected", "wanted", "trailers", "body_done", "_waiter",
-                 "_recv_waiter", "_trailer_fields")
+                 "_recv_waiter", "_trailer_fields", "task")
 
     def __init__(self, responder: Responder, state: H2State, scope: dict[str, Any]) -> None:
         self.responder = responder
@@ -100,6 +100,8 @@ class HTTPCycle:
         self._waiter: asyncio.Future | None = None
         self._recv_waiter: asyncio.Future | None = None
         self._trailer_fields: list | None = None
+        #: The Task running :meth:`run` once it suspended (it leaves the runner's set).
+        self.task: asyncio.Task | None = None
 
     # The connection holds the cycle as the body iterator of a streamed response, pulled
     # "in a thread" (Runner.pull_in_thread -> want); it never calls next() itself.
@@ -110,21 +112,30 @@ class HTTPCycle:
         raise RuntimeError("an ASGI response is pushed by the app, not pulled")
 
     # == driving the app ====================================================================
-    async def run(self, app: Callable[..., Any]) -> None:
-        state = self.state
+    async def run(self, app: Callable[..., Any], tasks: set) -> None:
         try:
             await app(self.scope, self.receive, self.send)
         except Exception as e:
-            if self.disconnected or isinstance(e, (ClientDisconnected, BodyTimeoutError)):
-                _client_gone("ASGI request ended early on %s: %r", state.describe(), e)
-                return
-            log.error("ASGI app raised on %s", state.describe(),
-                      exc_info=(type(e), e, e.__traceback__))
-            self._fail()
+            self._raised(e)
+        else:
+            self._returned()
+        finally:
+            if self.task is not None:  # (the runner's running handlers: no done callback)
+                tasks.discard(self.task)
+
+    def _raised(self, e: Exception) -> None:
+        state = self.state
+        if self.disconnected or isinstance(e, (ClientDisconnected, BodyTimeoutError)):
+            _client_gone("ASGI request ended early on %s: %r", state.describe(), e)
             return
+        log.error("ASGI app raised on %s", state.describe(),
+                  exc_info=(type(e), e, e.__traceback__))
+        self._fail()
+
+    def _returned(self) -> None:
         if not self.complete and not self.gone:
             log.error("ASGI app returned without %s the response on %s",
-                      "completing" if self.started else "starting", state.describe())
+                      "completing" if self.started else "starting", self.state.describe())
             self._fail()
 
     def _fail(self) -> None:
@@ -195,7 +206,10 @@ class HTTPCycle:
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            await self._body(message.get("body", b""), message.get("more_body", False))
+            if self.responded or not self.started or self.complete or self.gone:
+                await self._body(message.get("body", b""), message.get("more_body", False))
+            else:  # the first body message: the response starts (nothing to wait for)
+                self._respond(message.get("body", b""), message.get("more_body", False))
         elif kind == "http.response.start":
             if self.started:
                 raise RuntimeError("ASGI: http.response.start sent twice")
@@ -229,19 +243,12 @@ class HTTPCycle:
         if self.gone:
             self._check_gone()
             return
+        if not self.responded:
+            self._respond(body, more)
+            return
         end = not more and not self.trailers
         if not more:
             self.complete = True
-        if not self.responded:
-            self.responded = True
-            if end:
-                self.responder.respond(self.state, [body] if body else [])
-            else:
-                self.responder.respond(self.state, [body] if body else [], body_iter=self,
-                                       in_thread=True, close=self.given_up)
-            if not more:
-                self._wake()  # a receive() waiting for the end returns http.disconnect
-            return
         if not body and not end:
             if not more:
                 self._wake()
@@ -255,6 +262,22 @@ class HTTPCycle:
         self.responder.pulled(self.state, (body,) if body else (), end)
         if not more:
             self._wake()
+
+    def _respond(self, body: bytes, more: bool) -> None:
+        """The first body message: the response (head and this body) goes to the connection
+        in one call."""
+        self.responded = True
+        if more:
+            self.responder.respond(self.state, [body] if body else [], body_iter=self,
+                                   in_thread=True, close=self.given_up)
+            return
+        self.complete = True
+        if self.trailers:
+            self.responder.respond(self.state, [body] if body else [], body_iter=self,
+                                   in_thread=True, close=self.given_up)
+        else:
+            self.responder.respond(self.state, [body] if body else [])
+        self._wake()  # a receive() waiting for the end returns http.disconnect
 
     async def _send_trailers(self, message: dict[str, Any]) -> None:
         if not self.trailers or self.gone:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Iterator
-from contextvars import Context, copy_context
+from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from ..apps.iterables import safe_close
 from .http import HTTPCycle
 from .lifespan import Lifespan
-from .scope import build_scope, server_address
+from .scope import build_scope, build_scope_direct, server_address
 from .websocket import websocket_handler
 
 if TYPE_CHECKING:
@@ -41,13 +41,13 @@ __all__ = ["ASGIRunner"]
 
 
 def _new_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
-              context: Context) -> asyncio.Task:
-    """A Task for a handler: started eagerly where asyncio can (Python 3.12+: it runs until
-    its first suspension now, as a Task, so ``current_task()`` - which anyio, and so
-    Starlette, need - is right), else scheduled."""
+              context: Context | None = None) -> asyncio.Task:
+    """A Task for a handler, in a copy of the current context: started eagerly where asyncio
+    can (Python 3.12+: it runs until its first suspension now, as a Task, so
+    ``current_task()`` - which anyio, and so Starlette, need - is right), else scheduled."""
     if _EAGER:
         return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
-    return loop.create_task(coro, context=context)  # type: ignore[call-arg]
+    return loop.create_task(coro)
 
 
 _EAGER = sys.version_info >= (3, 12)
@@ -58,6 +58,10 @@ class ASGIRunner:
 
     kind = "asgi"
     multithread = False
+    #: The protocols may call :meth:`dispatch_direct` (no WSGI environ) when they apply no
+    #: trusted proxy headers. Read on the class (``type(runner)``): a wrapping runner (root
+    #: path, static files) that needs the environ does not have it.
+    builds_scope = True
     #: The app reads the body as it arrives.
     dispatch_early = True
 
@@ -107,11 +111,22 @@ class ASGIRunner:
         assert environ is not None  # built before dispatch
         server = server_address(responder.base_environ)  # type: ignore[attr-defined]
         scope = build_scope(environ, state.headers, self.state, server)
+        self._run(responder, state, scope)
+
+    def dispatch_direct(self, responder: Responder, state: H2State,
+                        base: dict[str, Any]) -> None:
+        """:meth:`dispatch` without a WSGI environ: the scope is built from the request's
+        fields and ``base``, the connection's base environ (no trusted proxy headers)."""
+        scope = build_scope_direct(state.headers, base, self.state)
+        state.is_head = scope["method"] == "HEAD"
+        self._run(responder, state, scope)
+
+    def _run(self, responder: Responder, state: H2State, scope: dict[str, Any]) -> None:
         cycle = HTTPCycle(responder, state, scope)
-        task = _new_task(responder.loop, cycle.run(self.app), copy_context())
+        task = _new_task(responder.loop, cycle.run(self.app, self.tasks))
         if not task.done():
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            cycle.task = task
+            self.tasks.add(task)  # (run discards it at the end: no done callback)
 
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
         """The connection wants the next chunk of a streamed response: tell its cycle."""

@@ -22,8 +22,9 @@ Nothing here does I/O; the request/response cycle is :mod:`kyoukai_h2fast.asgi.h
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-__all__ = ["ASGI_INFO", "build_scope", "server_address", "is_websocket"]
+__all__ = ["ASGI_INFO", "build_scope", "build_scope_direct", "server_address", "is_websocket"]
 
 #: ``scope["asgi"]`` (one dict shared by every scope: apps read it).
 ASGI_INFO = {"version": "3.0", "spec_version": "2.4"}
@@ -101,6 +102,76 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
         "server": server,
         "state": lifespan_state.copy() if lifespan_state else {},
         "extensions": _EXTENSIONS_H2 if version == "2" else _EXTENSIONS_H1,
+    }
+
+
+#: The key under which a connection's base environ keeps its scope constants (see
+#: :func:`_connection_parts`); no WSGI environ is copied from the base of a connection whose
+#: scopes are built directly.
+_CONN_KEY = "kyoukai_h2fast.asgi_connection"
+
+
+def _connection_parts(base: dict[str, Any]) -> tuple:
+    """``(http_version, scheme, client, server, extensions)`` of a connection (per base
+    environ: over HTTP/1.1 the connection has one for HTTP/1.0 and one for HTTP/1.1),
+    computed once and kept in the base environ."""
+    version = _HTTP_VERSIONS.get(base["SERVER_PROTOCOL"], "1.1")
+    parts = (version, base["wsgi.url_scheme"],
+             _address(base["REMOTE_ADDR"], base["REMOTE_PORT"]), server_address(base),
+             _EXTENSIONS_H2 if version == "2" else _EXTENSIONS_H1)
+    base[_CONN_KEY] = parts
+    return parts
+
+
+def build_scope_direct(headers: list[tuple[bytes, bytes]], base: dict[str, Any],
+                       lifespan_state: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``http`` scope straight from the received field list, without a WSGI environ:
+    for connections with no trusted proxy headers and no root path (the scope is then what
+    :func:`build_scope` makes of the environ :func:`~kyoukai_h2fast.wsgi.environ.build_environ`
+    would build from ``base``, the connection's base environ)."""
+    parts = base.get(_CONN_KEY)
+    if parts is None:
+        parts = _connection_parts(base)
+    fields = []
+    raw = b""
+    method = "GET"
+    authority = None
+    has_host = False
+    for field in headers:
+        name = field[0]
+        if name[0] == 58:  # b":"
+            if name == b":path":
+                raw = field[1]
+            elif name == b":method":
+                method = field[1].decode("latin-1")
+            elif name == b":authority":
+                authority = field[1]
+            continue
+        if name == b"host":
+            has_host = True
+        fields.append(field)
+    if authority is not None and not has_host:
+        fields.insert(0, (b"host", authority))
+    raw_path, _, query = raw.partition(b"?")
+    if b"%" in raw_path:
+        path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+    else:
+        path = raw_path.decode("utf-8", "replace")
+    return {
+        "type": "http",
+        "asgi": ASGI_INFO,
+        "http_version": parts[0],
+        "method": method,
+        "scheme": parts[1],
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": "",
+        "headers": fields,
+        "client": parts[2],
+        "server": parts[3],
+        "state": lifespan_state.copy() if lifespan_state else {},
+        "extensions": parts[4],
     }
 
 

@@ -99,6 +99,10 @@ class H1Protocol(ConnectionBase):
             or getattr(component.app, "stream_request_bodies", False))
         self.access_log: AccessLog | None = getattr(component, "access_log", None)
         self.forwarded = getattr(component, "forwarded", None)
+        #: The runner builds its request from the fields, no WSGI environ (ASGI apps without
+        #: trusted proxy headers): its ``dispatch_direct``.
+        self._direct = self.forwarded is None and getattr(
+            type(self.runner), "builds_scope", False)
         #: Request metrics (kyoukai_h2fast.server.metrics.Recorder); None when off.
         self.metrics: Recorder | None = getattr(component, "metrics", None)
         #: True when requests keep a record of their end (for the access log, the metrics).
@@ -403,6 +407,13 @@ class H1Protocol(ConnectionBase):
         state.dispatched = True
         base = self._base10 if ex.http10 else self._base11
         assert base is not None  # set by connection_made
+        if self._direct:
+            try:
+                self.runner.dispatch_direct(self, state, base)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("cannot start the ASGI app for %s", state.describe())
+                self.respond_error(state)
+            return
         try:
             environ = build_environ(base, state.headers, state)
             if self.forwarded is not None:

@@ -134,7 +134,7 @@ class H2KyoukaiProtocol(ConnectionBase):
         "_write_paused", "access_log", "base_environ", "body_timeout",
         "engine", "forwarded", "logger", "loop_thread", "metrics", "parent_context",
         "read_wake_limit", "_records", "streams", "_websockets", "websocket_streams",
-        "__weakref__", "__dict__",
+        "_direct", "__weakref__", "__dict__",
     )
 
     def __init__(self, component: Any, parent_context: Any = None) -> None:
@@ -156,6 +156,10 @@ class H2KyoukaiProtocol(ConnectionBase):
         #: .proxy_headers); None when off.
         self.access_log: AccessLog | None = getattr(component, "access_log", None)
         self.forwarded: ProxyHeaders | None = getattr(component, "forwarded", None)
+        #: The runner builds its request from the fields, no WSGI environ (ASGI apps without
+        #: trusted proxy headers): its ``dispatch_direct``.
+        self._direct = self.forwarded is None and getattr(
+            type(self.runner), "builds_scope", False)
         # transport, engine and base_environ are set by connection_made(), which asyncio calls
         # before anything else; None until then.
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -551,6 +555,13 @@ class H2KyoukaiProtocol(ConnectionBase):
 
     def _start(self, state: H2State) -> None:
         """Build the environ and hand the request to the app runner."""
+        if self._direct:
+            try:
+                self.runner.dispatch_direct(self, state, self.base_environ)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("cannot start the ASGI app for %s", state.describe())
+                self.respond_error(state)
+            return
         try:
             state.environ = environ = build_environ(self.base_environ, state.headers, state)
             if state.priority is not UNSIGNALLED:  # (the base environ has the default)
