@@ -4,15 +4,19 @@ Two halves: :func:`request_factory` gives what builds the handler's ``Request`` 
 environ, and :func:`wsgi_parts` turns the ``Response`` it returns into status, header list and
 body chunks.
 
-**Requests.** werkzeug's ``Request(environ)`` runs two ``__init__`` levels, keyword passing, a
-``latin-1``/``utf-8`` round trip of the path and script name, and ten attribute stores through
-``__setattr__`` (about 20,000 CPU instructions on CPython 3.11). For a class whose construction
-is werkzeug's own (its ``__init__`` and ``__new__`` are werkzeug's, and none of the fields is a
-descriptor of the class), :func:`request_factory` returns a builder that fills the instance's
-``__dict__`` with the same fields in one step (an ASCII path needs no round trip). The builder
-is proven on probe environs against the real constructor when the class is first seen (same
-fields, same values, same order); a class that differs, or a werkzeug that sets other fields,
-keeps its own constructor.
+**Requests.** werkzeug's ``Request(environ)`` computes eight fields at once (method, scheme,
+server, root and path with a ``latin-1``/``utf-8`` round trip, query string, an
+``EnvironHeaders``, remote address) through two ``__init__`` levels, most of which a handler
+never reads. For a class whose construction is werkzeug's own (its ``__init__``, ``__new__``,
+``__setattr__`` and ``__getattribute__`` are werkzeug's and none of the fields is an attribute
+of the class), :func:`request_factory` returns a builder of a subclass of it (same name and
+module) that stores only ``environ`` and ``shallow`` and computes each of the other fields,
+exactly as werkzeug would, when it is first read (then it is an ordinary instance attribute,
+and one the app sets wins). The subclass is proven on probe environs against the real
+constructor when the class is first seen; a class that differs, or a werkzeug whose
+constructor sets other fields, keeps its own constructor. One difference is by design: a
+field reflects the environ as it is when first read, so an app that rewrites ``PATH_INFO``
+in the environ after the request was built sees the new path.
 
 **Responses.** Kyoukai-style handlers return werkzeug ``Response`` objects, and the server used to run them
 as WSGI apps (``response(environ, start_response)``), which builds a ``Headers`` copy, scans it,
@@ -44,9 +48,6 @@ from werkzeug.wrappers import Response as _Response
 
 __all__ = ["request_factory", "wsgi_parts"]
 
-#: The fields werkzeug's ``Request.__init__`` stores, in its order.
-_REQUEST_FIELDS = ("method", "scheme", "server", "root_path", "path", "query_string",
-                   "headers", "remote_addr", "environ", "shallow")
 #: ``(SERVER_NAME, SERVER_PORT)`` -> werkzeug's ``Request.server`` tuple (a listener has few).
 _servers: dict[tuple[Any, Any], tuple[str, int | None] | None] = {}
 _factories: dict[type, Callable[[dict], Any]] = {}
@@ -72,25 +73,58 @@ def _decoded(value: str) -> str:
     return value if value.isascii() else value.encode("latin1").decode(errors="replace")
 
 
-def _build_request(cls: type, environ: dict) -> Any:
-    """``cls(environ)`` for a werkzeug ``Request`` class :func:`request_factory` vetted."""
-    get = environ.get
-    path = get("PATH_INFO") or ""
-    if not (path[:1] == "/" and path[1:2] != "/" and path.isascii()):
-        path = "/" + _decoded(path).lstrip("/")
-    root = get("SCRIPT_NAME") or ""
-    if root:
-        root = _decoded(root).rstrip("/")
-    request = cls.__new__(cls)
-    request.__dict__.update(
-        method=get("REQUEST_METHOD", "GET").upper(),
-        scheme=get("wsgi.url_scheme", "http"),
-        server=_server(get("SERVER_NAME"), get("SERVER_PORT")),
-        root_path=root, path=path,
-        query_string=get("QUERY_STRING", "").encode("latin1"),
-        headers=EnvironHeaders(environ),
-        remote_addr=get("REMOTE_ADDR"),
-        environ=environ, shallow=False)
+def _path(environ: dict) -> str:
+    path = environ.get("PATH_INFO") or ""
+    if path[:1] == "/" and path[1:2] != "/" and path.isascii():
+        return path  # what werkzeug's "/" + decoded(path).lstrip("/") gives for it
+    return "/" + _decoded(path).lstrip("/")
+
+
+#: werkzeug's ``Request.__init__`` fields, each as computed from the environ, in its order.
+_FIELDS: dict[str, Callable[[dict], Any]] = {
+    "method": lambda environ: environ.get("REQUEST_METHOD", "GET").upper(),
+    "scheme": lambda environ: environ.get("wsgi.url_scheme", "http"),
+    "server": lambda environ: _server(environ.get("SERVER_NAME"), environ.get("SERVER_PORT")),
+    "root_path": lambda environ: _decoded(environ.get("SCRIPT_NAME") or "").rstrip("/"),
+    "path": _path,
+    "query_string": lambda environ: environ.get("QUERY_STRING", "").encode("latin1"),
+    "headers": EnvironHeaders,
+    "remote_addr": lambda environ: environ.get("REMOTE_ADDR"),
+}
+
+
+class _OnFirstRead:
+    """A request field computed from the request's environ when first read, then stored in
+    the instance (a non-data descriptor: the stored value, or one the app sets, wins)."""
+
+    __slots__ = ("name", "compute")
+
+    def __init__(self, name: str, compute: Callable[[dict], Any]) -> None:
+        self.name = name
+        self.compute = compute
+
+    def __get__(self, request: Any, owner: type | None = None) -> Any:
+        if request is None:
+            return self
+        value = self.compute(request.__dict__["environ"])
+        request.__dict__[self.name] = value
+        return value
+
+
+def _lazy_class(cls: type) -> type:
+    """``cls`` with its constructor's fields computed on first read (same name and module)."""
+    namespace: dict[str, Any] = {name: _OnFirstRead(name, compute)
+                                 for name, compute in _FIELDS.items()}
+    namespace.update(__module__=cls.__module__, __qualname__=cls.__qualname__,
+                     __doc__=cls.__doc__)
+    return type(cls.__name__, (cls,), namespace)
+
+
+def _build_request(lazy: type, environ: dict) -> Any:
+    """A request of ``lazy`` (see :func:`_lazy_class`) over ``environ``: what werkzeug's
+    constructor does, its fields left to their first read."""
+    request = object.__new__(lazy)
+    request.__dict__ = {"environ": environ, "shallow": False}
     environ["werkzeug.request"] = request
     return request
 
@@ -105,25 +139,26 @@ _PROBES: tuple[dict, ...] = (
 )
 
 
-def _same_request(cls: type, environ: dict) -> bool:
-    """The builder and ``cls(environ)`` make the same instance from ``environ``."""
+def _same_request(cls: type, lazy: type, environ: dict) -> bool:
+    """A ``lazy`` request and ``cls(environ)`` read the same from ``environ``."""
     real_environ, fast_environ = dict(environ), dict(environ)
-    real, fast = vars(cls(real_environ)), vars(_build_request(cls, fast_environ))
-    if list(real) != list(fast) or real_environ.keys() != fast_environ.keys():
+    real, fast = cls(real_environ), _build_request(lazy, fast_environ)
+    if real_environ.keys() != fast_environ.keys() or fast_environ["werkzeug.request"] is not fast:
         return False
-    for name, value in real.items():
-        other = fast[name]
+    for name, value in vars(real).items():
+        other = getattr(fast, name)
         if name == "headers":
-            if type(value) is not type(other) or vars(value).keys() != vars(other).keys():
+            if type(value) is not type(other) or other.environ is not fast_environ:
                 return False
         elif name != "environ" and (type(value) is not type(other) or value != other):
             return False
-    return True
+    return vars(real).keys() == vars(fast).keys()
 
 
 def request_factory(cls: type) -> Callable[[dict], Any]:
     """What makes a ``cls`` request from an environ: ``cls`` itself, or, for a werkzeug
-    ``Request`` class whose construction is werkzeug's own, an exact faster builder."""
+    ``Request`` class whose construction is werkzeug's own, a builder of a subclass that
+    computes the constructor's fields on first read."""
     factory = _factories.get(cls)
     if factory is None:
         factory = cls
@@ -131,9 +166,11 @@ def request_factory(cls: type) -> Callable[[dict], Any]:
             if isinstance(cls, type) and issubclass(cls, _Request) and \
                     cls.__init__ is _Request.__init__ and cls.__new__ is object.__new__ and \
                     cls.__setattr__ is object.__setattr__ and \
-                    not any(hasattr(cls, name) for name in _REQUEST_FIELDS) and \
-                    all(_same_request(cls, probe) for probe in _PROBES):
-                factory = functools.partial(_build_request, cls)
+                    cls.__getattribute__ is object.__getattribute__ and \
+                    not any(hasattr(cls, name) for name in (*_FIELDS, "environ", "shallow")):
+                lazy = _lazy_class(cls)
+                if all(_same_request(cls, lazy, probe) for probe in _PROBES):
+                    factory = functools.partial(_build_request, lazy)
         except Exception:  # a probe the class refuses: it keeps its own constructor
             factory = cls
         if len(_factories) < 256:

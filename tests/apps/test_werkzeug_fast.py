@@ -109,12 +109,16 @@ def test_declines_subclasses_that_change_the_wsgi_path():
 latin1_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xff), max_size=12)
 
 
+_FIELD_NAMES = ("method", "scheme", "server", "root_path", "path", "query_string",
+                "remote_addr", "shallow")
+
+
 def _fields(request):
-    fields = dict(vars(request))
-    headers = fields.pop("headers")
-    environ = fields.pop("environ")
-    return (list(vars(request)), fields, type(headers), headers.environ is environ,
-            environ.get("werkzeug.request") is request)
+    values = {name: getattr(request, name) for name in _FIELD_NAMES}
+    environ = request.environ
+    return (values, {name: type(value) for name, value in values.items()},
+            type(request.headers), request.headers.environ is environ,
+            environ.get("werkzeug.request") is request, sorted(vars(request)))
 
 
 @settings(max_examples=300, deadline=None)
@@ -141,6 +145,7 @@ def test_request_builder_equals_werkzeugs_constructor(path, script, query, metho
     make = request_factory(Request)
     assert make is not Request  # the fast builder is in use for werkzeug's own class
     real, fast = Request(dict(environ)), make(dict(environ))
+    assert isinstance(fast, Request) and type(fast).__name__ == "Request"
     assert _fields(fast) == _fields(real)
     for read in (lambda r: r.url, lambda r: r.args, lambda r: dict(r.headers)):
         assert _outcome(read, fast) == _outcome(read, real)
@@ -174,4 +179,15 @@ def test_request_builder_keeps_subclasses_that_change_construction():
     assert request_factory(Custom) is Custom
     assert request_factory(WithProperty) is WithProperty
     plain = request_factory(Plain)({"PATH_INFO": "/x", "REQUEST_METHOD": "GET"})
-    assert type(plain) is Plain and plain.path == "/x"
+    assert isinstance(plain, Plain) and type(plain).__name__ == "Plain" and plain.path == "/x"
+
+
+def test_request_fields_are_computed_once_and_the_apps_own_values_win():
+    make = request_factory(Request)
+    environ = {"PATH_INFO": "/a", "REQUEST_METHOD": "get", "QUERY_STRING": "x=1"}
+    request = make(environ)
+    assert vars(request) == {"environ": environ, "shallow": False}
+    assert request.path == "/a" and request.args["x"] == "1" and request.method == "GET"
+    assert vars(request)["path"] == "/a"  # stored on first read
+    request.path = "/elsewhere"
+    assert request.path == "/elsewhere" and request.url.endswith("/elsewhere?x=1")
