@@ -18,10 +18,11 @@ constructor sets other fields, keeps its own constructor. One difference is by d
 field reflects the environ as it is when first read, so an app that rewrites ``PATH_INFO``
 in the environ after the request was built sees the new path.
 
-**Responses.** Kyoukai-style handlers return werkzeug ``Response`` objects, and the server used to run them
-as WSGI apps (``response(environ, start_response)``), which builds a ``Headers`` copy, scans it,
-wraps the body in a ``ClosingIterator`` and encodes it lazily: several microseconds per request
-for what is, almost always, "this status, these headers, this list of bytes".
+**Responses.** Kyoukai-style handlers return werkzeug ``Response`` objects, and the server
+used to run them as WSGI apps (``response(environ, start_response)``), which builds a
+``Headers`` copy, scans it, wraps the body in a ``ClosingIterator`` and encodes it lazily:
+several microseconds per request for what is, almost always, "this status, these headers,
+this list of bytes".
 :func:`wsgi_parts` gives exactly what ``Response.get_wsgi_response`` would (the same status
 string, the same header list in the same order, the same body bytes) without that work, for
 the cases where that is certain:
@@ -32,7 +33,10 @@ the cases where that is certain:
 * its status is not 1xx, 204 or 304, and it has no ``Location`` or ``Content-Location`` field
   (werkzeug rewrites those).
 
-Anything else returns None and goes through werkzeug itself. The response is closed (its
+Anything else returns None and goes through werkzeug itself. Where werkzeug keeps the status,
+the header list and the close callbacks in the fields it has kept them in since 2.x (proven
+once at import on a response made the public way), they are read there, without werkzeug's
+properties and ``close()``. The response is closed (its
 ``call_on_close`` callbacks run) before :func:`wsgi_parts` returns, as werkzeug's
 ``ClosingIterator`` would once the body is consumed.
 """

@@ -191,3 +191,19 @@ def test_request_fields_are_computed_once_and_the_apps_own_values_win():
     assert vars(request)["path"] == "/a"  # stored on first read
     request.path = "/elsewhere"
     assert request.path == "/elsewhere" and request.url.endswith("/elsewhere?x=1")
+
+
+def test_fields_fast_path_is_in_use_and_the_public_path_gives_the_same(monkeypatch):
+    from kyoukai_h2fast.apps import werkzeug_fast
+    assert werkzeug_fast._LAYOUT_KNOWN  # the installed werkzeug's fields are read directly
+
+    def make():
+        response = Response(b"body", status=201, headers=[("X-A", "1")], mimetype="text/html")
+        response.call_on_close(lambda: closed.append(True))
+        return response
+
+    closed: list = []
+    fast = _fast(make())
+    monkeypatch.setattr(werkzeug_fast, "_LAYOUT_KNOWN", False)
+    assert _fast(make()) == fast == _werkzeug(make())
+    assert closed == [True, True, True]  # each of the three responses closed once
