@@ -176,9 +176,9 @@ class KyoukaiRunner:
         #: The app's ``request_class`` and what builds it (an exact fast builder for werkzeug's
         #: own ``Request``, see :func:`~kyoukai_h2fast.apps.werkzeug_fast.request_factory`).
         self._request_class: Any = None
-        self._make_request: Callable[[dict], Any] = self._new_request
+        self._make_request: Callable[[Any], Any] = self._new_request
 
-    def _new_request(self, environ: dict) -> Any:
+    def _new_request(self, environ: Any) -> Any:
         """Build the app's request (its ``request_class`` looked up anew: it may change)."""
         cls = self.app.request_class
         if cls is not self._request_class:

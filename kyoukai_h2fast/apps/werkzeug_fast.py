@@ -127,7 +127,7 @@ def _lazy_class(cls: type) -> type:
 def _build_request(lazy: type, environ: dict) -> Any:
     """A request of ``lazy`` (see :func:`_lazy_class`) over ``environ``: what werkzeug's
     constructor does, its fields left to their first read."""
-    request = object.__new__(lazy)
+    request: Any = object.__new__(lazy)
     request.__dict__ = {"environ": environ, "shallow": False}
     environ["werkzeug.request"] = request
     return request
