@@ -8,6 +8,7 @@ is measured over many batches, then split by stage with a deterministic profile:
 
     python bench/glue_profile.py                      # WSGI inline app, compiled build
     python bench/glue_profile.py --app kyoukai        # Kyoukai-style app
+    python bench/glue_profile.py --app asgi           # ASGI 3 app
     python bench/glue_profile.py --profile            # + cProfile breakdown (slower)
     KYOUKAI_H2FAST_ENGINE=h2 python bench/glue_profile.py   # the h2-based engine
 
@@ -155,7 +156,7 @@ def _serving(app_name: str, preface: bytes):
     from kyoukai_h2fast import H2KyoukaiComponent
     from kyoukai_h2fast.http2.protocol import H2KyoukaiProtocol
 
-    app = apps.wsgi_app if app_name == "wsgi" else apps.kyoukai_app
+    app = {"wsgi": apps.wsgi_app, "asgi": apps.asgi_app}.get(app_name) or apps.kyoukai_app
     component = H2KyoukaiComponent(app, None, None, wsgi_threads=0, idle_timeout=0)
     component.runner.start()
     protocol = H2KyoukaiProtocol(component, None)
@@ -217,7 +218,7 @@ async def run(app_name: str, batches: int, profile: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--app", choices=("wsgi", "kyoukai"), default="wsgi")
+    parser.add_argument("--app", choices=("wsgi", "kyoukai", "asgi"), default="wsgi")
     parser.add_argument("--batches", type=int, default=20_000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")

@@ -42,6 +42,7 @@ PEER_REQUIREMENTS = {
     "uvloop": "uvloop",
     "werkzeug": "werkzeug",
     "httptools": "httptools",
+    "fastapi": "fastapi",
 }
 # Another kyoukai_h2fast checkout (built in place) to compare with in the same run: its
 # variants appear as "baseline-*" (e.g. the commit before a change, for an A/B of the hot path).
@@ -84,6 +85,10 @@ class ServerSpec:
     h2: bool = True             # runs the HTTP/2 workloads
     # workloads it does not take part in: workload id -> why (reported as "unsupported")
     skip: dict = dataclasses.field(default_factory=dict)
+    # runs an ASGI app of bench/ for the workloads that name one (Workload.app, module:attr):
+    # callable(port, tls, app) -> list[str]; None: it takes no part in them
+    app_argv: object = None
+    app_only: bool = False      # takes part in the ASGI-app workloads only
 
 
 def _venv_bin(venv_dir: str, name: str) -> str:
@@ -117,6 +122,13 @@ def _kyoukai(build: str, app: str, loop: str, threads: int | None):
     return argv
 
 
+def _kyoukai_app(build: str, loop: str):
+    """``app_argv`` of a kyoukai_h2fast variant: the workload's ASGI app of bench/apps.py."""
+    def argv(port, tls, app):
+        return _kyoukai(build, app, loop, None)(port, tls)
+    return argv
+
+
 def _kyoukai_specs(loop: str) -> list[ServerSpec]:
     """The kyoukai_h2fast variants; ``loop`` is what the main ones run on (``"uvloop"``, or
     ``"asyncio"`` when uvloop is missing: see ``run.py --loop``)."""
@@ -139,6 +151,16 @@ def _kyoukai_specs(loop: str) -> list[ServerSpec]:
                 loop=loop, planned_loop=DOCUMENTED_LOOP,
                 notes=notes if loop == DOCUMENTED_LOOP else f"{notes}, {loop} loop",
                 h1=True))
+    for build in ("compiled", "pure"):
+        env = {"KYOUKAI_H2FAST_NO_EXTENSIONS": "1" if build == "pure" else None}
+        specs.append(ServerSpec(
+            id=f"kyoukai-{build}-asgi", label=f"kyoukai_h2fast {build} ASGI",
+            family="kyoukai_h2fast", interface="ASGI",
+            argv=_kyoukai(build, "apps:asgi_app", loop, None), env=dict(env), build=build,
+            loop=loop, planned_loop=DOCUMENTED_LOOP, h1=True, app_only=True,
+            app_argv=_kyoukai_app(build, loop),
+            notes="ASGI 3 app on the event loop" + ("" if loop == DOCUMENTED_LOOP
+                                                      else f", {loop} loop")))
     for kind, app, threads, interface, notes in kinds:
         # The same with the h2-based connection engine (other hot paths compiled): "before"
         # the compiled engine, in the same run.
@@ -204,6 +226,25 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
             cmd += ["--ssl-certificate", tls.certfile, "--ssl-keyfile", tls.keyfile]
         return cmd + ["apps:wsgi_app"]
 
+    def hypercorn_app(port, tls, app):
+        return hypercorn(port, tls)[:-1] + [app]
+
+    def uvicorn_app(port, tls, app):
+        return uvicorn(port, tls)[:-1] + [app]
+
+    def granian_app(port, tls, app):
+        cmd = granian(port, tls)[:-1] + [app]
+        cmd[cmd.index("--interface") + 1] = "asgi"
+        return cmd
+
+    def uvicorn_h1_app(port, tls, app):
+        return uvicorn_h1(port, tls)[:-1] + [app]
+
+    def granian_h1_app(port, tls, app):
+        cmd = granian_h1(port, tls)[:-1] + [app]
+        cmd[cmd.index("--interface") + 1] = "asgi"
+        return cmd
+
     def uvicorn_h1(port, tls):
         cmd = [b("uvicorn"), "--http", "httptools", "--loop", "uvloop",
                "--host", "127.0.0.1", "--port", str(port),
@@ -230,7 +271,8 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
         ServerSpec("hypercorn", "hypercorn", "peer", "WSGI", hypercorn,
                    needs=("hypercorn", "uvloop"),
                    notes="-k uvloop, 1 worker, keep_alive_max_requests=1e9 and "
-                         "wsgi_max_body_size=128 MiB (config file)"),
+                         "wsgi_max_body_size=128 MiB (config file); the ASGI app for the "
+                         "ASGI workloads", app_argv=hypercorn_app),
         ServerSpec("gunicorn", "gunicorn gthread h2", "peer", "WSGI", gunicorn,
                    needs=("gunicorn",),
                    notes=f"-k gthread --threads {GUNICORN_THREADS}, 1 worker, "
@@ -242,14 +284,17 @@ def _peer_specs(venv_dir: str, site: dict, hypercorn_config: str) -> list[Server
                    notes="--http zttp --http2 --loop uvloop, 1 worker; zttp answers the "
                          "4097th stream of a connection with GOAWAY ENHANCE_YOUR_CALM "
                          "(\"flood detected\"), so its runs are capped at 4000 requests per "
-                         "connection", max_requests_per_connection=4000),
+                         "connection", max_requests_per_connection=4000,
+                   app_argv=uvicorn_app),
         ServerSpec("granian", "granian WSGI", "peer", "WSGI", granian, needs=("granian",),
-                   notes="--interface wsgi --http 2, 1 worker"),
+                   notes="--interface wsgi --http 2, 1 worker; --interface asgi for the ASGI "
+                         "workloads", app_argv=granian_app),
         ServerSpec("uvicorn-h1", "uvicorn httptools HTTP/1.1", "peer", "ASGI", uvicorn_h1,
                    needs=("uvicorn", "httptools", "uvloop"), h1=True, h2=False,
+                   app_argv=uvicorn_h1_app,
                    notes="--http httptools --loop uvloop, 1 worker"),
         ServerSpec("granian-h1", "granian WSGI HTTP/1.1", "peer", "WSGI", granian_h1,
-                   needs=("granian",), h1=True, h2=False,
+                   needs=("granian",), h1=True, h2=False, app_argv=granian_h1_app,
                    notes="--interface wsgi --http 1, 1 worker"),
         ServerSpec("nghttpd", "nghttpd (static, C)", "ceiling", "static files", nghttpd,
                    notes="nghttp2's C server, static files, --echo-upload, 1 thread"),

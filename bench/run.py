@@ -58,6 +58,9 @@ class Workload:
     headers: int = 0          # extra request headers (HPACK-heavy)
     upload: int = 0           # POST a body of this many bytes to /echo (-d); 0: GET
     h1: bool = False          # HTTP/1.1 (h2load --h1; streams = requests pipelined)
+    # an ASGI app in bench/ ("module:attribute"): only servers that run ASGI apps
+    # (ServerSpec.app_argv) take part, serving it; "": the server's own app
+    app: str = ""
     chart: str = "rps"        # the figure its throughput chart panel shows (report.FIGURES)
 
     @property
@@ -92,6 +95,13 @@ WORKLOADS = {
     "tls-get-c10-m1": Workload("GET /, 10 × 1, TLS 1.3 + ALPN h2", streams=1, tls=True),
     "h1-get-c10": Workload("GET /, 10 keep-alive HTTP/1.1 connections, 1 request in flight "
                            "each (h2load --h1)", streams=1, h1=True),
+    "asgi-get-c10-m10": Workload("ASGI app: GET /, 10 × 10, h2c", app="apps:asgi_app"),
+    "asgi-get-c10-m1": Workload("ASGI app: GET /, 10 × 1, h2c", streams=1, app="apps:asgi_app"),
+    "asgi-h1-get-c10": Workload("ASGI app: GET /, 10 keep-alive HTTP/1.1 connections, 1 "
+                                "request in flight each (h2load --h1)", streams=1, h1=True,
+                                app="apps:asgi_app"),
+    "fastapi-json-c10-m1": Workload("FastAPI app: GET /json, 10 × 1, h2c", path="/json",
+                                    streams=1, app="fastapi_app:app"),
 }
 MAIN_WORKLOAD = "get-c10-m10"
 QUICK_WORKLOADS = ["get-c10-m10", "get-c10-m1", "tls-get-c10-m10", "tls-get-c10-m1",
@@ -241,6 +251,10 @@ def plan_cells(specs: list, workload_ids: list[str], ctx: dict, results: dict) -
                 final[wid] = {"status": "unsupported", "detail": "not run on HTTP/1.1"}
             elif not WORKLOADS[wid].h1 and not spec.h2:
                 final[wid] = {"status": "unsupported", "detail": "HTTP/1.1 only"}
+            elif WORKLOADS[wid].app and spec.app_argv is None:
+                final[wid] = {"status": "unsupported", "detail": "serves no ASGI app"}
+            elif spec.app_only and not WORKLOADS[wid].app:
+                final[wid] = {"status": "unsupported", "detail": "ASGI workloads only"}
             elif wid in spec.skip:
                 final[wid] = {"status": "unsupported", "detail": spec.skip[wid]}
             else:
@@ -284,7 +298,8 @@ def measure_round(cell: Cell, r: int, ctx: dict, results: dict) -> None:
     """
     spec, wid, wl = cell.spec, cell.wid, WORKLOADS[cell.wid]
     port = measure.free_port()
-    argv = spec.argv(port, ctx["tls"] if wl.tls else None)
+    tls = ctx["tls"] if wl.tls else None
+    argv = spec.app_argv(port, tls, wl.app) if wl.app else spec.argv(port, tls)
     log_path = os.path.join(ctx["tmp"], f"{spec.id}-{wid}-{r}.log")
     base = f"{'https' if wl.tls else 'http'}://127.0.0.1:{port}"
     record = {"server": spec.id, "workload": wid, "round": r, "env": spec.env,

@@ -113,9 +113,10 @@ class ServerConfig:
     #: Serve HTTP/1.1 on the same port (TLS: ALPN ``http/1.1``; cleartext: told apart from
     #: the HTTP/2 preface by the first bytes). False: HTTP/2 only (HTTP/1.x gets a 505).
     http1: bool = True
-    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers on
-    #: one listening socket; 0 means one per CPU (see :func:`resolve_workers`). In a worker
-    #: process: how many serve (``wsgi.multiprocess`` is True when more than one).
+    #: Worker processes: 1 serves in this process; N > 1 runs a supervisor and N workers
+    #: (``reuse_port``: a listening socket each); 0 means one per CPU (see
+    #: :func:`resolve_workers`). In a worker process: how many serve (``wsgi.multiprocess``
+    #: is True when more than one).
     workers: int = 1
     #: One line per request on the ``kyoukai_h2fast.access`` logger.
     access_log: bool = False
@@ -133,6 +134,77 @@ class ServerConfig:
     static_index: str | None = None
     #: ``Cache-Control`` of static files (``no-cache``: caches revalidate with the ETag).
     static_cache_control: str = "no-cache"
+    #: URL prefix the app is mounted under (``--root-path``), without a final ``/``: WSGI
+    #: apps get ``SCRIPT_NAME`` = it and ``PATH_INFO`` without it; requests outside it get
+    #: 404 (see kyoukai_h2fast.apps.root_path). ``""``: the app serves every path.
+    root_path: str = ""
+
+    # -- WebSockets (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2; kyoukai_h2fast.websocket) --
+    #: Advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 and take extended CONNECT (RFC 8441)
+    #: when the app serves WebSockets (apps that do not never advertise it).
+    ws_http2: bool = True
+    #: Largest message (after reassembly and decompression); larger: close 1009.
+    ws_max_message_size: int = 16 * MiB
+    #: Messages received and not yet read by the app, at most; beyond, the socket stops
+    #: reading (TCP backpressure on HTTP/1.1, the stream window on HTTP/2).
+    ws_max_queue: int = 32
+    #: Bytes of a socket's unsent output beyond which the app's send() waits.
+    ws_write_limit: int = 64 * KiB
+    #: Seconds between the server's pings (0: none); a pong not back within
+    #: ``ws_ping_timeout`` seconds closes the connection (1011).
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    #: Negotiate permessage-deflate (RFC 7692) when the client offers it.
+    ws_per_message_deflate: bool = True
+
+    # -- TLS beyond the certificate (kyoukai_h2fast.server.tls; need certfile/keyfile) --
+    #: CA certificates (PEM) that issue the client certificates the server accepts.
+    ssl_ca_certs: str | None = None
+    #: Client certificates: ``"none"`` (not asked for), ``"optional"`` (verified when the
+    #: client sends one), ``"required"`` (the handshake fails without a valid one). The
+    #: verified certificate reaches the app (kyoukai_h2fast.wsgi.client_cert).
+    ssl_cert_reqs: str = "none"
+    #: Lowest TLS version accepted: ``"1.2"`` or ``"1.3"``.
+    ssl_min_version: str = "1.2"
+    #: OpenSSL cipher list for TLS 1.2 (None: ECDHE with AES-GCM or ChaCha20).
+    ssl_ciphers: str | None = None
+    #: The password of an encrypted keyfile, or a file whose first line is it (preferred:
+    #: a password on the command line is visible in ``ps``). Never printed (repr=False).
+    ssl_keyfile_password: str | None = dataclasses.field(default=None, repr=False)
+    ssl_keyfile_password_file: str | None = None
+
+    # -- HTTP/2 keep-alive PINGs (kyoukai_h2fast.http2.keepalive) --
+    #: A connection whose peer sent nothing for this many seconds gets a PING (0: never).
+    http2_ping_interval: float = 0.0
+    #: Seconds the peer has to acknowledge it; then the connection is closed.
+    http2_ping_timeout: float = 20.0
+    # -- socket sources and worker processes (kyoukai_h2fast.server.socket_sources,
+    #    kyoukai_h2fast.process.supervisor) --
+    #: Listen on this Unix domain socket instead of ``host``/``port``; ``uds_permissions``:
+    #: its mode (e.g. ``0o660``; None: as the umask makes it).
+    uds: str | None = None
+    uds_permissions: int | None = None
+    #: Serve this inherited listening socket (a file descriptor) instead of binding.
+    fd: int | None = None
+    #: With ``workers`` > 1 on Linux: one listening socket per worker, bound with
+    #: ``SO_REUSEPORT`` (the kernel spreads new connections over them); False: one socket
+    #: shared by all workers.
+    reuse_port: bool = True
+    #: Worker recycling: a worker is replaced (its successor first, then it drains) after
+    #: ``max_requests`` requests plus up to ``max_requests_jitter`` more (drawn per worker),
+    #: after ``workers_lifetime`` seconds, or once its resident memory exceeds
+    #: ``workers_max_rss`` MiB. 0: no such limit.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    workers_lifetime: float = 0.0
+    workers_max_rss: int = 0
+    #: Write the pid of the serving (or supervising) process here; removed on exit.
+    pid_file: str | None = None
+
+    # -- app interface --
+    #: The kind of app: ``auto`` (detected: Kyoukai-style, ASGI 3, else WSGI), or ``asgi``,
+    #: ``wsgi``, ``kyoukai`` to force it (see kyoukai_h2fast.apps.runners.detect_kind).
+    interface: str = "auto"
 
     def validate(self) -> ServerConfig:
         """Check every value; return self. Raises ConfigError naming the first bad one."""
@@ -189,6 +261,14 @@ class ServerConfig:
                                   "'kyoukai_h2fast[metrics]'") from None
         if self.static or self.static_index is not None:
             _check_static(self)
+        _check_websocket(self)
+        _check_interface(self)
+        _check_sockets(self)
+        _check_recycling(self)
+        if self.root_path:
+            _check_root_path(self)
+        _check_tls_options(self)
+        _check_http2_pings(self)
         return self
 
     @property
@@ -200,6 +280,11 @@ class ServerConfig:
         """``wsgi.multiprocess``: other processes serve the same app. The supervisor gives
         its workers ``workers`` = their number, the gunicorn worker gunicorn's ``-w``."""
         return self.workers > 1
+
+    @property
+    def recycles(self) -> bool:
+        """Whether a worker-recycling limit is set (they need the supervisor)."""
+        return bool(self.max_requests or self.workers_lifetime or self.workers_max_rss)
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes).validate()
@@ -240,6 +325,120 @@ def _check_static(config: ServerConfig) -> None:
     value = config.static_cache_control
     if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"--static-cache-control {value!r}: not a field value")
+
+
+def _check_interface(config: ServerConfig) -> None:
+    choices = ("auto", "asgi", "wsgi", "kyoukai")
+    if config.interface not in choices:
+        raise ConfigError(f"--interface {config.interface!r}: must be one of "
+                          f"{', '.join(choices)}")
+
+
+#: The values of ``ssl_cert_reqs`` and ``ssl_min_version``.
+SSL_CERT_REQS = ("none", "optional", "required")
+SSL_MIN_VERSIONS = ("1.2", "1.3")
+
+
+def _check_tls_options(config: ServerConfig) -> None:
+    """The TLS settings besides the certificate files (whose contents the TLS context checks):
+    ConfigError (one line, naming the option) if bad."""
+    if config.ssl_cert_reqs not in SSL_CERT_REQS:
+        raise ConfigError(f"--ssl-cert-reqs must be none, optional or required, got "
+                          f"{config.ssl_cert_reqs!r}")
+    if config.ssl_min_version not in SSL_MIN_VERSIONS:
+        raise ConfigError(f"--ssl-min-version must be 1.2 or 1.3, got "
+                          f"{config.ssl_min_version!r}")
+    given = [name for name, value in (
+        ("--ssl-ca-certs", config.ssl_ca_certs), ("--ssl-ciphers", config.ssl_ciphers),
+        ("--ssl-keyfile-password", config.ssl_keyfile_password),
+        ("--ssl-keyfile-password-file", config.ssl_keyfile_password_file),
+        ("--ssl-cert-reqs", config.ssl_cert_reqs != "none" or None),
+        ("--ssl-min-version", config.ssl_min_version != "1.2" or None)) if value is not None]
+    if given and config.certfile is None:
+        raise ConfigError(f"{given[0]} needs TLS: give --certfile and --keyfile")
+    if config.ssl_cert_reqs != "none" and not config.ssl_ca_certs:
+        raise ConfigError(f"--ssl-cert-reqs {config.ssl_cert_reqs} needs --ssl-ca-certs FILE "
+                          "(the CA certificates that issue the client certificates)")
+    if config.ssl_ca_certs and config.ssl_cert_reqs == "none":
+        raise ConfigError("--ssl-ca-certs is only used to verify client certificates: give "
+                          "--ssl-cert-reqs optional or required")
+    if config.ssl_keyfile_password is not None and config.ssl_keyfile_password_file is not None:
+        raise ConfigError("give --ssl-keyfile-password or --ssl-keyfile-password-file, "
+                          "not both")
+    if config.ssl_ciphers is not None and (not config.ssl_ciphers.strip()
+                                           or "\0" in config.ssl_ciphers):
+        raise ConfigError(f"--ssl-ciphers: not a cipher list: {config.ssl_ciphers!r}")
+
+
+def _check_http2_pings(config: ServerConfig) -> None:
+    """The keep-alive PING settings: ConfigError (one line, naming the option) if bad."""
+    interval, timeout = config.http2_ping_interval, config.http2_ping_timeout
+    if not isinstance(interval, (int, float)) or not 0 <= interval < float("inf"):
+        raise ConfigError(f"http2-ping-interval must be >= 0 seconds, got {interval!r}")
+    if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ConfigError(f"http2-ping-timeout must be > 0 seconds, got {timeout!r}")
+
+
+def _check_sockets(config: ServerConfig) -> None:
+    """``uds``, ``uds_permissions``, ``fd``, ``reuse_port``: ConfigError if bad (whether the
+    path's directory exists and the fd is a socket is checked when they are opened:
+    kyoukai_h2fast.server.socket_sources)."""
+    if config.uds is not None and config.fd is not None:
+        raise ConfigError("--uds and --fd cannot be given together")
+    if config.uds is not None and (not isinstance(config.uds, str) or not config.uds
+                                   or "\0" in config.uds):
+        raise ConfigError(f"--uds {config.uds!r}: not a path")
+    if config.uds_permissions is not None:
+        if config.uds is None:
+            raise ConfigError("--uds-permissions needs --uds")
+        _check_range("uds-permissions", config.uds_permissions, 0, 0o7777)
+    if config.fd is not None:
+        _check_range("fd", config.fd, 0, 2**31 - 1)
+    if not isinstance(config.reuse_port, bool):
+        raise ConfigError(f"reuse-port must be True or False, got {config.reuse_port!r}")
+
+
+def _check_recycling(config: ServerConfig) -> None:
+    """The worker-recycling limits and the pid file: ConfigError if bad."""
+    _check_range("max-requests", config.max_requests, 0, 2**63 - 1)
+    _check_range("max-requests-jitter", config.max_requests_jitter, 0, 2**63 - 1)
+    if config.max_requests_jitter and not config.max_requests:
+        raise ConfigError("--max-requests-jitter needs --max-requests")
+    if not isinstance(config.workers_lifetime, (int, float)) or config.workers_lifetime < 0:
+        raise ConfigError(f"workers-lifetime must be >= 0 seconds, got "
+                          f"{config.workers_lifetime!r}")
+    _check_range("workers-max-rss", config.workers_max_rss, 0, 2**40)
+    if config.pid_file is not None:
+        if not isinstance(config.pid_file, str) or not config.pid_file \
+                or "\0" in config.pid_file:
+            raise ConfigError(f"--pid-file {config.pid_file!r}: not a path")
+        directory = os.path.dirname(os.path.abspath(config.pid_file))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--pid-file {config.pid_file}: no such directory {directory}")
+
+
+def _check_websocket(config: ServerConfig) -> None:
+    """The WebSocket settings of ``config``: ConfigError (one line, naming the option)."""
+    _check_range("ws-max-message-size", config.ws_max_message_size, 1, 2**63 - 1)
+    _check_range("ws-max-queue", config.ws_max_queue, 1, 2**31 - 1)
+    _check_range("ws-write-limit", config.ws_write_limit, 1, 2**63 - 1)
+    for name, value in (("ws-ping-interval", config.ws_ping_interval),
+                        ("ws-ping-timeout", config.ws_ping_timeout)):
+        if not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+            raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+
+
+def _check_root_path(config: ServerConfig) -> None:
+    """``root_path``: ``/`` then path segments, no final ``/``, nothing a URL path cannot
+    hold as it is (ConfigError naming --root-path otherwise)."""
+    prefix = config.root_path
+    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+        raise ConfigError(f"--root-path {prefix!r}: must start with '/' and not end with it "
+                          "(e.g. /api)")
+    if any(c in prefix for c in "?#\\") or any(ord(c) <= 32 or ord(c) == 127 for c in prefix) \
+            or any(part in ("", ".", "..") for part in prefix[1:].split("/")):
+        raise ConfigError(f"--root-path {prefix!r}: not a plain URL path (no '?', '#', "
+                          "spaces, empty, '.' or '..' segments)")
 
 
 def resolve_workers(workers: int) -> int:

@@ -64,6 +64,12 @@ class Engine(Protocol):
     (the app never reads padding). DATA the protocol never sees (on streams the engine reset,
     on streams after :meth:`stop_reading`) is credited by the engine itself.
 
+    Extended CONNECT (RFC 8441). With ``ServerConfig.ws_http2`` the engine advertises
+    SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 and reports a request with ``:protocol`` as
+    :class:`~kyoukai_h2fast.http2.events.ExtendedConnectReceived` (not ``RequestReceived``);
+    the stream is then a tunnel like any other stream (``send_headers`` 200, DATA both ways
+    under flow control). Without the setting such a request is a stream error PROTOCOL_ERROR.
+
     Budgets (RFC 9113 §10.5: denial of service). Per received frame, the engine counts what
     a peer can make it do without progress: PINGs, SETTINGS, frames without progress (empty
     DATA, tiny WINDOW_UPDATEs, PRIORITY, ...), stream resets the peer sends or provokes, and
@@ -126,6 +132,11 @@ class Engine(Protocol):
         the last of the response. The engine keeps a reference (no copy); the caller must not
         mutate it. Returns False when the stream is not open for sending."""
 
+    def send_trailers(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Queue a trailer block with END_STREAM after the response's DATA (RFC 9113 §8.1).
+        Only when the final header block went, the stream's send queue is empty (wait for
+        ``StreamDrained``) and the response has not ended; else False and nothing queued."""
+
     def queued(self, stream_id: int) -> int:
         """Bytes in the stream's send queue not yet written (0 for unknown streams)."""
 
@@ -155,6 +166,13 @@ class Engine(Protocol):
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         """Queue RST_STREAM, drop the stream's send queue and forget it (no event)."""
+
+    def send_ping(self, opaque_data: bytes) -> None:
+        """Queue a PING frame (RFC 9113 §6.7) carrying ``opaque_data`` (exactly 8 bytes, else
+        ValueError); :meth:`receive` reports the peer's ACK of any PING as
+        :class:`~kyoukai_h2fast.http2.events.PingAcknowledged` (keep-alive: the protocol checks
+        the peer still answers). Call it after :meth:`initiate`; ignored after a connection
+        error."""
 
     def set_priority(self, stream_id: int, urgency: int, incremental: bool) -> None:
         """RFC 9218: the scheduling parameters of ``stream_id``'s response from now on."""
@@ -206,6 +224,11 @@ class Responder(Protocol):
     def body_consumed(self, state: H2State, size: int) -> None:
         """The app took ``size`` body bytes of ``state``: reopen the windows for them."""
 
+    # The HTTP/2 protocol also has ``respond_trailers(state, fields)`` (a streamed response
+    # ended by a trailer block, for ASGI's ``http.response.trailers``) and the HTTP/1.1 one
+    # ``respond_file(state, file, offset, count)`` (sendfile); callers look them up with
+    # getattr.
+
 
 class Runner(Protocol):
     """Runs requests on one kind of app (:func:`kyoukai_h2fast.apps.runners.make_runner`).
@@ -217,7 +240,7 @@ class Runner(Protocol):
     after a read when ``multithread``, and :meth:`forget` when it is gone.
     """
 
-    #: ``"kyoukai"`` or ``"wsgi"``.
+    #: ``"kyoukai"``, ``"wsgi"`` or ``"asgi"``.
     kind: str
     #: ``wsgi.multithread``: the app runs in worker threads.
     multithread: bool
@@ -227,7 +250,9 @@ class Runner(Protocol):
     errors: Any
 
     def start(self) -> None:
-        """Called once on the serving loop before the first request."""
+        """Called once on the serving loop before the first request. A runner may also have
+        ``async def startup()``, awaited right after, before the listener accepts (the ASGI
+        runner's lifespan startup; its failure stops the server)."""
 
     async def drain(self, deadline: float) -> None:
         """Called on shutdown, once the connections stopped taking requests: wait (until the

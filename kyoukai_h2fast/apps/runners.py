@@ -1,10 +1,12 @@
 """App adapters: how a request reaches a Kyoukai-style app or a WSGI app, and back.
 
-Two kinds are detected (:func:`detect_kind`):
+Three kinds are detected (:func:`detect_kind`; ``--interface`` forces one):
 
 * **Kyoukai-style**: an object with ``request_class`` and a coroutine method
   ``process_request(request, ctx)`` returning a werkzeug ``Response`` (``finalize()`` is
   called once at start when present). It runs as a task on the event loop.
+* **ASGI 3**: an ``async def app(scope, receive, send)`` or an object whose ``__call__`` is one
+  (three positional parameters): :mod:`kyoukai_h2fast.asgi.runner`.
 * **WSGI** (PEP 3333): any other callable. By default it runs in a thread pool, so a blocking
   app stalls no other stream; with ``wsgi_threads=0`` it runs inline on the loop.
 
@@ -57,31 +59,52 @@ if TYPE_CHECKING:
     from ..contracts import Responder, Runner
     from ..wsgi.request_state import H2State
 
-__all__ = ["detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
+__all__ = ["INTERFACES", "detect_kind", "make_runner", "KyoukaiRunner", "WSGIRunner"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
 
-def detect_kind(app: object) -> str:
-    """``"kyoukai"`` or ``"wsgi"``; TypeError for anything else."""
+#: The values of ``--interface`` (``auto``: :func:`detect_kind` decides).
+INTERFACES = ("auto", "asgi", "wsgi", "kyoukai")
+
+
+def detect_kind(app: object, interface: str = "auto") -> str:
+    """``"kyoukai"``, ``"asgi"`` or ``"wsgi"``; TypeError for anything else. ``interface``
+    other than ``"auto"`` forces the kind (the app must still be callable)."""
+    if interface not in INTERFACES:
+        raise TypeError(f"unknown interface {interface!r} (one of {', '.join(INTERFACES)})")
     process = getattr(app, "process_request", None)
-    if process is not None and hasattr(app, "request_class"):
-        if inspect.iscoroutinefunction(process):
+    if interface == "kyoukai" or interface == "auto" and process is not None \
+            and hasattr(app, "request_class"):
+        if process is not None and inspect.iscoroutinefunction(process):
             return "kyoukai"
         raise TypeError("a Kyoukai-style app needs `async def process_request(request, ctx)`")
+    if interface == "asgi":
+        if not callable(app):
+            raise TypeError(f"{type(app).__name__!r} is not an ASGI app (not callable)")
+        return "asgi"
+    if interface == "auto":
+        from ..asgi import is_asgi_app
+        if is_asgi_app(app):
+            return "asgi"
     if callable(app):
         return "wsgi"
     raise TypeError(f"{type(app).__name__!r} is neither a WSGI callable nor a Kyoukai-style "
-                    "app (request_class + async process_request)")
+                    "app (request_class + async process_request) nor an ASGI app")
 
 
-def make_runner(app: Any, wsgi_threads: int, per_connection: int = 0) -> Runner:
+def make_runner(app: Any, wsgi_threads: int, per_connection: int = 0,
+                interface: str = "auto", shutdown_timeout: float = 10.0) -> Runner:
     """The runner for ``app``'s kind (see :func:`detect_kind`): WSGI apps in a pool of
     ``wsgi_threads`` threads (0: inline on the loop), ``per_connection`` handlers of one
-    connection at once at most (0: no limit)."""
-    kind = detect_kind(app)
+    connection at once at most (0: no limit); ASGI apps on the loop
+    (:class:`~kyoukai_h2fast.asgi.runner.ASGIRunner`)."""
+    kind = detect_kind(app, interface)
     if kind == "kyoukai":
         return KyoukaiRunner(app)
+    if kind == "asgi":
+        from ..asgi.runner import ASGIRunner
+        return ASGIRunner(app, shutdown_timeout=shutdown_timeout)
     return WSGIRunner(app, wsgi_threads, per_connection)
 
 

@@ -6,9 +6,11 @@ both:
 
 * the connection's place in the server: :meth:`~ConnectionBase._opened` (first thing in
   ``connection_made``) takes the transport and the peer's address, makes the per-connection
-  environ constants, enters the server's set of live connections (where shutdown finds it) and
-  starts the timeout timer; :meth:`~ConnectionBase._gone` (first thing in ``connection_lost``)
-  undoes the last two (the server's ``connection_closed`` also gives memory back);
+  environ constants (with the client certificate's ``SSL_CLIENT_*`` keys under mutual
+  TLS: :mod:`kyoukai_h2fast.wsgi.client_cert`), enters the server's set of live connections
+  (where shutdown finds it) and starts the timeout timer; :meth:`~ConnectionBase._gone`
+  (first thing in ``connection_lost``) undoes the last two (the server's
+  ``connection_closed`` also gives memory back);
 * its timeouts: one timer that calls the protocol's ``_timeouts(now, next_check)`` at least
   every ``min(idle_timeout, body_timeout)`` seconds (an hour when neither is set); that checks
   the protocol's own timeouts and returns when to look again, or None once the connection is
@@ -25,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from ssl import CERT_NONE
 from typing import TYPE_CHECKING, Any, cast
 
 from ..apps.iterables import body_chunks, close_iterable
+from ..wsgi.client_cert import client_cert_environ
 from ..wsgi.environ import make_base_environ
 
 if TYPE_CHECKING:
@@ -74,12 +78,14 @@ class ConnectionBase(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.ip, self.client_port = peer[0], peer[1]
+        ssl_object = transport.get_extra_info("ssl_object")
         base = make_base_environ(
-            url_scheme="https" if transport.get_extra_info("ssl_object") is not None
-            else "http",
+            url_scheme="https" if ssl_object is not None else "http",
             server_addr=transport.get_extra_info("sockname"), peer_addr=peer,
             multithread=self.runner.multithread, errors=self.runner.errors,
             multiprocess=self.config.multiprocess)
+        if ssl_object is not None and ssl_object.context.verify_mode != CERT_NONE:
+            base.update(client_cert_environ(ssl_object))  # mutual TLS (once per connection)
         self.component.connections.add(self)
         self._last_activity = self.loop.time()
         self._arm_watchdog()

@@ -16,10 +16,12 @@ the client.
 
 ``Upgrade`` requests: llhttp leaves everything after their head unparsed; a GET-like one is
 served as HTTP/1.1 and parsing goes on after it, a ``content-length`` body is taken by count,
-a chunked one is refused (400).
+a chunked one is refused (400); a WebSocket upgrade the connection took over
+(``handed_over``) gets the bytes after its head.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import httptools
@@ -116,6 +118,9 @@ class RequestReader:
         self._head_bytes = 0
         #: Body bytes of an Upgrade request still to take by count (llhttp skips them).
         self._raw_left = 0
+        #: Set when the connection was handed over after an Upgrade request (a WebSocket,
+        #: :mod:`kyoukai_h2fast.http1.websocket`): it takes the bytes after the request head.
+        self.handed_over: Callable[[bytes], None] | None = None
 
     def feed(self, data: bytes) -> tuple[int, str] | None:
         """Parse ``data``; returns ``(status, detail)`` for bad input (then stop reading)."""
@@ -138,6 +143,10 @@ class RequestReader:
                 # A GET-like request with Upgrade was complete; go on after it.
                 offset = e.args[0] if e.args else len(data)
                 data = data[offset:]
+                if self.handed_over is not None:
+                    if data:
+                        self.handed_over(data)
+                    return None
                 if (data or self._raw_left) and not self.stopped:
                     continue
             except httptools.HttpParserCallbackError as e:

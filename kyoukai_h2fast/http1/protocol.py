@@ -31,8 +31,11 @@ plus the body window. Each response ends in order; the next request then becomes
   ``max_body_size`` 413; a malformed request 400; CONNECT 501; a version other than 1.0/1.1
   505. Every one is a complete response followed by a close, never a traceback.
 * ``Upgrade`` is ignored (RFC 9110 §7.8: no h2c upgrade, RFC 9113 §3.1), so ``curl --http2``
-  on ``http://`` gets HTTP/1.1. llhttp leaves the body of an upgrade request unparsed: a
-  ``content-length`` body is then taken by count; a chunked one gets 400.
+  on ``http://`` gets HTTP/1.1, except ``Upgrade: websocket`` when the app serves WebSockets
+  and no other request is in progress: the connection is then handed over
+  (:mod:`kyoukai_h2fast.http1.websocket`; ``_websocket`` is the session). llhttp leaves
+  the body of an upgrade request unparsed: a ``content-length`` body is then taken by count;
+  a chunked one gets 400.
 * Timeouts: a request whose body stops arriving for ``body_timeout`` gets 408 (the
   connection closes if its response started); an idle keep-alive connection, or one whose
   request head stalls, closes after ``idle_timeout``. Shutdown closes idle connections at once
@@ -52,17 +55,20 @@ from ..apps.iterables import body_chunks as _checked
 from ..config import FIRST_REQUEST_GRACE
 from ..connection.base import ConnectionBase
 from ..errors import BodyTimeoutError, ClientDisconnected
+from ..websocket.handshake import is_upgrade_request
 from ..wsgi.access_record import AccessRecord, now
 from ..wsgi.environ import build_environ
 from ..wsgi.request_state import H2State
 from .parser import Exchange as _Exchange
 from .parser import RequestReader
+from .websocket import upgrade
 from .wire import CONTINUE, error_response, response_head
 
 if TYPE_CHECKING:
     from ..contracts import Runner
     from ..server.accesslog import AccessLog
     from ..server.metrics import Recorder
+    from ..websocket.session import WebSocketSession
 
 __all__ = ["H1Protocol"]
 
@@ -115,6 +121,10 @@ class H1Protocol(ConnectionBase):
         self._closed = False
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
+        #: The WebSocket the connection was handed over to (kyoukai_h2fast.http1.websocket).
+        self._websocket: WebSocketSession | None = None
+        self._websocket_task: asyncio.Task | None = None
+        self._ws_app = getattr(component, "websocket_app", None)
 
     @property
     def open_requests(self) -> int:
@@ -141,6 +151,8 @@ class H1Protocol(ConnectionBase):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone()
+        if self._websocket is not None:
+            self._websocket.connection_lost()
         self.runner.forget(self)
         error = ClientDisconnected("the HTTP/1.1 connection was closed")
         exchanges = [ex for ex in (self._current, self._reader.parsing, *self._pipeline)
@@ -156,7 +168,8 @@ class H1Protocol(ConnectionBase):
     def eof_received(self) -> bool:
         # The client half-closed: answer the complete requests, then close. A request cut
         # short can never complete: close now.
-        if self._reader.parsing is not None or (self._current is None and not self._pipeline) \
+        if self._websocket is not None or self._reader.parsing is not None or (
+                self._current is None and not self._pipeline) \
                 or self.transport.get_extra_info("ssl_object") is not None:
             return False  # (TLS cannot stay half-open: asyncio would only warn)
         self._closing = True
@@ -169,6 +182,9 @@ class H1Protocol(ConnectionBase):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._websocket is not None:
+            self._websocket.output_drained()
+            return
         self._update_reading()
         ex = self._current
         if ex is not None and ex.framing is not None:
@@ -179,7 +195,7 @@ class H1Protocol(ConnectionBase):
 
     def _update_reading(self) -> None:
         """Read unless the transport is full, a body window is full or a request waits."""
-        if self._closed or self.transport.is_closing():
+        if self._closed or self.transport.is_closing() or self._websocket is not None:
             return
         pause = (self._write_paused or bool(self._pipeline)
                  or self._unconsumed >= self.config.stream_window)
@@ -193,6 +209,8 @@ class H1Protocol(ConnectionBase):
     def _timeouts(self, now: float, next_check: float) -> float | None:
         """The body timeout of the request being received, then the idle timeout."""
         config = self.config
+        if self._websocket is not None:  # its pings tell a dead peer (ws_ping_interval)
+            return next_check
         ex = self._reader.parsing
         parsing = ex.state if ex is not None else None  # a request whose body is read
         if ex is not None and parsing is not None and config.body_timeout \
@@ -233,6 +251,10 @@ class H1Protocol(ConnectionBase):
         whose first request has not come yet gets ``FIRST_REQUEST_GRACE`` for it."""
         if self._closed:
             return
+        if self._websocket is not None:
+            self._closing = True
+            self.loop.create_task(self._websocket.close(1001, "server shutting down"))
+            return
         first = not self._closing and self._reader.count == 0
         self._closing = True
         while self._pipeline:  # received, never started: the client may retry them
@@ -254,6 +276,9 @@ class H1Protocol(ConnectionBase):
 
     # == receiving ========================================================================
     def data_received(self, data: bytes) -> None:
+        if self._websocket is not None:
+            self._websocket.feed(data)
+            return
         reader = self._reader
         if reader.stopped:
             return
@@ -272,6 +297,9 @@ class H1Protocol(ConnectionBase):
     # -- what the request reader reports ------------------------------------------------------
     def request_received(self, ex: _Exchange) -> None:
         """A request head: run it now, or after the requests before it (pipelining)."""
+        if self._ws_app is not None and self._current is None and not self._pipeline \
+                and is_upgrade_request(ex.state.headers) and upgrade(self, ex):  # type: ignore[union-attr]
+            return
         if not ex.body_done:
             assert ex.state is not None  # the reader reports requests only
             ex.state.spooled = self._spool

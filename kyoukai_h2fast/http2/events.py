@@ -7,8 +7,9 @@ flags fold the separate "stream ended" notification into the event that carried 
 Events compare equal when their class and fields are equal, and print their fields, so tests
 can assert on whole event lists and read failures.
 
-Receive side (returned by ``Engine.receive``): :class:`RequestReceived`, :class:`DataReceived`,
-:class:`TrailersReceived`, :class:`StreamReset`, :class:`ConnectionTerminated`.
+Receive side (returned by ``Engine.receive``): :class:`RequestReceived`,
+:class:`ExtendedConnectReceived` (RFC 8441), :class:`DataReceived`, :class:`TrailersReceived`,
+:class:`StreamReset`, :class:`ConnectionTerminated`, :class:`PingAcknowledged`.
 Send side (returned by ``Engine.send_events`` after ``Engine.data_to_send``):
 :class:`StreamDrained`, :class:`ResponseSent`.
 """
@@ -19,12 +20,14 @@ from ..constants import UNSIGNALLED
 __all__ = [
     "Event",
     "RequestReceived",
+    "ExtendedConnectReceived",
     "DataReceived",
     "TrailersReceived",
     "StreamReset",
     "WindowUpdated",
     "SettingsChanged",
     "ConnectionTerminated",
+    "PingAcknowledged",
     "StreamDrained",
     "ResponseSent",
 ]
@@ -75,6 +78,27 @@ class RequestReceived(Event):
         #: ``priority`` field (defaults ``u=3``, not incremental, for what it leaves out), else
         #: ``(3, True)``: no signal, shared fairly (:mod:`kyoukai_h2fast.http2.priority`).
         self.priority = priority
+
+
+class ExtendedConnectReceived(Event):
+    """An extended CONNECT (RFC 8441 §4: ``:method`` CONNECT with ``:protocol``, ``:scheme``,
+    ``:path`` and ``:authority``) opened ``stream_id``: a tunnel for ``protocol`` (e.g.
+    ``b"websocket"``), whose bytes travel in DATA frames both ways, under flow control. Only
+    reported when SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 was advertised (``ServerConfig.ws_http2``);
+    without it such a request is malformed (a stream error PROTOCOL_ERROR, RFC 8441 §3)."""
+
+    __slots__ = ("stream_id", "headers", "end_stream", "protocol")
+
+    def __init__(self, stream_id: int, headers: list, end_stream: bool,
+                 protocol: bytes) -> None:
+        #: The stream the request arrived on.
+        self.stream_id = stream_id
+        #: Decoded header list: ``(name: bytes, value: bytes)`` pairs, pseudo-headers first.
+        self.headers = headers
+        #: True when the client ended its side at once (END_STREAM on the HEADERS frame).
+        self.end_stream = end_stream
+        #: The ``:protocol`` value.
+        self.protocol = protocol
 
 
 class DataReceived(Event):
@@ -152,6 +176,17 @@ class ConnectionTerminated(Event):
         self.error_code = error_code
         self.last_stream_id = last_stream_id
         self.additional_data = additional_data
+
+
+class PingAcknowledged(Event):
+    """The peer acknowledged a PING (a PING frame with the ACK flag, RFC 9113 §6.7): ours
+    from ``Engine.send_ping``, or one we never sent (the protocol compares the data)."""
+
+    __slots__ = ("opaque_data",)
+
+    def __init__(self, opaque_data: bytes) -> None:
+        #: The 8 opaque bytes the ACK echoes.
+        self.opaque_data = opaque_data
 
 
 class StreamDrained(Event):

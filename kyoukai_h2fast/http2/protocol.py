@@ -34,11 +34,14 @@ frames, resets, unread control frames) are the engine's.
 Timeouts. A stream whose client sends no body bytes for ``body_timeout`` while the app waits for
 them gets ``408`` (or RST_STREAM(CANCEL) once the response started) and the app's read fails; a
 connection with nothing received for ``idle_timeout`` and no stream the server is working on is
-closed with GOAWAY.
+closed with GOAWAY. With ``http2_ping_interval`` set, a peer silent that long gets a PING and
+must answer it within ``http2_ping_timeout`` (:mod:`kyoukai_h2fast.http2.keepalive`), or the
+connection is closed and its streams' work dropped.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -58,12 +61,16 @@ from .engine import Engine
 from .events import (
     ConnectionTerminated,
     DataReceived,
+    ExtendedConnectReceived,
+    PingAcknowledged,
     RequestReceived,
     ResponseSent,
     StreamDrained,
     StreamReset,
     TrailersReceived,
 )
+from .keepalive import KeepAlive
+from .websocket import H2Transport, open_stream
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -96,6 +103,9 @@ _ERROR_STATUS = {
     500: "500 Internal Server Error",
 }
 _CONTINUE = [(b":status", b"100")]
+#: Fields never sent as trailers (RFC 9113 §8.2.2: connection-specific).
+_NOT_TRAILERS = frozenset((b"connection", b"keep-alive", b"proxy-connection",
+                           b"transfer-encoding", b"upgrade", b"te", b"content-length"))
 _NO_FIELDS: list = []
 
 
@@ -117,12 +127,14 @@ class H2KyoukaiProtocol(ConnectionBase):
     __slots__ = (
         "_buffered", "_closing", "_congested_at", "_continue_scheduled", "_deferred",
         "_flush_scheduled", "_hand_over", "_handlers", "_in_receive", "_input_backlog",
-        "_loop_time", "_max_frames", "_max_output", "_pull_waiting",
+        "_keepalive",
+        "_loop_time", "_max_frames", "_max_output", "_pull_waiting", "_trailers_waiting",
         "_read_paused", "_spool", "_spool_disk", "_spool_memory", "_start_later", "_started",
         "_starting", "_stream_bodies", "_turn_frames", "_unconsumed",
         "_write_paused", "access_log", "base_environ", "body_timeout",
         "engine", "forwarded", "logger", "loop_thread", "metrics", "parent_context",
-        "read_wake_limit", "_records", "streams", "__weakref__", "__dict__",
+        "read_wake_limit", "_records", "streams", "_websockets", "websocket_streams",
+        "__weakref__", "__dict__",
     )
 
     def __init__(self, component: Any, parent_context: Any = None) -> None:
@@ -178,6 +190,9 @@ class H2KyoukaiProtocol(ConnectionBase):
         #: Requests of the read being handled, started once all its frames are handled.
         self._starting: list[H2State] = []
         self._pull_waiting: dict[int, H2State] = {}
+        #: Response trailers waiting for their stream's queued DATA to go (stream id ->
+        #: fields): ASGI ``http.response.trailers``.
+        self._trailers_waiting: dict[int, list] = {}
         self._flush_scheduled = False
         self._in_receive = False
         self._closing = False
@@ -191,17 +206,26 @@ class H2KyoukaiProtocol(ConnectionBase):
         self._last_activity = 0.0
         self._handlers: dict[type, Callable[[Any], None]] = {
             RequestReceived: self._on_request,
+            ExtendedConnectReceived: self._on_connect,
             DataReceived: self._on_data,
             TrailersReceived: self._on_trailers,
             StreamReset: self._on_reset,
             ConnectionTerminated: self._on_goaway,
             StreamDrained: self._on_drained,
             ResponseSent: self._on_sent,
+            PingAcknowledged: self._on_ping_ack,
         }
+        #: Keep-alive PINGs (kyoukai_h2fast.http2.keepalive); None when off.
+        self._keepalive = (KeepAlive(config.http2_ping_interval, config.http2_ping_timeout)
+                           if config.http2_ping_interval else None)
         #: Request metrics (kyoukai_h2fast.server.metrics.Recorder); None when off.
         self.metrics: Recorder | None = getattr(component, "metrics", None)
         #: True when requests keep a record of their end (for the access log, the metrics).
         self._records = self.access_log is not None or self.metrics is not None
+        #: WebSockets (RFC 8441) by stream id: the streams' transports
+        #: (kyoukai_h2fast.http2.websocket), and how many were opened on this connection.
+        self._websockets: dict[int, H2Transport] = {}
+        self.websocket_streams = 0
 
     @property
     def requests_received(self) -> int:
@@ -212,10 +236,18 @@ class H2KyoukaiProtocol(ConnectionBase):
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.engine = Engine(self.config)
+        config = self.config
+        if config.ws_http2 and getattr(self.component, "websocket_app", None) is None:
+            config = _without_websockets(config)     # RFC 8441 only for apps that serve it
+        self.engine = Engine(config)
         self.base_environ = self._opened(transport)
         # (in the base, so that setting it per request never grows the copied dict)
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
+        keepalive = self._keepalive
+        if keepalive is not None and self._watchdog is not None:  # first check: the PING's
+            self._watchdog.cancel()
+            self._arm_watchdog(min([keepalive.interval] + [
+                t for t in (self.config.idle_timeout, self.config.body_timeout) if t]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.metrics is not None:  # its engine's byte counts join the totals
@@ -224,6 +256,8 @@ class H2KyoukaiProtocol(ConnectionBase):
         self._drop_all(ClientDisconnected("the HTTP/2 connection was closed"))
 
     def _drop_all(self, error: BaseException | str) -> None:
+        for websocket in list(self._websockets.values()):
+            websocket.closed()
         streams = list(self.streams.values())
         self.streams.clear()
         self._deferred.clear()
@@ -264,6 +298,9 @@ class H2KyoukaiProtocol(ConnectionBase):
         if self._closed or self._closing:
             return
         self._closing = True
+        for websocket in list(self._websockets.values()):
+            if websocket.session is not None:
+                self.loop.create_task(websocket.session.close(1001, "server shutting down"))
         if self._started:
             self.engine.goaway(_NO_ERROR)
             self._flush()
@@ -279,7 +316,7 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._drop_all("the server shut down before the response was complete")
 
     def _maybe_close(self) -> None:
-        if self._closing and not self.streams and not self._closed:
+        if self._closing and not self.streams and not self._websockets and not self._closed:
             self._flush()
             self.transport.close()
 
@@ -310,6 +347,8 @@ class H2KyoukaiProtocol(ConnectionBase):
             elif not self._stalled_on_peer(state):
                 busy = True  # the app (or the server) is working on it
         idle = config.idle_timeout
+        if self._websockets:
+            busy = True    # their pings tell a dead peer (ws_ping_interval)
         if idle:
             idle_for = now - self._last_activity
             if not busy and idle_for >= idle:
@@ -320,7 +359,39 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self.transport.close()
                 return None
             next_check = min(next_check, self._last_activity + idle)
+        keepalive = self._keepalive
+        if keepalive is not None and self._started:
+            when = keepalive.check(now, self._last_activity, self.engine)
+            if when is None:
+                self._ping_timed_out()
+                return None
+            if keepalive.outstanding:
+                self._flush()
+            next_check = min(next_check, when)
         return next_check
+
+    def _on_connect(self, event: ExtendedConnectReceived) -> None:
+        open_stream(self, event)
+
+    def _ping_timed_out(self) -> None:
+        """No ACK for our keep-alive PING in time: the peer is gone. GOAWAY if the socket
+        takes it, then close at once (a dead peer would never drain a graceful close) and drop
+        the work for every stream."""
+        timeout = self.config.http2_ping_timeout
+        log.info("closing connection from %s:%s: no PING ACK within %g s", self.ip,
+                 self.client_port, timeout)
+        self._closing = True
+        self.engine.goaway(_NO_ERROR, b"PING timeout")
+        self._flush()
+        self.transport.abort()
+        self._drop_all(ClientDisconnected(f"the peer did not answer a PING within {timeout:g} s"))
+
+    def _on_ping_ack(self, event: PingAcknowledged) -> None:
+        keepalive = self._keepalive
+        if keepalive is not None:
+            idle_since = keepalive.acknowledged(event.opaque_data, self._loop_time(), self.engine)
+            if idle_since is not None:  # the ACK alone is no activity for the idle timeout
+                self._last_activity = idle_since
 
     def _stalled_on_peer(self, state: H2State) -> bool:
         """True when ``state`` waits for the peer to read (its response is queued, or it
@@ -499,6 +570,9 @@ class H2KyoukaiProtocol(ConnectionBase):
         data = event.data
         flow = event.flow_controlled_length
         engine = self.engine
+        if state is None and sid in self._websockets:
+            self._websockets[sid].data(event)
+            return
         if state is None or state.reject_status or state.finished:
             # Nobody will read it: hand the window straight back.
             engine.acknowledge(sid, flow)
@@ -568,6 +642,9 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._dispatch(state)
 
     def _on_reset(self, event: StreamReset) -> None:
+        websocket = self._websockets.get(event.stream_id)
+        if websocket is not None:
+            websocket.closed()
         state = self.streams.pop(event.stream_id, None)
         if state is not None:
             if event.remote:
@@ -738,7 +815,37 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._pull_if_room(state)
         self._schedule_flush()
 
+    def respond_trailers(self, state: H2State, fields: list[tuple[bytes, bytes]]) -> None:
+        """End the response of ``state`` (its body all given) with a trailer block (RFC 9113
+        §8.1), after the DATA still queued. The body producer is done with: its ``close``
+        is called. Fields are lower-case ``(bytes, bytes)`` pairs; pseudo-header and
+        connection-specific fields are dropped."""
+        sid = state.stream_id
+        if self.streams.get(sid) is not state:
+            return
+        fields = [(name, value) for name, value in fields
+                  if name[:1] != b":" and name not in _NOT_TRAILERS]
+        state.body_iter = None
+        self._close_iter(state.iter_close, state.iter_in_thread)
+        state.iter_close = None
+        self._pull_waiting.pop(sid, None)
+        if self.engine.queued(sid):
+            self._trailers_waiting[sid] = fields
+        else:
+            self.engine.send_trailers(sid, fields)
+            self._schedule_flush()
+
     def _on_drained(self, event: StreamDrained) -> None:
+        if self._trailers_waiting:
+            fields = self._trailers_waiting.pop(event.stream_id, None)
+            if fields is not None:
+                self.engine.send_trailers(event.stream_id, fields)
+                self._schedule_flush()
+                return
+        websocket = self._websockets.get(event.stream_id)
+        if websocket is not None and websocket.session is not None:
+            websocket.session.output_drained()
+            return
         state = self.streams.get(event.stream_id)
         if state is not None and state.body_iter is not None and not state.pulling:
             self._pull_if_room(state)
@@ -780,6 +887,15 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._start(state)
 
     def _on_sent(self, event: ResponseSent) -> None:
+        websocket = self._websockets.get(event.stream_id)
+        if websocket is not None:                  # our side of the tunnel ended
+            websocket.closed()
+            if not event.request_complete:         # the peer's close follows (bounded)
+                self.engine.stop_reading(event.stream_id, self.config.linger_bytes)
+                self.loop.call_later(self.config.linger_timeout, self._linger_over,
+                                     event.stream_id)
+            self._maybe_close()
+            return
         state = self.streams.get(event.stream_id)
         if state is not None:
             self._finish(state, event.request_complete)
@@ -828,9 +944,10 @@ class H2KyoukaiProtocol(ConnectionBase):
         state.finished = True
         if state.access is not None:
             self._request_ended(state, state.access)
-        if self._deferred or self._pull_waiting:
+        if self._deferred or self._pull_waiting or self._trailers_waiting:
             self._deferred.pop(state.stream_id, None)
             self._pull_waiting.pop(state.stream_id, None)
+            self._trailers_waiting.pop(state.stream_id, None)
         self._discard_body(state, error)
         self._stop_app(state)
 
@@ -879,6 +996,12 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._output_drained()
         if engine.wants_write:
             self._schedule_flush()
+
+
+@functools.lru_cache(maxsize=8)
+def _without_websockets(config: Any) -> Any:
+    """``config`` with ``ws_http2`` off (one copy per config)."""
+    return config.replace(ws_http2=False)
 
 
 #: Connections closed for their errors (and GOAWAYs with one), briefly and at a bounded rate.

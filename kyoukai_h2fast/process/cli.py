@@ -10,6 +10,7 @@ import gets its own traceback (its frames only) printed below that line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -17,7 +18,7 @@ import os
 import ssl
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any, NoReturn
 
 from .. import __version__, _switch
@@ -86,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "told apart from the HTTP/2 preface); --no-http1: HTTP/2 only "
                         "(default on)")
     s.add_argument("--workers", type=_workers, default=d.workers, metavar="N",
-                   help="worker processes on one listening socket, run by a supervisor that "
-                        "restarts dead ones; 0 or 'auto': one per CPU (default 1: this "
-                        "process serves)")
+                   help="worker processes run by a supervisor that restarts dead ones (on "
+                        "Linux a SO_REUSEPORT socket each: see --reuse-port); 0 or 'auto': "
+                        "one per CPU (default 1: this process serves)")
     s.add_argument("--access-log", action="store_true",
                    help="one line per request on the 'kyoukai_h2fast.access' logger (at INFO "
                         "whatever --log-level says)")
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--static-cache-control", default=d.static_cache_control, metavar="VALUE",
                    help=f"Cache-Control of static files (default '{d.static_cache_control}': "
                         "caches revalidate with the ETag)")
+    _add_socket_options(p, d)
+    _add_recycling_options(p, d)
     g = p.add_argument_group("limits")
     g.add_argument("--max-concurrent-streams", type=int, default=d.max_concurrent_streams,
                    metavar="N", help="SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are "
@@ -181,7 +184,190 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="BYTES", help="response bytes queued per connection beyond which "
                    "streaming responses are not pulled and new requests wait "
                    f"(default {d.max_queued_output})")
+    _add_app_options(p, d)
+    _add_development_options(p)
+    _add_environment_options(p)
+    _add_tls_options(p, d)
+    _add_http2_ping_options(p, d)
+    _add_interface_options(p, d)
+    _add_websocket_options(p, d)
     return p
+
+
+def _add_interface_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """The kind of app (kyoukai_h2fast.apps.runners.detect_kind)."""
+    a = p.add_argument_group("app interface")
+    a.add_argument("--interface", choices=("auto", "asgi", "wsgi", "kyoukai"),
+                   default=d.interface, help="the kind of app: auto (default: a Kyoukai-style "
+                   "app, an ASGI 3 app - async def app(scope, receive, send) - else WSGI), or "
+                   "force asgi, wsgi or kyoukai")
+
+
+def _add_socket_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """Where to listen besides --host/--port (kyoukai_h2fast.server.socket_sources), and how
+    worker processes share it."""
+    s = p.add_argument_group("sockets (instead of --host/--port; systemd socket activation "
+                             "(LISTEN_FDS) is used when present)")
+    s.add_argument("--uds", metavar="PATH", default=d.uds,
+                   help="listen on this Unix domain socket (HTTP/2 and HTTP/1.1; TLS with "
+                        "--certfile); a stale socket file is replaced, removed on exit")
+    s.add_argument("--uds-permissions", type=_octal, default=d.uds_permissions,
+                   metavar="MODE", help="mode of the --uds socket, octal: 660 or 0o660 "
+                   "(default: as the umask makes it)")
+    s.add_argument("--fd", type=int, default=d.fd, metavar="N",
+                   help="serve the inherited listening socket N (TCP or Unix) instead of "
+                        "binding one")
+    s.add_argument("--reuse-port", action=argparse.BooleanOptionalAction,
+                   default=d.reuse_port, help="--workers N on Linux: a SO_REUSEPORT socket "
+                   "per worker, the kernel spreads connections over them; --no-reuse-port: "
+                   "one socket shared by all workers (default on)")
+
+
+def _add_recycling_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """Worker recycling (kyoukai_h2fast.process.recycling) and the pid file."""
+    r = p.add_argument_group("worker recycling (the supervisor starts a successor, then the "
+                             "worker drains; with --workers 1 a supervisor runs one worker)")
+    r.add_argument("--max-requests", type=int, default=d.max_requests, metavar="N",
+                   help="replace a worker after N requests (default 0: never)")
+    r.add_argument("--max-requests-jitter", type=int, default=d.max_requests_jitter,
+                   metavar="J", help="plus up to J more, drawn per worker, so workers are "
+                   "not replaced all at once (default 0)")
+    r.add_argument("--workers-lifetime", type=float, default=d.workers_lifetime,
+                   metavar="SECONDS", help="replace a worker after this long (default 0: "
+                   "never)")
+    r.add_argument("--workers-max-rss", type=int, default=d.workers_max_rss, metavar="MiB",
+                   help="replace a worker whose resident memory exceeds this many MiB "
+                        "(default 0: never)")
+    r.add_argument("--pid-file", metavar="PATH", default=d.pid_file,
+                   help="write the server's pid (the supervisor's with workers) here; "
+                        "removed on exit")
+
+
+def _octal(text: str) -> int:
+    """A file mode: ``660``, ``0660`` or ``0o660``."""
+    digits = text.strip().lower().removeprefix("0o")
+    try:
+        return int(digits, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
+
+
+def _socket_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ServerConfig fields of :func:`_add_socket_options` and
+    :func:`_add_recycling_options`."""
+    return dict(uds=args.uds, uds_permissions=args.uds_permissions, fd=args.fd,
+                reuse_port=args.reuse_port, max_requests=args.max_requests,
+                max_requests_jitter=args.max_requests_jitter,
+                workers_lifetime=args.workers_lifetime, workers_max_rss=args.workers_max_rss,
+                pid_file=args.pid_file)
+
+
+def _add_app_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """How APP is made and where it is mounted (--factory, --root-path)."""
+    a = p.add_argument_group("app")
+    a.add_argument("--factory", action="store_true",
+                   help="APP names a callable without arguments that returns the app; it is "
+                        "called once per worker process and per reload")
+    a.add_argument("--root-path", type=_root_path, default=d.root_path, metavar="PREFIX",
+                   help="serve the app under the URL prefix PREFIX (e.g. /api): it gets "
+                        "SCRIPT_NAME=PREFIX and PATH_INFO without it; other paths get 404")
+
+
+def _root_path(text: str) -> str:
+    """``/api/`` -> ``/api``; ``/`` and ``""`` -> ``""`` (the config checks the rest)."""
+    return text.strip().rstrip("/")
+
+
+def _add_development_options(p: argparse.ArgumentParser) -> None:
+    """--reload and its directories (kyoukai_h2fast.process.watch)."""
+    r = p.add_argument_group("development")
+    r.add_argument("--reload", action=argparse.BooleanOptionalAction, default=False,
+                   help="restart the server when a .py file under a --reload-dir changes "
+                        "(development; needs the 'reload' extra: pip install "
+                        "'kyoukai_h2fast[reload]')")
+    r.add_argument("--reload-dir", action="append", default=[], metavar="DIR",
+                   help="directory watched by --reload; repeatable (default: the current "
+                        "directory; virtual environments, caches, .git and build "
+                        "directories are ignored)")
+
+
+def _add_environment_options(p: argparse.ArgumentParser) -> None:
+    """--env-file (every option also reads KYOUKAI_H2FAST_<OPTION>: env_options)."""
+    e = p.add_argument_group(
+        "environment", "every option can be set as KYOUKAI_H2FAST_<OPTION> (e.g. "
+        "KYOUKAI_H2FAST_PORT=9000, KYOUKAI_H2FAST_ACCESS_LOG=1, APP as KYOUKAI_H2FAST_APP); "
+        "the command line wins over the environment, which wins over the env file")
+    e.add_argument("--env-file", metavar="PATH",
+                   help="dotenv-style file of KEY=VALUE lines read before the environment: "
+                        "its KYOUKAI_H2FAST_* variables set options, all of them are put in "
+                        "the environment unless already there")
+
+def _add_websocket_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """WebSockets (RFC 6455, RFC 8441; kyoukai_h2fast.websocket): limits and keep-alive."""
+    g = p.add_argument_group("WebSockets (apps that serve them)")
+    g.add_argument("--ws-max-message-size", type=_size, default=d.ws_max_message_size,
+                   metavar="BYTES", help="largest message after reassembly and decompression; "
+                   f"larger: close 1009 (default {d.ws_max_message_size})")
+    g.add_argument("--ws-max-queue", type=int, default=d.ws_max_queue, metavar="N",
+                   help="messages received and not read by the app beyond which the socket "
+                   f"stops reading (default {d.ws_max_queue})")
+    g.add_argument("--ws-write-limit", type=_size, default=d.ws_write_limit, metavar="BYTES",
+                   help="unsent bytes of a socket beyond which the app's send waits "
+                   f"(default {d.ws_write_limit})")
+    g.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval,
+                   metavar="SECONDS", help="seconds between the server's pings; 0: none "
+                   f"(default {d.ws_ping_interval:g})")
+    g.add_argument("--ws-ping-timeout", type=float, default=d.ws_ping_timeout,
+                   metavar="SECONDS", help="a pong not back within this closes the socket "
+                   f"with 1011 (default {d.ws_ping_timeout:g})")
+    g.add_argument("--no-ws-per-message-deflate", dest="ws_per_message_deflate",
+                   action="store_false", help="do not negotiate permessage-deflate (RFC 7692)")
+    g.add_argument("--no-ws-http2", dest="ws_http2", action="store_false",
+                   help="do not offer WebSockets over HTTP/2 (RFC 8441: no "
+                   "SETTINGS_ENABLE_CONNECT_PROTOCOL); clients use HTTP/1.1")
+
+
+def _websocket_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ServerConfig fields of :func:`_add_websocket_options` (checked by the config)."""
+    return {name: getattr(args, name) for name in (
+        "ws_max_message_size", "ws_max_queue", "ws_write_limit", "ws_ping_interval",
+        "ws_ping_timeout", "ws_per_message_deflate", "ws_http2")}
+
+
+def _add_tls_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """Mutual TLS, TLS versions and ciphers, encrypted keys (with --certfile/--keyfile)."""
+    t = p.add_argument_group("TLS (with --certfile and --keyfile)")
+    t.add_argument("--ssl-ca-certs", default=d.ssl_ca_certs, metavar="FILE",
+                   help="CA certificates (PEM) that issue the client certificates to accept "
+                        "(with --ssl-cert-reqs optional or required)")
+    t.add_argument("--ssl-cert-reqs", default=d.ssl_cert_reqs,
+                   choices=("none", "optional", "required"),
+                   help="client certificates: none (not asked for), optional (verified when "
+                        "sent), required (the handshake fails without one); the verified "
+                        f"certificate reaches the app as SSL_CLIENT_* keys (default "
+                        f"{d.ssl_cert_reqs})")
+    t.add_argument("--ssl-min-version", default=d.ssl_min_version, choices=("1.2", "1.3"),
+                   help=f"lowest TLS version accepted (default {d.ssl_min_version})")
+    t.add_argument("--ssl-ciphers", default=d.ssl_ciphers, metavar="LIST",
+                   help="OpenSSL cipher list for TLS 1.2 (default: ECDHE with AES-GCM or "
+                        "ChaCha20, as RFC 9113 §9.2.2 wants; TLS 1.3 suites are OpenSSL's)")
+    t.add_argument("--ssl-keyfile-password-file", default=d.ssl_keyfile_password_file,
+                   metavar="FILE", help="file whose first line is the password of an "
+                   "encrypted --keyfile (preferred: not visible in ps)")
+    t.add_argument("--ssl-keyfile-password", default=d.ssl_keyfile_password,
+                   metavar="PASSWORD", help="the password of an encrypted --keyfile (visible "
+                   "to other users in ps: prefer --ssl-keyfile-password-file)")
+
+
+def _add_http2_ping_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
+    """HTTP/2 keep-alive PINGs (kyoukai_h2fast.http2.keepalive)."""
+    k = p.add_argument_group("HTTP/2 keep-alive")
+    k.add_argument("--http2-ping-interval", type=float, default=d.http2_ping_interval,
+                   metavar="SECONDS", help="send a PING on a connection whose peer has been "
+                   f"silent this long (default {d.http2_ping_interval:g}: never)")
+    k.add_argument("--http2-ping-timeout", type=float, default=d.http2_ping_timeout,
+                   metavar="SECONDS", help="close the connection when the PING is not "
+                   f"acknowledged within this (default {d.http2_ping_timeout:g})")
 
 
 def _static_mount(text: str) -> tuple[str, str]:
@@ -263,9 +449,12 @@ def version_text() -> str:
 DEFAULT_ATTRIBUTES = ("app", "application")
 
 
-def load_app(spec: str | None) -> Any:
+def load_app(spec: str | None, factory: bool = False, interface: str = "auto") -> Any:
     """Import ``module:attribute``, or ``module`` and its ``app`` or else its ``application``
-    (cwd importable, as uvicorn does); None: the demo app."""
+    (cwd importable, as uvicorn does); None: the demo app. ``factory``: the attribute is a
+    callable that makes the app; it is returned uncalled (see :func:`call_factory`)."""
+    if factory and spec is None:
+        raise UsageError("--factory needs APP (module:function returning the app)")
     if spec is None:
         from .demo import app
         return app
@@ -294,11 +483,31 @@ def load_app(spec: str | None) -> Any:
     except Exception as e:  # a module __getattr__ or property of the app's that raised
         raise UsageError(f"cannot get {attr!r} from {module_name!r}: {type(e).__name__}: {e}",
                          _app_traceback(e)) from None
+    if factory:
+        if not callable(obj):
+            raise UsageError(f"--factory: {module_name}:{attr} is not callable "
+                             f"({type(obj).__name__})")
+        return obj
     try:
-        detect_kind(obj)
+        detect_kind(obj, interface)
     except TypeError as e:
         raise UsageError(f"{module_name}:{attr}: {e}") from None
     return obj
+
+
+def call_factory(factory: Any, spec: str | None) -> Any:
+    """The app ``factory()`` returns (``--factory``); its errors are UsageErrors with the
+    factory's traceback, as an app's import error."""
+    try:
+        app = factory()
+    except Exception as e:
+        raise UsageError(f"--factory: {spec}() failed: {type(e).__name__}: {e}",
+                         _app_traceback(e)) from None
+    try:
+        detect_kind(app)
+    except TypeError as e:
+        raise UsageError(f"--factory: {spec}() returned {e}") from None
+    return app
 
 
 def _has(module: Any, name: str, module_name: str) -> bool:
@@ -375,9 +584,28 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             metrics_port=args.metrics_port, metrics_host=args.metrics_host,
             static=tuple(args.static), static_index=args.static_index,
             static_cache_control=args.static_cache_control,
+            interface=args.interface,
+            root_path=args.root_path,
+            **_tls_settings(args),
+            **_http2_ping_settings(args),
+            **_socket_settings(args),
+            **_websocket_settings(args),
         ).validate()
     except ConfigError as e:
-        raise UsageError(str(e)) from None
+        from .env_options import name_source
+        raise UsageError(name_source(str(e), args)) from None
+
+
+def _tls_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"ssl_ca_certs": args.ssl_ca_certs, "ssl_cert_reqs": args.ssl_cert_reqs,
+            "ssl_min_version": args.ssl_min_version, "ssl_ciphers": args.ssl_ciphers,
+            "ssl_keyfile_password": args.ssl_keyfile_password,
+            "ssl_keyfile_password_file": args.ssl_keyfile_password_file}
+
+
+def _http2_ping_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"http2_ping_interval": args.http2_ping_interval,
+            "http2_ping_timeout": args.http2_ping_timeout}
 
 
 def _check_tls(config: ServerConfig) -> None:
@@ -385,15 +613,25 @@ def _check_tls(config: ServerConfig) -> None:
     certfile = config.certfile
     if certfile is None:  # config.tls is False
         return
-    from ..server.tls import TLSFileError, make_ssl_context
+    from ..server.tls import TLSFileError, ssl_context_for
     try:
-        make_ssl_context(certfile, config.keyfile)
+        ssl_context_for(config)
     except TLSFileError as e:
-        raise UsageError(f"--{e.which} {e.path}: {e.reason}") from None
+        raise UsageError(f"--{e.which} {e.path}: {e.reason}" if e.path else
+                         f"--{e.which}: {e.reason}") from None
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
     except (OSError, ssl.SSLError) as e:  # not explained by tls.diagnose: say what OpenSSL said
         reason = e.strerror or getattr(e, "reason", None) or str(e)
         raise UsageError(f"cannot load TLS certificate/key ({config.certfile}, "
                          f"{config.keyfile}): {reason}") from None
+
+
+def _startup_failed(error: BaseException) -> int:
+    """The ASGI app's lifespan startup failed: one line, its own exit code."""
+    from ..asgi.lifespan import EXIT_STARTUP_FAILED
+    print(f"{PROG}: error: the app's lifespan startup failed: {error}", file=sys.stderr)
+    return EXIT_STARTUP_FAILED
 
 
 def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
@@ -402,45 +640,142 @@ def _cannot_listen(config: ServerConfig, error: OSError) -> UsageError:
     return UsageError(f"cannot listen on {where}: {error.strerror or error}")
 
 
+@contextlib.contextmanager
+def _sockets_and_pid_file(config: ServerConfig) -> Iterator[tuple[ServerConfig, Any]]:
+    """The socket source of ``config`` (--uds, --fd, systemd; None: bind --host/--port) and
+    the pid file, for the life of the server; ``config`` with the address of an inherited
+    TCP socket."""
+    from ..server.socket_sources import SocketSourceError, open_source
+    try:
+        source = open_source(config)
+    except SocketSourceError as e:
+        raise UsageError(str(e)) from None
+    try:
+        if source is not None and source.tcp_address() is not None:
+            host, port = source.tcp_address()  # type: ignore[misc]
+            config = config.replace(host=host, port=port)
+        with _pid_file(config.pid_file):
+            yield config, source
+    finally:
+        if source is not None:
+            source.close()
+
+
+@contextlib.contextmanager
+def _pid_file(path: str | None) -> Iterator[None]:
+    """``path`` holds this process's pid while the server runs (removed after, if it still
+    names this process)."""
+    if path is None:
+        yield
+        return
+    pid = os.getpid()
+    try:
+        with open(path, "w") as f:
+            f.write(f"{pid}\n")
+    except OSError as e:
+        raise UsageError(f"--pid-file {path}: {e.strerror or e}") from None
+    try:
+        yield
+    finally:
+        try:
+            with open(path) as f:
+                mine = f.read().strip() == str(pid)
+            if mine and os.getpid() == pid:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+def _supervised(config: ServerConfig) -> bool:
+    """Whether a supervisor runs worker processes: --workers N > 1, or a recycling limit
+    (then with --workers 1 a supervisor runs one worker, replaced without a gap)."""
+    return resolve_workers(config.workers) > 1 or config.recycles
+
+
+def _serve(app: Any, config: ServerConfig, loop: str, fresh_app: Any, source: Any,
+           factory: Any = None) -> int:
+    """Run the supervisor (:func:`_supervised`; ``factory``: --factory, called in each
+    worker) or serve in this process."""
+    sockets = source.sockets if source is not None else None
+    if _supervised(config):
+        from .supervisor import Supervisor
+        try:
+            return Supervisor(app, config, loop, fresh_app, factory=factory,
+                              sockets=sockets).run()
+        except OSError as e:
+            raise _cannot_listen(config, e) from None
+    from ..server.component import H2KyoukaiComponent, run
+    from .reload import ReloadingServer
+
+    def component_for(app: Any) -> H2KyoukaiComponent:
+        component = H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
+                                       port=config.port, config=config)
+        component.sockets = sockets  # (a reload's component takes the old one's instead)
+        return component
+
+    server = ReloadingServer(component_for, app, fresh_app)
+    try:
+        run(server.start, server.shutdown, loop, reload=server.reload)
+    except OSError as e:  # bind errors: address in use, permission, bad host
+        raise _cannot_listen(config, e) from None
+    except Exception as e:
+        if type(e).__name__ != "LifespanFailed":
+            raise
+        return _startup_failed(e)
+    return 0
+
+
+def parse_args(argv: list[str] | None = None,
+               environ: MutableMapping[str, str] | None = None) -> argparse.Namespace:
+    """The command line ``argv`` (default ``sys.argv[1:]``), completed from the env file and
+    ``environ`` (default ``os.environ``, which gets the env file's variables): see
+    :mod:`kyoukai_h2fast.process.env_options`."""
+    from .env_options import EnvError, merge_environment
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        merge_environment(parser, args, argv, os.environ if environ is None else environ)
+    except EnvError as e:
+        raise UsageError(str(e)) from None
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = parse_args(argv)
         if args.version:
             print(version_text())
             return 0
         config = _config_from(args)
         _check_tls(config)
         _setup_logging(args)
+        if args.reload:  # a watcher that runs the server as its child
+            from .watch import run_watcher
+            return run_watcher(argv, args.reload_dir, config.shutdown_timeout)
         modules = AppModules()  # (before the first import of the app: see fresh_app)
-        app = load_app(args.app)
+        # With --factory and several workers, each worker calls the factory (the supervisor
+        # holds the factory); else this process does, at the start and on each reload.
+        per_worker = args.factory and _supervised(config)
+
+        def load() -> Any:
+            app = load_app(args.app, args.factory, config.interface)
+            return call_factory(app, args.app) if args.factory and not per_worker else app
+
+        app = load()
 
         def fresh_app() -> Any:
             """SIGHUP: the certificate files checked, the app imported afresh."""
             _check_tls(config)
-            return modules.fresh(lambda: load_app(args.app))
+            return modules.fresh(load)
 
         if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise UsageError("--loop uvloop: uvloop is not installed "
                              "(pip install 'kyoukai_h2fast[uvloop]')")
-        if resolve_workers(config.workers) > 1:
-            from .supervisor import Supervisor
-            try:
-                return Supervisor(app, config, args.loop, fresh_app).run()
-            except OSError as e:
-                raise _cannot_listen(config, e) from None
-        from ..server.component import H2KyoukaiComponent, run
-        from .reload import ReloadingServer
-
-        def component_for(app: Any) -> H2KyoukaiComponent:
-            return H2KyoukaiComponent(app, config.keyfile, config.certfile, ip=config.host,
-                                      port=config.port, config=config)
-
-        server = ReloadingServer(component_for, app, fresh_app)
-        try:
-            run(server.start, server.shutdown, args.loop, reload=server.reload)
-        except OSError as e:  # bind errors: address in use, permission, bad host
-            raise _cannot_listen(config, e) from None
-        return 0
+        with _sockets_and_pid_file(config) as (config, source):
+            return _serve(app, config, args.loop, fresh_app, source,
+                          (lambda f: call_factory(f, args.app)) if per_worker else None)
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         if e.detail:

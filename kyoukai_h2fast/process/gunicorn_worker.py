@@ -26,6 +26,18 @@ gunicorn settings honoured:
   gracefully (GOAWAY, in-flight streams finish within ``--graceful-timeout``) and gunicorn
   starts a fresh one;
 * ``-w``: ``wsgi.multiprocess`` is True when more than one worker serves;
+* ``--reuse-port`` (gunicorn 23+, Linux; older ones only set the flag on the master's
+  shared sockets): gunicorn then binds the listening sockets in each worker, with
+  ``SO_REUSEPORT``, instead of once in the master, so the kernel spreads new connections over
+  the workers (without it the workers share the master's sockets, and the one that wakes
+  first accepts a whole burst). A worker leaving (``--max-requests``, SIGHUP, SIGTERM) first
+  accepts and serves the connections waiting on its own socket, which closing it would reset;
+  a connection that arrives in the microseconds between that and the close is still reset
+  (Linux's ``net.ipv4.tcp_migrate_req = 1`` hands those to the other workers). The master
+  then holds no socket: were every worker replaced at the same moment (``--max-requests``
+  without ``--max-requests-jitter``), new connections would be refused until one is back.
+  The kyoukai-h2fast supervisor (``--workers N``) does not have this gap: it holds every
+  worker's socket, and a successor takes it over;
 * ``-b unix:PATH``: the start line names the socket (``unix:PATH``); ``REMOTE_ADDR`` is
   ``""``, as gunicorn's own workers give on a Unix socket (the access line says ``-``).
 
@@ -43,6 +55,7 @@ import importlib
 import logging
 import os
 import signal
+import socket as _socket
 import ssl
 from typing import TYPE_CHECKING, Any, cast
 
@@ -156,6 +169,10 @@ class H2Worker(Worker):
                                        port=config.port, config=config,
                                        ssl_context=self.ssl_context())
         component.sockets = [s.sock for s in self._listeners()]
+        # --reuse-port: gunicorn binds a socket per worker, in the worker (the kernel spreads
+        # connections over them); on exit the ones waiting in ours are served, not reset.
+        component.exclusive_sockets = bool(self.cfg.reuse_port
+                                           and hasattr(_socket, "SO_REUSEPORT"))
         await component.start()
         stop = asyncio.Event()
         graceful = [True]

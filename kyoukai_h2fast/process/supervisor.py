@@ -1,12 +1,28 @@
-"""Multi-process serving: a supervisor and N worker processes on one listening socket.
+"""Multi-process serving: a supervisor and N worker processes.
 
 ``kyoukai-h2fast APP --workers N`` (0 or ``auto``: one per CPU) runs :class:`Supervisor`:
 
-* it binds the listening socket(s) itself (so ``--port 0`` and privileged ports work, and a
-  restarted worker finds the socket open), imports the app once, then forks N workers; each
-  worker serves the inherited socket with its own event loop (the kernel spreads accepted
-  connections over the processes waiting on it), and tells the supervisor over a pipe once
-  it serves;
+* it binds the listening sockets itself (so ``--port 0`` and privileged ports work, and a
+  restarted worker finds its socket open), imports the app once, then forks N workers; each
+  worker serves its sockets with its own event loop, and tells the supervisor over a pipe
+  once it serves;
+* load spread: on Linux every worker *number* (a slot) has listening sockets of its own,
+  bound with ``SO_REUSEPORT`` on the same port: the kernel hashes each new connection to one
+  of them, so a burst is spread over all workers (one shared socket lets whichever worker
+  wakes first accept the whole burst). The supervisor holds every slot's sockets for the
+  life of the server, so a worker that replaces another (reload, recycling, crash) takes over
+  the same socket, and connections queued on it are never lost. Before binding, a plain probe
+  bind checks that no other process listens on the port (``SO_REUSEPORT`` would otherwise let
+  a second server join silently). Where ``SO_REUSEPORT`` does not balance (not Linux), with
+  ``--no-reuse-port``, and for sockets that exist once (``--uds``, ``--fd``, systemd), the
+  workers share one set of sockets;
+* recycling (``--max-requests`` with ``--max-requests-jitter``, ``--workers-lifetime``,
+  ``--workers-max-rss``): a worker checks its limits a few times a second (sooner as the
+  request limit nears: :mod:`kyoukai_h2fast.process.recycling`) and, past one, asks the
+  supervisor over its pipe for a replacement and goes on serving; the supervisor
+  starts the replacement on the same slot and, once it serves, sends the old worker SIGTERM:
+  it drains as on a stop (GOAWAY, in-flight streams and HTTP/1.1 requests finish). No
+  request is lost; with ``--workers 1`` the same happens with one worker;
 * a worker that dies (crash, OOM kill, SIGKILL) is replaced at once, or after a pause of a
   second when it died within a second of its start (so a crashing app cannot spin);
 * SIGTERM or SIGINT is forwarded as SIGTERM: every worker drains (GOAWAY, in-flight streams
@@ -34,6 +50,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +58,7 @@ from types import FrameType
 from typing import Any
 
 from ..config import ServerConfig, resolve_workers
-from ..server.listener import bind_sockets
+from ..server.listener import bind_sockets, reuse_port_available
 
 __all__ = ["Supervisor", "bind_sockets"]  # (bind_sockets: kyoukai_h2fast.server.listener)
 
@@ -55,8 +72,15 @@ _KILL_GRACE = 2.0
 #: Exit code of a worker that could not start serving (the supervisor gives up, unless the
 #: worker was started by a reload: then the reload fails).
 BOOT_FAILED = 3
+#: Exit code of a worker whose ASGI app answered ``lifespan.startup.failed``: the supervisor
+#: gives up too, and exits with the CLI's code for it (asgi.lifespan.EXIT_STARTUP_FAILED).
+LIFESPAN_FAILED = 4
 #: Seconds a reload waits for its new workers to serve before it gives up.
 _READY_TIMEOUT = 60.0
+#: Seconds between two looks of a worker at its recycling limits.
+_LIMITS_CHECK = 0.25
+#: What a worker writes on its pipe: it serves; it reached a recycling limit.
+_READY, _REPLACE_ME = b"1", b"R"
 
 
 @dataclasses.dataclass
@@ -64,17 +88,29 @@ class _Worker:
     number: int
     generation: int
     started: float
-    #: Read end of the pipe the worker writes to once it serves (-1 once read or closed).
+    #: Read end of the pipe the worker writes to once it serves and when it asks to be
+    #: replaced (-1 once closed: the worker exited).
     ready_fd: int
     ready: bool = False
+    #: Recycling: it asked for a replacement (which is starting), or it was told to stop.
+    retiring: bool = False
+    #: The pid of the worker this one replaces (recycling) until it serves; 0: none.
+    replaces: int = 0
+    #: Recycling: asks for a replacement are not heard before this time (one failed).
+    quiet_until: float = 0.0
 
 
 class Supervisor:
     """Runs and watches the worker processes (see the module docstring)."""
 
     def __init__(self, app: Any, config: ServerConfig, loop_kind: str = "auto",
-                 fresh_app: Callable[[], Any] | None = None) -> None:
+                 fresh_app: Callable[[], Any] | None = None,
+                 factory: Callable[[Any], Any] | None = None,
+                 sockets: list[socket.socket] | None = None) -> None:
         self.app = app
+        #: ``--factory`` with workers: ``app`` is the factory, and each worker makes its app
+        #: with ``factory(app)`` (an error: the worker could not start). None: ``app`` serves.
+        self.factory = factory
         self.config = config
         self.loop_kind = loop_kind
         self.count = resolve_workers(config.workers)
@@ -92,6 +128,13 @@ class Supervisor:
         #: Metrics shared by the workers (kyoukai_h2fast.server.metrics.SharedMetrics), or None.
         self.metrics: Any = None
         self._metrics_slot: int | None = None
+        #: Listening sockets given (a socket source: --uds, --fd, systemd), shared by all
+        #: workers; None: the supervisor binds host/port.
+        self.given_sockets = sockets
+        #: Per worker number, the listening sockets it serves (the same list for all when
+        #: shared); set by run().
+        self.slots: list[list[socket.socket]] = []
+        self._config = config
 
     # -- the supervisor ---------------------------------------------------------------------
     def run(self) -> int:
@@ -99,7 +142,8 @@ class Supervisor:
         if not hasattr(os, "fork"):
             log.error("--workers needs fork(); run one process per core instead")
             return 2
-        sockets = bind_sockets(self.config.host, self.config.port)
+        self.slots = slots = self._open_slots()
+        sockets = _unique(slots)
         if self.config.metrics_port is not None:
             from ..server.metrics import SharedMetrics
             try:
@@ -108,15 +152,22 @@ class Supervisor:
                 for sock in sockets:
                     sock.close()
                 raise
-        port = sockets[0].getsockname()[1]
+        name = sockets[0].getsockname()
+        port = name[1] if isinstance(name, tuple) else self.config.port
         config = self.config.replace(port=port, workers=self.count)  # (wsgi.multiprocess)
+        self._config = config
+        where = (f"{config.host}:{port}" if self.given_sockets is None
+                 else _describe(sockets[0]))
+        shared = "" if len(slots) < 2 or slots[0] is not slots[1] else "; one shared socket"
+        if len(slots) > 1 and not shared:
+            shared = "; a SO_REUSEPORT socket each"
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)}
         old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        log.info("supervisor (pid %d) starting %d workers on %s:%d", os.getpid(), self.count,
-                 config.host, port)
+        log.info("supervisor (pid %d) starting %d workers on %s%s", os.getpid(), self.count,
+                 where, shared)
         try:
             for number in range(self.count):
                 self._spawn(number, self.generation, config, sockets)
@@ -125,14 +176,65 @@ class Supervisor:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for sock in sockets:
-                sock.close()
+            given = self.given_sockets or []
+            for sock in sockets:  # (a socket source's are closed by its maker)
+                if all(sock is not mine for mine in given):
+                    sock.close()
             if self.metrics is not None:
                 self.metrics.close()
             for worker in self.workers.values():
                 self._close_ready(worker)
             os.close(self._wake_r)
             os.close(self._wake_w)
+
+    def _open_slots(self) -> list[list[socket.socket]]:
+        """The listening sockets of each worker number (see the module docstring)."""
+        if self.given_sockets is not None:
+            return self._given_slots(self.given_sockets)
+        host, port = self.config.host, self.config.port
+        if not (self.config.reuse_port and reuse_port_available() and self.count > 1):
+            return [bind_sockets(host, port)] * self.count
+        # A plain bind (no SO_REUSEPORT; not listening) fails if anything listens on the
+        # port, as a bind without SO_REUSEPORT would; it also picks the port for port 0.
+        probe = bind_sockets(host, port, listen=False)
+        port = probe[0].getsockname()[1]
+        for sock in probe:
+            sock.close()
+        slots: list[list[socket.socket]] = []
+        try:
+            for _ in range(self.count):
+                slots.append(bind_sockets(host, port, reuse_port=True))
+        except OSError:
+            for sock in _unique(slots):
+                sock.close()
+            raise
+        return slots
+
+    def _given_slots(self, given: list[socket.socket]) -> list[list[socket.socket]]:
+        """Slots for sockets given (--fd, systemd): shared by all workers, except a TCP
+        socket that already has ``SO_REUSEPORT`` (systemd's ``ReusePort=true``): then each
+        further worker gets a socket of its own bound beside it (if this process may bind
+        that port; else they share it, with a warning)."""
+        if not (self.config.reuse_port and reuse_port_available() and self.count > 1):
+            return [given] * self.count
+        if not any(_reuse_port_twin(sock, check_only=True) for sock in given):
+            return [given] * self.count
+        slots: list[list[socket.socket]] = [list(given)]
+        try:
+            for _ in range(1, self.count):
+                slot = []
+                for sock in given:
+                    twin = _reuse_port_twin(sock)
+                    slot.append(twin if twin is not None else sock)
+                slots.append(slot)
+        except OSError as e:
+            log.warning("supervisor: cannot bind a SO_REUSEPORT socket per worker beside the "
+                        "given one (%s); the workers share it", e.strerror or e)
+            for sock in _unique(slots):
+                if all(sock is not mine for mine in given):
+                    sock.close()
+            return [given] * self.count
+        return slots
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
@@ -168,6 +270,7 @@ class Supervisor:
                     self._kill_now = False
                     deadline = float("inf")
             else:
+                self._retire_replaced()
                 if self._candidate is not None:
                     self._check_candidate(now)
                 elif self._reload:
@@ -178,12 +281,13 @@ class Supervisor:
                     self._spawn(item[1], self.generation, config, sockets)
                 if self._gave_up:
                     self._stopping = True
-                    status = 1
+                    status = self._gave_up_status
                     continue
             timeout = 0.5 if not pending else max(0.01, min(p[0] for p in pending) - now)
             self._sleep(timeout)
 
     _gave_up = False
+    _gave_up_status = 1  # (EXIT_STARTUP_FAILED when an ASGI app's lifespan startup failed)
 
     # -- reload (SIGHUP) ----------------------------------------------------------------------
     def _start_reload(self, config: ServerConfig, sockets: list) -> None:
@@ -222,6 +326,31 @@ class Supervisor:
                           if w.generation == candidate], signal.SIGTERM)
             self._candidate = None
 
+    # -- recycling ----------------------------------------------------------------------------
+    def _replace(self, worker: _Worker, pid: int) -> None:
+        """``worker`` reached a recycling limit: start its successor (same number, same
+        generation); :meth:`_retire_replaced` stops it once the successor serves."""
+        if (self._stopping or self._candidate is not None or worker.retiring
+                or worker.generation != self.generation
+                or time.monotonic() < worker.quiet_until):
+            return  # (stopping or reloading anyway; or its successor is on the way)
+        worker.retiring = True
+        log.info("supervisor: worker %d (pid %d) reached its recycling limit; starting its "
+                 "replacement", worker.number, pid)
+        self._spawn(worker.number, self.generation, self._config, _unique(self.slots),
+                    replaces=pid)
+
+    def _retire_replaced(self) -> None:
+        """Successors that serve: the workers they replace drain and stop (SIGTERM)."""
+        for pid, worker in list(self.workers.items()):
+            if worker.replaces and worker.ready:
+                old, worker.replaces = worker.replaces, 0
+                if old in self.workers:
+                    log.info("supervisor: worker %d (pid %d) serves; the worker it replaces "
+                             "(pid %d) drains and stops (graceful, up to %g s)", worker.number,
+                             pid, old, self.config.shutdown_timeout)
+                    self._signal([old], signal.SIGTERM)
+
     # -- workers ------------------------------------------------------------------------------
     def _reap(self, pending: list) -> None:
         while self.workers:
@@ -240,6 +369,19 @@ class Supervisor:
             self._close_ready(worker)
             number = worker.number
             code = os.waitstatus_to_exitcode(wait_status)
+            old = self.workers.get(worker.replaces) if worker.replaces else None
+            if old is not None and not self._stopping:  # a successor that did not serve
+                old.retiring = False  # it goes on, and may ask again in a while
+                old.quiet_until = time.monotonic() + _FAST_DEATH
+                log.warning("supervisor: worker %d (pid %d), a replacement, exited with %d "
+                            "before it served; the worker it was to replace goes on",
+                            number, pid, code)
+                continue
+            # (a successor whose predecessor is gone too: replaced like any worker below)
+            if worker.retiring and worker.generation == self.generation:
+                log.info("supervisor: worker %d (pid %d) retired (recycled) and exited with "
+                         "%d", number, pid, code)
+                continue
             if self._stopping or worker.generation != self.generation:
                 # stopping, a previous generation retired, or a failed reload's worker
                 log.info("supervisor: worker %d (pid %d) exited with %d", number, pid, code)
@@ -247,10 +389,13 @@ class Supervisor:
                         w.generation < self.generation for w in self.workers.values()):
                     log.info("supervisor: reload done: the previous workers stopped")
                 continue
-            if code == BOOT_FAILED:
+            if code in (BOOT_FAILED, LIFESPAN_FAILED):
                 log.error("supervisor: worker %d (pid %d) could not start; giving up",
                           number, pid)
                 self._gave_up = True
+                if code == LIFESPAN_FAILED:
+                    from ..asgi.lifespan import EXIT_STARTUP_FAILED
+                    self._gave_up_status = EXIT_STARTUP_FAILED
                 continue
             lived = time.monotonic() - worker.started
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
@@ -271,9 +416,15 @@ class Supervisor:
             except (BlockingIOError, InterruptedError):
                 continue
             worker = waiting.get(fd)
-            if worker is not None:  # b"1": it serves; b"": it exited before (reaped soon)
-                worker.ready = worker.ready or bool(data)
+            if worker is None:
+                continue
+            if not data:  # it exited (reaped soon)
                 self._close_ready(worker)
+                continue
+            worker.ready = worker.ready or _READY in data
+            if _REPLACE_ME in data:
+                pid = next(p for p, w in self.workers.items() if w is worker)
+                self._replace(worker, pid)
 
     @staticmethod
     def _close_ready(worker: _Worker) -> None:
@@ -293,7 +444,7 @@ class Supervisor:
                 pass
 
     def _spawn(self, number: int, generation: int, config: ServerConfig,
-               sockets: list) -> None:
+               sockets: list, replaces: int = 0) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         ready_r, ready_w = os.pipe()
@@ -307,7 +458,11 @@ class Supervisor:
                 os.close(ready_r)
                 for worker in self.workers.values():  # (the other workers' pipes)
                     self._close_ready(worker)
-                code = self._worker(config, sockets, ready_w)
+                own = self.slots[number] if self.slots else sockets
+                for sock in sockets:  # the other slots' sockets: theirs alone
+                    if all(sock is not mine for mine in own):
+                        sock.close()
+                code = self._worker(config, own, ready_w)
             except BaseException:
                 log.exception("worker %d (pid %d) failed", number, os.getpid())
             finally:
@@ -315,7 +470,8 @@ class Supervisor:
                 os._exit(code)
         os.close(ready_w)
         os.set_blocking(ready_r, False)
-        self.workers[pid] = _Worker(number, generation, time.monotonic(), ready_r)
+        self.workers[pid] = _Worker(number, generation, time.monotonic(), ready_r,
+                                    replaces=replaces)
         log.info("supervisor: worker %d started (pid %d)", number, pid)
 
     # -- a worker ---------------------------------------------------------------------------
@@ -330,7 +486,16 @@ class Supervisor:
         from ..server.component import H2KyoukaiComponent, run
 
         parent = os.getppid()
-        component = H2KyoukaiComponent(self.app, config.keyfile, config.certfile,
+        app = self.app
+        if self.factory is not None:
+            try:
+                app = self.factory(app)
+            except Exception as e:
+                from .reload import describe_failure
+                log.error("worker (pid %d) cannot make the app: %s", os.getpid(),
+                          describe_failure(e))
+                return BOOT_FAILED
+        component = H2KyoukaiComponent(app, config.keyfile, config.certfile,
                                        ip=config.host, port=config.port, config=config)
         component.sockets = sockets
         if self.metrics is not None:
@@ -340,12 +505,19 @@ class Supervisor:
             import asyncio
             try:
                 await component.start()
-            except Exception:
+            except Exception as e:
+                if type(e).__name__ == "LifespanFailed":  # (the app said why: one line)
+                    log.error("worker (pid %d): the app's lifespan startup failed: %s",
+                              os.getpid(), e)
+                    raise _BootFailed(LIFESPAN_FAILED) from None
                 log.exception("worker (pid %d) cannot start serving", os.getpid())
-                raise _BootFailed() from None
-            os.write(ready_fd, b"1")  # it serves: the supervisor may retire the previous ones
-            os.close(ready_fd)
+                raise _BootFailed(BOOT_FAILED) from None
+            os.write(ready_fd, _READY)  # it serves: the supervisor may retire previous ones
+            os.set_blocking(ready_fd, False)  # (later writes: asks for a replacement)
             loop = asyncio.get_running_loop()
+            if config.recycles:
+                from .recycling import Limits
+                Limits(config, component, lambda: _ask(ready_fd)).start(loop, _LIMITS_CHECK)
 
             def orphan_check() -> None:
                 if os.getppid() != parent:
@@ -358,10 +530,63 @@ class Supervisor:
 
         try:
             run(start, component.shutdown, self.loop_kind)
-        except _BootFailed:
-            return BOOT_FAILED
+        except _BootFailed as e:
+            return e.code
         return 0
 
 
 class _BootFailed(Exception):
-    pass
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _ask(fd: int) -> None:
+    """A worker asks for its replacement (the supervisor ignores repeated asks)."""
+    try:
+        os.write(fd, _REPLACE_ME)
+    except OSError:  # (the supervisor is gone: the orphan check stops this worker)
+        pass
+
+
+def _reuse_port_twin(sock: socket.socket, check_only: bool = False) -> Any:
+    """A listening socket bound like ``sock`` with ``SO_REUSEPORT`` (inheritable), when
+    ``sock`` is a TCP socket with ``SO_REUSEPORT`` set; None otherwise (``check_only``:
+    whether it would make one). Raises OSError when the bind fails (e.g. a privileged
+    port)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not sock.getsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEPORT):
+        return None
+    if check_only:
+        return True
+    twin = socket.socket(sock.family, socket.SOCK_STREAM)
+    try:
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if sock.family == socket.AF_INET6:
+            twin.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY,
+                            sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+        twin.bind(sock.getsockname())
+        twin.listen(1024)
+    except OSError:
+        twin.close()
+        raise
+    twin.set_inheritable(True)
+    return twin
+
+
+def _unique(slots: list[list[socket.socket]]) -> list[socket.socket]:
+    """Every socket of ``slots`` once (shared sockets appear in every slot)."""
+    seen: dict[int, socket.socket] = {}
+    for slot in slots:
+        for sock in slot:
+            seen.setdefault(id(sock), sock)
+    return list(seen.values())
+
+
+def _describe(sock: socket.socket) -> str:
+    """Where a given socket listens: ``unix:PATH`` or ``host:port``."""
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        return f"{name[0]}:{name[1]}"
+    return f"unix:{name.decode('latin-1') if isinstance(name, bytes) else name}"

@@ -27,7 +27,7 @@ from .accesslog import AccessLog
 from .allocator import release_soon, tune_allocator
 from .listener import Listener
 from .proxy_headers import ProxyHeaders
-from .tls import alpn_protocols, make_ssl_context
+from .tls import alpn_protocols, make_ssl_context, ssl_context_for
 
 if TYPE_CHECKING:
     from ..contracts import Runner
@@ -89,10 +89,19 @@ class H2KyoukaiComponent(_ComponentBase):
                                    certfile=ssl_certfile, **settings)
         self.ssl_context = ssl_context
         self.runner: Runner = make_runner(app, self.config.wsgi_threads,
-                                          self.config.max_handlers_per_connection)
+                                          self.config.max_handlers_per_connection,
+                                          self.config.interface, self.config.shutdown_timeout)
+        #: The app's WebSocket handler, ``async handler(session)`` (a
+        #: :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`), or None: the app
+        #: serves no WebSockets (HTTP/1.1 upgrades go to it as ordinary requests, RFC 8441 is
+        #: not advertised).
+        self.websocket_app: Any = getattr(self.runner, "websocket_app", None)
         if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
             from ..apps.static_files import StaticRunner
             self.runner = StaticRunner(self.runner, self.config)
+        if self.config.root_path:  # the app under a URL prefix (kyoukai_h2fast.apps.root_path)
+            from ..apps.root_path import RootPathRunner
+            self.runner = RootPathRunner(self.runner, self.config.root_path)
         #: Access log and trusted proxy headers (None when off), used by the connections of
         #: both protocols.
         self.access_log = AccessLog() if self.config.access_log else None
@@ -105,6 +114,10 @@ class H2KyoukaiComponent(_ComponentBase):
         self._metrics_endpoint: Any = None
         #: Already listening sockets to serve instead of binding (worker processes).
         self.sockets: list[_socket.socket] | None = None
+        #: Those sockets are this process's alone (no other process accepts from them): on
+        #: shutdown the connections waiting in their queues are accepted and served, not
+        #: reset (see :attr:`Listener.drain_on_close`).
+        self.exclusive_sockets = False
         #: Live connections (protocols); used for graceful shutdown, and to count requests
         #: (``connections.requests_received()``: gunicorn's ``--max-requests``).
         self.connections: Connections = Connections()
@@ -151,18 +164,21 @@ class H2KyoukaiComponent(_ComponentBase):
     async def start(self, ctx: Any = None) -> None:
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
         context = self.ssl_context
-        certfile = self.config.certfile
-        if context is None and certfile is not None:  # self.config.tls
-            context = make_ssl_context(certfile, self.config.keyfile, self.config.http1)
+        if context is None and self.config.tls:
+            context = ssl_context_for(self.config)
         elif context is not None:
             context.set_alpn_protocols(alpn_protocols(self.config.http1))
         self.runner.start()
+        startup = getattr(self.runner, "startup", None)  # (ASGI lifespan: before accepting)
+        if startup is not None:
+            await startup()
         if self.config.metrics_port is not None:
             from .metrics import serve_metrics
             self.metrics, self._metrics_endpoint = await serve_metrics(self)
         loop = asyncio.get_running_loop()
         factory = self._connection_factory(ctx, (self._server_name, self.port))
         self.server = Listener(loop, factory, context)
+        self.server.drain_on_close = self.exclusive_sockets
         if self.sockets:
             self.server.adopt(self.sockets)
         else:
@@ -170,7 +186,7 @@ class H2KyoukaiComponent(_ComponentBase):
         if self.port == 0:
             self.port = self.server.port
         log.info("kyoukai_h2fast %s serving %s app on %s (%s; %s; extensions: %s)", __version__,
-                 self.runner.kind, self.url, _modes(context is not None, self.config.http1),
+                 self.runner.kind, self.url, _modes(context, self.config.http1),
                  f"{self.config.wsgi_threads} WSGI threads" if self.runner.kind == "wsgi"
                  and self.config.wsgi_threads else "on the event loop",
                  _switch.extensions_state())
@@ -222,9 +238,14 @@ class H2KyoukaiComponent(_ComponentBase):
         return self.server.detach() if self.server is not None else []
 
 
-def _modes(tls: bool, http1: bool) -> str:
-    if tls:
-        return "TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2"
+_CLIENT_CERTS = {_ssl.CERT_OPTIONAL: ", client certificates optional",
+                 _ssl.CERT_REQUIRED: ", client certificates required"}
+
+
+def _modes(context: _ssl.SSLContext | None, http1: bool) -> str:
+    if context is not None:
+        return ("TLS+ALPN h2,http/1.1" if http1 else "TLS+ALPN h2") + _CLIENT_CERTS.get(
+            context.verify_mode, "")
     return "h2c prior knowledge + HTTP/1.1" if http1 else "h2c prior knowledge"
 
 
@@ -293,13 +314,15 @@ def run(start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[obj
         tune_allocator()  # this process serves: large buffers are reused (allocator.py)
         if reload is not None:  # (before the start: a SIGHUP right after it is not lost)
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        # Before the start too: start() logs "serving", and a SIGTERM sent as soon as that
+        # line appears must stop the server gracefully, not kill it with the default handler.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
         await start()
         # Everything alive now (the app, its modules, the server) lives as long as the
         # process: keep it out of the garbage collector's way, so collections triggered by
         # per-request objects stay cheap.
         gc.freeze()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
         started = True
         if hup_while_starting:
             on_sighup()

@@ -18,13 +18,14 @@ import asyncio
 import errno
 import logging
 import socket
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-__all__ = ["Listener", "listening_sockets", "bind_sockets"]
+__all__ = ["Listener", "listening_sockets", "bind_sockets", "reuse_port_available"]
 
 log = logging.getLogger("kyoukai_h2fast")
 
@@ -35,13 +36,24 @@ _EMFILE_PAUSE = 0.5
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
+def reuse_port_available() -> bool:
+    """Whether listening sockets of several processes can share a port *and* the kernel
+    balances new connections over them: ``SO_REUSEPORT`` on Linux (3.9+). Elsewhere
+    (macOS and the BSDs give every connection to one socket; Windows has no such option)
+    processes share one socket instead."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
 def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
-                      backlog: int = 1024) -> list[socket.socket]:
+                      backlog: int = 1024, reuse_port: bool = False,
+                      listen: bool = True) -> list[socket.socket]:
     """Bound, listening sockets for ``getaddrinfo`` results (each address once; IPv6 ones
-    v6-only; ``SO_REUSEADDR``), blocking. With ``port`` 0, the port the first one got is used
-    for the others. On an error the sockets made so far are closed and the error is raised.
-    The one socket set-up of the single process (:meth:`Listener.bind`) and of the supervisor
-    (:func:`bind_sockets`, for worker processes)."""
+    v6-only; ``SO_REUSEADDR``, and ``SO_REUSEPORT`` with ``reuse_port``), blocking. With
+    ``port`` 0, the port the first one got is used for the others. On an error the sockets
+    made so far are closed and the error is raised (``listen`` False: bound only, e.g. to
+    check that nothing listens on the port). The one socket set-up of the single
+    process (:meth:`Listener.bind`) and of the supervisor (:func:`bind_sockets`, for worker
+    processes)."""
     sockets: list[socket.socket] = []
     seen = set()
     try:
@@ -54,10 +66,13 @@ def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
-            sock.listen(backlog)
+            if listen:
+                sock.listen(backlog)
     except OSError:
         for sock in sockets:
             sock.close()
@@ -65,12 +80,15 @@ def listening_sockets(infos: Iterable[tuple[Any, ...]], port: int,
     return sockets
 
 
-def bind_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
+def bind_sockets(host: str, port: int, backlog: int = 1024, reuse_port: bool = False,
+                 listen: bool = True) -> list[socket.socket]:
     """Listening sockets on every address ``host`` resolves to (IPv6 ones v6-only; with
     ``port`` 0, the port the first one got is used for the others), blocking and inheritable:
-    what a supervisor binds for its worker processes."""
+    what a supervisor binds for its worker processes. With ``reuse_port``
+    (:func:`reuse_port_available`), more sets may be bound on the same port, one per worker:
+    the kernel spreads new connections over them."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets = listening_sockets(infos, port, backlog)
+    sockets = listening_sockets(infos, port, backlog, reuse_port, listen)
     for sock in sockets:
         sock.set_inheritable(True)
     return sockets
@@ -89,6 +107,10 @@ class Listener:
         self.sockets: list[socket.socket] = []
         self._pending: set[asyncio.Task] = set()
         self._closed = False
+        #: The sockets are this process's alone (gunicorn ``--reuse-port``: a socket per
+        #: worker): :meth:`close` first accepts what waits in their queues, which closing a
+        #: listening socket would reset (nobody else accepts from it).
+        self.drain_on_close = False
 
     async def bind(self, host: str, port: int, backlog: int = 1024) -> None:
         """Bind and listen on every address ``host`` resolves to (like create_server; with
@@ -122,7 +144,9 @@ class Listener:
 
     @property
     def port(self) -> int:
-        return self.sockets[0].getsockname()[1]
+        """The port of the first socket (0 for a Unix socket)."""
+        name = self.sockets[0].getsockname()
+        return name[1] if isinstance(name, tuple) else 0
 
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(_ACCEPT_BATCH):
@@ -167,6 +191,8 @@ class Listener:
         self._closed = True
         for sock in self.sockets:
             if sock.fileno() >= 0:
+                if self.drain_on_close:
+                    self._accept(sock)
                 try:
                     self._loop.remove_reader(sock.fileno())
                 except (ValueError, RuntimeError):

@@ -1,7 +1,12 @@
 """The server's TLS context (RFC 9113 §9.2) and clear errors for bad certificate/key files.
 
-:func:`make_ssl_context` builds the context: TLS 1.2 or later, ALPN ``h2``, no compression,
-AEAD ciphers with ephemeral key exchange for TLS 1.2. When the files cannot be loaded it raises
+:func:`make_ssl_context` builds the context: TLS 1.2 or later (or 1.3 only), ALPN ``h2``, no
+compression, AEAD ciphers with ephemeral key exchange for TLS 1.2 (or the operator's list),
+client certificates verified against the operator's CA when asked for (mutual TLS: ``none``,
+``optional`` or ``required``; what the app sees of them is
+:mod:`kyoukai_h2fast.wsgi.client_cert`), an encrypted key opened with its password;
+:func:`ssl_context_for` does it from a :class:`~kyoukai_h2fast.config.ServerConfig` (the
+password read from its file). When the files cannot be loaded it raises
 :class:`TLSFileError` naming the file at fault and why, in one line, instead of OpenSSL's
 ``[SSL] PEM lib (_ssl.c:3905)``: a file that is missing or unreadable, a certificate file
 without a certificate, a key file without a private key, the two files swapped, an encrypted
@@ -9,17 +14,28 @@ without a certificate, a key file without a private key, the two files swapped, 
 
 The files are first loaded as they are; they are only inspected after OpenSSL refused them, so
 the heuristics here can never reject a pair that works. An encrypted key never makes OpenSSL
-prompt for a pass phrase on the terminal (the server would hang at start): it is an error.
+prompt for a pass phrase on the terminal (the server would hang at start): without a password
+given, it is an error; with a wrong one, too.
 """
 from __future__ import annotations
 
 import re
 import ssl
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from ..errors import ConfigError
 
-__all__ = ["make_ssl_context", "alpn_protocols", "TLSFileError"]
+if TYPE_CHECKING:
+    from ..config import ServerConfig
+
+__all__ = ["make_ssl_context", "ssl_context_for", "alpn_protocols", "TLSFileError",
+           "DEFAULT_CIPHERS"]
+
+#: TLS 1.2 ciphers by default: ephemeral key exchange and AEAD (RFC 9113 §9.2.2).
+DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+_MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
+              "required": ssl.CERT_REQUIRED}
 
 _CERTIFICATE = re.compile(rb"-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----")
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:(?:RSA|EC|DSA|ENCRYPTED) )?PRIVATE KEY-----")
@@ -28,8 +44,9 @@ _SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 
 class TLSFileError(ConfigError):
-    """A certificate or key file that cannot serve TLS: ``which`` file (``"certfile"`` or
-    ``"keyfile"``), its ``path``, and the ``reason`` in words."""
+    """A file that cannot serve TLS: ``which`` file (the option that names it:
+    ``"certfile"``, ``"keyfile"``, ``"ssl-ca-certs"``, ``"ssl-keyfile-password-file"``), its
+    ``path``, and the ``reason`` in words."""
 
     def __init__(self, which: str, path: str, reason: str) -> None:
         super().__init__(f"{which} {path}: {reason}")
@@ -51,39 +68,99 @@ def alpn_protocols(http1: bool = True) -> list[str]:
     return ["h2", "http/1.1"] if http1 else ["h2"]
 
 
-def make_ssl_context(certfile: str, keyfile: str | None = None,
-                     http1: bool = True) -> ssl.SSLContext:
-    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= 1.2, ALPN ``h2`` (then
-    ``http/1.1`` when ``http1``), no compression, AEAD ciphers with ephemeral key exchange
-    for TLS 1.2.
+def make_ssl_context(certfile: str, keyfile: str | None = None, http1: bool = True, *,
+                     ca_certs: str | None = None, cert_reqs: str = "none",
+                     min_version: str = "1.2", ciphers: str | None = None,
+                     password: str | bytes | None = None) -> ssl.SSLContext:
+    """A server TLS context for HTTP/2 (RFC 9113 §9.2): TLS >= ``min_version`` (``"1.2"`` or
+    ``"1.3"``), ALPN ``h2`` (then ``http/1.1`` when ``http1``), no compression, ``ciphers``
+    for TLS 1.2 (default :data:`DEFAULT_CIPHERS`: AEAD with ephemeral key exchange).
 
-    ``keyfile`` None: the private key is in ``certfile``. Raises :class:`TLSFileError` when
-    the files cannot be used (see the module docstring).
+    ``keyfile`` None: the private key is in ``certfile``; ``password``: the key's password
+    (an encrypted key without it is an error, never a prompt). ``cert_reqs`` ``"optional"``
+    or ``"required"`` asks the client for a certificate issued by a CA of ``ca_certs``
+    (``"required"``: the handshake fails without one). Raises :class:`TLSFileError` when the
+    files cannot be used (see the module docstring), ConfigError for other bad values.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.minimum_version = _MIN_VERSIONS[min_version]
+        verify_mode = _CERT_REQS[cert_reqs]
+    except KeyError as e:
+        raise ConfigError(f"not a TLS setting: {e.args[0]!r}") from None
     context.options |= ssl.OP_NO_COMPRESSION
-    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
-    load_cert_chain(context, certfile, keyfile)
+    try:
+        context.set_ciphers(ciphers or DEFAULT_CIPHERS)
+    except ssl.SSLError:
+        raise ConfigError(f"--ssl-ciphers {ciphers}: OpenSSL finds no cipher it supports in "
+                          "this list (TLS 1.3 suites are not set here)") from None
+    load_cert_chain(context, certfile, keyfile, password)
+    if verify_mode != ssl.CERT_NONE:
+        if not ca_certs:
+            raise ConfigError(f"--ssl-cert-reqs {cert_reqs} needs --ssl-ca-certs FILE")
+        load_ca_certs(context, ca_certs)
+        context.verify_mode = verify_mode
     context.set_alpn_protocols(alpn_protocols(http1))
     return context
 
 
-def load_cert_chain(context: ssl.SSLContext, certfile: str, keyfile: str | None) -> None:
+def ssl_context_for(config: ServerConfig) -> ssl.SSLContext:
+    """:func:`make_ssl_context` for ``config`` (which must have a ``certfile``), the key's
+    password read from ``ssl_keyfile_password_file`` when given."""
+    if config.certfile is None:
+        raise ConfigError("TLS needs --certfile and --keyfile")
+    return make_ssl_context(
+        config.certfile, config.keyfile, config.http1, ca_certs=config.ssl_ca_certs,
+        cert_reqs=config.ssl_cert_reqs, min_version=config.ssl_min_version,
+        ciphers=config.ssl_ciphers, password=keyfile_password(config))
+
+
+def keyfile_password(config: ServerConfig) -> str | bytes | None:
+    """The keyfile's password: ``ssl_keyfile_password``, or the first line of
+    ``ssl_keyfile_password_file`` (its line end not included); None when neither is set."""
+    path = config.ssl_keyfile_password_file
+    if path is None:
+        return config.ssl_keyfile_password
+    which = "ssl-keyfile-password-file"
+    content = _read(which, path)
+    line = content.split(b"\n", 1)[0].rstrip(b"\r")
+    if not line:
+        raise TLSFileError(which, path, "its first line is empty: it must be the password")
+    return line
+
+
+def load_cert_chain(context: ssl.SSLContext, certfile: str, keyfile: str | None,
+                    password: str | bytes | None = None) -> None:
     """``context.load_cert_chain`` that never prompts and explains its failures."""
     try:
-        context.load_cert_chain(certfile, keyfile, password=_refuse_pass_phrase)
+        context.load_cert_chain(certfile, keyfile, password=password or _refuse_pass_phrase)
     except _PassPhraseNeeded:
         raise _encrypted(certfile, keyfile) from None
     except OSError as e:  # ssl.SSLError included
-        raise diagnose(certfile, keyfile, e) from None
+        raise diagnose(certfile, keyfile, e, password_given=bool(password)) from None
+
+
+def load_ca_certs(context: ssl.SSLContext, ca_certs: str) -> None:
+    """``context.load_verify_locations(ca_certs)``, its failures in words."""
+    which = "ssl-ca-certs"
+    content = _read(which, ca_certs)
+    try:
+        context.load_verify_locations(cafile=ca_certs)
+    except OSError as e:  # ssl.SSLError included
+        if not _CERTIFICATE.search(content):
+            raise TLSFileError(which, ca_certs, "holds no PEM certificate (no '-----BEGIN "
+                               "CERTIFICATE-----' line)") from None
+        why = _ssl_reason(e)
+        raise TLSFileError(which, ca_certs, "its certificates cannot be decoded (" + (
+            f"OpenSSL: {why})" if why else "a damaged PEM block)")) from None
 
 
 def _encrypted(certfile: str, keyfile: str | None) -> TLSFileError:
     which, path = ("keyfile", keyfile) if keyfile else ("certfile", certfile)
     return TLSFileError(which, path, "the private key is encrypted (password-protected), "
-                        f"which the server cannot use: decrypt it with `openssl pkey -in {path} "
-                        "-out plain-key.pem` and give that file")
+                        "which the server cannot use without its password: give "
+                        "--ssl-keyfile-password-file FILE (or decrypt it with `openssl pkey "
+                        f"-in {path} -out plain-key.pem` and give that file)")
 
 
 def _read(which: str, path: str) -> bytes:
@@ -102,8 +179,10 @@ def _ssl_reason(error: OSError) -> str:
     return "" if text.endswith("] PEM lib") else text
 
 
-def diagnose(certfile: str, keyfile: str | None, error: OSError) -> TLSFileError:
-    """Why OpenSSL refused the pair (``error``): which file is wrong, in words."""
+def diagnose(certfile: str, keyfile: str | None, error: OSError,
+             password_given: bool = False) -> TLSFileError:
+    """Why OpenSSL refused the pair (``error``; ``password_given``: with a password for the
+    key): which file is wrong, in words."""
     try:
         cert_pem = _read("certfile", certfile)
         key_which, key_path = ("keyfile", keyfile) if keyfile else ("certfile", certfile)
@@ -125,6 +204,9 @@ def diagnose(certfile: str, keyfile: str | None, error: OSError) -> TLSFileError
                             if keyfile and _CERTIFICATE.search(key_pem) else
                             "has no PEM private key (no '-----BEGIN PRIVATE KEY-----' line)")
     if _ENCRYPTED_KEY.search(key_pem):
+        if password_given:
+            return TLSFileError(key_which, key_path, "the password given does not decrypt "
+                                "this private key (wrong password)")
         return _encrypted(certfile, keyfile)
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=certfile)

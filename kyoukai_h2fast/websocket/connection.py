@@ -143,6 +143,10 @@ REASONS = {
     "close_utf8": "invalid UTF-8 in the close reason",
 }
 
+#: Fragments below this size are gathered in one buffer: a message sent as millions of
+#: 1-byte fragments then holds its size in memory, not millions of objects.
+_SMALL_PART = 4096
+
 _DELIVER, _ANSWER, _SEND = Action.DELIVER, Action.ANSWER, Action.SEND
 _OPEN, _CLOSING, _CLOSED = State.OPEN, State.CLOSING, State.CLOSED
 
@@ -171,7 +175,7 @@ class WebSocketConnection:
                                                       deflate is not None)
         self._build: Callable[..., bytes] = codec.build_frame
         self._out: list[bytes] = []                 # automatic frames, for data_to_send()
-        self._parts: list[bytes] = []               # fragments of the message in progress
+        self._parts: list[bytes | bytearray] = []   # fragments of the message in progress
         self._message_opcode = 0
         self._message_compressed = False
         self._message_size = 0                      # decompressed bytes of that message
@@ -290,7 +294,13 @@ class WebSocketConnection:
                 if fin and not self._utf8.complete:
                     raise FrameError(1007, R_TRUNCATED_UTF8)
         if not fin:
-            self._parts.append(payload)
+            parts = self._parts
+            if len(payload) >= _SMALL_PART:
+                parts.append(payload)
+            elif parts and type(parts[-1]) is bytearray:
+                parts[-1] += payload   # (tiny fragments cost their bytes, not an object each)
+            else:
+                parts.append(bytearray(payload))
             return
         if self._parts:
             self._parts.append(payload)

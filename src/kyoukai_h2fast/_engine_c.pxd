@@ -184,6 +184,7 @@ cdef class Engine:
     cdef uint8_t _phase                   # ConnPhase
     cdef bint _initiated
     cdef bint _goaway_sent
+    cdef bint _connect_protocol           # SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 advertised
     cdef bint _goaway_received
     cdef uint32_t _goaway_last            # last stream id of our GOAWAY
     cdef uint32_t _highest                # highest stream id the peer opened

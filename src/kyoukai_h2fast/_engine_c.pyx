@@ -74,8 +74,9 @@ from kyoukai_h2fast._frames_c cimport (FLAG_ACK, FLAG_END_STREAM, FLAG_PRIORITY,
                                        FRAME_PRIORITY, FRAME_PUSH_PROMISE, FRAME_RST_STREAM,
                                        FRAME_SETTINGS, FRAME_WINDOW_UPDATE, FrameBuffer,
                                        FrameView, WriteBuffer, write_frame_header)
-from kyoukai_h2fast._headers_c cimport (FieldBlockCheck, field_block_check_field,
-                                        field_block_check_finish, field_block_check_init)
+from kyoukai_h2fast._headers_c cimport (PSEUDO_PROTOCOL, FieldBlockCheck,
+                                        field_block_check_field, field_block_check_finish,
+                                        field_block_check_init)
 from kyoukai_h2fast._hpack_c cimport (HPACK_HUFFMAN, ByteBuffer, Decoder, Encoder, HeaderField,
                                       HeaderSink, byte_buffer_free, byte_buffer_reserve)
 
@@ -85,9 +86,10 @@ from h2.exceptions import ProtocolError
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from kyoukai_h2fast.errors import ConnectionFailed, MalformedRequestError
-from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived, RequestReceived,
-                                         ResponseSent, StreamDrained, StreamReset,
-                                         TrailersReceived)
+from kyoukai_h2fast.http2.events import (ConnectionTerminated, DataReceived,
+                                         ExtendedConnectReceived, PingAcknowledged,
+                                         RequestReceived, ResponseSent, StreamDrained,
+                                         StreamReset, TrailersReceived)
 
 __all__ = ["Engine", "stream_transitions", "connection_transitions", "STREAM_STATES",
            "STREAM_INPUTS", "OUTCOMES", "CONNECTION_PHASES", "CONNECTION_INPUTS",
@@ -107,12 +109,14 @@ cdef enum:
 
 # The event classes, looked up once.
 cdef object _RequestReceived = RequestReceived
+cdef object _ExtendedConnectReceived = ExtendedConnectReceived
 cdef object _DataReceived = DataReceived
 cdef object _TrailersReceived = TrailersReceived
 cdef object _StreamReset = StreamReset
 cdef object _ConnectionTerminated = ConnectionTerminated
 cdef object _StreamDrained = StreamDrained
 cdef object _ResponseSent = ResponseSent
+cdef object _PingAcknowledged = PingAcknowledged
 cdef object _ConnectionFailed = ConnectionFailed
 cdef object _MalformedRequestError = MalformedRequestError
 
@@ -194,6 +198,8 @@ cdef class Engine:
         _rate_init(&self._rate_empty, config.max_empty_frames_per_10s)
         self._max_ctrl = config.max_queued_control_frames
         self._header_table_size = config.header_table_size
+        # RFC 8441 §3: extended CONNECT only when advertised (in force at once: 0 -> 1 only).
+        self._connect_protocol = bool(config.ws_http2)
         # A peer may use the default window until it acknowledged ours (RFC 9113 §6.9.2).
         self._recv_initial = (self._local_initial_window
                               if self._local_initial_window > DEFAULT_WINDOW else DEFAULT_WINDOW)
@@ -229,7 +235,8 @@ cdef class Engine:
         # h2's initial SETTINGS frame: every setting it knows, in its order, then
         # SETTINGS_NO_RFC7540_PRIORITIES = 1 (RFC 9218 §2.1: we schedule by RFC 9218 signals).
         self._ctrl.append_settings({0x1: 4096, 0x2: 0, 0x4: config.stream_window,
-                                    0x5: config.max_frame_size, 0x8: 0,
+                                    0x5: config.max_frame_size,
+                                    0x8: 1 if self._connect_protocol else 0,
                                     0x3: config.max_concurrent_streams,
                                     0x6: config.max_header_list_size, 0x9: 1}, False)
         self._pending_acks = 1
@@ -359,6 +366,15 @@ cdef class Engine:
         self._goaway_last = last
         return last
 
+    def send_ping(self, opaque_data):
+        """Queue a PING (§6.7) carrying ``opaque_data`` (exactly 8 bytes, else ValueError); the
+        peer's ACK of any PING is reported as ``PingAcknowledged``. Ignored after a connection
+        error."""
+        if not PyBytes_Check(opaque_data) or PyBytes_GET_SIZE(opaque_data) != 8:
+            raise ValueError(f"PING opaque data must be 8 bytes, got {opaque_data!r}")
+        if self._phase != P_CLOSED:
+            self._ctrl.append_ping(<const unsigned char*>PyBytes_AS_STRING(opaque_data), False)
+
     # == streams ===================================================================================
     def send_headers(self, uint32_t stream_id, list headers, bint end_stream):
         """Queue a response header block (``:status`` first), framed at once. A ``1xx`` block
@@ -371,6 +387,12 @@ cdef class Engine:
         ``end_stream``: it is the last of the response. Returns False when the stream is not
         open for sending."""
         return _queue_data(self, stream_id, data, end_stream) == 1
+
+    def send_trailers(self, uint32_t stream_id, list headers):
+        """Queue a trailer block with END_STREAM after the response's DATA (RFC 9113 §8.1):
+        only when the stream's send queue is empty (wait for ``StreamDrained``) and the
+        response has not ended. Returns False when nothing was queued."""
+        return _send_trailers(self, stream_id, headers) == 1
 
     def queued(self, uint32_t stream_id):
         """Bytes in the stream's send queue not yet written (0 for unknown streams)."""

@@ -165,6 +165,15 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
         content_length = _finish_block(&ctx)
         if ctx.malformed or (end and content_length > 0):    # §8.1.1: malformed
             return self._stream_error(None, sid, E_PROTOCOL_ERROR, False, events)
+        if ctx.check.pseudo_seen & PSEUDO_PROTOCOL:           # extended CONNECT (RFC 8441)
+            if not self._connect_protocol:                   # §3: malformed without it
+                self._malformed = (":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL "
+                                   "(RFC 8441 §3)")
+                return self._stream_error(None, sid, E_PROTOCOL_ERROR, False, events)
+            stream = _new_stream(self, sid, t.next_state, content_length)
+            _open_priority(self, stream, &ctx.priority, remembered)   # (scheduled as any)
+            events.append(_ExtendedConnectReceived(sid, headers, end, _protocol_of(headers)))
+            return 0
         stream = _new_stream(self, sid, t.next_state, content_length)
         events.append(_event(&_L_REQUEST, _RequestReceived, sid, headers, end, content_length,
                              _open_priority(self, stream, &ctx.priority, remembered)))
@@ -174,6 +183,14 @@ cdef int _recv_headers(Engine self, FrameView* v, list events) except -1:
     if sid & 1 == 0:
         return self._fail(E_PROTOCOL_ERROR, f"HEADERS on stream {sid}: not a client stream id")
     return _outcome_not_live(self, sid, t, E_PROTOCOL_ERROR, "HEADERS")
+
+
+cdef object _protocol_of(list headers):
+    """The ``:protocol`` value of a validated request block (pseudo-headers come first)."""
+    for name, value in headers:
+        if name == b":protocol":
+            return value
+    return None
 
 
 cdef _Stream _new_stream(Engine self, uint32_t sid, uint8_t state, Py_ssize_t content_length):
@@ -500,6 +517,8 @@ cdef int _frame_dispatch(Engine self, FrameView* v, list events) except -1:
         if not (v.flags & FLAG_ACK):
             self._ctrl.append_ping(v.data, True)
             self._ctrl_queued += 1
+        else:                              # the ACK of a PING (ours: send_ping, keep-alive)
+            events.append(_PingAcknowledged(PyBytes_FromStringAndSize(<const char*>v.data, 8)))
         return 0
     if ftype == FRAME_PRIORITY:
         return _recv_priority(self, v, events)

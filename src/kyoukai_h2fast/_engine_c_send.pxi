@@ -100,6 +100,50 @@ cdef int _send_headers(Engine self, uint32_t sid, list headers, bint end_stream)
     return True
 
 
+cdef int _send_trailers(Engine self, uint32_t sid, list headers) except -1:
+    """A trailer block with END_STREAM (RFC 9113 §8.1), framed at once: only once the
+    response's header block is out and its send queue is empty (the DATA went before)."""
+    cdef _Stream stream = self._get(sid)
+    cdef Py_ssize_t i, count = PyList_GET_SIZE(headers)
+    cdef PyObject* item
+    cdef PyObject* name
+    cdef PyObject* value
+    cdef Transition t
+    cdef ByteBuffer* block = &self._block
+    for i in range(count):
+        item = PyList_GET_ITEM(headers, i)
+        if (not PyTuple_Check(<object>item) or PyTuple_GET_SIZE(<object>item) != 2
+                or not PyBytes_Check(<object>PyTuple_GET_ITEM(<object>item, 0))
+                or not PyBytes_Check(<object>PyTuple_GET_ITEM(<object>item, 1))):
+            raise TypeError(f"trailer fields must be (bytes, bytes) tuples, "
+                            f"not {<object>item!r}")
+    if (stream is None or self._phase == P_CLOSED or not stream.headers_sent
+            or stream.end_queued or stream.queued):
+        return False
+    t = STREAM_TABLE[stream.state][I_SEND_HEADERS_END]
+    if t.outcome != O_OK:
+        return False
+    if stream.in_rotation:
+        self._ring_remove(stream)
+    block.length = 0
+    self._encoder.encode_block_start(block)
+    for i in range(count):
+        item = PyList_GET_ITEM(headers, i)
+        name = PyTuple_GET_ITEM(<object>item, 0)
+        value = PyTuple_GET_ITEM(<object>item, 1)
+        self._encoder._encode_field(PyBytes_AS_STRING(<object>name), PyBytes_GET_SIZE(<object>name),
+                                    PyBytes_AS_STRING(<object>value),
+                                    PyBytes_GET_SIZE(<object>value), name, value, HPACK_HUFFMAN,
+                                    block)
+    self._ctrl.append_headers_frames(sid, block.data, block.length, True,
+                                     self._peer_max_frame_size)
+    if block.capacity > BLOCK_KEEP:
+        byte_buffer_free(block)
+    stream.end_queued = True
+    _response_ended(self, stream, t.next_state)
+    return True
+
+
 cdef int _response_ended(Engine self, _Stream stream, uint8_t next_state) except -1:
     """The frame with END_STREAM of the response is in the output: ResponseSent, then
     half-closed (local), or closed and freed."""

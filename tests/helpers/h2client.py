@@ -54,9 +54,16 @@ def raw_frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"",
 
 
 class _ClientConnection(h2.connection.H2Connection):
-    """``h2``'s client, kept open after GOAWAY and optionally blind to the stream limit."""
+    """``h2``'s client, kept open after GOAWAY, optionally blind to the stream limit, and
+    optionally deaf to PINGs (``answer_pings`` False: a peer that is gone, as far as PINGs
+    tell)."""
 
     ignore_stream_limit = False
+    answer_pings = True
+
+    def _receive_ping_frame(self, frame):
+        frames, events = super()._receive_ping_frame(frame)
+        return (frames if self.answer_pings else []), events
 
     def _receive_goaway_frame(self, frame):
         # h2 would move to CLOSED and reject every later frame; a server finishing its
@@ -77,7 +84,8 @@ class _ClientConnection(h2.connection.H2Connection):
 class H2Client:
     def __init__(self, host: str, port: int, *, tls_ca: str | None = None,
                  validate: bool = True, settings: dict | None = None,
-                 initiate: bool = True, timeout: float = 10.0, auto_ack: bool = True) -> None:
+                 initiate: bool = True, timeout: float = 10.0, auto_ack: bool = True,
+                 answer_pings: bool = True) -> None:
         raw = socket.create_connection((host, port), timeout=timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls_ca:
@@ -92,6 +100,7 @@ class H2Client:
             validate_outbound_headers=validate, normalize_outbound_headers=validate,
             validate_inbound_headers=True)
         self.conn = _ClientConnection(config)
+        self.conn.answer_pings = answer_pings
         if settings:
             # In effect at once (h2 applies initial_values without waiting for the ACK);
             # h2 caches the frame size limit, so update it too.

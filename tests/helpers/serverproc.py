@@ -20,7 +20,10 @@ _SERVING = re.compile(r"serving (\w+) app on (\S+) .*extensions: (\w+)\)")
 
 class ServerProcess:
     def __init__(self, app: str | None, impl: str | None = None, tls=None, args=(),
-                 env=None) -> None:
+                 env=None, pass_fds=(), prefix=()) -> None:
+        """``pass_fds``: file descriptors the server inherits (``--fd``, LISTEN_FDS);
+        ``prefix``: a command the server's command line is appended to (e.g. a shell that
+        sets LISTEN_PID to its own pid, then execs it)."""
         if impl is None:
             impl = "pure" if os.environ.get("KYOUKAI_H2FAST_NO_EXTENSIONS", "") not in ("", "0") \
                 else "compiled"
@@ -43,9 +46,9 @@ class ServerProcess:
             full_env["KYOUKAI_H2FAST_NO_EXTENSIONS"] = "1"
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env or {})
-        self.cmd = cmd
+        self.cmd = cmd = [*prefix, *cmd]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True, pass_fds=pass_fds)
         self.url = None
         self.port = None
         self.extensions = None
@@ -69,7 +72,9 @@ class ServerProcess:
                 m = _SERVING.search(line)
                 if m:
                     self.url, self.extensions = m.group(2), m.group(3)
-                    self.port = int(self.url.rsplit(":", 1)[1])
+                    # (None on a Unix socket: the URL is unix:PATH)
+                    self.port = (int(self.url.rsplit(":", 1)[1])
+                                 if self.url.startswith("http") else None)
                     ready.set()
         ready.set()
 

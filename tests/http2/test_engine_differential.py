@@ -77,7 +77,7 @@ def peer_frame(draw):
         "request", "request", "request", "data", "data", "data", "window_update",
         "rst_stream", "priority", "settings", "settings_ack", "ping", "goaway", "trailers",
         "trailers", "split_request", "split_request", "interleaved_block", "raw",
-        "priority_update", "priority_update"]))
+        "priority_update", "priority_update", "ping_ack"]))
     sid = draw(IDS)
     if kind == "request":
         return ("peer", kind, (sid, draw(st.booleans()), draw(st.sampled_from(range(len(FIELDS)))),
@@ -123,7 +123,7 @@ def peer_frame(draw):
 def server_call(draw):
     kind = draw(st.sampled_from(["respond", "respond", "respond", "more", "more", "reset",
                                  "acknowledge", "stop_reading", "priority", "goaway", "send",
-                                 "send", "drained", "resume"]))
+                                 "send", "drained", "resume", "send_ping"]))
     sid = draw(st.sampled_from([1, 3, 5, 7, 9]))
     if kind == "respond":
         return ("server", kind, (sid, draw(st.sampled_from(["103", "200", "204"])),
@@ -143,7 +143,7 @@ def server_call(draw):
         return ("server", kind, (sid, draw(st.integers(-1, 8)), draw(st.booleans())))
     if kind == "goaway":
         return ("server", kind, (draw(CODES),))
-    if kind in ("drained", "resume"):
+    if kind in ("drained", "resume", "send_ping"):
         return ("server", kind, ())
     return ("server", kind, (draw(st.sampled_from([-1, -1, 0, 100, 20_000])),))
 
@@ -171,6 +171,8 @@ def _peer_bytes(ff: FrameFactory, kind: str, args: tuple) -> bytes:
         return ff.settings(ack=True)
     if kind == "ping":
         return ff.ping()
+    if kind == "ping_ack":         # of the server's send_ping (or unasked)
+        return ff.ping(b"srvping1", ack=True)
     if kind == "goaway":
         return ff.goaway(1, 0)
     if kind == "trailers":
@@ -279,6 +281,8 @@ class _Side:
             result = engine.goaway(args[0])
         elif kind == "drained":
             engine.output_drained()
+        elif kind == "send_ping":
+            engine.send_ping(b"srvping1")
         return result, []
 
 

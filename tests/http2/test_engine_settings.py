@@ -36,7 +36,7 @@ def test_server_preface_is_our_settings_then_the_connection_window_3_4(engine_cl
     assert frames[0].settings == {
         Setting.HEADER_TABLE_SIZE: 4096, Setting.ENABLE_PUSH: 0,
         Setting.INITIAL_WINDOW_SIZE: 100_000, Setting.MAX_FRAME_SIZE: 32_768,
-        Setting.ENABLE_CONNECT_PROTOCOL: 0, Setting.MAX_CONCURRENT_STREAMS: 7,
+        Setting.ENABLE_CONNECT_PROTOCOL: 1, Setting.MAX_CONCURRENT_STREAMS: 7,  # RFC 8441
         Setting.MAX_HEADER_LIST_SIZE: 8192, Setting.NO_RFC7540_PRIORITIES: 1}   # RFC 9218 §2.1
     assert frames[1].settings == {Setting.HEADER_TABLE_SIZE: 1024}
     assert (frames[2].stream_id, frames[2].window_increment) == (0, (1 << 20) - 65_535)

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -71,8 +72,12 @@ class Gunicorn:
 
     @property
     def url(self) -> str | None:
+        """gunicorn's "Listening at" address; with --reuse-port (the workers bind, the master
+        lists nothing), the first worker's."""
         m = _LISTENING.search(self.log)
-        return m.group(1) if m else None
+        if m and m.group(1).startswith(("http", "unix")):
+            return m.group(1)
+        return self.serving[1] if "--reuse-port" in self.cmd and self.serving else None
 
     @property
     def port(self) -> int:
@@ -303,3 +308,20 @@ def test_access_logformat_is_gunicorns(gunicorn, impl):
         assert 0.2 <= int(m.group(3)) / 1e6 == pytest.approx(float(m.group(4)), abs=1e-5)
         assert float(m.group(4)) < 10
     assert lines[1].split(" 200 ")[1].startswith("9 ")  # HTTP/1.1: "slow done", counted
+
+
+def test_reuse_port_spreads_a_burst_over_the_workers(gunicorn, impl, tmp_path):
+    """gunicorn --reuse-port (Linux) binds a SO_REUSEPORT socket in each worker instead of
+    once in the master: ours serve their own, so both workers answer 40 new connections
+    (HTTP/2 and HTTP/1.1), none fails."""
+    (tmp_path / "pid_app.py").write_text(PID_APP.format(version="one"))
+    with socket.socket() as s:  # (with port 0, each worker would bind a port of its own)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    g = gunicorn("pid_app:app", impl, ["--pythonpath", str(tmp_path), "-w", "2",
+                                       "--reuse-port"], bind=f"127.0.0.1:{port}")
+    _wait_for(lambda: g.log.count(" serving wsgi app on ") == 2, "two workers", g)
+    assert g.log.count(f"serving wsgi app on http://127.0.0.1:{port} ") == 2, g.log
+    booted = set(re.findall(r"Booting worker with pid: (\d+)", g.log))
+    pids = [_get(port, i % 2 == 0).split()[1] for i in range(40)]
+    assert len(booted) == 2 and set(pids) == booted, (pids, booted)

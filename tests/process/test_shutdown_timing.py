@@ -90,3 +90,15 @@ def test_a_request_longer_than_the_timeout_is_cut_at_the_timeout(impl, workers):
     assert 1.9 <= took < 2.0 + SLACK, took
     code, out = request.join()
     assert code != 0 and "slow done" not in out  # cut
+
+
+@pytest.mark.parametrize("impl", ["compiled", "pure"])
+def test_sigterm_as_soon_as_serving_is_logged_stops_gracefully(impl: str) -> None:
+    """The SIGTERM handler is in place before the "serving" line is written: a supervisor
+    (or a test) that signals the moment it reads that line gets a graceful stop and exit 0,
+    not the default handler's death by signal (exit -15, a pid file left behind)."""
+    for _ in range(3):
+        server = ServerProcess("tests.served_apps.basic:wsgi_app", impl)
+        server.signal(signal.SIGTERM)  # (ServerProcess returns as soon as it read the line)
+        assert server.wait(30) == 0, server.log
+        assert "stopped" in server.log, server.log

@@ -62,3 +62,38 @@ def test_a_failed_bind_closes_what_it_opened():
     with pytest.raises(OSError):
         listening_sockets([TWO_ADDRESSES[0], unroutable], 0)
     assert _open_fds() == before
+
+
+@pytest.mark.parametrize("drain", [True, False], ids=["drain-on-close", "plain-close"])
+def test_a_socket_of_its_own_is_drained_on_close_not_reset(drain):
+    """``drain_on_close`` (gunicorn --reuse-port: the socket is this worker's alone): a
+    connection waiting in the accept queue when the listener closes is accepted and handed
+    to the protocol factory; without it (a shared socket, whose other holders accept from
+    it) close() leaves it, and closing the last holder resets it."""
+    made: list[asyncio.BaseProtocol] = []
+
+    class Recorder(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            made.append(self)
+            transport.write(b"served")
+            transport.close()
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        listener = Listener(loop, Recorder, None)
+        listener.drain_on_close = drain
+        listener.adopt(bind_sockets("127.0.0.1", 0))
+        port = listener.port
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)  # queued: the
+        listener.close()  # loop has not run since, so the listener did not accept it yet
+        await listener.wait_closed()
+        await asyncio.sleep(0.05)
+        try:
+            return client.recv(100)
+        except ConnectionResetError:
+            return b"reset"
+        finally:
+            client.close()
+
+    reply = asyncio.run(main())
+    assert (reply, len(made)) == ((b"served", 1) if drain else (b"reset", 0))

@@ -70,7 +70,13 @@ from ...config import ServerConfig
 from ...constants import DEFAULT_WINDOW, MAX_WINDOW, ErrorCode
 from ...errors import CompressionError, MalformedRequestError
 from .. import priority as _priority
-from ..events import ConnectionTerminated, RequestReceived, StreamReset, TrailersReceived
+from ..events import (
+    ConnectionTerminated,
+    ExtendedConnectReceived,
+    RequestReceived,
+    StreamReset,
+    TrailersReceived,
+)
 
 if TYPE_CHECKING:
     from h2.stream import H2Stream
@@ -107,6 +113,16 @@ _PRIORITY_UPDATE = 0x10
 #: PRIORITY_UPDATEs remembered for streams not yet open, at most (RFC 9218 §7).
 IDLE_PRIORITY_MEMORY = 256
 _UNSIGNALLED = _priority.UNSIGNALLED
+
+
+def _protocol_of(headers: list) -> bytes | None:
+    """The ``:protocol`` value of a validated request block (pseudo-headers come first)."""
+    for name, value in headers:
+        if name[:1] != b":":
+            return None
+        if name == b":protocol":
+            return value
+    return None
 
 
 class PriorityUpdated:
@@ -149,10 +165,14 @@ class ServerConnection(H2Connection):
             SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
             SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
             SettingCodes.ENABLE_PUSH: 0,
+            SettingCodes.ENABLE_CONNECT_PROTOCOL: int(bool(config.ws_http2)),   # RFC 8441 §3
             # RFC 9218 §2.1: we schedule by RFC 9218 signals (h2 takes any setting id, and
             # names only those of RFC 9113)
             _NO_RFC7540_PRIORITIES: 1,  # type: ignore[dict-item]
         })
+        # RFC 8441 §3: extended CONNECT is taken only when advertised (then in force at once:
+        # the setting may only go from 0 to 1, so no acknowledgement needs waiting for).
+        self.connect_protocol = bool(config.ws_http2)
         self.max_inbound_frame_size = config.max_frame_size
         self.incoming_buffer = _frames.FrameBuffer(server=True)
         # One header block (HEADERS + CONTINUATIONs) may not exceed what it could decode to:
@@ -465,7 +485,15 @@ class ServerConnection(H2Connection):
                     # (only then: a new attribute unshares the stream's __dict__, which
                     # costs every request that carries no signal)
                     stream.kh2_priority = priority  # type: ignore[attr-defined]  # ours
-                event = RequestReceived(stream_id, headers, end_stream, content_length, priority)
+                protocol = _protocol_of(headers)
+                if protocol is None:
+                    event = RequestReceived(stream_id, headers, end_stream, content_length,
+                                            priority)
+                elif not self.connect_protocol:   # RFC 8441 §3: malformed without it
+                    raise MalformedRequestError(
+                        ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3)")
+                else:
+                    event = ExtendedConnectReceived(stream_id, headers, end_stream, protocol)
             else:
                 _headers.validate_trailers(headers)
                 if expected is not None and expected != received:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from h2.connection import ConnectionInputs
 from h2.errors import ErrorCodes
 from h2.events import DataReceived as H2DataReceived
-from h2.events import RemoteSettingsChanged
+from h2.events import PingAckReceived, RemoteSettingsChanged
 from h2.events import StreamReset as H2StreamReset
 from h2.events import WindowUpdated as H2WindowUpdated
 from h2.exceptions import ProtocolError
@@ -43,6 +43,8 @@ from .. import priority as _priority
 from ..events import (
     ConnectionTerminated,
     DataReceived,
+    ExtendedConnectReceived,
+    PingAcknowledged,
     RequestReceived,
     StreamReset,
     TrailersReceived,
@@ -210,7 +212,7 @@ class Engine(Scheduler):
                 if ended:
                     self._request_ended(sid)
                 events.append(DataReceived(sid, event.data, event.flow_controlled_length, ended))
-            elif cls is RequestReceived:
+            elif cls is RequestReceived or cls is ExtendedConnectReceived:
                 if event.end_stream:
                     self._request_ended(event.stream_id)
                 events.append(event)
@@ -240,8 +242,10 @@ class Engine(Scheduler):
                 events.append(event)
             elif cls is PriorityUpdated:
                 self._reprioritize(event.stream_id, event.priority)
+            elif cls is PingAckReceived:
+                events.append(PingAcknowledged(bytes(event.ping_data)))
             # Not needed by the protocol: StreamEnded (folded into end_stream flags),
-            # SettingsAcknowledged, PingReceived (h2 queued the ACK), PingAckReceived,
+            # SettingsAcknowledged, PingReceived (h2 queued the ACK),
             # h2's PriorityUpdated (RFC 7540 priorities are ignored, RFC 9113 §5.3.2),
             # UnknownFrameReceived (§5.5), AlternativeServiceAvailable.
         return peer_resets
@@ -390,6 +394,29 @@ class Engine(Scheduler):
                 self._ring_add(stream_id, queue)
         return True
 
+    def send_trailers(self, stream_id: int, headers: list) -> bool:
+        """A trailer block with END_STREAM (h2's SEND_HEADERS and SEND_END_STREAM on an open
+        stream), framed at once: only once the response's header block is out and its send
+        queue is empty (the DATA went before)."""
+        for field in headers:
+            if (type(field) is not tuple or len(field) != 2 or type(field[0]) is not bytes
+                    or type(field[1]) is not bytes):
+                raise TypeError(f"trailer fields must be (bytes, bytes) tuples, not {field!r}")
+        queue = self._queues.get(stream_id)
+        stream = self._sendable(stream_id)
+        if queue is None or stream is None or queue.end or queue.size:
+            return False
+        conn = self._conn
+        conn.state_machine.process_input(_SEND_HEADERS)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_HEADERS)
+        machine.process_input(_STREAM_SEND_END_STREAM)
+        conn._data_to_send += _headers_frames(stream_id, conn.encoder.encode(headers), True,
+                                              conn.max_outbound_frame_size)
+        self._drop_queue(stream_id)
+        self._response_sent(stream_id, stream)
+        return True
+
     def queued(self, stream_id: int) -> int:
         queue = self._queues.get(stream_id)
         return 0 if queue is None else queue.size
@@ -451,6 +478,12 @@ class Engine(Scheduler):
         if stream is not None and not stream.closed:
             conn.reset_stream(stream_id, error_code)
         conn.forget(stream_id)
+
+    def send_ping(self, opaque_data: bytes) -> None:
+        if not isinstance(opaque_data, bytes) or len(opaque_data) != 8:
+            raise ValueError(f"PING opaque data must be 8 bytes, got {opaque_data!r}")
+        if not self._closed:
+            self._conn._data_to_send += _frames.ping_frame(opaque_data)
 
 
 def _join_data(events: list) -> list:
