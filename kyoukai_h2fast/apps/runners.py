@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BodyTimeoutError, ClientDisconnected, RateLimitedLog
 from .iterables import safe_close as _safe_close
 from .pool import Mailbox, Resumable, WorkerPool, blocking, start_eagerly
-from .werkzeug_fast import wsgi_parts
+from .werkzeug_fast import request_factory, wsgi_parts
 
 if TYPE_CHECKING:
     from ..contracts import Responder, Runner
@@ -196,6 +196,18 @@ class KyoukaiRunner:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.errors = sys.stderr
+        #: The app's ``request_class`` and what builds it (an exact fast builder for werkzeug's
+        #: own ``Request``, see :func:`~kyoukai_h2fast.apps.werkzeug_fast.request_factory`).
+        self._request_class: Any = None
+        self._make_request: Callable[[Any], Any] = self._new_request
+
+    def _new_request(self, environ: Any) -> Any:
+        """Build the app's request (its ``request_class`` looked up anew: it may change)."""
+        cls = self.app.request_class
+        if cls is not self._request_class:
+            self._request_class = cls
+            self._make_request = request_factory(cls) if isinstance(cls, type) else cls
+        return self._make_request(environ)
 
     def start(self) -> None:
         finalize = getattr(self.app, "finalize", None)
@@ -234,7 +246,9 @@ class KyoukaiRunner:
     async def _run(self, responder: Responder, state: H2State, context: Context) -> None:
         environ = state.environ
         try:
-            request = self.app.request_class(environ)
+            app = self.app
+            request = (self._make_request if app.request_class is self._request_class
+                       else self._new_request)(environ)
             response = await self.app.process_request(request, responder.parent_context)
             parts = wsgi_parts(response)
             rest: Iterator[bytes] | None
