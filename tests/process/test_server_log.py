@@ -85,6 +85,14 @@ def test_error_lines_name_method_target_client_and_stream(servers, impl):
             for send, where in ((_h2_request, "stream 1"), (_h1_request, "HTTP/1.1 request 1")):
                 client, port = send(server, path, **kw)
                 clients.append(client)
+                if send is _h2_request:  # the client reads (and acknowledges) its response,
+                    # as any client does: a stream whose window stays shut gets no more of the
+                    # app's chunks pulled, so its iterator's failure would wait for the window
+                    try:
+                        client.wait_for(lambda _, c=client: c.stream_ended(1)
+                                        or c.stream_reset(1) is not None, timeout=5)
+                    except TimeoutError:
+                        pass  # (the body-timeout case: the line below is what counts)
                 expected = f"{says} from 127.0.0.1:{port} ({where})"
                 assert wait_for(server, re.escape(expected)), (expected, server.log)
     finally:
