@@ -12,11 +12,11 @@ is called directly, at no cost.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .wrapping import WrappingRunner, path_under
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ..contracts import Responder, Runner
     from ..wsgi.request_state import H2State
 
@@ -27,44 +27,23 @@ _NOT_FOUND_FIELDS = [("Content-Type", "text/plain; charset=utf-8"),
                      ("Content-Length", str(len(_NOT_FOUND)))]
 
 
-class RootPathRunner:
+class RootPathRunner(WrappingRunner):
     """``inner`` (a :class:`~kyoukai_h2fast.contracts.Runner`) under the prefix ``root_path``."""
 
     def __init__(self, inner: Runner, root_path: str) -> None:
-        self.inner = inner
-        self.kind = inner.kind
-        self.multithread = inner.multithread
-        self.dispatch_early = inner.dispatch_early
-        self.errors = inner.errors
-        # The inner runner's (bound once: the protocols call hand_over per read).
-        self.start = inner.start
-        self.shutdown = inner.shutdown
-        self.hand_over = inner.hand_over
-        self.forget = inner.forget
-        self.drain = inner.drain
-        self.stream = inner.stream
+        super().__init__(inner)
         #: The prefix as a WSGI string (UTF-8 bytes as latin-1), as PATH_INFO is.
         self.prefix = root_path.encode("utf-8").decode("latin-1")
         self._inner_dispatch = inner.dispatch
-
-    def __getattr__(self, name: str) -> Any:  # the inner runner's own (executor, mounts...)
-        return getattr(self.inner, name)
-
-    def pull_in_thread(self, responder: Responder, state: H2State) -> None:
-        self.inner.pull_in_thread(responder, state)
-
-    def close_in_thread(self, close: Callable[[], object] | None) -> None:
-        self.inner.close_in_thread(close)
 
     def dispatch(self, responder: Responder, state: H2State) -> None:
         environ = state.environ
         assert environ is not None  # built before dispatch
         path = environ["PATH_INFO"]
         prefix = self.prefix
-        size = len(prefix)
-        if path.startswith(prefix) and (len(path) == size or path[size] == "/"):
+        if path_under(path, prefix):
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
-            environ["PATH_INFO"] = path[size:]
+            environ["PATH_INFO"] = path[len(prefix):]
             self._inner_dispatch(responder, state)
             return
         state.start_response("404 Not Found", list(_NOT_FOUND_FIELDS))

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import normal_static_prefix
 from ..wsgi.filewrapper import MIN_BLOCK_SIZE, FileWrapper
+from .wrapping import WrappingRunner, path_under
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from ..config import ServerConfig
     from ..contracts import Responder, Runner
@@ -61,21 +61,11 @@ _ENCODED_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2",
                   "xz": "application/x-xz", "br": "application/x-brotli"}
 
 
-class StaticRunner:
+class StaticRunner(WrappingRunner):
     """The app's runner with static prefixes in front (the :class:`Runner` contract)."""
 
     def __init__(self, runner: Runner, config: ServerConfig) -> None:
-        self.inner = runner
-        self.kind = runner.kind
-        self.multithread = runner.multithread
-        self.dispatch_early = runner.dispatch_early
-        self.errors = runner.errors
-        # The app runner's (bound once: the protocols call hand_over per read).
-        self.start = runner.start
-        self.shutdown = runner.shutdown
-        self.hand_over = runner.hand_over
-        self.forget = runner.forget
-        self.drain = runner.drain
+        super().__init__(runner)
         #: (prefix without its final '/', real path of the directory), longest prefix first.
         self.mounts = sorted(((normal_static_prefix(prefix), os.path.realpath(directory))
                               for prefix, directory in config.static),
@@ -84,23 +74,12 @@ class StaticRunner:
         self.cache_control = config.static_cache_control
         mimetypes.init()  # (read the system's types now, not during a first request)
 
-    def __getattr__(self, name: str) -> Any:  # the app runner's own (executor, ...)
-        return getattr(self.inner, name)
-
-    # Files are pulled in threads only when the app runs in them (WSGIRunner).
-    def pull_in_thread(self, responder: Responder, state: H2State) -> None:
-        self.inner.pull_in_thread(responder, state)
-
-    def close_in_thread(self, close: Callable[[], object] | None) -> None:
-        self.inner.close_in_thread(close)
-
     def dispatch(self, responder: Responder, state: H2State) -> None:
         environ = state.environ
         assert environ is not None  # built before dispatch
         path = environ["PATH_INFO"]
         for prefix, root in self.mounts:
-            if path.startswith(prefix) and (len(path) == len(prefix)
-                                            or path[len(prefix)] == "/"):
+            if path_under(path, prefix):
                 self._serve(responder, state, environ, path[len(prefix):], root)
                 return
         self.inner.dispatch(responder, state)
