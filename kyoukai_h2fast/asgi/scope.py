@@ -48,20 +48,23 @@ def server_address(base_environ: dict[str, Any]) -> tuple[str, int] | None:
     return _address(base_environ.get("SERVER_NAME"), base_environ.get("SERVER_PORT"))
 
 
-def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
-                lifespan_state: dict[str, Any] | None,
-                server: tuple[str, int] | None) -> dict[str, Any]:
-    """The ``http`` scope of a request whose environ is ``environ`` and whose received field
-    list (pseudo-header fields first) is ``headers``; ``server`` is the socket's address."""
+def _scan_fields(headers: list[tuple[bytes, bytes]]) -> tuple[list, bytes, bytes]:
+    """``(fields, target, method)`` of a received field list (pseudo-header fields first):
+    the regular fields, with ``host`` from ``:authority`` in front when the request has none
+    (frameworks build URLs from it), and the ``:path`` and ``:method`` values (HTTP/1.1
+    requests deliver theirs as the same pseudo-header fields)."""
     fields = []
-    raw = b""
+    target = b""
+    method = b"GET"
     authority = None
     has_host = False
     for field in headers:
         name = field[0]
         if name[0] == 58:  # b":"
             if name == b":path":
-                raw = field[1]
+                target = field[1]
+            elif name == b":method":
+                method = field[1]
             elif name == b":authority":
                 authority = field[1]
             continue
@@ -70,7 +73,16 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
         fields.append(field)
     if authority is not None and not has_host:
         fields.insert(0, (b"host", authority))
-    raw_path, _, query = raw.partition(b"?")
+    return fields, target, method
+
+
+def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
+                lifespan_state: dict[str, Any] | None,
+                server: tuple[str, int] | None) -> dict[str, Any]:
+    """The ``http`` scope of a request whose environ is ``environ`` and whose received field
+    list (pseudo-header fields first) is ``headers``; ``server`` is the socket's address."""
+    fields, target, _ = _scan_fields(headers)
+    raw_path, _, query = target.partition(b"?")
     # Under --root-path the environ has it as SCRIPT_NAME, the rest as PATH_INFO; an ASGI
     # path is the whole path, root_path its mount point (as uvicorn and Starlette have it).
     root = environ["SCRIPT_NAME"]
@@ -79,14 +91,7 @@ def build_scope(environ: dict[str, Any], headers: list[tuple[bytes, bytes]],
         path = path.encode("latin-1").decode("utf-8", "replace")
         root = root.encode("latin-1").decode("utf-8", "replace")
     version = _HTTP_VERSIONS.get(environ["SERVER_PROTOCOL"], "1.1")
-    client = environ["REMOTE_ADDR"]
-    if client:
-        try:
-            client = (client, int(environ["REMOTE_PORT"]))
-        except ValueError:
-            client = (client, 0)
-    else:
-        client = None
+    client = _address(environ["REMOTE_ADDR"], environ["REMOTE_PORT"])
     return {
         "type": "http",
         "asgi": ASGI_INFO,
@@ -132,27 +137,8 @@ def build_scope_direct(headers: list[tuple[bytes, bytes]], base: dict[str, Any],
     parts = base.get(_CONN_KEY)
     if parts is None:
         parts = _connection_parts(base)
-    fields = []
-    raw = b""
-    method = "GET"
-    authority = None
-    has_host = False
-    for field in headers:
-        name = field[0]
-        if name[0] == 58:  # b":"
-            if name == b":path":
-                raw = field[1]
-            elif name == b":method":
-                method = field[1].decode("latin-1")
-            elif name == b":authority":
-                authority = field[1]
-            continue
-        if name == b"host":
-            has_host = True
-        fields.append(field)
-    if authority is not None and not has_host:
-        fields.insert(0, (b"host", authority))
-    raw_path, _, query = raw.partition(b"?")
+    fields, target, method = _scan_fields(headers)
+    raw_path, _, query = target.partition(b"?")
     if b"%" in raw_path:
         path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
     else:
@@ -161,7 +147,7 @@ def build_scope_direct(headers: list[tuple[bytes, bytes]], base: dict[str, Any],
         "type": "http",
         "asgi": ASGI_INFO,
         "http_version": parts[0],
-        "method": method,
+        "method": method.decode("latin-1"),
         "scheme": parts[1],
         "path": path,
         "raw_path": raw_path,
