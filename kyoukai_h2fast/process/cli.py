@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import logging
@@ -252,16 +253,6 @@ def _octal(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
 
 
-def _socket_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The ServerConfig fields of :func:`_add_socket_options` and
-    :func:`_add_recycling_options`."""
-    return dict(uds=args.uds, uds_permissions=args.uds_permissions, fd=args.fd,
-                reuse_port=args.reuse_port, max_requests=args.max_requests,
-                max_requests_jitter=args.max_requests_jitter,
-                workers_lifetime=args.workers_lifetime, workers_max_rss=args.workers_max_rss,
-                pid_file=args.pid_file)
-
-
 def _add_app_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
     """How APP is made and where it is mounted (--factory, --root-path)."""
     a = p.add_argument_group("app")
@@ -325,13 +316,6 @@ def _add_websocket_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
     g.add_argument("--no-ws-http2", dest="ws_http2", action="store_false",
                    help="do not offer WebSockets over HTTP/2 (RFC 8441: no "
                    "SETTINGS_ENABLE_CONNECT_PROTOCOL); clients use HTTP/1.1")
-
-
-def _websocket_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The ServerConfig fields of :func:`_add_websocket_options` (checked by the config)."""
-    return {name: getattr(args, name) for name in (
-        "ws_max_message_size", "ws_max_queue", "ws_write_limit", "ws_ping_interval",
-        "ws_ping_timeout", "ws_per_message_deflate", "ws_http2")}
 
 
 def _add_tls_options(p: argparse.ArgumentParser, d: ServerConfig) -> None:
@@ -560,52 +544,18 @@ def _chain(first: traceback.TracebackException) -> Iterator[traceback.TracebackE
 
 
 def _config_from(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig of the parsed options: every option whose dest is a field name sets
+    that field (the option groups name their dests after the fields), checked by the config."""
+    values = vars(args)
+    settings = {field.name: values[field.name] for field in dataclasses.fields(ServerConfig)
+                if field.init and field.name in values}
+    if "static" in settings:  # (repeatable: a list from argparse)
+        settings["static"] = tuple(settings["static"])
     try:
-        return ServerConfig(
-            host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
-            wsgi_threads=args.wsgi_threads, max_concurrent_streams=args.max_concurrent_streams,
-            max_header_list_size=args.max_header_list_size,
-            header_table_size=args.header_table_size, max_frame_size=args.max_frame_size,
-            max_body_size=args.max_body_size, stream_window=args.stream_window,
-            connection_window=args.connection_window, idle_timeout=args.idle_timeout,
-            body_timeout=args.body_timeout, body_spool_threshold=args.body_spool_threshold,
-            stream_request_bodies=args.stream_request_bodies, linger_bytes=args.linger_bytes,
-            linger_timeout=args.linger_timeout,
-            max_handlers_per_connection=args.max_handlers_per_connection,
-            shutdown_timeout=args.shutdown_timeout, http1=args.http1, workers=args.workers,
-            access_log=args.access_log, forwarded_allow_ips=args.forwarded_allow_ips,
-            max_resets_per_10s=args.max_resets_per_10s,
-            max_pings_per_10s=args.max_pings_per_10s,
-            max_settings_per_10s=args.max_settings_per_10s,
-            max_empty_frames_per_10s=args.max_empty_frames_per_10s,
-            max_queued_control_frames=args.max_queued_control_frames,
-            max_frames_per_read=args.max_frames_per_read,
-            max_queued_output=args.max_queued_output,
-            metrics_port=args.metrics_port, metrics_host=args.metrics_host,
-            static=tuple(args.static), static_index=args.static_index,
-            static_cache_control=args.static_cache_control,
-            interface=args.interface,
-            root_path=args.root_path,
-            **_tls_settings(args),
-            **_http2_ping_settings(args),
-            **_socket_settings(args),
-            **_websocket_settings(args),
-        ).validate()
+        return ServerConfig(**settings).validate()
     except ConfigError as e:
         from .env_options import name_source
         raise UsageError(name_source(str(e), args)) from None
-
-
-def _tls_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"ssl_ca_certs": args.ssl_ca_certs, "ssl_cert_reqs": args.ssl_cert_reqs,
-            "ssl_min_version": args.ssl_min_version, "ssl_ciphers": args.ssl_ciphers,
-            "ssl_keyfile_password": args.ssl_keyfile_password,
-            "ssl_keyfile_password_file": args.ssl_keyfile_password_file}
-
-
-def _http2_ping_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"http2_ping_interval": args.http2_ping_interval,
-            "http2_ping_timeout": args.http2_ping_timeout}
 
 
 def _check_tls(config: ServerConfig) -> None:
