@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 
 # kyoukai_app is defined by the module __getattr__ below (PEP 562), on first use
-__all__ = ["HELLO", "DOWNLOAD_SIZE", "DOWNLOAD_BODY", "wsgi_app", "asgi_app",
+__all__ = ["HELLO", "DOWNLOAD_SIZE", "DOWNLOAD_BODY", "wsgi_app", "asgi_app", "accept_lifespan",
            "kyoukai_app",  # noqa: F822  made by __getattr__ on first use (werkzeug stays optional)
            "flask_app",  # noqa: F822  likewise (Flask stays optional)
            "write_static_site"]
@@ -65,16 +65,22 @@ _ASGI_DOWNLOAD = [(b"content-type", _BINARY.encode()),
                   (b"content-length", str(DOWNLOAD_SIZE).encode())]
 
 
+async def accept_lifespan(receive, send) -> None:
+    """The ASGI lifespan protocol, answered and otherwise ignored (the bench apps' own)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def asgi_app(scope, receive, send):
     """ASGI 3 app: hello, echo, download (lifespan accepted and ignored)."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await accept_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     path = scope["path"]

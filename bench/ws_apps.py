@@ -7,6 +7,8 @@ the lifespan protocol is answered; any HTTP request gets ``404``.
 """
 from __future__ import annotations
 
+from apps import accept_lifespan  # (bench/apps.py: bench/ is on the path)
+
 __all__ = ["app"]
 
 
@@ -24,22 +26,12 @@ async def _websocket(receive, send) -> None:
             await send({"type": "websocket.send", "text": message.get("text") or ""})
 
 
-async def _lifespan(receive, send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def app(scope, receive, send) -> None:
     kind = scope["type"]
     if kind == "websocket":
         await _websocket(receive, send)
     elif kind == "lifespan":
-        await _lifespan(receive, send)
+        await accept_lifespan(receive, send)
     else:
         await send({"type": "http.response.start", "status": 404,
                     "headers": [(b"content-type", b"text/plain")]})
