@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -14,3 +15,13 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed (apt-get install -y nghttp2-client curl)")
     return path
+
+
+def wait_until(condition, timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``condition()`` every 50 ms until it is true; AssertionError naming ``what`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -18,19 +18,12 @@ import pytest
 
 from tests.helpers.fetch import fetch
 from tests.helpers.serverproc import ROOT, ServerProcess
+from tests.helpers.tools import wait_until as wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
 APP = "tests.served_apps.pid:app"
 RETIRED = re.compile(r"worker \d+ \(pid (\d+)\) retired \(recycled\)")
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def client_loop(port: int, count: int, pids: int) -> tuple[list[str], list[str]]:

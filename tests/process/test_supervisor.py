@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import pytest
@@ -18,19 +17,12 @@ import pytest
 from kyoukai_h2fast.config import resolve_workers
 from tests.helpers.serverproc import ROOT, ServerProcess
 from tests.helpers.tools import require_tool
+from tests.helpers.tools import wait_until as wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
 STARTED = re.compile(r"supervisor: worker (\d+) started \(pid (\d+)\)")
 PATTERN = bytes(range(256)) * 256
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def worker_pids(server) -> list[int]:
