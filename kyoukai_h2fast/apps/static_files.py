@@ -41,12 +41,13 @@ from ..wsgi.filewrapper import MIN_BLOCK_SIZE, FileWrapper
 from .wrapping import WrappingRunner, path_under
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
 
     from ..config import ServerConfig
     from ..contracts import Responder, Runner
     from ..wsgi.request_state import H2State
 
-__all__ = ["StaticRunner", "send_file", "SMALL_FILE"]
+__all__ = ["StaticRunner", "respond_with_file", "send_file", "SMALL_FILE"]
 
 #: Files up to this size are read at once, on the loop; larger ones in blocks.
 SMALL_FILE = 64 * 1024
@@ -162,17 +163,30 @@ class StaticRunner(WrappingRunner):
         if file is None:
             responder.respond(state, [])
             return
-        file.seek(first)
-        if count <= SMALL_FILE:
-            with file:
-                data = file.read(count)
-            responder.respond(state, [data])
-            return
-        respond_file = getattr(responder, "respond_file", None)
-        if respond_file is not None and respond_file(state, file, first, count):
-            return  # zero-copy (HTTP/1.1 in cleartext)
-        blocks = _FileRange(file, count)
-        self.inner.stream(responder, state, [], blocks, blocks.close)
+        respond_with_file(responder, state, file, first, count, self.inner.stream)
+
+
+def respond_with_file(responder: Responder, state: H2State, file: Any, first: int, count: int,
+                      stream: Callable[..., None] | None = None) -> None:
+    """Send ``count`` bytes of the open ``file`` from ``first`` as the whole body of the
+    response started on ``state`` (and close the file with it): read at once when small,
+    zero-copy where the responder can (``respond_file``: HTTP/1.1 in cleartext), else in
+    blocks, through ``stream`` (a runner's :meth:`~kyoukai_h2fast.contracts.Runner.stream`,
+    which may read them in the app's threads) or, without one, pulled on the loop."""
+    file.seek(first)
+    if count <= SMALL_FILE:
+        with file:
+            data = file.read(count)
+        responder.respond(state, [data])
+        return
+    respond_file = getattr(responder, "respond_file", None)
+    if respond_file is not None and respond_file(state, file, first, count):
+        return  # zero-copy (HTTP/1.1 in cleartext)
+    blocks = _FileRange(file, count)
+    if stream is None:
+        responder.respond(state, [], body_iter=blocks, close=blocks.close)
+    else:
+        stream(responder, state, [], blocks, blocks.close)
 
 
 class _FileRange(FileWrapper):

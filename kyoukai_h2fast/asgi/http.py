@@ -299,7 +299,7 @@ class HTTPCycle:
 
     def _pathsend(self, path: str) -> None:
         """``http.response.pathsend``: the file at ``path`` is the whole body."""
-        from ..apps.static_files import SMALL_FILE, _FileRange
+        from ..apps.static_files import respond_with_file
         if not self.started or self.responded:
             raise RuntimeError("ASGI: http.response.pathsend needs http.response.start "
                                "and no body message before it")
@@ -320,13 +320,4 @@ class HTTPCycle:
             file.close()
             responder.respond(state, [])
             return
-        if size <= SMALL_FILE:
-            with file:
-                data = file.read(size)
-            responder.respond(state, [data])
-            return
-        respond_file = getattr(responder, "respond_file", None)
-        if respond_file is not None and respond_file(state, file, 0, size):
-            return  # zero-copy (HTTP/1.1 in cleartext)
-        blocks = _FileRange(file, size)
-        responder.respond(state, [], body_iter=blocks, close=blocks.close)
+        respond_with_file(responder, state, file, 0, size)
