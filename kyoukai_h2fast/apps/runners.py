@@ -185,11 +185,38 @@ def _app_failed(responder: Responder, state: H2State, error: BaseException,
             post(responder.respond_error, state, status)
 
 
-class KyoukaiRunner:
+class OnLoopRunner:
+    """What the runners of apps that run on the event loop (Kyoukai-style, ASGI) share: no
+    thread pool to shut down or hand jobs to, nothing per connection to forget, a body the
+    server produces itself (a static file's blocks) pulled on the loop, and an iterable the
+    connection gives up closed on the loop."""
+
+    multithread = False
+
+    def shutdown(self) -> None:
+        pass
+
+    def hand_over(self) -> None:
+        """Nothing to hand over: the handlers run on the loop."""
+
+    def forget(self, responder: Responder) -> None:
+        pass
+
+    def close_in_thread(self, close: Callable[[], object] | None) -> None:
+        """The app runs on the loop: ``close`` (the iterable's, or an ASGI cycle's
+        ``given_up``) runs here."""
+        _safe_close(close)
+
+    def stream(self, responder: Responder, state: H2State, chunks: list[bytes],
+               it: Iterator[bytes], close: Callable[[], object] | None) -> None:
+        """A body the server produces itself (a static file's blocks): pulled on the loop."""
+        responder.respond(state, chunks, body_iter=it, close=close)
+
+
+class KyoukaiRunner(OnLoopRunner):
     """Runs a Kyoukai-style app as a task on the event loop."""
 
     kind = "kyoukai"
-    multithread = False
     #: Apps on the loop wait for the body (see the module docstring).
     dispatch_early = False
 
@@ -217,27 +244,9 @@ class KyoukaiRunner:
     async def drain(self, deadline: float) -> None:
         pass
 
-    def shutdown(self) -> None:
-        pass
-
-    def hand_over(self) -> None:
-        """Nothing to hand over: the handlers run on the loop."""
-
-    def forget(self, responder: Responder) -> None:
-        pass
-
     def pull_in_thread(self, responder: Responder, state: H2State) -> None:
         """Never called: these apps' responses are pulled on the loop (not ``in_thread``)."""
         raise RuntimeError("a Kyoukai-style app's response is not pulled in a worker thread")
-
-    def close_in_thread(self, close: Callable[[], object] | None) -> None:
-        """The app runs on the loop: its iterable is closed here."""
-        _safe_close(close)
-
-    def stream(self, responder: Responder, state: H2State, chunks: list[bytes],
-               it: Iterator[bytes], close: Callable[[], object] | None) -> None:
-        """A body the server produces itself (a static file's blocks): pulled on the loop."""
-        responder.respond(state, chunks, body_iter=it, close=close)
 
     def dispatch(self, responder: Responder, state: H2State) -> None:
         context = copy_context()

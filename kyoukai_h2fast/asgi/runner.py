@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine
 from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
-from ..apps.iterables import safe_close
+from ..apps.runners import OnLoopRunner
 from .http import HTTPCycle
 from .lifespan import Lifespan
 from .scope import build_scope, build_scope_direct, server_address
@@ -53,11 +53,10 @@ def _new_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
 _EAGER = sys.version_info >= (3, 12)
 
 
-class ASGIRunner:
+class ASGIRunner(OnLoopRunner):
     """Runs an ASGI 3 app on the event loop (see the module docstring)."""
 
     kind = "asgi"
-    multithread = False
     #: The protocols may call :meth:`dispatch_direct` (no WSGI environ) when they apply no
     #: trusted proxy headers. Read on the class (``type(runner)``): a wrapping runner (root
     #: path, static files) that needs the environ does not have it.
@@ -96,15 +95,6 @@ class ASGIRunner:
         if self.lifespan is not None:
             await self.lifespan.shutdown(self.shutdown_timeout)
 
-    def shutdown(self) -> None:
-        pass
-
-    def hand_over(self) -> None:
-        """Nothing to hand over: the handlers run on the loop."""
-
-    def forget(self, responder: Responder) -> None:
-        pass
-
     # == requests =============================================================================
     def dispatch(self, responder: Responder, state: H2State) -> None:
         environ = state.environ
@@ -134,12 +124,3 @@ class ASGIRunner:
         if isinstance(cycle, HTTPCycle):
             cycle.want()
 
-    def close_in_thread(self, close: Callable[[], object] | None) -> None:
-        """The connection gives a streamed response up (``close`` is its cycle's
-        ``given_up``)."""
-        safe_close(close)
-
-    def stream(self, responder: Responder, state: H2State, chunks: list[bytes],
-               it: Iterator[bytes], close: Callable[[], object] | None) -> None:
-        """A body the server produces itself (a static file's blocks): pulled on the loop."""
-        responder.respond(state, chunks, body_iter=it, close=close)
