@@ -41,7 +41,6 @@ connection is closed and its streams' work dropped.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
@@ -240,10 +239,7 @@ class H2KyoukaiProtocol(ConnectionBase):
 
     # == connection lifecycle =============================================================
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        config = self.config
-        if config.ws_http2 and getattr(self.component, "websocket_app", None) is None:
-            config = _without_websockets(config)     # RFC 8441 only for apps that serve it
-        self.engine = Engine(config)
+        self.engine = Engine(self.config)
         self.base_environ = self._opened(transport)
         # (in the base, so that setting it per request never grows the copied dict)
         self.base_environ["kyoukai_h2fast.priority"] = UNSIGNALLED
@@ -581,7 +577,7 @@ class H2KyoukaiProtocol(ConnectionBase):
         data = event.data
         flow = event.flow_controlled_length
         engine = self.engine
-        if state is None and sid in self._websockets:
+        if state is None and self._websockets and sid in self._websockets:
             self._websockets[sid].data(event)
             return
         if state is None or state.reject_status or state.finished:
@@ -853,10 +849,11 @@ class H2KyoukaiProtocol(ConnectionBase):
                 self.engine.send_trailers(event.stream_id, fields)
                 self._schedule_flush()
                 return
-        websocket = self._websockets.get(event.stream_id)
-        if websocket is not None and websocket.session is not None:
-            websocket.session.output_drained()
-            return
+        if self._websockets:
+            websocket = self._websockets.get(event.stream_id)
+            if websocket is not None and websocket.session is not None:
+                websocket.session.output_drained()
+                return
         state = self.streams.get(event.stream_id)
         if state is not None and state.body_iter is not None and not state.pulling:
             self._pull_if_room(state)
@@ -898,7 +895,7 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._start(state)
 
     def _on_sent(self, event: ResponseSent) -> None:
-        websocket = self._websockets.get(event.stream_id)
+        websocket = self._websockets.get(event.stream_id) if self._websockets else None
         if websocket is not None:                  # our side of the tunnel ended
             websocket.closed()
             if not event.request_complete:         # the peer's close follows (bounded)
@@ -1007,12 +1004,6 @@ class H2KyoukaiProtocol(ConnectionBase):
             self._output_drained()
         if engine.wants_write:
             self._schedule_flush()
-
-
-@functools.lru_cache(maxsize=8)
-def _without_websockets(config: Any) -> Any:
-    """``config`` with ``ws_http2`` off (one copy per config)."""
-    return config.replace(ws_http2=False)
 
 
 #: Connections closed for their errors (and GOAWAYs with one), briefly and at a bounded rate.

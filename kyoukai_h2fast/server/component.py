@@ -91,11 +91,8 @@ class H2KyoukaiComponent(_ComponentBase):
         self.runner: Runner = make_runner(app, self.config.wsgi_threads,
                                           self.config.max_handlers_per_connection,
                                           self.config.interface, self.config.shutdown_timeout)
-        #: The app's WebSocket handler, ``async handler(session)`` (a
-        #: :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`), or None: the app
-        #: serves no WebSockets (HTTP/1.1 upgrades go to it as ordinary requests, RFC 8441 is
-        #: not advertised).
-        self.websocket_app: Any = getattr(self.runner, "websocket_app", None)
+        self._offer_websockets = self.config.ws_http2  # (asked for: see websocket_app)
+        self.websocket_app = getattr(self.runner, "websocket_app", None)
         if self.config.static:  # files served before the app (kyoukai_h2fast.apps.static_files)
             from ..apps.static_files import StaticRunner
             self.runner = StaticRunner(self.runner, self.config)
@@ -160,6 +157,23 @@ class H2KyoukaiComponent(_ComponentBase):
         scheme = "https" if (self.ssl_context or self.config.tls) else "http"
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def websocket_app(self) -> Any:
+        """The app's WebSocket handler, ``async handler(session)`` (a
+        :class:`~kyoukai_h2fast.websocket.session.WebSocketSession`), or None: the app serves
+        no WebSockets (HTTP/1.1 upgrades go to it as ordinary requests, RFC 8441 is not
+        advertised)."""
+        return self._websocket_app
+
+    @websocket_app.setter
+    def websocket_app(self, handler: Any) -> None:
+        # RFC 8441 is offered (ws_http2) only while there is a handler: the connections'
+        # engines read the config, set here once rather than per connection
+        self._websocket_app = handler
+        offer = self._offer_websockets and handler is not None
+        if self.config.ws_http2 != offer:
+            self.config = self.config.replace(ws_http2=offer)
 
     async def start(self, ctx: Any = None) -> None:
         """Listen and serve (asphalt calls this with its context; standalone: no argument)."""
