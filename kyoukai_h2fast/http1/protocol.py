@@ -325,7 +325,6 @@ class H1Protocol(ConnectionBase):
         state = H2State(headers, reader.count, self)
         state.last_progress = reader.now
         state._eof = True  # (no body)
-        state.dispatched = True
         ex = _Exchange(state, http10, keep_alive,
                        AccessRecord() if self.keeps_records else None)
         ex.method = method
@@ -334,19 +333,7 @@ class H1Protocol(ConnectionBase):
         if not keep_alive:
             reader.stopped = True  # nothing after a request that closes (RFC 9112 §9.6)
         self._current = ex
-        try:
-            base = self._base10 if http10 else self._base11
-            assert base is not None  # set by connection_made
-            environ = build_environ(base, headers, state)
-            if self.forwarded is not None:
-                self.forwarded.apply(environ, self.ip)
-            state.environ = environ
-            state.is_head = method == "HEAD"
-        except Exception:
-            log.exception("cannot build the WSGI environ for %s", state.describe())
-            self.respond_error(state)
-            return
-        self.runner.dispatch(self, state)
+        self._dispatch(ex)
 
     # -- what the request reader reports ------------------------------------------------------
     def request_received(self, ex: _Exchange) -> None:
