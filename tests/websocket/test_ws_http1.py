@@ -161,7 +161,12 @@ def test_bad_frames_fail_with_the_rfc_code(server, frame, code):
     sock, head = _handshake(server)
     with sock:
         assert head.startswith(b"HTTP/1.1 101")
-        sock.sendall(frame)
+        try:
+            sock.sendall(frame)
+        except (BrokenPipeError, ConnectionResetError):
+            # (a frame declared too large is refused from its header: the server may have
+            # closed before the rest of it was sent; its close frame was sent first)
+            pass
         assert _close_code(sock) == code
 
 
